@@ -1,0 +1,168 @@
+"""The ``fetalhead`` command line: one sub-command for each job.
+
+Exit codes: 0 all went well; 1 something failed (a file not measured, data
+errors found, ...); 2 the command itself was used wrongly (argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _cmd_train(args) -> int:
+    try:
+        from .training.train import TrainConfig, train
+    except ImportError as exc:
+        print(f"fetalhead train needs PyTorch: pip install 'fetalhead[train]' ({exc})", file=sys.stderr)
+        return 1
+    cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
+                      batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
+                      max_train_images=args.max_train_images, max_val_images=args.max_val_images)
+    result = train(cfg, progress=not args.no_progress)
+    if args.export:
+        from .training.export import export_onnx
+
+        meta = export_onnx(Path(args.out) / "last.pt", args.export, command=" ".join(sys.argv))
+        print(f"exported {args.export} (sha256 {meta['sha256'][:12]}...)")
+    print(json.dumps(result["history"][-1] if result["history"] else {}, indent=2))
+    return 0
+
+
+def _cmd_check_data(args) -> int:
+    from .datacheck import check_dataset, write_json
+
+    report = check_dataset(args.path, hc_tolerance_mm=args.hc_tolerance_mm, progress=not args.no_progress)
+    print(report.text())
+    if args.json:
+        write_json(report, args.json)
+        print(f"report written to {args.json}")
+    return 1 if report.errors else 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .datasets import DatasetError
+    from .evaluation import evaluate_files, format_report
+
+    try:
+        result = evaluate_files(args.pred, args.gt, args.json)
+    except (DatasetError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_report(result))
+    if args.json:
+        print(f"report written to {args.json}")
+    return 1 if result["overall"]["n_failed"] else 0
+
+
+def _cmd_measure(args) -> int:
+    from .batch import BatchSummary, PixelSizeLookup, collect_scans, measure_files
+    from .datasets import DatasetError
+    from .model import ModelError, load_model
+
+    if args.pixel_size is not None and args.pixel_size <= 0:
+        print(f"error: --pixel-size must be positive, got {args.pixel_size}", file=sys.stderr)
+        return 2
+    try:
+        spacing = PixelSizeLookup(args.pixel_size, args.pixel_size_csv)
+    except (DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    files, problems = collect_scans(args.paths)
+    for p in problems:
+        print(f"error: {p}", file=sys.stderr)
+    if not files:
+        print("error: no scans to measure", file=sys.stderr)
+        return 1
+    try:
+        model = load_model(args.model, threads=args.threads)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    summary = BatchSummary()
+    for m in measure_files(files, args.out, spacing=spacing, model=model, overlay_dir=args.overlay,
+                           json_path=args.json, fmt=args.format, ga_weeks=args.ga_weeks,
+                           progress=not args.no_progress):
+        summary.add(m)
+        if args.print_rows:
+            hc = f"{m.head_circumference_mm:.1f} mm" if m.head_circumference_mm is not None else (
+                f"{m.head_circumference_px:.1f} px" if m.head_circumference_px else "-")
+            print(f"{Path(m.source).name}\t{m.status}\tHC {hc}")
+    print(summary.text(), file=sys.stderr)
+    if args.out:
+        print(f"results written to {args.out}", file=sys.stderr)
+    return 1 if (summary.failed or problems) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="fetalhead", description="Fetal head biometry on 2D ultrasound.")
+    p.add_argument("--version", action="version", version=f"fetalhead {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train the head segmentation network (needs the 'train' extra)")
+    t.add_argument("--data", required=True, help="data set folder or landmark CSV (any layout fetalhead reads)")
+    t.add_argument("--out", required=True, help="run folder: checkpoints, history.json, train_config.json")
+    t.add_argument("--epochs", type=int, default=36)
+    t.add_argument("--steps-per-epoch", type=int, default=250)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--lr", type=float, default=2e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
+    t.add_argument("--max-train-images", type=int, default=0, help="use only the first N (smoke tests)")
+    t.add_argument("--max-val-images", type=int, default=0)
+    t.add_argument("--export", metavar="ONNX", help="export the final weights to this ONNX file with metadata")
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=_cmd_train)
+
+    c = sub.add_parser("check-data", help="validate a data set (images, annotations, pixel sizes, split)")
+    c.add_argument("path", help="data set folder (shared or official HC18 layout) or landmark CSV")
+    c.add_argument("--json", metavar="FILE", help="also write the full report as JSON")
+    c.add_argument("--hc-tolerance-mm", type=float, default=1.0,
+                   help="largest accepted |HC(annotation) - reference HC| (mm)")
+    c.add_argument("--no-progress", action="store_true")
+    c.set_defaults(func=_cmd_check_data)
+
+    e = sub.add_parser("evaluate", help="compare a results CSV with reference ellipses (HC18 metrics)")
+    e.add_argument("pred", help="results CSV (the columns of ellipses.csv)")
+    e.add_argument("gt", help="ellipses.csv, a shared-layout folder or an official HC18 folder")
+    e.add_argument("--json", metavar="FILE", help="write all figures, per band and per image, as JSON")
+    e.set_defaults(func=_cmd_evaluate)
+
+    m = sub.add_parser("measure", help="measure the fetal head on scans (files or folders)")
+    m.add_argument("paths", nargs="+", help="scan files or folders (*_Annotation.png are skipped)")
+    g = m.add_mutually_exclusive_group()
+    g.add_argument("--pixel-size", type=float, metavar="MM", help="pixel size in mm for every scan")
+    g.add_argument("--pixel-size-csv", metavar="CSV",
+                   help="per-file pixel sizes: HC18 CSV (filename, pixel size(mm)) or pixel_size_mm column")
+    m.add_argument("--out", metavar="CSV", help="results CSV, one row per scan, written as each finishes")
+    m.add_argument("--overlay", metavar="DIR", help="write an overlay picture per scan here")
+    m.add_argument("--json", metavar="FILE", help="also write all results as JSON")
+    m.add_argument("--format", choices=("fetalhead", "hc18"), default="fetalhead",
+                   help="CSV columns: all (fetalhead) or the HC18 challenge submission")
+    m.add_argument("--ga-weeks", type=float, help="gestational age by dates, for INTERGROWTH-21st centiles")
+    m.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
+    m.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default 1)")
+    m.add_argument("--print-rows", action="store_true", help="print one line per scan")
+    m.add_argument("--no-progress", action="store_true")
+    m.set_defaults(func=_cmd_measure)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

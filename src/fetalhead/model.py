@@ -1,0 +1,87 @@
+"""The shipped head segmentation network, run with ONNX Runtime on the CPU (no PyTorch)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .pipeline import PipelineConfig
+
+__all__ = ["HeadModel", "ModelError", "default_model_path", "load_model"]
+
+_MODEL_DIR = Path(__file__).resolve().parent / "models"
+_MODEL_NAME = "fetalhead_unet.onnx"
+
+
+class ModelError(RuntimeError):
+    """The model file is missing, damaged or does not match its metadata."""
+
+
+def default_model_path() -> Path:
+    """The ONNX file shipped inside the package (override with ``FETALHEAD_MODEL``)."""
+    env = os.environ.get("FETALHEAD_MODEL")
+    return Path(env) if env else _MODEL_DIR / _MODEL_NAME
+
+
+class HeadModel:
+    """An ONNX head segmentation model with its metadata.
+
+    Parameters
+    ----------
+    path : path to the ``.onnx`` file; its metadata is the ``.json`` beside it.
+    threads : ONNX Runtime intra-op threads (default: ``FETALHEAD_THREADS`` or 1).
+    verify : check the file's sha256 against the metadata.
+    """
+
+    def __init__(self, path: str | Path | None = None, threads: int | None = None, verify: bool = True):
+        import onnxruntime as ort
+
+        self.path = Path(path) if path else default_model_path()
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: model file not found (reinstall fetalhead, or set FETALHEAD_MODEL)")
+        meta_path = self.path.with_suffix(".json")
+        self.metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        data = self.path.read_bytes()
+        if verify and self.metadata.get("sha256"):
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != self.metadata["sha256"]:
+                raise ModelError(f"{self.path}: sha256 {digest[:12]}... does not match its metadata "
+                                 f"({self.metadata['sha256'][:12]}...): the file is damaged or was replaced")
+        if threads is None:
+            threads = int(os.environ.get("FETALHEAD_THREADS", "1"))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(threads))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.pipeline_config = PipelineConfig.from_dict(self.metadata.get("pipeline", {}))
+
+    @property
+    def version(self) -> str:
+        return str(self.metadata.get("version", "unknown"))
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Logits for a float32 batch ``(N, 1, S, S)`` of standardised views."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+    __call__ = predict
+
+
+@lru_cache(maxsize=4)
+def _cached(path: str, threads: int | None) -> HeadModel:
+    return HeadModel(path, threads)
+
+
+def load_model(path: str | Path | None = None, threads: int | None = None) -> HeadModel:
+    """A :class:`HeadModel`, loaded once per (path, threads) and reused."""
+    return _cached(str(Path(path) if path else default_model_path()), threads)

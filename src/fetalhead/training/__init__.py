@@ -1,0 +1,1 @@
+"""Training the head segmentation network (needs the optional ``train`` extra: PyTorch)."""

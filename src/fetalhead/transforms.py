@@ -1,0 +1,118 @@
+"""Image transforms shared by training and measuring (numpy and OpenCV only).
+
+The network always sees a square ``size x size`` view of the scan made by a
+similarity transform (scale, rotation, shift, optional mirror) of the original
+image. The 2x3 matrices here map original pixel coordinates to view pixel
+coordinates (pixel centres at integer coordinates, as in ``cv2.warpAffine``), so
+an ellipse goes from the image to the view with ``Ellipse.transformed(M)`` and
+back with ``Ellipse.transformed(invert_affine(M))``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "to_grey_float",
+    "view_affine",
+    "letterbox_affine",
+    "invert_affine",
+    "affine_scale",
+    "warp_to_view",
+    "standardize",
+]
+
+
+def to_grey_float(image: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] as float32 from an 8- or 16-bit, grey or colour image.
+
+    Colour (H, W, 3|4, in OpenCV's BGR order) is converted with the ITU-R BT.601
+    luma weights; 16-bit images are scaled by their own maximum range (65535),
+    floating-point images are taken as already in [0, 1] and clipped.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3:
+        if img.shape[2] == 1:
+            img = img[:, :, 0]
+        elif img.shape[2] in (3, 4):
+            img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
+        else:
+            raise ValueError(f"unsupported number of channels: {img.shape[2]}")
+    if img.ndim != 2:
+        raise ValueError(f"expected a 2D image, got shape {img.shape}")
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if np.issubdtype(img.dtype, np.floating):
+        return np.clip(img.astype(np.float32), 0.0, 1.0)
+    if np.issubdtype(img.dtype, np.integer) or img.dtype == bool:
+        info_max = 1.0 if img.dtype == bool else float(np.iinfo(img.dtype).max)
+        return np.clip(img.astype(np.float32) / info_max, 0.0, 1.0)
+    raise ValueError(f"unsupported image type {img.dtype}")
+
+
+def view_affine(center_xy, side_px: float, size: int, angle_deg: float = 0.0,
+                mirror: bool = False) -> np.ndarray:
+    """Matrix taking original pixels to a ``size x size`` view.
+
+    The view is a square of ``side_px`` original pixels centred on ``center_xy``,
+    rotated by ``angle_deg`` (the image content turns by -angle_deg in the view),
+    optionally mirrored left-right.
+    """
+    if side_px <= 0 or size <= 0:
+        raise ValueError("side_px and size must be positive")
+    s = size / float(side_px)
+    t = math.radians(angle_deg)
+    c, sn = math.cos(t) * s, math.sin(t) * s
+    # rotate by -angle: [[c, s], [-s, c]]
+    a = np.array([[c, sn], [-sn, c]])
+    if mirror:
+        a = np.array([[-1.0, 0.0], [0.0, 1.0]]) @ a
+    mid = (size - 1) / 2.0
+    cx, cy = center_xy
+    shift = np.array([mid, mid]) - a @ np.array([cx, cy], float)
+    return np.hstack([a, shift[:, None]])
+
+
+def letterbox_affine(image_shape: tuple[int, int], size: int) -> np.ndarray:
+    """Matrix fitting the whole image, centred and unrotated, into a ``size x size`` view."""
+    h, w = int(image_shape[0]), int(image_shape[1])
+    return view_affine(((w - 1) / 2.0, (h - 1) / 2.0), float(max(h, w)), size)
+
+
+def invert_affine(matrix: np.ndarray) -> np.ndarray:
+    """Inverse of a 2x3 affine matrix."""
+    return cv2.invertAffineTransform(np.asarray(matrix, dtype=np.float64))
+
+
+def affine_scale(matrix: np.ndarray) -> float:
+    """Mean linear scale factor (view pixels per original pixel) of a 2x3 matrix."""
+    m = np.asarray(matrix, float)[:, :2]
+    return float(math.sqrt(abs(np.linalg.det(m))))
+
+
+def warp_to_view(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Resample ``image`` (2D float32) into the ``size x size`` view; outside the image is 0.
+
+    When the view shrinks the image by more than 2x, the image is first reduced
+    with Gaussian pyramid steps (each halves it after low-pass filtering), so the
+    view is not aliased.
+    """
+    m = np.asarray(matrix, dtype=np.float64).copy()
+    img = image
+    while affine_scale(m) < 0.5 and min(img.shape[:2]) > 8:
+        img = cv2.pyrDown(img)
+        m[:, :2] *= 2.0  # a pixel of the reduced image is 2 pixels of the previous one
+    return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def standardize(view: np.ndarray) -> np.ndarray:
+    """Zero mean and unit variance over the view (float32); a constant view becomes zeros."""
+    v = view.astype(np.float32)
+    mean, std = float(v.mean()), float(v.std())
+    return (v - mean) / max(std, 1e-3)

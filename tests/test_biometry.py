@@ -1,0 +1,120 @@
+import math
+
+import pytest
+
+from fetalhead.biometry import (OutOfRangeError, cephalic_index, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
+                                ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_mean_sd,
+                                intergrowth_value_at_centile, intergrowth_zscore, normal_cdf, normal_ppf)
+from fetalhead.geometry import Ellipse, ellipse_perimeter
+
+
+# Published values -------------------------------------------------------------
+
+@pytest.mark.parametrize("hc_mm, weeks", [(100, 14.66), (250, 27.15)])
+def test_hadlock_hc(hc_mm, weeks):
+    assert ga_from_hc_hadlock1984(hc_mm) == pytest.approx(weeks, abs=0.005)
+
+
+def test_hadlock_bpd_equation():
+    # Hadlock 1984: GA = 9.54 + 1.482 BPD + 0.1676 BPD^2 (cm); BPD 5.0 cm -> 21.14 wk
+    assert ga_from_bpd_hadlock1984(50.0) == pytest.approx(9.54 + 7.41 + 4.19, abs=0.005)
+
+
+@pytest.mark.parametrize("ga, mean, sd", [(20, 172.5, 7.4), (40, 333.9, 12.9)])
+def test_intergrowth_hc_standard(ga, mean, sd):
+    m, s = intergrowth_mean_sd("hc", ga)
+    assert m == pytest.approx(mean, abs=0.05)
+    assert s == pytest.approx(sd, abs=0.05)
+
+
+@pytest.mark.parametrize("ga", [16, 20, 25, 30, 35, 40])
+def test_intergrowth_bpd_ofd_agree_with_hc(ga):
+    # The three INTERGROWTH-21st equations were fitted separately; the mean HC must match the
+    # perimeter of the ellipse with the mean BPD and OFD as axes (a wrong coefficient breaks this).
+    hc, _ = intergrowth_mean_sd("hc", ga)
+    bpd, bpd_sd = intergrowth_mean_sd("bpd", ga)
+    ofd, ofd_sd = intergrowth_mean_sd("ofd", ga)
+    assert ellipse_perimeter(ofd / 2, bpd / 2) == pytest.approx(hc, rel=0.02)
+    assert 0.01 < bpd_sd / bpd < 0.06 and 0.01 < ofd_sd / ofd < 0.06
+
+
+def test_intergrowth_dating_hc():
+    assert ga_from_hc_intergrowth2016(250) == pytest.approx(27.1, abs=0.05)
+
+
+# Behaviour ---------------------------------------------------------------------
+
+def test_centiles_and_zscores_are_consistent():
+    mean, sd = intergrowth_mean_sd("hc", 30)
+    assert intergrowth_zscore("hc", mean + 2 * sd, 30) == pytest.approx(2.0)
+    assert intergrowth_centile("hc", mean, 30) == pytest.approx(50.0)
+    v10 = intergrowth_value_at_centile("hc", 10, 30)
+    assert intergrowth_centile("hc", v10, 30) == pytest.approx(10.0, abs=1e-6)
+    assert v10 == pytest.approx(mean - 1.2815516 * sd, abs=1e-4)
+
+
+def test_formulas_refuse_values_outside_their_range():
+    with pytest.raises(OutOfRangeError, match="Hadlock"):
+        ga_from_hc_hadlock1984(44.0)
+    with pytest.raises(OutOfRangeError):
+        ga_from_hc_hadlock1984(400.0)
+    with pytest.raises(OutOfRangeError):
+        ga_from_bpd_hadlock1984(10.0)
+    with pytest.raises(OutOfRangeError, match="INTERGROWTH"):
+        ga_from_hc_intergrowth2016(60.0)
+    with pytest.raises(OutOfRangeError):
+        intergrowth_mean_sd("hc", 12.0)
+    with pytest.raises(OutOfRangeError):
+        intergrowth_mean_sd("hc", 41.0)
+    with pytest.raises(ValueError):
+        intergrowth_mean_sd("ac", 20)
+    with pytest.raises(OutOfRangeError):
+        ga_from_hc_hadlock1984(float("nan"))
+
+
+def test_head_biometry_mm_and_px():
+    e = Ellipse(400, 300, 200, 160, 30)
+    b = head_biometry(e, 0.1)
+    assert b.unit == "mm"
+    assert b.head_circumference_mm == pytest.approx(ellipse_perimeter(200, 160) * 0.1)
+    assert b.biparietal_diameter_mm == pytest.approx(32.0)
+    assert b.occipitofrontal_diameter_mm == pytest.approx(40.0)
+    assert b.cephalic_index == pytest.approx(80.0)
+    assert b.flags == ()
+    px = head_biometry(e, None)
+    assert px.unit == "px" and px.head_circumference_mm is None
+    assert "pixel" in px.note
+    assert px.head_circumference == pytest.approx(ellipse_perimeter(200, 160))
+
+
+def test_head_biometry_anisotropic_spacing():
+    # A circle of radius 100 px with 0.2 x 0.1 mm pixels is an ellipse of 20 x 10 mm semi-axes.
+    e = Ellipse(0, 0, 100, 100, 0)
+    b = head_biometry(e, (0.2, 0.1))
+    assert b.occipitofrontal_diameter == pytest.approx(40.0)
+    assert b.biparietal_diameter == pytest.approx(20.0)
+    assert b.head_circumference == pytest.approx(ellipse_perimeter(20, 10))
+
+
+def test_cephalic_index_flag():
+    b = head_biometry(Ellipse(0, 0, 100, 60, 0), 0.1)  # CI 60 %: dolichocephalic
+    assert "cephalic_index_out_of_range" in b.flags
+    assert "use HC" in b.note
+    with pytest.raises(ValueError):
+        cephalic_index(0, 10)
+
+
+def test_bad_spacing_is_refused():
+    e = Ellipse(0, 0, 100, 60, 0)
+    for bad in (0, -0.1, float("nan"), (0.1, 0)):
+        with pytest.raises(ValueError):
+            head_biometry(e, bad)
+
+
+def test_normal_helpers():
+    assert normal_cdf(0) == 0.5
+    assert normal_cdf(1.959963985) == pytest.approx(0.975, abs=1e-9)
+    assert normal_ppf(0.975) == pytest.approx(1.959963985, abs=1e-8)
+    with pytest.raises(ValueError):
+        normal_ppf(1.0)
+    assert math.isfinite(normal_ppf(1e-10))

@@ -1,0 +1,53 @@
+import cv2
+import numpy as np
+import pytest
+
+from fetalhead.imageio import ScanReadError, check_scan_array, read_scan
+
+
+def test_reads_sample_scan(hc18):
+    img = read_scan(hc18 / "images" / "000_HC.png")
+    assert img.dtype == np.float32 and img.shape == (540, 800) and 0 <= img.min() <= img.max() <= 1
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "empty"),
+    (b"this is not an image", "not a readable image"),
+])
+def test_bad_files(tmp_path, content, match):
+    p = tmp_path / "bad.png"
+    p.write_bytes(content)
+    with pytest.raises(ScanReadError, match=match) as exc:
+        read_scan(p)
+    assert str(p) in str(exc.value)
+
+
+def test_truncated_png_and_jpeg(tmp_path, hc18):
+    data = (hc18 / "images" / "000_HC.png").read_bytes()
+    (tmp_path / "t.png").write_bytes(data[:5000])
+    with pytest.raises(ScanReadError, match="truncated"):
+        read_scan(tmp_path / "t.png")
+    ok, buf = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (100, 100), np.uint8))
+    (tmp_path / "t.jpg").write_bytes(buf.tobytes()[:2000])
+    with pytest.raises(ScanReadError, match="truncated"):
+        read_scan(tmp_path / "t.jpg")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ScanReadError, match="no such file"):
+        read_scan(tmp_path / "nope.png")
+
+
+def test_array_checks():
+    with pytest.raises(ScanReadError, match="single grey level"):
+        check_scan_array(np.full((200, 200), 7, np.uint8))
+    with pytest.raises(ScanReadError, match="too small"):
+        check_scan_array(np.random.default_rng(0).integers(0, 255, (20, 30), np.uint8))
+    with pytest.raises(ScanReadError, match="too large"):
+        check_scan_array(np.zeros((100, 9000), np.uint8))
+    with pytest.raises(ScanReadError, match="empty"):
+        check_scan_array(np.zeros((0, 0), np.uint8))
+    img16 = (np.random.default_rng(0).integers(0, 65535, (100, 120))).astype(np.uint16)
+    assert check_scan_array(img16).max() <= 1.0
+    colour = np.random.default_rng(0).integers(0, 255, (100, 120, 3), np.uint8)
+    assert check_scan_array(colour).shape == (100, 120)

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from fetalhead import augment
+from fetalhead.geometry import Ellipse, ellipse_coverage, fit_ellipse_to_mask
+from fetalhead.transforms import (invert_affine, letterbox_affine, standardize, to_grey_float, view_affine,
+                                  warp_to_view)
+
+
+def test_to_grey_float_types():
+    assert to_grey_float(np.full((4, 4), 255, np.uint8)).max() == 1.0
+    assert to_grey_float(np.full((4, 4), 65535, np.uint16)).max() == 1.0
+    colour = np.zeros((4, 4, 3), np.uint8)
+    colour[..., 1] = 255
+    assert to_grey_float(colour)[0, 0] == pytest.approx(0.587, abs=0.01)
+    assert to_grey_float(np.zeros((4, 4, 4), np.uint8)).shape == (4, 4)
+    with pytest.raises(ValueError):
+        to_grey_float(np.zeros((4, 4, 5), np.uint8))
+
+
+@pytest.mark.parametrize("angle, mirror", [(0, False), (37, False), (-120, True)])
+def test_view_moves_the_ellipse_with_the_image(angle, mirror):
+    e = Ellipse(260.0, 180.0, 90.0, 65.0, 25.0)
+    image = ellipse_coverage(e, (400, 520))
+    m = view_affine((250, 190), 300, 160, angle, mirror)
+    view = warp_to_view(image, m, 160)
+    fitted = fit_ellipse_to_mask(view).transformed(invert_affine(m))
+    assert fitted.center_x == pytest.approx(e.center_x, abs=0.5)
+    assert fitted.semi_major == pytest.approx(e.semi_major, abs=0.7)
+    assert fitted.semi_minor == pytest.approx(e.semi_minor, abs=0.7)
+
+
+def test_letterbox_and_pyramid_shrink_keep_geometry():
+    e = Ellipse(400.0, 270.0, 200.0, 150.0, 0.0)
+    image = ellipse_coverage(e, (540, 800))
+    m = letterbox_affine(image.shape, 160)
+    view = warp_to_view(image, m, 160)  # 5x shrink goes through two pyramid steps
+    fitted = fit_ellipse_to_mask(view).transformed(invert_affine(m))
+    assert fitted.semi_major == pytest.approx(200, rel=0.01)
+    assert fitted.center_y == pytest.approx(270, abs=2)
+
+
+def test_standardize():
+    v = standardize(np.arange(16, dtype=np.float32).reshape(4, 4))
+    assert v.mean() == pytest.approx(0, abs=1e-6) and v.std() == pytest.approx(1, abs=1e-5)
+    assert np.all(standardize(np.ones((4, 4), np.float32)) == 0)
+
+
+AUGMENTS = [augment.random_gain, augment.random_gamma, augment.random_depth_gain, augment.random_speckle,
+            augment.random_blur, augment.random_lower_resolution, augment.random_jpeg, augment.random_scanner_look]
+
+
+@pytest.mark.parametrize("fn", AUGMENTS)
+def test_each_augmentation_keeps_shape_range_and_is_seeded(fn):
+    rng = np.random.default_rng(3)
+    view = rng.uniform(0, 1, (64, 64)).astype(np.float32)
+    out = fn(view, np.random.default_rng(0))
+    assert out.shape == view.shape and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 1
+    assert np.array_equal(out, fn(view, np.random.default_rng(0)))
+
+
+def test_augmentations_keep_the_head_where_it_is():
+    e = Ellipse(80, 80, 50, 40, 30)
+    view = 0.2 + 0.6 * ellipse_coverage(e, (160, 160))
+    rng = np.random.default_rng(0)
+    for fn in (augment.random_blur, augment.random_lower_resolution, augment.random_jpeg, augment.random_gain):
+        out = fn(view, rng)
+        f = fit_ellipse_to_mask(out, threshold=float(out[80, 80] + out[2, 2]) / 2)
+        assert f.center_x == pytest.approx(80, abs=0.5) and f.semi_major == pytest.approx(50, abs=1.5)
