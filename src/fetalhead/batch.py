@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv
+from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
 from .imageio import ScanReadError, read_scan
 from .measure import HC18_COLUMNS, RESULT_COLUMNS, Measurement, measure
 from .model import HeadModel
@@ -58,6 +58,7 @@ class PixelSizeLookup:
             raise ValueError(f"pixel size must be positive, got {pixel_size_mm}")
         self.value = pixel_size_mm
         self.table = read_pixel_size_csv(csv_path) if csv_path else {}
+        self.reference_hc_mm = read_reference_hc(csv_path) if csv_path else {}
         self.csv_path = csv_path
 
     def __call__(self, path: Path) -> tuple[float | None, str]:

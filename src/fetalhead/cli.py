@@ -14,6 +14,21 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+def _command_line(args) -> str:
+    return "fetalhead " + " ".join(args.argv)
+
+
+def _cmd_export(args) -> int:
+    try:
+        from .training.export import export_onnx
+    except ImportError as exc:
+        print(f"fetalhead export needs PyTorch: pip install 'fetalhead[train]' ({exc})", file=sys.stderr)
+        return 1
+    meta = export_onnx(args.checkpoint, args.out, command=args.train_command or "")
+    print(f"exported {args.out} ({meta['size_bytes'] / 1e6:.2f} MB, sha256 {meta['sha256']})")
+    return 0
+
+
 def _cmd_train(args) -> int:
     try:
         from .training.train import TrainConfig, train
@@ -22,12 +37,13 @@ def _cmd_train(args) -> int:
         return 1
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
-                      max_train_images=args.max_train_images, max_val_images=args.max_val_images)
+                      max_train_images=args.max_train_images, max_val_images=args.max_val_images,
+                      command=_command_line(args))
     result = train(cfg, progress=not args.no_progress)
     if args.export:
         from .training.export import export_onnx
 
-        meta = export_onnx(Path(args.out) / "last.pt", args.export, command=" ".join(sys.argv))
+        meta = export_onnx(Path(args.out) / "last.pt", args.export, command=_command_line(args))
         print(f"exported {args.export} (sha256 {meta['sha256'][:12]}...)")
     print(json.dumps(result["history"][-1] if result["history"] else {}, indent=2))
     return 0
@@ -57,6 +73,21 @@ def _cmd_evaluate(args) -> int:
     if args.json:
         print(f"report written to {args.json}")
     return 1 if result["overall"]["n_failed"] else 0
+
+
+def _row_line(m, reference_hc_mm: float | None) -> str:
+    """One printed line per scan: measured HC, and the reference HC beside it when known."""
+    name = Path(m.source).name
+    if m.status == "failed":
+        return f"{name:<24} FAILED   {m.message}"
+    if m.head_circumference_mm is not None:
+        text = (f"HC {m.head_circumference_mm:6.1f} mm  BPD {m.biparietal_diameter_mm:5.1f} mm"
+                f"  OFD {m.occipitofrontal_diameter_mm:5.1f} mm")
+        if reference_hc_mm is not None:
+            text += f"  | reference HC {reference_hc_mm:6.1f} mm ({m.head_circumference_mm - reference_hc_mm:+.1f})"
+    else:
+        text = f"HC {m.head_circumference_px:.1f} px (no pixel spacing)"
+    return f"{name:<24} {m.status:<8} {text}  quality {m.quality:.2f}"
 
 
 def _cmd_measure(args) -> int:
@@ -89,9 +120,7 @@ def _cmd_measure(args) -> int:
                            progress=not args.no_progress):
         summary.add(m)
         if args.print_rows:
-            hc = f"{m.head_circumference_mm:.1f} mm" if m.head_circumference_mm is not None else (
-                f"{m.head_circumference_px:.1f} px" if m.head_circumference_px else "-")
-            print(f"{Path(m.source).name}\t{m.status}\tHC {hc}")
+            print(_row_line(m, spacing.reference_hc_mm.get(Path(m.source).name)))
     print(summary.text(), file=sys.stderr)
     if args.out:
         print(f"results written to {args.out}", file=sys.stderr)
@@ -119,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--export", metavar="ONNX", help="export the final weights to this ONNX file with metadata")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)
+
+    x = sub.add_parser("export", help="export a training checkpoint to ONNX with its metadata")
+    x.add_argument("checkpoint", help="last.pt of a training run")
+    x.add_argument("out", help="ONNX file to write (its metadata goes beside it as .json)")
+    x.add_argument("--train-command", help="the command that trained the checkpoint, for the metadata")
+    x.set_defaults(func=_cmd_export)
 
     c = sub.add_parser("check-data", help="validate a data set (images, annotations, pixel sizes, split)")
     c.add_argument("path", help="data set folder (shared or official HC18 layout) or landmark CSV")
@@ -157,6 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(argv) if argv is not None else sys.argv[1:]
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ __all__ = [
     "LANDMARK_COLUMNS",
     "subject_id_from_filename",
     "read_pixel_size_csv",
+    "read_reference_hc",
     "read_ellipses_csv",
     "ellipse_from_row",
     "ellipse_from_landmarks",
@@ -123,6 +124,18 @@ def read_pixel_size_csv(path: str | Path) -> dict[str, float]:
     for i, row in enumerate(rows, start=2):
         out[row["filename"]] = _float(row[col], "pixel size", f"{path} line {i}")
     return out
+
+
+def read_reference_hc(path: str | Path) -> dict[str, float]:
+    """Reference HC (mm) by file name from a CSV with an ``hc_mm`` or ``head circumference (mm)``
+    column; empty when it has neither."""
+    path = Path(path)
+    rows = _read_csv_rows(path)
+    col = next((k for k in rows[0] if k.lower().replace(" ", "") in ("hc_mm", "headcircumference(mm)")), None)
+    if col is None or "filename" not in rows[0]:
+        return {}
+    return {r["filename"]: _float(r[col], "head circumference", f"{path} line {i}")
+            for i, r in enumerate(rows, start=2) if r.get(col)}
 
 
 def read_ellipses_csv(path: str | Path) -> list[dict[str, str]]:

@@ -46,9 +46,11 @@ def draw_overlay(grey: np.ndarray, measurement) -> np.ndarray:
         if m.head_circumference_mm is not None:
             lines.append(f"HC {_fmt(m.head_circumference_mm, ' mm')}  BPD {_fmt(m.biparietal_diameter_mm, ' mm')}"
                          f"  OFD {_fmt(m.occipitofrontal_diameter_mm, ' mm')}  CI {_fmt(m.cephalic_index, '%')}")
-            if m.ga_hc_hadlock_weeks is not None:
-                lines.append(f"GA (HC, Hadlock 1984) {_fmt(m.ga_hc_hadlock_weeks, ' wk')}"
-                             f"  (INTERGROWTH-21st) {_fmt(m.ga_hc_intergrowth_weeks, ' wk')}")
+            if m.ga_hc_hadlock_weeks is not None or m.ga_hc_intergrowth_weeks is not None:
+                lines.append(f"GA by HC: Hadlock 1984 {_fmt(m.ga_hc_hadlock_weeks, ' wk')}"
+                             f"  INTERGROWTH-21st {_fmt(m.ga_hc_intergrowth_weeks, ' wk')}")
+            else:
+                lines.append("GA: HC outside the range of the dating formulas")
         else:
             lines.append(f"HC {_fmt(m.head_circumference_px, ' px')}  (no pixel spacing: no mm)")
         lines.append(f"quality {_fmt(m.quality, '', 2)}  {m.status.upper()}"

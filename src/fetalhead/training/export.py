@@ -73,7 +73,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extr
             "data": "HC18 (van den Heuvel et al. 2018, CC BY 4.0), training part of the fixed "
                     "subject-grouped split (fetalhead.datasets.subject_split, val_fraction "
                     f"{cfg.get('val_fraction', 0.2)}, split_seed {cfg.get('split_seed', 0)})",
-            "command": command,
+            "command": command or cfg.get("command", ""),
             "config": cfg,
             "epochs": last.get("epoch"),
             "train_minutes": round(last.get("elapsed_s", 0.0) / 60.0, 1),

@@ -48,6 +48,7 @@ class TrainConfig:
     max_train_images: int = 0
     max_val_images: int = 0
     bf16: bool = True
+    command: str = ""
 
 
 def sample_view(image: np.ndarray, ellipse: Ellipse, rng: np.random.Generator, size: int,

@@ -1,0 +1,42 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   - virtual environment + package, then measure the bundled sample scans
+#   make test   - virtual environment + package with the train and test extras, then the tests
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test bench-accuracy bench-speed train clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[train,test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/fetalhead measure samples --pixel-size-csv samples/pixel_size_and_HC.csv \
+		--out out/demo/results.csv --overlay out/demo/overlays --print-rows
+	@echo "overlays in out/demo/overlays, results in out/demo/results.csv"
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+bench-accuracy: $(VENV)/.installed
+	$(BIN)/python bench/accuracy.py
+
+bench-speed: $(VENV)/.installed
+	$(BIN)/python bench/speed.py
+
+# Reproduce the shipped model (about 50 minutes on 2 CPU cores), then export it into the package.
+train: $(VENV)/.installed-dev
+	$(BIN)/fetalhead train --data ../shared/data/hc18 --out runs/shipped --seed 0 \
+		--export src/fetalhead/models/fetalhead_unet.onnx
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

@@ -1,0 +1,76 @@
+"""Accuracy of the shipped model on the fixed subject-grouped validation split of HC18.
+
+Trains nothing: measures every validation image with the model shipped in the
+package, writes the results CSV and the evaluation JSON under out/bench/, and
+prints the `fetalhead evaluate` figures (overall and per HC band).
+
+    python bench/accuracy.py [--data ../shared/data/hc18] [--out out/bench]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+from fetalhead.batch import PixelSizeLookup, measure_files
+from fetalhead.datasets import load_dataset, subject_split
+from fetalhead.evaluation import evaluate_predictions, format_report, read_predictions
+from fetalhead.model import load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
+    ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
+    ap.add_argument("--model", default=None)
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = load_dataset(args.data)
+    _, val = subject_split(samples, 0.2, seed=0)
+    model = load_model(args.model)
+    pix = out / "val_pixel_size.csv"
+    with open(pix, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["filename", "pixel size(mm)"])
+        w.writerows([s.filename, repr(s.pixel_size_mm)] for s in val)
+    t0 = time.time()
+    results = out / "val_results.csv"
+    flagged = []
+    for m in measure_files([s.image_path for s in val], results, spacing=PixelSizeLookup(csv_path=pix),
+                           model=model, progress=False):
+        if m.status == "flagged":
+            flagged.append(m)
+    dt = time.time() - t0
+    res = evaluate_predictions(read_predictions(results), val)
+    per = {p["filename"]: p for p in res["per_image"]}
+    err_flagged = [per[Path(m.source).name]["hc_abs_mm"] for m in flagged if Path(m.source).name in per]
+    err_ok = [p["hc_abs_mm"] for n, p in per.items() if n not in {Path(m.source).name for m in flagged}]
+    res["quality_flag"] = {"n_flagged": len(flagged),
+                           "hc_abs_mm_flagged": sum(err_flagged) / len(err_flagged) if err_flagged else None,
+                           "hc_abs_mm_not_flagged": sum(err_ok) / len(err_ok) if err_ok else None}
+    res["model"] = {"version": model.version, "sha256": model.metadata.get("sha256")}
+    (out / "val_evaluation.json").write_text(json.dumps(res, indent=2))
+    print(f"model {model.version} on the validation split: {len(val)} images of "
+          f"{len({s.subject_id for s in val})} subjects (never seen in training), {dt:.0f} s")
+    print(format_report(res))
+    q = res["quality_flag"]
+    if q["n_flagged"]:
+        print(f"flagged for review: {q['n_flagged']} image(s), their mean HC error "
+              f"{q['hc_abs_mm_flagged']:.2f} mm vs {q['hc_abs_mm_not_flagged']:.2f} mm for the rest")
+    else:
+        print("flagged for review: none")
+    worst = sorted(res["per_image"], key=lambda p: -p["hc_abs_mm"])[:5]
+    print("largest HC errors: " + ", ".join(f"{p['filename']} {p['hc_diff_mm']:+.1f} mm" for p in worst))
+    print(f"results: {results}; figures: {out / 'val_evaluation.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The ``fetalhead measure`` command on good and bad files."""
+
+import csv
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from fetalhead.cli import main
+from fetalhead.measure import HC18_COLUMNS, RESULT_COLUMNS
+
+
+@pytest.fixture()
+def scan_dir(tmp_path, samples_dir):
+    d = tmp_path / "scans"
+    d.mkdir()
+    for n in ("358_HC.png", "590_HC.png"):
+        shutil.copy(samples_dir / n, d / n)
+    # an annotation file lying beside them is skipped
+    cv2.imwrite(str(d / "358_HC_Annotation.png"), np.zeros((540, 800), np.uint8))
+    return d
+
+
+def read_rows(path):
+    return list(csv.DictReader(open(path)))
+
+
+def test_measure_folder_with_pixel_size_csv(scan_dir, samples_dir, tmp_path, capsys):
+    out, ov, js = tmp_path / "r.csv", tmp_path / "ov", tmp_path / "r.json"
+    rc = main(["measure", str(scan_dir), "--pixel-size-csv", str(samples_dir / "pixel_size_and_HC.csv"),
+               "--out", str(out), "--overlay", str(ov), "--json", str(js), "--print-rows", "--no-progress"])
+    assert rc == 0
+    rows = read_rows(out)
+    assert [r["filename"] for r in rows] == ["358_HC.png", "590_HC.png"]
+    assert list(rows[0]) == list(RESULT_COLUMNS)
+    assert all(r["status"] in ("ok", "flagged") and float(r["hc_mm"]) > 100 for r in rows)
+    assert rows[0]["spacing_source"].startswith("csv:")
+    assert sorted(p.name for p in ov.iterdir()) == ["358_HC_overlay.png", "590_HC_overlay.png"]
+    pic = cv2.imread(str(ov / "358_HC_overlay.png"))
+    assert pic.shape == (540, 800, 3)
+    assert np.any(np.all(pic == (255, 255, 0), axis=2))  # cyan landmark dots
+    assert len(json.loads(js.read_text())) == 2
+    text = capsys.readouterr().out
+    assert "reference HC" in text
+
+
+def test_bad_files_get_rows_and_exit_code(scan_dir, tmp_path, hc18, capsys):
+    (scan_dir / "notes.png").write_text("hello")
+    data = (hc18 / "images" / "000_HC.png").read_bytes()
+    (scan_dir / "cut.png").write_bytes(data[: len(data) // 3])
+    cv2.imwrite(str(scan_dir / "blank.png"), np.zeros((540, 800), np.uint8))
+    cv2.imwrite(str(scan_dir / "tiny.png"), np.arange(200, dtype=np.uint8).reshape(10, 20))
+    out = tmp_path / "r.csv"
+    rc = main(["measure", str(scan_dir), "--pixel-size", "0.13", "--out", str(out), "--no-progress"])
+    assert rc == 1
+    rows = {r["filename"]: r for r in read_rows(out)}
+    assert rows["358_HC.png"]["status"] in ("ok", "flagged")
+    assert rows["590_HC.png"]["status"] in ("ok", "flagged")
+    for name, why in (("notes.png", "not a readable image"), ("cut.png", "truncated"),
+                      ("blank.png", "single grey level"), ("tiny.png", "too small")):
+        assert rows[name]["status"] == "failed" and why in rows[name]["message"]
+    err = capsys.readouterr().err
+    assert "4 failed" in err and "cut.png" in err and "Traceback" not in err
+
+
+def test_without_pixel_size_says_so(scan_dir, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    assert main(["measure", str(scan_dir / "358_HC.png"), "--out", str(out), "--no-progress"]) == 0
+    row = read_rows(out)[0]
+    assert row["hc_mm"] == "" and float(row["hc_px"]) > 0 and "no_pixel_spacing" in row["flags"]
+    assert "no pixel spacing" in capsys.readouterr().err
+
+
+def test_hc18_format(scan_dir, samples_dir, tmp_path):
+    out = tmp_path / "sub.csv"
+    main(["measure", str(scan_dir), "--pixel-size-csv", str(samples_dir / "pixel_size_and_HC.csv"),
+          "--out", str(out), "--format", "hc18", "--no-progress"])
+    rows = read_rows(out)
+    assert list(rows[0]) == list(HC18_COLUMNS)
+    assert float(rows[0]["semi_axes_a_mm"]) >= float(rows[0]["semi_axes_b_mm"]) > 0
+
+
+def test_results_round_trip_through_evaluate(samples_dir, hc18, tmp_path, capsys):
+    out = tmp_path / "r.csv"
+    main(["measure", str(samples_dir), "--pixel-size-csv", str(samples_dir / "pixel_size_and_HC.csv"),
+          "--out", str(out), "--no-progress"])
+    names = {p.name for p in samples_dir.glob("*.png")}
+    rows = [r for r in csv.DictReader(open(hc18 / "ellipses.csv")) if r["filename"] in names]
+    ref = tmp_path / "ref.csv"
+    with open(ref, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    js = tmp_path / "e.json"
+    assert main(["evaluate", str(out), str(ref), "--json", str(js)]) == 0
+    res = json.loads(js.read_text())["overall"]
+    assert res["n"] == 6 and res["n_failed"] == 0
+    assert res["hc_abs_mm"] < 4.0 and res["dice"] > 95
+
+
+def test_usage_errors(tmp_path, capsys):
+    assert main(["measure", str(tmp_path / "missing.png"), "--no-progress"]) == 1
+    assert "no such file" in capsys.readouterr().err
+    assert main(["measure", str(tmp_path), "--pixel-size", "-1"]) == 2
+    with pytest.raises(SystemExit):
+        main(["measure"])

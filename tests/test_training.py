@@ -1,0 +1,101 @@
+"""The training path (PyTorch): a few steps, checkpoint and resume, export, torch-vs-ONNX parity."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from fetalhead.cli import main  # noqa: E402
+from fetalhead.datasets import load_dataset  # noqa: E402
+from fetalhead.geometry import Ellipse  # noqa: E402
+from fetalhead.imageio import read_scan  # noqa: E402
+from fetalhead.model import HeadModel, default_model_path  # noqa: E402
+from fetalhead.pipeline import segment_head  # noqa: E402
+from fetalhead.training.export import export_onnx, load_checkpoint_model  # noqa: E402
+from fetalhead.training.train import sample_view  # noqa: E402
+from fetalhead.transforms import standardize  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_WEIGHTS = ROOT / "models" / "fetalhead_unet.pt"
+
+
+def test_sample_view_target_matches_the_moved_ellipse():
+    e = Ellipse(300, 200, 100, 80, 30)
+    from fetalhead.geometry import ellipse_coverage, fit_ellipse_to_mask
+
+    image = ellipse_coverage(e, (400, 600))
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        view, target, m = sample_view(image, e, rng, 96)
+        if target.sum() < 50 or view.sum() < 50 or target[0].max() > 0 or target[-1].max() > 0:
+            continue
+        if target[:, 0].max() > 0 or target[:, -1].max() > 0:
+            continue
+        fv, ft = fit_ellipse_to_mask(view), fit_ellipse_to_mask(target)
+        assert fv.center_x == pytest.approx(ft.center_x, abs=0.5)
+        assert fv.semi_major == pytest.approx(ft.semi_major, abs=0.7)
+
+
+def test_train_resume_and_export(hc18, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--data", str(hc18), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "2",
+            "--batch-size", "2", "--max-train-images", "6", "--max-val-images", "2", "--no-progress"]
+    assert main(args) == 0
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert ck["epoch"] == 1 and len(ck["history"]) == 1
+    assert "val_n" in ck["history"][0]
+    # resume: asking for 2 epochs continues from the checkpoint
+    args[args.index("--epochs") + 1] = "2"
+    onnx = tmp_path / "m.onnx"
+    assert main(args + ["--export", str(onnx)]) == 0
+    assert "resumed" in capsys.readouterr().out
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert ck["epoch"] == 2 and [h["epoch"] for h in ck["history"]] == [1, 2]
+    model = HeadModel(onnx)
+    assert model.metadata["training"]["epochs"] == 2
+    # torch and ONNX agree on the exported (barely trained) network
+    torch_model, _ = load_checkpoint_model(out / "last.pt")
+    x = np.random.default_rng(0).standard_normal((2, 1, 160, 160)).astype(np.float32)
+    with torch.no_grad():
+        ref = torch_model(torch.from_numpy(x)).numpy()
+    assert np.abs(model.predict(x) - ref).max() < 1e-3
+
+
+def test_training_is_reproducible(hc18, tmp_path):
+    from fetalhead.training.train import TrainConfig, train
+
+    outs = []
+    for k in range(2):
+        cfg = TrainConfig(data=str(hc18), out=str(tmp_path / f"r{k}"), epochs=1, steps_per_epoch=2, batch_size=2,
+                          max_train_images=4, max_val_images=1, threads=1)
+        train(cfg, progress=False, log=lambda *a: None)
+        outs.append(torch.load(tmp_path / f"r{k}" / "last.pt", weights_only=False)["model"])
+    for key in outs[0]:
+        assert torch.equal(outs[0][key], outs[1][key]), key
+
+
+@pytest.mark.skipif(not SHIPPED_WEIGHTS.is_file(), reason="shipped torch weights not in this checkout")
+def test_shipped_onnx_matches_shipped_torch_weights(samples_dir):
+    torch_model, _ = load_checkpoint_model(SHIPPED_WEIGHTS)
+    onnx_model = HeadModel(default_model_path())
+    for name in ("358_HC.png", "785_HC.png", "011_HC.png"):
+        img = read_scan(samples_dir / name)
+        view = standardize(__import__("cv2").resize(img, (160, 160)))[None, None].astype(np.float32)
+        with torch.no_grad():
+            ref = torch_model(torch.from_numpy(view)).numpy()
+        assert np.abs(onnx_model.predict(view) - ref).max() < 1e-3
+
+        def torch_predict(batch):
+            with torch.no_grad():
+                return torch_model(torch.from_numpy(batch)).numpy()
+
+        e_torch = segment_head(img, torch_predict, onnx_model.pipeline_config).ellipse
+        e_onnx = segment_head(img, onnx_model.predict, onnx_model.pipeline_config).ellipse
+        assert e_onnx.perimeter_px == pytest.approx(e_torch.perimeter_px, rel=1e-4)
+        assert e_onnx.center_x == pytest.approx(e_torch.center_x, abs=0.01)
+
+
+def test_dataset_for_training_has_all_labels(hc18):
+    assert all(s.ellipse is not None for s in load_dataset(hc18))
