@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   - virtual environment + package, then measure the bundled sample scans
-#   make test   - virtual environment + package with the train and test extras, then the tests
+#   make test   - virtual environment + package with all extras (train, dicom, scale, test), then the tests
 PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[train,test]'
+	$(BIN)/python -m pip install -q -e '.[train,dicom,scale,test]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -90,8 +90,36 @@ def _row_line(m, reference_hc_mm: float | None) -> str:
     return f"{name:<24} {m.status:<8} {text}  quality {m.quality:.2f}"
 
 
+def _runner(args, files, opts):
+    """The chosen way of running: serial, local processes, or Dask (returns iterator, closer)."""
+    from .batch import run_dask, run_processes, run_serial
+
+    if args.scheduler or args.dask_local:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise SystemExit("error: --scheduler/--dask-local need Dask: pip install 'fetalhead[scale]'")
+        if args.scheduler:
+            client = Client(args.scheduler)
+            closers = [client.close]
+        else:
+            cluster = LocalCluster(n_workers=args.dask_local, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+            closers = [client.close, cluster.close]
+        print(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at {client.scheduler.address}",
+              file=sys.stderr)
+        return run_dask(files, opts, client), closers
+    if args.workers and args.workers > 1:
+        return run_processes(files, opts, args.workers), []
+    return run_serial(files, opts), []
+
+
 def _cmd_measure(args) -> int:
-    from .batch import BatchSummary, PixelSizeLookup, collect_scans, measure_files
+    from tqdm import tqdm
+
+    from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, ResultWriter, collect_scans, file_sha256,
+                        result_key, write_json)
     from .datasets import DatasetError
     from .model import ModelError, load_model
 
@@ -103,6 +131,9 @@ def _cmd_measure(args) -> int:
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.resume and not args.out:
+        print("error: --resume needs --out (the results to resume)", file=sys.stderr)
+        return 2
     files, problems = collect_scans(args.paths)
     for p in problems:
         print(f"error: {p}", file=sys.stderr)
@@ -110,17 +141,53 @@ def _cmd_measure(args) -> int:
         print("error: no scans to measure", file=sys.stderr)
         return 1
     try:
-        model = load_model(args.model, threads=args.threads)
+        load_model(args.model, threads=args.threads)  # fail early, once, on a missing or damaged model
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    try:
+        writer = ResultWriter(args.out, args.format, resume=args.resume)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     summary = BatchSummary()
-    for m in measure_files(files, args.out, spacing=spacing, model=model, overlay_dir=args.overlay,
-                           json_path=args.json, fmt=args.format, ga_weeks=args.ga_weeks,
-                           progress=not args.no_progress):
-        summary.add(m)
-        if args.print_rows:
-            print(_row_line(m, spacing.reference_hc_mm.get(Path(m.source).name)))
+    if writer.done:
+        todo = []
+        for f in files:
+            try:
+                key = result_key(file_sha256(f), args.frame)
+            except OSError:
+                key = None
+            if key in writer.done:
+                summary.skipped += 1
+            else:
+                todo.append(f)
+        files = todo
+    opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, frame=args.frame,
+                                      accept_anisotropic=args.accept_anisotropic, model_path=args.model,
+                                      threads=args.threads or 1)
+    results, closers = _runner(args, files, opts)
+    collected = []
+    try:
+        for m in tqdm(results, total=len(files), desc="measuring", unit="scan", disable=args.no_progress,
+                      mininterval=1.0, smoothing=0.1):
+            writer.write(m)
+            summary.add(m)
+            if args.json:
+                collected.append(m)
+            if args.print_rows:
+                tqdm.write(_row_line(m, spacing.reference_hc_mm.get(Path(m.source).name)))
+    except KeyboardInterrupt:
+        writer.close()
+        print(f"interrupted: {summary.total} result(s) kept in {args.out}; run again with --resume to go on",
+              file=sys.stderr)
+        return 130
+    finally:
+        for close in closers:
+            close()
+    writer.close()
+    if args.json:
+        write_json(args.json, collected)
     print(summary.text(), file=sys.stderr)
     if args.out:
         print(f"results written to {args.out}", file=sys.stderr)
@@ -175,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pixel-size", type=float, metavar="MM", help="pixel size in mm for every scan")
     g.add_argument("--pixel-size-csv", metavar="CSV",
                    help="per-file pixel sizes: HC18 CSV (filename, pixel size(mm)) or pixel_size_mm column")
-    m.add_argument("--out", metavar="CSV", help="results CSV, one row per scan, written as each finishes")
+    m.add_argument("--out", metavar="CSV|PARQUET",
+                   help="results, one row per scan, written as each finishes (.parquet: needs pyarrow)")
     m.add_argument("--overlay", metavar="DIR", help="write an overlay picture per scan here")
     m.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     m.add_argument("--format", choices=("fetalhead", "hc18"), default="fetalhead",
@@ -184,6 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     m.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default 1)")
     m.add_argument("--print-rows", action="store_true", help="print one line per scan")
+    m.add_argument("--frame", type=int, default=0, help="frame of multi-frame DICOM files to measure (default 0)")
+    m.add_argument("--accept-anisotropic", action="store_true",
+                   help="measure DICOM files whose x and y pixel spacing differ by more than 1%%")
+    m.add_argument("--resume", action="store_true",
+                   help="keep --out and skip the scans already in it (matched by file content hash)")
+    m.add_argument("--workers", type=int, default=1, help="local worker processes (1 thread each)")
+    d = m.add_mutually_exclusive_group()
+    d.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
+    d.add_argument("--dask-local", type=int, metavar="N", help="start a Dask LocalCluster of N worker processes")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(func=_cmd_measure)
     return p

@@ -21,7 +21,7 @@ from .imageio import ScanReadError, check_scan_array, read_scan
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, segment_head
 
-__all__ = ["Measurement", "measure", "QUALITY_THRESHOLD", "RESULT_COLUMNS", "HC18_COLUMNS"]
+__all__ = ["Measurement", "measure", "measure_image", "load_input", "QUALITY_THRESHOLD", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 #: Results whose quality score is below this are flagged "check manually".
 #: Chosen on the validation split: see BENCHMARKS.md.
@@ -33,8 +33,12 @@ RESULT_COLUMNS = (
     "ofd_1_x", "ofd_1_y", "ofd_2_x", "ofd_2_y", "bpd_1_x", "bpd_1_y", "bpd_2_x", "bpd_2_y",
     "hc_px", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "ga_bpd_hadlock_weeks",
     "ga_by_dates_weeks", "hc_zscore", "hc_centile", "bpd_centile", "ofd_centile",
-    "quality", "flags", "message", "model_version", "path",
+    "quality", "flags", "message", "model_version", "path", "frame", "sha256",
+    "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
 )
+_ID_COLUMNS = {"SOPInstanceUID": "sop_instance_uid", "StudyInstanceUID": "study_instance_uid",
+               "SeriesInstanceUID": "series_instance_uid", "SeriesNumber": "series_number",
+               "InstanceNumber": "instance_number"}
 HC18_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad")
 
 
@@ -72,6 +76,9 @@ class Measurement:
     flags: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     model_version: str = ""
+    frame: int = 0
+    identifiers: dict = field(default_factory=dict)
+    sha256: str = ""
 
     @property
     def message(self) -> str:
@@ -89,7 +96,9 @@ class Measurement:
         row = {c: "" for c in RESULT_COLUMNS}
         row.update(filename=Path(self.source).name, path=self.source, status=self.status,
                    spacing_source=self.spacing_source, flags=";".join(self.flags), message=self.message,
-                   model_version=self.model_version)
+                   model_version=self.model_version, frame=self.frame, sha256=self.sha256)
+        for key, col in _ID_COLUMNS.items():
+            row[col] = self.identifiers.get(key, "")
         if self.pixel_spacing_mm:
             sx, sy = self.pixel_spacing_mm
             row["pixel_size_mm"] = r(sx, 8) if sx == sy else f"{sx:.8g}x{sy:.8g}"
@@ -131,6 +140,7 @@ class Measurement:
         d["messages"] = list(self.messages)
         d["quality_components"] = dict(self.quality_components)
         d["unit"] = "mm" if self.head_circumference_mm is not None else "px"
+        d["identifiers"] = dict(self.identifiers)
         return d
 
 
@@ -141,23 +151,45 @@ def _safe(fn, *args):
         return None, str(exc)
 
 
+def load_input(image, src: str, frame: int, accept_anisotropic: bool):
+    """Grey image, DICOM scan (or None) for a path or an array; raises ScanReadError."""
+    if isinstance(image, (str, Path)):
+        from .dicom import is_dicom_file, read_dicom
+
+        if is_dicom_file(image):
+            scan = read_dicom(image, frame=frame, accept_anisotropic=accept_anisotropic)
+            return scan.image, scan
+        if frame:
+            raise ScanReadError(f"{src}: --frame {frame} given, but the file is not a multi-frame DICOM")
+        return read_scan(image), None
+    return check_scan_array(image, src), None
+
+
 def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, model: HeadModel | None = None,
-            source: str | None = None, spacing_source: str | None = None) -> Measurement:
+            source: str | None = None, spacing_source: str | None = None, frame: int = 0,
+            accept_anisotropic: bool = False) -> Measurement:
     """Measure the fetal head on one scan.
 
     Parameters
     ----------
     image : str, Path or ndarray
-        A file (PNG/JPEG/BMP/TIFF) or an image array (grey or BGR colour, 8/16-bit
-        or float in [0, 1]).
+        A file (PNG/JPEG/BMP/TIFF, or ultrasound DICOM with the ``dicom`` extra) or
+        an image array (grey or BGR colour, 8/16-bit or float in [0, 1]).
     pixel_spacing_mm : float or (float, float), optional
         Pixel size in mm (isotropic, or x and y). Without it the lengths are
         reported in pixels only and ``message`` says that no mm could be given.
+        A DICOM file's own calibration (see :mod:`fetalhead.dicom`) takes
+        precedence; this value is used for a DICOM file only when the file has no
+        usable calibration, and ``spacing_source`` then says so.
     ga_weeks : float, optional
         Gestational age by dates (weeks); with it the INTERGROWTH-21st z-score and
         centiles of HC, BPD and OFD are given.
     model : HeadModel, optional
         Defaults to the model shipped in the package.
+    frame : int
+        Frame of a multi-frame DICOM (cine loop) to measure; only that frame is decoded.
+    accept_anisotropic : bool
+        Measure DICOM files whose x and y spacing differ by more than 1 %.
 
     Returns
     -------
@@ -166,15 +198,26 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
     """
     src = source or (str(image) if isinstance(image, (str, Path)) else "<array>")
     try:
+        grey, dicom_scan = load_input(image, src, frame, accept_anisotropic)
+    except ScanReadError as exc:
+        return Measurement(src, "failed", messages=[str(exc)], frame=frame)
+    return measure_image(grey, pixel_spacing_mm, dicom_scan=dicom_scan, ga_weeks=ga_weeks, model=model,
+                         source=src, spacing_source=spacing_source, frame=frame)
+
+
+def measure_image(grey: np.ndarray, pixel_spacing_mm=None, *, dicom_scan=None, ga_weeks: float | None = None,
+                  model: HeadModel | None = None, source: str = "<array>", spacing_source: str | None = None,
+                  frame: int = 0) -> Measurement:
+    """:func:`measure` on an already read grey scan (float32 in [0, 1]); ``dicom_scan`` is the
+    :class:`fetalhead.dicom.DicomScan` it came from, if any (its calibration is then used)."""
+    src = source
+    try:
         model = model or load_model()
     except Exception as exc:  # ModelError or onnxruntime failures
-        return Measurement(src, "failed", messages=[str(exc)])
-    m = Measurement(src, "failed", model_version=model.version)
-    try:
-        grey = read_scan(image) if isinstance(image, (str, Path)) else check_scan_array(image, src)
-    except ScanReadError as exc:
-        m.messages.append(str(exc))
-        return m
+        return Measurement(src, "failed", messages=[str(exc)], frame=frame)
+    m = Measurement(src, "failed", model_version=model.version, frame=frame)
+    if dicom_scan is not None:
+        m.identifiers = dict(dicom_scan.identifiers)
     try:
         seg = segment_head(grey, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
@@ -189,26 +232,36 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
         m.messages.append(f"quality {seg.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
     if seg.components.get("inside_fraction", 1.0) < 0.9:
         m.flags.append("head_cut_by_image_border")
+    spacing, source_used = pixel_spacing_mm, spacing_source or "given"
+    if dicom_scan is not None:
+        decision = dicom_scan.spacing_for(e)
+        if decision.spacing_mm is not None:
+            spacing, source_used = decision.spacing_mm, f"dicom:{decision.source}"
+            if decision.note:
+                m.messages.append(decision.note)
+        elif pixel_spacing_mm is not None:
+            source_used = f"{spacing_source or 'given'} (DICOM not usable: {decision.note})"
+        else:
+            spacing = None
+            m.messages.append(f"no mm: {decision.note}")
     try:
-        bio = head_biometry(e, pixel_spacing_mm)
+        bio = head_biometry(e, spacing)
     except ValueError as exc:
         m.messages.append(f"{src}: {exc}")
         bio = head_biometry(e, None)
     if bio.unit == "mm":
         m.pixel_spacing_mm = bio.pixel_spacing_mm
-        m.spacing_source = spacing_source or "given"
+        m.spacing_source = source_used
         m.head_circumference_mm = bio.head_circumference
         m.biparietal_diameter_mm = bio.biparietal_diameter
         m.occipitofrontal_diameter_mm = bio.occipitofrontal_diameter
-        m.ga_hc_hadlock_weeks, why = _safe(ga_from_hc_hadlock1984, bio.head_circumference)
-        if why:
-            m.messages.append(why)
-        m.ga_hc_intergrowth_weeks, why = _safe(ga_from_hc_intergrowth2016, bio.head_circumference)
-        if why:
-            m.messages.append(why)
-        m.ga_bpd_hadlock_weeks, why = _safe(ga_from_bpd_hadlock1984, bio.biparietal_diameter)
-        if why:
-            m.messages.append(why)
+        for attr, fn, value in (("ga_hc_hadlock_weeks", ga_from_hc_hadlock1984, bio.head_circumference),
+                                ("ga_hc_intergrowth_weeks", ga_from_hc_intergrowth2016, bio.head_circumference),
+                                ("ga_bpd_hadlock_weeks", ga_from_bpd_hadlock1984, bio.biparietal_diameter)):
+            val, why = _safe(fn, value)
+            setattr(m, attr, val)
+            if why:
+                m.messages.append(why)
         if ga_weeks is not None:
             m.ga_by_dates_weeks = float(ga_weeks)
             m.hc_zscore, why = _safe(intergrowth_zscore, "hc", bio.head_circumference, ga_weeks)

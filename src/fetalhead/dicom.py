@@ -1,0 +1,268 @@
+"""Ultrasound DICOM: the image of one frame and the pixel spacing the file itself justifies.
+
+Needs the optional extra ``dicom`` (pydicom, and pillow / pylibjpeg decoders for
+compressed transfer syntaxes).
+
+Pixel spacing comes from the Sequence of Ultrasound Regions (DICOM PS3.3
+C.8.5.5): a region qualifies when its Region Spatial Format is 1 (2D) and its
+Physical Units X and Y Direction are both 3 (cm); then mm per pixel is Physical
+Delta x 10. The region that contains the measured head (its centre) is used.
+No millimetres are given (and the reason is said) when no region qualifies and
+the file has no Pixel Spacing, when the qualifying regions that hold the head
+disagree, when that region's box lies outside the pixel matrix, when the head
+lies outside every qualifying region, or when x and y spacing differ by more than
+1 % (unless anisotropic spacing is accepted). Pixel Spacing (0028,0030) is the
+fallback only when no region qualifies. Spacing is read per file and per frame.
+
+Identifying fields (patient name, id, birth date...) are never returned unless
+``include_identifying=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .imageio import ScanReadError, check_scan_array
+
+__all__ = ["UltrasoundRegion", "DicomScan", "SpacingDecision", "read_dicom", "is_dicom_file",
+           "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE"]
+
+ANISOTROPY_TOLERANCE = 0.01
+_UNITS_CM = 3
+_SPATIAL_2D = 1
+IDENTIFIER_FIELDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber",
+                     "InstanceNumber", "Modality", "Manufacturer", "ManufacturerModelName")
+IDENTIFYING_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
+                      "InstitutionName", "ReferringPhysicianName", "StudyDate", "StudyTime")
+
+
+@dataclass(frozen=True)
+class UltrasoundRegion:
+    """One item of the Sequence of Ultrasound Regions (box in pixels, inclusive)."""
+
+    index: int
+    spatial_format: int | None
+    units_x: int | None
+    units_y: int | None
+    delta_x: float | None
+    delta_y: float | None
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    @property
+    def qualifies(self) -> bool:
+        """2D region calibrated in cm on both axes, with positive deltas."""
+        return (self.spatial_format == _SPATIAL_2D and self.units_x == _UNITS_CM and self.units_y == _UNITS_CM
+                and bool(self.delta_x) and bool(self.delta_y) and self.delta_x > 0 and self.delta_y > 0)
+
+    @property
+    def spacing_mm(self) -> tuple[float, float]:
+        return (float(self.delta_x) * 10.0, float(self.delta_y) * 10.0)
+
+    def contains(self, x: float, y: float) -> bool:
+        return self.x0 - 0.5 <= x <= self.x1 + 0.5 and self.y0 - 0.5 <= y <= self.y1 + 0.5
+
+    def inside_matrix(self, rows: int, cols: int) -> bool:
+        return 0 <= self.x0 <= self.x1 < cols and 0 <= self.y0 <= self.y1 < rows
+
+
+@dataclass
+class SpacingDecision:
+    spacing_mm: tuple[float, float] | None
+    source: str
+    note: str = ""
+
+
+@dataclass
+class DicomScan:
+    """The grey image of one frame and what is needed to turn pixels into mm."""
+
+    path: str
+    image: np.ndarray
+    frame: int
+    n_frames: int
+    rows: int
+    cols: int
+    regions: list[UltrasoundRegion]
+    pixel_spacing_tag_mm: tuple[float, float] | None
+    identifiers: dict = field(default_factory=dict)
+    accept_anisotropic: bool = False
+
+    def spacing_for(self, ellipse) -> SpacingDecision:
+        """The spacing for a head whose ellipse (pixels) is ``ellipse`` (``None``: no head found)."""
+        point = None if ellipse is None else (ellipse.center_x, ellipse.center_y)
+        return choose_spacing(self.regions, self.rows, self.cols, point, self.pixel_spacing_tag_mm,
+                              self.accept_anisotropic)
+
+
+def is_dicom_file(path: str | Path) -> bool:
+    """True for a file with the DICOM preamble ('DICM' at byte 128) or a .dcm/.dicom suffix."""
+    path = Path(path)
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:132] == b"DICM"
+
+
+def _int(item, name):
+    v = item.get(name)
+    return None if v is None or v == "" else int(v)
+
+
+def _float(item, name):
+    v = item.get(name)
+    return None if v is None or v == "" else float(v)
+
+
+def ultrasound_regions(ds) -> list[UltrasoundRegion]:
+    """The regions of a pydicom dataset's Sequence of Ultrasound Regions (empty when absent)."""
+    seq = ds.get("SequenceOfUltrasoundRegions") or []
+    out = []
+    for i, item in enumerate(seq):
+        out.append(UltrasoundRegion(
+            index=i, spatial_format=_int(item, "RegionSpatialFormat"),
+            units_x=_int(item, "PhysicalUnitsXDirection"), units_y=_int(item, "PhysicalUnitsYDirection"),
+            delta_x=_float(item, "PhysicalDeltaX"), delta_y=_float(item, "PhysicalDeltaY"),
+            x0=_int(item, "RegionLocationMinX0") or 0, y0=_int(item, "RegionLocationMinY0") or 0,
+            x1=_int(item, "RegionLocationMaxX1") or 0, y1=_int(item, "RegionLocationMaxY1") or 0))
+    return out
+
+
+def _check_isotropy(spacing, accept_anisotropic, source) -> SpacingDecision:
+    sx, sy = spacing
+    if abs(sx - sy) / max(sx, sy) > ANISOTROPY_TOLERANCE and not accept_anisotropic:
+        return SpacingDecision(None, "none", f"{source}: x and y spacing differ ({sx:.5g} vs {sy:.5g} mm) by more "
+                                             f"than {100 * ANISOTROPY_TOLERANCE:.0f}%; accept anisotropic spacing "
+                                             "explicitly to measure in mm")
+    return SpacingDecision((sx, sy), source)
+
+
+def choose_spacing(regions: list[UltrasoundRegion], rows: int, cols: int, point_xy=None,
+                   pixel_spacing_tag_mm=None, accept_anisotropic: bool = False) -> SpacingDecision:
+    """Pick the pixel spacing (mm) for a head centred at ``point_xy``; see the module docstring."""
+    qualifying = [r for r in regions if r.qualifies]
+    if not qualifying:
+        if pixel_spacing_tag_mm:
+            why = "no calibrated 2D ultrasound region" if regions else "no ultrasound regions"
+            d = _check_isotropy(pixel_spacing_tag_mm, accept_anisotropic, "PixelSpacing")
+            if d.spacing_mm:
+                d.note = f"spacing from PixelSpacing (0028,0030): the file has {why}"
+            return d
+        if regions:
+            return SpacingDecision(None, "none", "no ultrasound region is a 2D region calibrated in cm, "
+                                                 "and the file has no PixelSpacing")
+        return SpacingDecision(None, "none", "the file has no calibration (no ultrasound regions, no PixelSpacing)")
+    if point_xy is None:
+        holding = qualifying
+    else:
+        holding = [r for r in qualifying if r.contains(*point_xy)]
+        if not holding:
+            return SpacingDecision(None, "none", "the head lies outside every calibrated ultrasound region")
+    bad_box = [r for r in holding if not r.inside_matrix(rows, cols)]
+    if bad_box:
+        r = bad_box[0]
+        return SpacingDecision(None, "none", f"ultrasound region {r.index} box ({r.x0},{r.y0})-({r.x1},{r.y1}) lies "
+                                             f"outside the {cols}x{rows} pixel matrix: calibration not trustworthy")
+    spacings = [r.spacing_mm for r in holding]
+    ref = spacings[0]
+    for s in spacings[1:]:
+        if abs(s[0] - ref[0]) / ref[0] > 0.001 or abs(s[1] - ref[1]) / ref[1] > 0.001:
+            return SpacingDecision(None, "none", "the calibrated ultrasound regions holding the head disagree "
+                                                 f"({ref[0]:.5g} vs {s[0]:.5g} mm per pixel)")
+    return _check_isotropy(ref, accept_anisotropic, f"SequenceOfUltrasoundRegions[{holding[0].index}]")
+
+
+def _to_grey(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
+    from pydicom.pixels import apply_color_lut
+
+    if photometric == "PALETTE COLOR":
+        arr = apply_color_lut(arr, ds)
+        if arr.dtype != np.uint8:
+            arr = (arr.astype(np.float32) / 65535.0)
+        photometric = "RGB"
+    if photometric.startswith("YBR") and arr.ndim == 3:
+        # pydicom.pixels.pixel_array (as_rgb=True) returns YBR_FULL(_422) converted to RGB, and
+        # YBR_RCT/YBR_ICT (JPEG 2000) decode to RGB.
+        photometric = "RGB"
+    if arr.ndim == 3 and arr.shape[-1] == 3:
+        # RGB -> grey with BT.601 luma weights (the same as OpenCV for BGR input)
+        a = arr.astype(np.float32)
+        grey = 0.299 * a[..., 0] + 0.587 * a[..., 1] + 0.114 * a[..., 2]
+        maxval = 1.0 if np.issubdtype(arr.dtype, np.floating) else float(np.iinfo(arr.dtype).max)
+        return np.clip(grey / maxval, 0, 1).astype(np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"unsupported pixel array shape {arr.shape}")
+    a = arr.astype(np.float64)
+    bits = int(ds.get("BitsStored", 8) or 8)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    if bits <= 8 and not signed:
+        lo, hi = 0.0, 255.0
+    else:  # deeper data: stretch the stored range (the network standardises each view anyway)
+        lo, hi = float(a.min()), float(a.max())
+    grey = (a - lo) / max(hi - lo, 1e-9)
+    if photometric == "MONOCHROME1":
+        grey = 1.0 - grey
+    return np.clip(grey, 0, 1).astype(np.float32)
+
+
+def read_dicom(path: str | Path, frame: int = 0, accept_anisotropic: bool = False,
+               include_identifying: bool = False) -> DicomScan:
+    """Read one frame of an ultrasound DICOM file (decoding only that frame).
+
+    Raises
+    ------
+    ScanReadError
+        Naming the file and the problem (not DICOM, no pixel data, no decoder for
+        the transfer syntax, frame out of range, ...).
+    """
+    try:
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+        from pydicom.pixels import pixel_array
+    except ImportError:
+        raise ScanReadError(f"{path}: reading DICOM needs the 'dicom' extra: pip install 'fetalhead[dicom]'") from None
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=False)
+    except InvalidDicomError:
+        raise ScanReadError(f"{path}: not a DICOM file") from None
+    except Exception as exc:  # pydicom raises many kinds on damaged files
+        raise ScanReadError(f"{path}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+    if "PixelData" not in ds and "FloatPixelData" not in ds:
+        raise ScanReadError(f"{path}: the DICOM file holds no image (no pixel data)")
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if not 0 <= frame < n_frames:
+        raise ScanReadError(f"{path}: frame {frame} requested, the file has {n_frames} frame(s) (0-{n_frames - 1})")
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    try:
+        arr = pixel_array(ds, index=frame if n_frames > 1 else None)
+    except Exception as exc:
+        ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+        name = getattr(ts, "name", str(ts))
+        raise ScanReadError(f"{path}: cannot decode the pixel data ({name}): {exc}") from None
+    try:
+        grey = _to_grey(np.asarray(arr), ds, photometric)
+    except ValueError as exc:
+        raise ScanReadError(f"{path}: {exc}") from None
+    grey = check_scan_array(grey, str(path))
+    tag = ds.get("PixelSpacing")
+    tag_mm = None
+    if tag is not None and len(tag) == 2 and float(tag[0]) > 0 and float(tag[1]) > 0:
+        # PixelSpacing is (row spacing = y, column spacing = x)
+        tag_mm = (float(tag[1]), float(tag[0]))
+    ids = {k: str(ds.get(k)) for k in IDENTIFIER_FIELDS if ds.get(k) not in (None, "")}
+    if include_identifying:
+        ids.update({k: str(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    return DicomScan(path=str(path), image=grey, frame=frame, n_frames=n_frames, rows=rows, cols=cols,
+                     regions=ultrasound_regions(ds), pixel_spacing_tag_mm=tag_mm, identifiers=ids,
+                     accept_anisotropic=accept_anisotropic)
