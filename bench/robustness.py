@@ -20,7 +20,7 @@ import numpy as np
 from fetalhead.datasets import load_dataset, subject_split
 from fetalhead.evaluation import ellipse_errors
 from fetalhead.imageio import read_scan
-from fetalhead.measure import measure
+from fetalhead.measurement import measure
 from fetalhead.model import load_model
 
 ROOT = Path(__file__).resolve().parents[1]

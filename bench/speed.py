@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _time_images(paths: list[str]) -> list[float]:
-    from fetalhead.measure import measure
+    from fetalhead.measurement import measure
     from fetalhead.model import load_model
 
     model = load_model(threads=1)
@@ -38,7 +38,7 @@ def _time_images(paths: list[str]) -> list[float]:
 
 
 def _worker(paths: list[str]) -> int:
-    from fetalhead.measure import measure
+    from fetalhead.measurement import measure
     from fetalhead.model import load_model
 
     model = load_model(threads=1)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fetalhead.cli import main
-from fetalhead.measure import HC18_COLUMNS, RESULT_COLUMNS
+from fetalhead.measurement import HC18_COLUMNS, RESULT_COLUMNS
 
 
 @pytest.fixture()
@@ -70,7 +70,7 @@ def test_without_pixel_size_says_so(scan_dir, tmp_path, capsys):
     assert main(["measure", str(scan_dir / "358_HC.png"), "--out", str(out), "--no-progress"]) == 0
     row = read_rows(out)[0]
     assert row["hc_mm"] == "" and float(row["hc_px"]) > 0 and "no_pixel_spacing" in row["flags"]
-    assert "no pixel spacing" in capsys.readouterr().err
+    assert "no usable pixel spacing" in capsys.readouterr().err
 
 
 def test_hc18_format(scan_dir, samples_dir, tmp_path):

@@ -38,29 +38,46 @@ def test_sample_view_target_matches_the_moved_ellipse():
         assert fv.semi_major == pytest.approx(ft.semi_major, abs=0.7)
 
 
-def test_train_resume_and_export(hc18, tmp_path, capsys):
+class Interrupt(Exception):
+    pass
+
+
+def test_train_interrupt_resume_and_export(hc18, tmp_path, capsys):
+    from fetalhead.training.train import TrainConfig, train
+
     out = tmp_path / "run"
-    args = ["train", "--data", str(hc18), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "2",
-            "--batch-size", "2", "--max-train-images", "6", "--max-val-images", "2", "--no-progress"]
-    assert main(args) == 0
+    common = dict(data=str(hc18), out=str(out), epochs=2, steps_per_epoch=2, batch_size=2, max_train_images=6,
+                  max_val_images=2)
+
+    def stop_after_first_epoch(msg):
+        if '"epoch": 1' in msg:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(TrainConfig(**common), progress=False, log=stop_after_first_epoch)
     ck = torch.load(out / "last.pt", weights_only=False)
-    assert ck["epoch"] == 1 and len(ck["history"]) == 1
-    assert "val_n" in ck["history"][0]
-    # resume: asking for 2 epochs continues from the checkpoint
-    args[args.index("--epochs") + 1] = "2"
+    assert ck["epoch"] == 1 and len(ck["history"]) == 1 and "val_n" in ck["history"][0]
+    # the same command resumes after epoch 1 and exports
     onnx = tmp_path / "m.onnx"
-    assert main(args + ["--export", str(onnx)]) == 0
+    args = ["train", "--data", str(hc18), "--out", str(out), "--epochs", "2", "--steps-per-epoch", "2",
+            "--batch-size", "2", "--max-train-images", "6", "--max-val-images", "2", "--no-progress",
+            "--export", str(onnx)]
+    assert main(args) == 0
     assert "resumed" in capsys.readouterr().out
     ck = torch.load(out / "last.pt", weights_only=False)
     assert ck["epoch"] == 2 and [h["epoch"] for h in ck["history"]] == [1, 2]
     model = HeadModel(onnx)
     assert model.metadata["training"]["epochs"] == 2
+    assert model.metadata["training"]["command"].startswith("fetalhead train --data")
     # torch and ONNX agree on the exported (barely trained) network
     torch_model, _ = load_checkpoint_model(out / "last.pt")
     x = np.random.default_rng(0).standard_normal((2, 1, 160, 160)).astype(np.float32)
     with torch.no_grad():
         ref = torch_model(torch.from_numpy(x)).numpy()
     assert np.abs(model.predict(x) - ref).max() < 1e-3
+    # other settings are refused rather than silently mixed
+    with pytest.raises(ValueError, match="cannot resume"):
+        train(TrainConfig(**dict(common, epochs=3)), progress=False, log=lambda *a: None)
 
 
 def test_training_is_reproducible(hc18, tmp_path):

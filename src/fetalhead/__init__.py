@@ -1,3 +1,20 @@
-"""fetalhead: fetal head biometry (HC, BPD, OFD, cephalic index) on 2D ultrasound."""
+"""fetalhead: fetal head biometry (HC, BPD, OFD, cephalic index) on 2D ultrasound.
+
+>>> import fetalhead
+>>> m = fetalhead.measure("scan.png", pixel_spacing_mm=0.135)   # doctest: +SKIP
+>>> m.head_circumference_mm, m.status                            # doctest: +SKIP
+"""
 
 __version__ = "0.1.0"
+
+from .geometry import Ellipse  # noqa: E402
+
+
+def measure(image, pixel_spacing_mm=None, **kwargs):
+    """Measure the fetal head on one scan; see :func:`fetalhead.measurement.measure`."""
+    from .measurement import measure as _measure
+
+    return _measure(image, pixel_spacing_mm, **kwargs)
+
+
+__all__ = ["Ellipse", "measure", "__version__"]

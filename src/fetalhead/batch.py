@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
-from .measure import HC18_COLUMNS, RESULT_COLUMNS, Measurement, load_input, measure_image
+from .measurement import HC18_COLUMNS, RESULT_COLUMNS, Measurement, load_input, measure_image
 
 __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup", "ResultWriter", "measure_one",
            "run_serial", "run_processes", "run_dask", "file_sha256", "SCAN_SUFFIXES"]

@@ -103,7 +103,7 @@ def _runner(args, files, opts):
             client = Client(args.scheduler)
             closers = [client.close]
         else:
-            cluster = LocalCluster(n_workers=args.dask_local, threads_per_worker=1, processes=True,
+            cluster = LocalCluster(n_workers=args.dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=None)
             client = Client(cluster)
             closers = [client.close, cluster.close]

@@ -156,6 +156,12 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     rng = np.random.default_rng(cfg.seed)
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        old = ck.get("config", {})
+        changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size")
+                   if k in old and old[k] != getattr(cfg, k)]
+        if changed:
+            raise ValueError(f"{ckpt_path}: cannot resume with other settings ({', '.join(changed)} differ from "
+                             "the interrupted run); use the same settings, or a new --out")
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
@@ -200,13 +206,13 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(sched.get_last_lr()[0]),
                "elapsed_s": time.time() - t0, **{f"val_{k}": v for k, v in figures.items()}}
         history.append(rec)
-        log(json.dumps(rec))
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "numpy_rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch + 1,
                     "config": asdict(cfg)}, out / "last.pt.tmp")
         os.replace(out / "last.pt.tmp", ckpt_path)
         (out / "history.json").write_text(json.dumps(history, indent=2))
+        log(json.dumps(rec))
     return {"history": history, "checkpoint": str(ckpt_path),
             "elapsed_s": history[-1]["elapsed_s"] if history else 0.0,
             "split": {"train_images": len(train_s), "val_images": len(val_s)}}

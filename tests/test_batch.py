@@ -1,0 +1,152 @@
+"""Batches that survive: append as you go, resume by content hash, local workers, Dask."""
+
+import csv
+import os
+import shutil
+import signal
+import time
+
+import pytest
+
+from fetalhead.batch import MeasureOptions, ResultWriter, collect_scans, measure_one, run_processes, run_serial
+from fetalhead.cli import main
+
+KEY_COLUMNS = ("status", "hc_mm", "bpd_mm", "ofd_mm", "center_x_px", "center_y_px", "semi_major_px", "sha256")
+
+
+@pytest.fixture()
+def folder(tmp_path, samples_dir):
+    d = tmp_path / "scans"
+    d.mkdir()
+    for p in samples_dir.glob("*.png"):
+        shutil.copy(p, d / p.name)
+    (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 50)
+    return d
+
+
+def rows_by_name(path):
+    return {r["filename"]: r for r in csv.DictReader(open(path))}
+
+
+def same_results(a, b):
+    assert set(a) == set(b)
+    for name in a:
+        for col in KEY_COLUMNS:
+            assert a[name][col] == b[name][col], (name, col)
+
+
+def test_collect_scans_skips_annotations_and_reports_missing(tmp_path, folder):
+    (folder / "011_HC_Annotation.png").write_bytes(b"x")
+    (folder / "notes.txt").write_text("x")
+    files, problems = collect_scans([folder, folder / "011_HC.png", tmp_path / "nope"])
+    names = [f.name for f in files]
+    assert "011_HC_Annotation.png" not in names and "notes.txt" not in names
+    assert len(names) == len(set(names)) == 7
+    assert problems == [f"{tmp_path / 'nope'}: no such file or folder"]
+
+
+def test_interrupted_run_resumes_each_scan_once(folder, tmp_path, capsys, samples_dir):
+    out = tmp_path / "r.csv"
+    args = ["measure", str(folder), "--pixel-size-csv", str(samples_dir / "pixel_size_and_HC.csv"), "--out", str(out),
+            "--no-progress"]
+    assert main(args) == 1  # broken.png fails, and is listed with its reason
+    first = rows_by_name(out)
+    assert len(first) == 7 and first["broken.png"]["status"] == "failed"
+    # simulate a run killed while writing: header, 3 full rows and half of the 4th row
+    lines = out.read_bytes().split(b"\n")
+    out.write_bytes(b"\n".join(lines[:4]) + b"\n" + lines[4][:30])
+    assert main(args + ["--resume"]) == 1
+    rows = list(csv.DictReader(open(out)))
+    assert sorted(r["filename"] for r in rows) == sorted(first)  # each scan exactly once
+    same_results(first, rows_by_name(out))
+    assert "3 already in the output, skipped" in capsys.readouterr().err
+    # a renamed copy of a measured scan is recognised by its content and skipped
+    shutil.copy(folder / "358_HC.png", folder / "renamed_copy.png")
+    assert main(args + ["--resume"]) == 0
+    assert "8 already in the output, skipped" in capsys.readouterr().err
+    assert len(list(csv.DictReader(open(out)))) == 7
+
+
+def test_results_are_written_as_they_come(folder, tmp_path):
+    out = tmp_path / "r.csv"
+    w = ResultWriter(out)
+    opts = MeasureOptions(pixel_size_mm=0.1)
+    files, _ = collect_scans([folder])
+    seen = 0
+    for m in run_serial(files[:3], opts):
+        w.write(m)
+        seen += 1
+        assert len(list(csv.DictReader(open(out)))) == seen  # on disk before the next scan starts
+    w.close()
+
+
+def test_workers_equal_serial(folder, tmp_path):
+    files, _ = collect_scans([folder])
+    opts = MeasureOptions(pixel_size_mm=0.12)
+    serial = {m.source: m.to_row() for m in run_serial(files, opts)}
+    parallel = {m.source: m.to_row() for m in run_processes(files, opts, 2)}
+    same_results(serial, parallel)
+
+
+def test_parquet_output(folder, tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "r.parquet"
+    main(["measure", str(folder / "358_HC.png"), str(folder / "broken.png"), "--pixel-size", "0.13",
+          "--out", str(out), "--no-progress"])
+    table = pq.read_table(out)
+    assert table.num_rows == 2
+    assert sorted(table.column("status").to_pylist()) == ["failed", "ok"]
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def test_dask_equals_serial(folder, dask_cluster):
+    from fetalhead.batch import run_dask
+
+    files, _ = collect_scans([folder])
+    opts = MeasureOptions(pixel_size_mm=0.12)
+    serial = {m.source: m.to_row() for m in run_serial(files, opts)}
+    on_dask = {m.source: m.to_row() for m in run_dask(files, opts, dask_cluster)}
+    same_results(serial, on_dask)
+
+
+def _slow_measure(path, opts):
+    time.sleep(0.4)
+    return measure_one(path, opts)
+
+
+def test_dask_worker_killed_mid_batch_loses_nothing(folder, dask_cluster):
+    from distributed import as_completed
+
+    files, _ = collect_scans([folder])
+    files = files * 1  # 7 files
+    opts = MeasureOptions(pixel_size_mm=0.12)
+    futures = dask_cluster.map(_slow_measure, [str(f) for f in files], opts=opts, pure=False)
+    pids = dask_cluster.run(os.getpid)
+    got, killed = [], False
+    for fut in as_completed(futures):
+        got.append(fut.result())
+        if not killed:
+            os.kill(next(iter(pids.values())), signal.SIGKILL)  # a worker dies with tasks in flight
+            killed = True
+    names = sorted(m.source for m in got)
+    assert names == sorted(str(f) for f in files)  # every file once: nothing lost, nothing duplicated
+    assert sum(m.status == "failed" for m in got) == 1  # only broken.png
+
+
+def test_dask_local_cli(folder, tmp_path, samples_dir):
+    pytest.importorskip("distributed")
+    out_serial, out_dask = tmp_path / "s.csv", tmp_path / "d.csv"
+    main(["measure", str(folder), "--pixel-size", "0.12", "--out", str(out_serial), "--no-progress"])
+    rc = main(["measure", str(folder), "--pixel-size", "0.12", "--out", str(out_dask), "--no-progress",
+               "--dask-local", "2"])
+    assert rc == 1  # broken.png
+    same_results(rows_by_name(out_serial), rows_by_name(out_dask))
