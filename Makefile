@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[train,dicom,scale,test]'
+	$(BIN)/python -m pip install -q -e '.[train,dicom,scale,web,test]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -194,6 +194,49 @@ def _cmd_measure(args) -> int:
     return 1 if (summary.failed or problems) else 0
 
 
+def _cmd_serve(args) -> int:
+    try:
+        import uvicorn
+
+        from .web.app import create_app
+    except ImportError as exc:
+        print(f"fetalhead serve needs the 'web' extra: pip install 'fetalhead[web]' ({exc})", file=sys.stderr)
+        return 1
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: other computers can reach this server; it has no login",
+              file=sys.stderr)
+    app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000))
+    print(f"fetalhead: open http://{args.host}:{args.port}/ in a browser (Ctrl+C to stop)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .measurement import load_input, measure_image
+    from .imageio import ScanReadError
+    from .model import ModelError, load_model
+    from .report import report_html, report_pdf
+
+    try:
+        model = load_model(args.model)
+        grey, scan = load_input(args.scan, str(args.scan), args.frame, False)
+    except (ScanReadError, ModelError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    m = measure_image(grey, args.pixel_size, dicom_scan=scan, ga_weeks=args.ga_weeks, model=model,
+                      source=str(args.scan), spacing_source="command line", frame=args.frame)
+    fmt = args.format or ("html" if str(args.out).lower().endswith((".html", ".htm")) else "pdf")
+    try:
+        data = report_pdf(m, grey, args.lang) if fmt == "pdf" else report_html(m, grey, args.lang).encode()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_bytes(data)
+    print(f"{m.status}: report written to {args.out}" + (f" ({m.message})" if m.message else ""), file=sys.stderr)
+    return 1 if m.status == "failed" else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -263,6 +306,24 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--dask-local", type=int, metavar="N", help="start a Dask LocalCluster of N worker processes")
     m.add_argument("--no-progress", action="store_true")
     m.set_defaults(func=_cmd_measure)
+
+    sv = sub.add_parser("serve", help="the web app and REST API (needs the 'web' extra)")
+    sv.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this computer only)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
+    sv.add_argument("--max-upload-mb", type=float, default=64.0)
+    sv.set_defaults(func=_cmd_serve)
+
+    r = sub.add_parser("report", help="a printable report (PDF or HTML) of one scan")
+    r.add_argument("scan", help="PNG/JPEG/DICOM scan")
+    r.add_argument("--out", required=True, help="report file (.pdf or .html)")
+    r.add_argument("--format", choices=("pdf", "html"), help="default: from the --out suffix, else pdf")
+    r.add_argument("--pixel-size", type=float, metavar="MM")
+    r.add_argument("--ga-weeks", type=float, help="gestational age by dates, for the centile chart")
+    r.add_argument("--lang", choices=("en", "hi", "te"), default="en")
+    r.add_argument("--frame", type=int, default=0)
+    r.add_argument("--model")
+    r.set_defaults(func=_cmd_report)
     return p
 
 

@@ -21,7 +21,8 @@ from .imageio import ScanReadError, check_scan_array, read_scan
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, segment_head
 
-__all__ = ["Measurement", "measure", "measure_image", "load_input", "QUALITY_THRESHOLD", "RESULT_COLUMNS", "HC18_COLUMNS"]
+__all__ = ["Measurement", "measure", "measure_image", "load_input", "apply_biometry", "QUALITY_THRESHOLD",
+           "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 #: Results whose quality score is below this are flagged "check manually".
 #: Chosen on the validation split: see BENCHMARKS.md.
@@ -226,7 +227,6 @@ def measure_image(grey: np.ndarray, pixel_spacing_mm=None, *, dicom_scan=None, g
     e = seg.ellipse
     m.status, m.ellipse, m.landmarks = "ok", e, ellipse_landmarks(e)
     m.quality, m.quality_components = seg.quality, seg.components
-    m.head_circumference_px = e.perimeter_px
     if seg.quality < QUALITY_THRESHOLD:
         m.flags.append("low_quality")
         m.messages.append(f"quality {seg.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
@@ -244,6 +244,19 @@ def measure_image(grey: np.ndarray, pixel_spacing_mm=None, *, dicom_scan=None, g
         else:
             spacing = None
             m.messages.append(f"no mm: {decision.note}")
+    apply_biometry(m, spacing, source_used, ga_weeks)
+    if any(f in m.flags for f in ("low_quality", "head_cut_by_image_border")):
+        m.status = "flagged"
+    return m
+
+
+def apply_biometry(m: Measurement, spacing, spacing_source: str, ga_weeks: float | None = None) -> Measurement:
+    """Fill the lengths, gestational ages, centiles and biometry flags of ``m`` from ``m.ellipse``.
+
+    Used by :func:`measure_image` and when a user adjusts the ellipse by hand (the web app).
+    """
+    e, src, source_used = m.ellipse, m.source, spacing_source
+    m.head_circumference_px = e.perimeter_px
     try:
         bio = head_biometry(e, spacing)
     except ValueError as exc:
@@ -278,6 +291,4 @@ def measure_image(grey: np.ndarray, pixel_spacing_mm=None, *, dicom_scan=None, g
     m.flags.extend(bio.flags)
     if "cephalic_index_out_of_range" in bio.flags:
         m.messages.append(bio.note.split("; ")[-1])
-    if any(f in m.flags for f in ("low_quality", "head_cut_by_image_border")):
-        m.status = "flagged"
     return m

@@ -18,12 +18,13 @@ def _fmt(v, unit="", nd=1):
     return "-" if v is None else f"{v:.{nd}f}{unit}"
 
 
-def draw_overlay(grey: np.ndarray, measurement) -> np.ndarray:
+def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.ndarray:
     """BGR uint8 picture of ``grey`` (float in [0, 1]) with the measurement drawn on it.
 
     Ellipse in green (red when flagged), the four landmarks as cyan dots, the BPD
     and OFD as yellow lines, and the figures (mm, or px without spacing), the
-    gestational age and the quality written in the top-left corner.
+    gestational age and the quality written in the top-left corner (``with_text``; the
+    reports write the figures beside the picture instead, in the chosen language).
     """
     img = np.clip(np.asarray(grey, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
     out = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
@@ -58,7 +59,7 @@ def draw_overlay(grey: np.ndarray, measurement) -> np.ndarray:
     else:
         lines.append(f"FAILED: {m.message[:90]}")
     y = 22 * scale
-    for text in lines:
+    for text in lines if with_text else []:
         cv2.putText(out, text, (8 * scale, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 3 * scale, cv2.LINE_AA)
         cv2.putText(out, text, (8 * scale, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, WHITE, 1 * scale, cv2.LINE_AA)
         y += 20 * scale

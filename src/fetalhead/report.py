@@ -1,0 +1,270 @@
+"""Printable reports (PDF and HTML) of one measurement, in English, Hindi or Telugu.
+
+The report holds the scan with the overlay, the measurements with units and
+conventions, gestational age with the formula used, the INTERGROWTH-21st HC
+centile chart (with this fetus when the gestational age by dates is known), the
+quality flag, the model version, and a plain statement that the measurement
+needs a clinician's review. Numbers and units stay in the international form.
+
+PDF needs the ``web`` extra (fpdf2, uharfbuzz for Indic text shaping); the Noto
+fonts it uses ship in the package (SIL Open Font License).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .biometry import INTERGROWTH_GA_RANGE_WEEKS, intergrowth_value_at_centile
+
+__all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
+           "report_rows", "CENTILES"]
+
+LANGUAGES = ("en", "hi", "te")
+CENTILES = (3, 10, 50, 90, 97)
+_WEB = Path(__file__).resolve().parent / "web"
+_FONTS = _WEB / "fonts"
+
+
+@lru_cache(maxsize=8)
+def translations(lang: str = "en") -> dict:
+    """The labels of one language (``en``, ``hi``, ``te``) from ``web/i18n/<lang>.json``."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    return json.loads((_WEB / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def growth_curves(measure: str = "hc", step_weeks: float = 0.5) -> dict:
+    """INTERGROWTH-21st centile curves (mm) over 14-40 weeks: ``{"weeks": [...], "3": [...], ...}``."""
+    lo, hi = INTERGROWTH_GA_RANGE_WEEKS
+    weeks = np.arange(lo, hi + 1e-9, step_weeks)
+    out = {"measure": measure, "weeks": [float(w) for w in weeks]}
+    for c in CENTILES:
+        out[str(c)] = [round(intergrowth_value_at_centile(measure, c, float(w)), 2) for w in weeks]
+    return out
+
+
+def _fmt(v, nd=1, unit=""):
+    return "—" if v is None else f"{v:.{nd}f}{(' ' + unit) if unit else ''}"
+
+
+def report_rows(m, t: dict) -> list[tuple[str, str]]:
+    """(label, value) pairs of the report's measurement table."""
+    wk = t["weeks"]
+    if m.head_circumference_mm is not None:
+        rows = [(t["hc"], _fmt(m.head_circumference_mm, 1, "mm")),
+                (t["bpd"], _fmt(m.biparietal_diameter_mm, 1, "mm")),
+                (t["ofd"], _fmt(m.occipitofrontal_diameter_mm, 1, "mm"))]
+    else:
+        rows = [(t["hc"], _fmt(m.head_circumference_px, 1, "px") + f" ({t['flag_no_pixel_spacing']})")]
+    rows.append((t["ci"], _fmt(m.cephalic_index, 1, "%")))
+    if m.head_circumference_mm is not None:
+        for key, val in (("ga_hadlock", m.ga_hc_hadlock_weeks), ("ga_intergrowth", m.ga_hc_intergrowth_weeks),
+                         ("ga_bpd", m.ga_bpd_hadlock_weeks)):
+            rows.append((t[key], _fmt(val, 1, wk) if val is not None else t["outside_range"]))
+        if m.hc_centile is not None:
+            rows.append((t["hc_centile"], f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA {m.ga_by_dates_weeks:.1f} {wk})"))
+    rows.append((t["quality"], _fmt(m.quality, 2)))
+    rows.append((t["spacing_source"], m.spacing_source))
+    return rows
+
+
+def _status_lines(m, t: dict) -> list[str]:
+    lines = [t[f"status_{m.status}"]]
+    for f in m.flags:
+        if f"flag_{f}" in t and f != "no_pixel_spacing":
+            lines.append(t[f"flag_{f}"])
+    return lines
+
+
+def _overlay_png(grey: np.ndarray, m) -> bytes:
+    from .overlay import draw_overlay
+
+    ok, buf = cv2.imencode(".png", draw_overlay(grey, m, with_text=False))
+    if not ok:
+        raise RuntimeError("could not encode the overlay")
+    return buf.tobytes()
+
+
+def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width=420, height=300) -> str:
+    """The HC centile chart as an inline SVG string (labels escaped)."""
+    curves = growth_curves("hc")
+    x0, y0, x1, y1 = 48, 12, width - 12, height - 36
+    wmin, wmax, hmin, hmax = 14.0, 40.0, 50.0, 380.0
+
+    def px(w, h):
+        return x0 + (w - wmin) / (wmax - wmin) * (x1 - x0), y1 - (h - hmin) / (hmax - hmin) * (y1 - y0)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
+             f'aria-label="{html.escape(t["growth_chart"])}">',
+             f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="#888"/>']
+    for w in range(14, 41, 2):
+        x, _ = px(w, hmin)
+        parts.append(f'<line x1="{x:.1f}" y1="{y1}" x2="{x:.1f}" y2="{y1 + 4}" stroke="#888"/>'
+                     f'<text x="{x:.1f}" y="{y1 + 16}" font-size="10" text-anchor="middle">{w}</text>')
+    for h in range(50, 381, 50):
+        _, y = px(wmin, h)
+        parts.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0}" y2="{y:.1f}" stroke="#888"/>'
+                     f'<text x="{x0 - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{h}</text>')
+    for c in CENTILES:
+        pts = " ".join("%.1f,%.1f" % px(w, h) for w, h in zip(curves["weeks"], curves[str(c)]))
+        style = 'stroke="#1f6f43" stroke-width="2"' if c == 50 else 'stroke="#5b8f74" stroke-dasharray="4 3"'
+        parts.append(f'<polyline points="{pts}" fill="none" {style}/>')
+        lx, ly = px(40, curves[str(c)][-1])
+        parts.append(f'<text x="{lx - 2:.1f}" y="{ly - 3:.1f}" font-size="9" text-anchor="end">'
+                     f'{html.escape(t[f"centile_{c}"])}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2}" y="{height - 4}" font-size="11" text-anchor="middle">'
+                 f'GA ({html.escape(t["weeks"])})</text>')
+    parts.append(f'<text x="12" y="{(y0 + y1) / 2}" font-size="11" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {(y0 + y1) / 2})">HC (mm)</text>')
+    if hc_mm is not None and ga_weeks is not None and 14 <= ga_weeks <= 40:
+        x, y = px(ga_weeks, min(max(hc_mm, hmin), hmax))
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#d62728" class="fetus-point"/>'
+                     f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="10" fill="#d62728">'
+                     f'{html.escape(t["this_fetus"])}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def report_html(m, grey: np.ndarray, lang: str = "en") -> str:
+    """A self-contained, printable HTML report (the overlay image is embedded)."""
+    t = translations(lang)
+    e = html.escape
+    img64 = base64.b64encode(_overlay_png(grey, m)).decode() if m.ellipse is not None else ""
+    rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in report_rows(m, t)) \
+        if m.status != "failed" else ""
+    status = "".join(f"<p class='status {e(m.status)}'>{e(s)}</p>" for s in _status_lines(m, t))
+    chart = growth_chart_svg(m.head_circumference_mm, m.ga_by_dates_weeks, t)
+    now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    return f"""<!doctype html>
+<html lang="{e(lang)}"><head><meta charset="utf-8"><title>{e(t['report_title'])}</title>
+<style>
+body{{font-family:"Noto Sans","Noto Sans Devanagari","Noto Sans Telugu",sans-serif;margin:24px;color:#111}}
+h1{{font-size:20px;margin:0 0 8px}} table{{border-collapse:collapse;margin:8px 0}}
+th,td{{text-align:left;padding:3px 10px;border-bottom:1px solid #ddd;font-size:13px}}
+img{{max-width:100%;border:1px solid #ccc}} .status.flagged,.status.failed{{color:#b00020;font-weight:bold}}
+.review{{border:2px solid #b00020;padding:8px;font-weight:bold}} .meta{{color:#555;font-size:12px}}
+.chart{{width:420px;max-width:100%}} @media print{{body{{margin:0}}}}
+</style></head><body>
+<h1>{e(t['report_title'])}</h1>
+<p class="meta">{e(t['scan'])}: {e(Path(m.source).name)} · {e(t['date_generated'])}: {e(now)} ·
+{e(t['model_version'])}: {e(m.model_version)}</p>
+{status}
+{f'<img alt="" src="data:image/png;base64,{img64}">' if img64 else ''}
+<table>{rows}</table>
+<p class="meta">{e(t['conventions'])} {e(t['units_note'])}</p>
+<h2 style="font-size:15px">{e(t['growth_chart'])}</h2>
+{chart}
+{'' if m.ga_by_dates_weeks is not None else f'<p class="meta">{e(t["chart_needs_ga"])}</p>'}
+<p class="review">{e(t['review_statement'])}</p>
+</body></html>"""
+
+
+def report_pdf(m, grey: np.ndarray, lang: str = "en") -> bytes:
+    """The report as PDF bytes (A4). Needs fpdf2 and uharfbuzz (the ``web`` extra)."""
+    try:
+        from fpdf import FPDF
+    except ImportError:
+        raise RuntimeError("PDF reports need the 'web' extra: pip install 'fetalhead[web]'") from None
+    t = translations(lang)
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_font("NotoSans", fname=str(_FONTS / "NotoSans-Regular.ttf"))
+    pdf.add_font("NotoSans", style="B", fname=str(_FONTS / "NotoSans-Bold.ttf"))
+    pdf.add_font("NotoDeva", fname=str(_FONTS / "NotoSansDevanagari-Regular.ttf"))
+    pdf.add_font("NotoTelu", fname=str(_FONTS / "NotoSansTelugu-Regular.ttf"))
+    main = {"en": "NotoSans", "hi": "NotoDeva", "te": "NotoTelu"}[lang]
+    pdf.set_fallback_fonts(["NotoSans", "NotoDeva", "NotoTelu"], exact_match=False)
+    try:
+        pdf.set_text_shaping(True)
+    except Exception:  # uharfbuzz missing: Indic scripts would not be shaped correctly
+        if lang != "en":
+            raise RuntimeError("Hindi and Telugu PDF reports need uharfbuzz: pip install 'fetalhead[web]'") from None
+    pdf.add_page()
+    pdf.set_font(main, size=16)
+    pdf.cell(0, 9, t["report_title"], new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(main, size=9)
+    now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    pdf.multi_cell(0, 5, f"{t['scan']}: {Path(m.source).name}   {t['date_generated']}: {now}   "
+                         f"{t['model_version']}: {m.model_version}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(main, size=11)
+    for i, line in enumerate(_status_lines(m, t)):
+        pdf.set_text_color(176, 0, 32) if m.status != "ok" else pdf.set_text_color(20, 100, 40)
+        pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(0, 0, 0)
+    if m.ellipse is not None:
+        png = _overlay_png(grey, m)
+        h, w = grey.shape
+        img_w = 120.0
+        pdf.image(png, x=pdf.l_margin, w=img_w, h=img_w * h / w)
+        pdf.ln(2)
+    if m.status != "failed":
+        pdf.set_font(main, size=10)
+        for label, value in report_rows(m, t):
+            pdf.cell(95, 6, label, border="B")
+            pdf.cell(0, 6, value, border="B", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(main, size=8)
+    pdf.multi_cell(0, 4.5, f"{t['conventions']} {t['units_note']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    if pdf.get_y() > 297 - 12 - 80:
+        pdf.add_page()
+    pdf.set_font(main, size=11)
+    pdf.cell(0, 7, t["growth_chart"], new_x="LMARGIN", new_y="NEXT")
+    _pdf_chart(pdf, m, t, main)
+    pdf.ln(4)
+    pdf.set_font(main, size=11)
+    pdf.set_draw_color(176, 0, 32)
+    pdf.set_line_width(0.6)
+    pdf.multi_cell(0, 7, t["review_statement"], border=1, new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _pdf_chart(pdf, m, t, font) -> None:
+    curves = growth_curves("hc")
+    x0, y_top, w, h = pdf.l_margin + 12, pdf.get_y() + 2, 120.0, 62.0
+    wmin, wmax, hmin, hmax = 14.0, 40.0, 50.0, 380.0
+
+    def px(wk, hc):
+        return x0 + (wk - wmin) / (wmax - wmin) * w, y_top + h - (hc - hmin) / (hmax - hmin) * h
+
+    pdf.set_draw_color(120, 120, 120)
+    pdf.set_line_width(0.2)
+    pdf.rect(x0, y_top, w, h)
+    pdf.set_font("NotoSans", size=7)
+    for wk in range(14, 41, 4):
+        x, _ = px(wk, hmin)
+        pdf.line(x, y_top + h, x, y_top + h + 1)
+        pdf.text(x - 1.5, y_top + h + 4, str(wk))
+    for hc in range(50, 381, 50):
+        _, y = px(wmin, hc)
+        pdf.line(x0 - 1, y, x0, y)
+        pdf.text(x0 - 8, y + 1, str(hc))
+    pdf.text(x0 - 11, y_top - 1, "HC (mm)")
+    pdf.set_font(font, size=7)
+    pdf.set_xy(x0, y_top + h + 4.5)
+    pdf.cell(w, 4, f"GA ({t['weeks']})", align="C")
+    pdf.set_font("NotoSans", size=7)
+    for c in CENTILES:
+        pts = [px(wk, v) for wk, v in zip(curves["weeks"], curves[str(c)])]
+        pdf.set_draw_color(31, 111, 67) if c == 50 else pdf.set_draw_color(120, 160, 130)
+        pdf.set_line_width(0.5 if c == 50 else 0.25)
+        pdf.polyline(pts)
+        pdf.text(pts[-1][0] + 1, pts[-1][1] + 1, t[f"centile_{c}"])
+    if m.head_circumference_mm is not None and m.ga_by_dates_weeks is not None and 14 <= m.ga_by_dates_weeks <= 40:
+        x, y = px(m.ga_by_dates_weeks, min(max(m.head_circumference_mm, hmin), hmax))
+        pdf.set_fill_color(214, 39, 40)
+        pdf.circle(x=x, y=y, radius=1.3, style="F")
+        pdf.set_font(font, size=7)
+        pdf.set_xy(x + 2, y - 5)
+        pdf.cell(30, 4, t["this_fetus"])
+    pdf.set_y(y_top + h + 10)
+    if m.ga_by_dates_weeks is None:
+        pdf.set_font(font, size=8)
+        pdf.multi_cell(0, 4.5, t["chart_needs_ga"], new_x="LMARGIN", new_y="NEXT")

@@ -1,0 +1,194 @@
+"""The REST API with FastAPI's test client: results, every error path, concurrency."""
+
+import html
+import json
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import fetalhead  # noqa: E402
+from fetalhead.web.app import create_app, sniff_type  # noqa: E402
+
+PS = 0.134737677
+
+
+@pytest.fixture(scope="module")
+def client():
+    return TestClient(create_app(max_upload_bytes=3_000_000))
+
+
+@pytest.fixture(scope="module")
+def scan_bytes(samples_dir):
+    return (samples_dir / "358_HC.png").read_bytes()
+
+
+def post_scan(client, data, name="358_HC.png", **form):
+    return client.post("/api/v1/measure", files={"file": (name, data, "application/octet-stream")},
+                       data={k: str(v) for k, v in form.items()})
+
+
+def test_health_model_i18n_chart(client):
+    assert client.get("/api/v1/health").json()["status"] == "ok"
+    card = client.get("/api/v1/model").json()
+    assert card["version"] and card["sha256"] and card["training"]["command"]
+    for lang in ("en", "hi", "te"):
+        t = client.get(f"/api/v1/i18n/{lang}").json()
+        assert t["hc"] and t["review_statement"]
+    assert client.get("/api/v1/i18n/fr").status_code == 404
+    chart = client.get("/api/v1/growth-chart").json()
+    i20 = chart["weeks"].index(20.0)
+    assert chart["50"][i20] == pytest.approx(172.5, abs=0.1)
+    assert chart["3"][i20] < chart["10"][i20] < chart["50"][i20] < chart["90"][i20] < chart["97"][i20]
+
+
+def test_measure_matches_the_python_api(client, scan_bytes, samples_dir):
+    r = post_scan(client, scan_bytes, pixel_size_mm=PS, ga_weeks=20.5)
+    assert r.status_code == 200
+    j = r.json()
+    ref = fetalhead.measure(samples_dir / "358_HC.png", PS, ga_weeks=20.5)
+    assert j["hc_mm"] == pytest.approx(ref.head_circumference_mm, abs=0.01)
+    assert j["hc_centile"] == pytest.approx(ref.hc_centile, abs=0.1)
+    assert j["unit"] == "mm" and j["spacing_source"] == "entered on the page"
+    assert j["image_width"] == 800 and len(j["image_png_base64"]) > 1000
+    assert r.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_measure_without_pixel_size_gives_pixels(client, scan_bytes):
+    j = post_scan(client, scan_bytes).json()
+    assert j["unit"] == "px" and j["hc_mm"] == "" and "no_pixel_spacing" in j["flags"]
+
+
+@pytest.mark.parametrize("data, status, code", [
+    (b"", 400, "empty"),
+    (b"hello, this is text", 415, "unsupported_type"),
+    (b"GIF89a" + b"\0" * 100, 415, "unsupported_type"),
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, 422, "unreadable_scan"),
+])
+def test_bad_uploads(client, data, status, code):
+    r = post_scan(client, data, name="x.png")
+    assert r.status_code == status
+    assert r.json()["error"]["code"] == code
+
+
+def test_type_is_judged_by_content_not_name(client, scan_bytes):
+    assert post_scan(client, scan_bytes, name="scan.exe").status_code == 200
+    assert post_scan(client, b"MZ\x90\x00" * 100, name="scan.png").status_code == 415
+    assert sniff_type(scan_bytes) == "png" and sniff_type(b"\0" * 128 + b"DICM" + b"\0" * 10) == "dicom"
+
+
+def test_upload_size_limit(client):
+    big = b"\x89PNG\r\n\x1a\n" + b"\0" * 3_100_000
+    r = post_scan(client, big)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
+
+
+def test_invalid_form_values(client, scan_bytes):
+    r = post_scan(client, scan_bytes, pixel_size_mm=-1)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    r = post_scan(client, scan_bytes, ga_weeks="abc")
+    assert r.status_code == 422
+    r = client.post("/api/v1/measure")
+    assert r.status_code == 422 and "file" in r.json()["error"]["message"]
+
+
+def test_filename_is_never_echoed_unescaped(client, scan_bytes):
+    r = post_scan(client, scan_bytes, name="<script>alert(1)</script>.png", pixel_size_mm=PS)
+    assert r.status_code == 200
+    assert "<script>" not in r.text
+    rep = client.post("/api/v1/report", files={"file": ("<img src=x onerror=alert(1)>.png", scan_bytes)},
+                      data={"format": "html", "pixel_size_mm": str(PS)})
+    assert rep.status_code == 200 and "<img src=x" not in rep.text
+
+
+def test_biometry_recompute(client):
+    body = {"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 220, "semi_minor": 180, "angle_deg": 10},
+            "pixel_spacing_mm": 0.1, "ga_weeks": 24}
+    j = client.post("/api/v1/biometry", json=body).json()
+    assert j["bpd_mm"] == pytest.approx(36.0) and j["ofd_mm"] == pytest.approx(44.0)
+    assert j["hc_centile"] != "" and "adjusted_by_hand" in j["flags"]
+    bad = dict(body, ellipse=dict(body["ellipse"], semi_major=-5))
+    assert client.post("/api/v1/biometry", json=bad).status_code == 422
+    assert client.post("/api/v1/biometry", json=dict(body, pixel_spacing_mm=[0.1])).status_code == 400
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_reports(client, scan_bytes, lang):
+    t = client.get(f"/api/v1/i18n/{lang}").json()
+    r = client.post("/api/v1/report", files={"file": ("358_HC.png", scan_bytes)},
+                    data={"pixel_size_mm": str(PS), "ga_weeks": "20.5", "lang": lang, "format": "html"})
+    assert r.status_code == 200
+    assert html.escape(t["review_statement"]) in r.text and html.escape(t["hc"]) in r.text and "fetus-point" in r.text
+    pdf = client.post("/api/v1/report", files={"file": ("358_HC.png", scan_bytes)},
+                      data={"pixel_size_mm": str(PS), "lang": lang})
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-type"] == "application/pdf"
+
+
+def test_report_with_adjusted_ellipse(client, scan_bytes):
+    e = {"center_x": 400, "center_y": 270, "semi_major": 220, "semi_minor": 180, "angle_deg": 10}
+    r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)},
+                    data={"pixel_size_mm": "0.1", "format": "html", "ellipse": json.dumps(e)})
+    assert r.status_code == 200 and "36.0 mm" in r.text  # BPD of the adjusted ellipse
+    r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"ellipse": "{bad json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_ellipse"
+    r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"lang": "xx"})
+    assert r.status_code == 400
+
+
+def test_dicom_identifying_fields_only_on_request(client, tmp_path, samples_dir):
+    pytest.importorskip("pydicom")
+    from .dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    p = write_us_dicom(tmp_path / "a.dcm", grey, [region(0, 0, 799, 539, PS / 10)])
+    data = p.read_bytes()
+    j = post_scan(client, data, name="a.dcm", include_image="false").json()
+    assert j["spacing_source"].startswith("dicom:")
+    assert "Doe" not in json.dumps(j) and "ID-12345" not in json.dumps(j)
+    j2 = post_scan(client, data, name="a.dcm", include_identifying="true").json()
+    assert j2["identifiers"]["PatientName"] == "Doe^Jane"
+
+
+def test_page_and_offline_docs(client):
+    page = client.get("/")
+    assert page.status_code == 200 and 'src="/static/app.js"' in page.text
+    assert "http://" not in page.text and "https://" not in page.text
+    for name in ("app.js", "style.css"):
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 200 and "https://" not in r.text
+    assert client.get("/static/../app.py").status_code == 404
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "/api/v1/measure" in docs.text and "cdn" not in docs.text.lower()
+    assert "/api/v1/measure" in client.get("/openapi.json").json()["paths"]
+
+
+def test_concurrent_requests_all_answer_right(client, scan_bytes, samples_dir):
+    expected = fetalhead.measure(samples_dir / "358_HC.png", PS).head_circumference_mm
+    other = (samples_dir / "785_HC.png").read_bytes()
+    expected_other = fetalhead.measure(samples_dir / "785_HC.png", 0.214313345).head_circumference_mm
+    results, errors = [], []
+
+    def worker(k):
+        try:
+            if k % 2:
+                r = post_scan(client, scan_bytes, pixel_size_mm=PS, include_image="false")
+                results.append((r.status_code, r.json()["hc_mm"], expected))
+            else:
+                r = post_scan(client, other, name="785_HC.png", pixel_size_mm=0.214313345, include_image="false")
+                results.append((r.status_code, r.json()["hc_mm"], expected_other))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert not errors and len(results) == 16
+    for status, got, want in results:
+        assert status == 200 and got == pytest.approx(want, abs=0.01)
