@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test bench-accuracy bench-speed train clean
+.PHONY: demo test browser serve bench-accuracy bench-speed bench-robustness bench-scale train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,30 @@ demo: $(VENV)/.installed
 		--out out/demo/results.csv --overlay out/demo/overlays --print-rows
 	@echo "overlays in out/demo/overlays, results in out/demo/results.csv"
 
-test: $(VENV)/.installed-dev
+# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "could not install chromium (not root?): the browser tests will be skipped"; }
+
+test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest -q
+
+serve: $(VENV)/.installed-dev
+	$(BIN)/fetalhead serve
 
 bench-accuracy: $(VENV)/.installed
 	$(BIN)/python bench/accuracy.py
 
 bench-speed: $(VENV)/.installed
 	$(BIN)/python bench/speed.py
+
+bench-robustness: $(VENV)/.installed
+	$(BIN)/python bench/robustness.py
+
+bench-scale: $(VENV)/.installed-dev
+	$(BIN)/python bench/scale.py
 
 # Reproduce the shipped model (about 50 minutes on 2 CPU cores), then export it into the package.
 train: $(VENV)/.installed-dev
