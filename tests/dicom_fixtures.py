@@ -96,3 +96,73 @@ def write_us_dicom(path, grey_u8, regions=(), photometric="MONOCHROME2", syntax=
             ds.compress(syntax, arr)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+# --- a minimal lossless JPEG (process 14, first-order prediction) encoder for the tests ---------
+# Huffman table: the standard DC luminance table of ITU-T T.81 Annex K.3 (categories 0-11).
+_DC_BITS = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0]
+_DC_VALS = list(range(12))
+
+
+def _huffman_codes():
+    codes, code, k = {}, 0, 0
+    for length, count in enumerate(_DC_BITS, start=1):
+        for _ in range(count):
+            codes[_DC_VALS[k]] = (code, length)
+            code += 1
+            k += 1
+        code <<= 1
+    return codes
+
+
+def encode_jpeg_lossless(img: np.ndarray) -> bytes:
+    """8-bit grey image -> JPEG lossless (SOF3, selection value 1) bit stream."""
+    h, w = img.shape
+    codes = _huffman_codes()
+    x = img.astype(np.int32)
+    pred = np.empty_like(x)
+    pred[0, 0] = 128
+    pred[0, 1:] = x[0, :-1]
+    pred[1:, 0] = x[:-1, 0]
+    pred[1:, 1:] = x[1:, :-1]
+    diffs = (x - pred).ravel()
+    bits, nbits, out = 0, 0, bytearray()
+    for d in diffs.tolist():
+        ssss = int(abs(d)).bit_length()
+        code, length = codes[ssss]
+        bits, nbits = (bits << length) | code, nbits + length
+        if ssss:
+            extra = d if d > 0 else d - 1
+            bits, nbits = (bits << ssss) | (extra & ((1 << ssss) - 1)), nbits + ssss
+        while nbits >= 8:
+            byte = (bits >> (nbits - 8)) & 0xFF
+            out.append(byte)
+            if byte == 0xFF:
+                out.append(0)
+            nbits -= 8
+        bits &= (1 << nbits) - 1 if nbits else 0
+    if nbits:
+        byte = ((bits << (8 - nbits)) | ((1 << (8 - nbits)) - 1)) & 0xFF
+        out.append(byte)
+        if byte == 0xFF:
+            out.append(0)
+    seg = bytearray(b"\xff\xd8")
+    sof = bytes([8]) + h.to_bytes(2, "big") + w.to_bytes(2, "big") + bytes([1, 1, 0x11, 0])
+    seg += b"\xff\xc3" + (len(sof) + 2).to_bytes(2, "big") + sof
+    dht = bytes([0x00]) + bytes(_DC_BITS) + bytes(_DC_VALS)
+    seg += b"\xff\xc4" + (len(dht) + 2).to_bytes(2, "big") + dht
+    sos = bytes([1, 1, 0x00, 1, 0, 0])  # 1 component, tables 0/0, predictor 1, Se 0, Ah/Al 0
+    seg += b"\xff\xda" + (len(sos) + 2).to_bytes(2, "big") + sos
+    return bytes(seg + out + b"\xff\xd9")
+
+
+def write_jpeg_lossless_dicom(path, grey_u8, regions=()):
+    from pydicom.uid import JPEGLosslessSV1
+
+    write_us_dicom(path, grey_u8, regions)
+    ds = pydicom.dcmread(path)
+    ds.PixelData = encapsulate([encode_jpeg_lossless(grey_u8)])
+    ds["PixelData"].VR = "OB"
+    ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
+    ds.save_as(path, enforce_file_format=True)
+    return path

@@ -186,3 +186,12 @@ def test_cli_mixed_folder_with_dicom(tmp_path, grey, samples_dir):
     assert rows["scan.png"]["spacing_source"] == "command line"
     assert rows["broken.dcm"]["status"] == "failed"
     assert float(rows["calibrated.dcm"]["hc_mm"]) == pytest.approx(float(rows["scan.png"]["hc_mm"]), abs=0.01)
+
+
+def test_jpeg_lossless(tmp_path, grey, png_hc):
+    from .dicom_fixtures import write_jpeg_lossless_dicom
+
+    p = write_jpeg_lossless_dicom(tmp_path / "ll.dcm", grey, [full_region(grey)])
+    scan = read_dicom(p)
+    assert np.array_equal(np.round(scan.image * 255).astype(np.uint8), grey)  # lossless: bit-exact
+    assert fetalhead.measure(p).head_circumference_mm == pytest.approx(png_hc, abs=1e-6)
