@@ -10,13 +10,12 @@ prints the `fetalhead evaluate` figures (overall and per HC band).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
 from pathlib import Path
 
-from fetalhead.batch import PixelSizeLookup, measure_files
+from fetalhead.batch import MeasureOptions, ResultWriter, run_serial
 from fetalhead.datasets import load_dataset, subject_split
 from fetalhead.evaluation import evaluate_predictions, format_report, read_predictions
 from fetalhead.model import load_model
@@ -35,18 +34,17 @@ def main(argv=None) -> int:
     samples = load_dataset(args.data)
     _, val = subject_split(samples, 0.2, seed=0)
     model = load_model(args.model)
-    pix = out / "val_pixel_size.csv"
-    with open(pix, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["filename", "pixel size(mm)"])
-        w.writerows([s.filename, repr(s.pixel_size_mm)] for s in val)
+    opts = MeasureOptions(pixel_size_table={s.filename: s.pixel_size_mm for s in val},
+                          pixel_size_table_name="validation split", model_path=args.model)
     t0 = time.time()
     results = out / "val_results.csv"
+    writer = ResultWriter(results)
     flagged = []
-    for m in measure_files([s.image_path for s in val], results, spacing=PixelSizeLookup(csv_path=pix),
-                           model=model, progress=False):
+    for m in run_serial([s.image_path for s in val], opts):
+        writer.write(m)
         if m.status == "flagged":
             flagged.append(m)
+    writer.close()
     dt = time.time() - t0
     res = evaluate_predictions(read_predictions(results), val)
     per = {p["filename"]: p for p in res["per_image"]}

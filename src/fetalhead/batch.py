@@ -13,7 +13,6 @@ Dask cluster, and write each result as soon as it exists.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import os
@@ -22,20 +21,13 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
+from .imageio import file_sha256
 from .measurement import HC18_COLUMNS, RESULT_COLUMNS, Measurement, load_input, measure_image
 
 __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup", "ResultWriter", "measure_one",
-           "run_serial", "run_processes", "run_dask", "file_sha256", "SCAN_SUFFIXES"]
+           "run_serial", "run_processes", "run_dask", "result_key", "SCAN_SUFFIXES"]
 
 SCAN_SUFFIXES = IMAGE_SUFFIXES + (".dcm", ".dicom")
-
-
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_scan_file(f: Path) -> bool:
@@ -80,7 +72,8 @@ def collect_scans(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
 
 
 class PixelSizeLookup:
-    """Pixel size for a file: one value for all, or per file name from an HC18-style CSV."""
+    """Pixel sizes read from the command line: one value for all, or per file name from an
+    HC18-style CSV (with the reference HC when the CSV has it). See :meth:`MeasureOptions.spacing`."""
 
     def __init__(self, pixel_size_mm: float | None = None, csv_path: str | Path | None = None):
         if pixel_size_mm is not None and not pixel_size_mm > 0:
@@ -90,12 +83,6 @@ class PixelSizeLookup:
         self.reference_hc_mm = read_reference_hc(csv_path) if csv_path else {}
         self.csv_name = Path(csv_path).name if csv_path else ""
 
-    def __call__(self, path: Path) -> tuple[float | None, str]:
-        if path.name in self.table:
-            return self.table[path.name], f"csv:{self.csv_name}"
-        if self.value is not None:
-            return self.value, "command line"
-        return None, "none"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,10 @@ def _cmd_export(args) -> int:
         return 1
     meta = export_onnx(args.checkpoint, args.out, command=args.train_command or "")
     print(f"exported {args.out} ({meta['size_bytes'] / 1e6:.2f} MB, sha256 {meta['sha256']})")
+    if args.weights:
+        from .training.export import save_weights
+
+        print(f"torch weights written to {save_weights(args.checkpoint, args.weights)}")
     return 0
 
 
@@ -118,8 +122,9 @@ def _runner(args, files, opts):
 def _cmd_measure(args) -> int:
     from tqdm import tqdm
 
-    from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, ResultWriter, collect_scans, file_sha256,
-                        result_key, write_json)
+    from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, ResultWriter, collect_scans, result_key,
+                        write_json)
+    from .imageio import file_sha256
     from .datasets import DatasetError
     from .model import ModelError, load_model
 
@@ -262,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="export a training checkpoint to ONNX with its metadata")
     x.add_argument("checkpoint", help="last.pt of a training run")
     x.add_argument("out", help="ONNX file to write (its metadata goes beside it as .json)")
-    x.add_argument("--train-command", help="the command that trained the checkpoint, for the metadata")
+    x.add_argument("--train-command", help="the command that trained the checkpoint (default: as recorded in it)")
+    x.add_argument("--weights", metavar="PT", help="also write the weights alone (torch) to this file")
     x.set_defaults(func=_cmd_export)
 
     c = sub.add_parser("check-data", help="validate a data set (images, annotations, pixel sizes, split)")

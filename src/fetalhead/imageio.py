@@ -6,6 +6,7 @@ problem, so a batch can report it and go on.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import cv2
@@ -13,12 +14,21 @@ import numpy as np
 
 from .transforms import to_grey_float
 
-__all__ = ["ScanReadError", "read_scan", "check_scan_array", "MIN_SIDE_PX", "MAX_SIDE_PX"]
+__all__ = ["ScanReadError", "read_scan", "check_scan_array", "file_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX"]
 
 MIN_SIDE_PX = 64
 MAX_SIDE_PX = 8192
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 (hex) of a file's content, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 class ScanReadError(ValueError):

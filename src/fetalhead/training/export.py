@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import platform
 from pathlib import Path
 
-__all__ = ["export_onnx", "sha256_file", "load_checkpoint_model"]
+from ..imageio import file_sha256
 
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+__all__ = ["export_onnx", "load_checkpoint_model", "save_weights"]
 
 
 def load_checkpoint_model(checkpoint: str | Path):
@@ -31,6 +24,19 @@ def load_checkpoint_model(checkpoint: str | Path):
     model.load_state_dict(ck["model"])
     model.eval()
     return model, ck
+
+
+def save_weights(checkpoint: str | Path, out: str | Path) -> Path:
+    """The weights (and training config) of a checkpoint, without optimizer state: the torch
+    twin of the shipped ONNX file, for fine-tuning and the torch-vs-ONNX parity test."""
+    import torch
+
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": ck["model"], "config": ck.get("config", {}), "epoch": ck.get("epoch"),
+                "history": ck.get("history", [])}, out)
+    return out
 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extra: dict | None = None) -> dict:
@@ -85,7 +91,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extr
     }
     if extra:
         meta.update(extra)
-    meta["sha256"] = sha256_file(out)
+    meta["sha256"] = file_sha256(out)
     meta["size_bytes"] = out.stat().st_size
     out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
     return meta
