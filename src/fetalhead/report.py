@@ -143,9 +143,17 @@ def report_html(m, grey: np.ndarray, lang: str = "en") -> str:
     status = "".join(f"<p class='status {e(m.status)}'>{e(s)}</p>" for s in _status_lines(m, t))
     chart = growth_chart_svg(m.head_circumference_mm, m.ga_by_dates_weeks, t)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+    font_face = ""
+    script_font = {"hi": ("Noto Sans Devanagari", "NotoSansDevanagari-Regular.ttf"),
+                   "te": ("Noto Sans Telugu", "NotoSansTelugu-Regular.ttf")}.get(lang)
+    if script_font:  # embedded, so the saved report shows the script on a computer without the font
+        b64 = base64.b64encode((_FONTS / script_font[1]).read_bytes()).decode()
+        font_face = (f'@font-face{{font-family:"{script_font[0]}";'
+                     f'src:url(data:font/ttf;base64,{b64}) format("truetype")}}')
     return f"""<!doctype html>
 <html lang="{e(lang)}"><head><meta charset="utf-8"><title>{e(t['report_title'])}</title>
 <style>
+{font_face}
 body{{font-family:"Noto Sans","Noto Sans Devanagari","Noto Sans Telugu",sans-serif;margin:24px;color:#111}}
 h1{{font-size:20px;margin:0 0 8px}} table{{border-collapse:collapse;margin:8px 0}}
 th,td{{text-align:left;padding:3px 10px;border-bottom:1px solid #ddd;font-size:13px}}

@@ -104,7 +104,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
         response = await call_next(request)
         response.headers["Content-Security-Policy"] = (
             "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
-            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+            "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         return response
@@ -153,6 +153,15 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
         if name not in allowed:
             raise ApiError(404, "not_found", "no such file")
         return FileResponse(STATIC / name, media_type=allowed[name])
+
+    @app.get("/static/fonts/{name}", include_in_schema=False)
+    def fonts(name: str):
+        allowed = {"NotoSans-Regular.ttf", "NotoSans-Bold.ttf", "NotoSansDevanagari-Regular.ttf",
+                   "NotoSansTelugu-Regular.ttf", "OFL.txt"}
+        if name not in allowed:
+            raise ApiError(404, "not_found", "no such file")
+        return FileResponse(STATIC.parent / "fonts" / name,
+                            media_type="text/plain" if name.endswith(".txt") else "font/ttf")
 
     @app.get("/api/v1/health")
     def health():
