@@ -136,6 +136,8 @@ def _cmd_measure(args) -> int:
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if not args.out and not args.json:
+        args.print_rows = True  # nothing would be kept otherwise: show each result
     if args.resume and not args.out:
         print("error: --resume needs --out (the results to resume)", file=sys.stderr)
         return 2
