@@ -28,6 +28,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
     ap.add_argument("--model", default=None)
+    ap.add_argument("--write-model-card", action="store_true",
+                    help="store the overall and per-band figures in the model's metadata JSON ('validation')")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -67,6 +69,15 @@ def main(argv=None) -> int:
     worst = sorted(res["per_image"], key=lambda p: -p["hc_abs_mm"])[:5]
     print("largest HC errors: " + ", ".join(f"{p['filename']} {p['hc_diff_mm']:+.1f} mm" for p in worst))
     print(f"results: {results}; figures: {out / 'val_evaluation.json'}")
+    if args.write_model_card:
+        card_path = model.path.with_suffix(".json")
+        card = json.loads(card_path.read_text())
+        card["validation"] = {"split": "fetalhead.datasets.subject_split(val_fraction=0.2, seed=0): "
+                                       f"{len(val)} images, {len({s.subject_id for s in val})} subjects",
+                              "command": "python bench/accuracy.py", "overall": res["overall"],
+                              "bands": res["bands"], "quality_flag": res["quality_flag"]}
+        card_path.write_text(json.dumps(card, indent=2))
+        print(f"validation figures stored in {card_path}")
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from .biometry import head_biometry
 from .datasets import (IMAGE_SUFFIXES, DatasetError, detect_layout, ellipse_from_landmarks,
                        load_dataset, subject_id_from_filename, subject_split)
-from .geometry import _distance_to_outline, ellipse_points, fit_ellipse_to_outline
+from .geometry import distance_to_outline, ellipse_points, fit_ellipse_to_outline
 from .imageio import ScanReadError, read_scan
 
 __all__ = ["Finding", "DataReport", "check_dataset", "PIXEL_SIZE_RANGE_MM"]
@@ -103,7 +103,7 @@ def _outline_checks(outline: np.ndarray) -> tuple[object, str]:
         return e, f"annotation has {n_comp - 1} separate pieces, not one closed outline"
     ys, xs = np.nonzero(binary)
     pts = np.stack([xs, ys], 1).astype(float)
-    resid = _distance_to_outline(pts, e)
+    resid = distance_to_outline(pts, e)
     if float(np.percentile(resid, 95)) > 2.0:
         return e, f"annotation is not an ellipse (95% of outline pixels within {np.percentile(resid, 95):.1f} px)"
     # closed: the outline must follow the whole ellipse

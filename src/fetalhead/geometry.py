@@ -29,6 +29,9 @@ __all__ = [
     "hausdorff_distance",
     "dice_coefficient",
     "threshold_crossings",
+    "mask_boundary_points",
+    "largest_component",
+    "distance_to_outline",
 ]
 
 
@@ -304,7 +307,8 @@ def threshold_crossings(values: np.ndarray, threshold: float = 0.5) -> np.ndarra
     return np.concatenate(out, axis=0)
 
 
-def _largest_component(binary: np.ndarray) -> np.ndarray:
+def largest_component(binary: np.ndarray) -> np.ndarray:
+    """The largest 8-connected region of a binary map (all False when there is none)."""
     import cv2
 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
@@ -314,12 +318,30 @@ def _largest_component(binary: np.ndarray) -> np.ndarray:
     return labels == best
 
 
+def mask_boundary_points(mask: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Sub-pixel boundary points of the largest region of a filled mask, and that region.
+
+    The points are the ``threshold`` crossings (:func:`threshold_crossings`) next to the
+    largest connected region above the threshold, so small stray blobs add no points.
+    Returns ``(points (n, 2) as (x, y), region (H, W) bool)``.
+    """
+    import cv2
+
+    m = np.asarray(mask, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError("mask must be 2D")
+    region = largest_component(m > threshold)
+    if region.sum() < 5:
+        raise ValueError("mask has no region to fit")
+    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    return threshold_crossings(np.where(near, m, 0.0), threshold), region
+
+
 def fit_ellipse_to_mask(mask: np.ndarray, threshold: float = 0.5, robust: bool = True) -> Ellipse:
     """Ellipse fitted to the boundary of a filled binary or probability mask.
 
-    The boundary is the sub-pixel ``threshold`` crossing of the map
-    (:func:`threshold_crossings`), restricted to the largest connected region above
-    the threshold, so that small stray blobs do not pull the fit.
+    The boundary is the sub-pixel ``threshold`` crossing of the map around its largest
+    connected region (:func:`mask_boundary_points`).
 
     Parameters
     ----------
@@ -328,18 +350,7 @@ def fit_ellipse_to_mask(mask: np.ndarray, threshold: float = 0.5, robust: bool =
     threshold : float
         Level of the boundary, 0.5 for a probability map.
     """
-    m = np.asarray(mask, dtype=np.float64)
-    if m.ndim != 2:
-        raise ValueError("mask must be 2D")
-    region = _largest_component(m > threshold)
-    if region.sum() < 5:
-        raise ValueError("mask has no region to fit")
-    # Keep crossings that touch the largest region: dilate it by one pixel.
-    import cv2
-
-    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    m_local = np.where(near, m, 0.0)
-    pts = threshold_crossings(m_local, threshold)
+    pts, _ = mask_boundary_points(mask, threshold)
     return fit_ellipse_to_points(pts, robust=robust)
 
 
@@ -391,7 +402,7 @@ def _outline_samples(ellipse: Ellipse, spacing_px: float) -> np.ndarray:
     return ellipse_points(ellipse, n)
 
 
-def _distance_to_outline(points: np.ndarray, ellipse: Ellipse) -> np.ndarray:
+def distance_to_outline(points: np.ndarray, ellipse: Ellipse) -> np.ndarray:
     """Euclidean distance from points to the outline of ``ellipse`` (Newton on the parametric angle)."""
     t = math.radians(ellipse.angle_deg)
     a, b = ellipse.semi_major, ellipse.semi_minor
@@ -417,7 +428,7 @@ def hausdorff_distance(e1: Ellipse, e2: Ellipse, spacing_px: float = 0.25) -> fl
     about ``spacing_px^2 / (8 r)``.
     """
     p1, p2 = _outline_samples(e1, spacing_px), _outline_samples(e2, spacing_px)
-    return float(max(_distance_to_outline(p1, e2).max(), _distance_to_outline(p2, e1).max()))
+    return float(max(distance_to_outline(p1, e2).max(), distance_to_outline(p2, e1).max()))
 
 
 def dice_coefficient(e1: Ellipse, e2: Ellipse, shape: tuple[int, int] | None = None) -> float:

@@ -23,8 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from .geometry import (Ellipse, ellipse_points, ellipse_to_mask, fit_ellipse_to_points,
-                       threshold_crossings, _largest_component)
+from .geometry import Ellipse, ellipse_points, ellipse_to_mask, fit_ellipse_to_points, mask_boundary_points
 from .transforms import invert_affine, letterbox_affine, standardize, view_affine, warp_to_view
 
 __all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "segment_head"]
@@ -86,14 +85,13 @@ def _predict_prob(predict: Predict, views: list[np.ndarray]) -> np.ndarray:
 
 
 def _fit_prob(prob: np.ndarray) -> tuple[Ellipse, np.ndarray]:
-    """Ellipse (view pixels) fitted to the 0.5 crossings around the largest region."""
-    import cv2
-
-    region = _largest_component(prob > 0.5)
+    """Ellipse (view pixels) fitted to the 0.5 crossings around the largest region, and that region."""
+    try:
+        pts, region = mask_boundary_points(prob, 0.5)
+    except ValueError:
+        raise HeadNotFoundError("no head region in the network output") from None
     if region.sum() < 10:
         raise HeadNotFoundError("no head region in the network output")
-    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    pts = threshold_crossings(np.where(near, prob, 0.0), 0.5)
     return fit_ellipse_to_points(pts), region
 
 
