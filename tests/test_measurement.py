@@ -2,6 +2,7 @@
 
 import csv
 import math
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -96,6 +97,9 @@ def test_anisotropic_spacing_is_honoured(samples_dir):
     (lambda p: cv2.imwrite(str(p), np.full((300, 400), 90, np.uint8)), "single grey level"),
     (lambda p: cv2.imwrite(str(p), np.zeros((300, 400), np.uint8)), "single grey level"),
     (lambda p: cv2.imwrite(str(p), np.full((20, 30), 9, np.uint8) + np.eye(20, 30, dtype=np.uint8)), "too small"),
+    (lambda p: cv2.imwrite(str(p), np.tile(np.arange(256, dtype=np.uint8), (80, 36))), "too large"),
+    (lambda p: p.write_bytes((Path(__file__).parent.parent / "samples" / "358_HC.png").read_bytes()[:9000]),
+     "truncated"),
 ])
 def test_bad_input_fails_with_a_message(tmp_path, make, match):
     p = tmp_path / "bad.png"
