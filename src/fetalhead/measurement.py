@@ -89,10 +89,14 @@ class Measurement:
     def ok(self) -> bool:
         return self.status != "failed"
 
-    def to_row(self) -> dict:
-        """One results-CSV row (:data:`RESULT_COLUMNS`), numbers rounded for reading."""
+    def to_row(self, rounded: bool = True) -> dict:
+        """One results-CSV row (:data:`RESULT_COLUMNS`); numbers rounded for reading unless ``rounded=False``."""
         def r(v, nd=4):
-            return "" if v is None else (round(float(v), nd) if isinstance(v, (float, np.floating)) else v)
+            if v is None:
+                return ""
+            if isinstance(v, (float, np.floating)):
+                return round(float(v), nd) if rounded else float(v)
+            return v
 
         row = {c: "" for c in RESULT_COLUMNS}
         row.update(filename=Path(self.source).name, path=self.source, status=self.status,
@@ -136,7 +140,7 @@ class Measurement:
 
     def to_dict(self) -> dict:
         """JSON-ready dict of everything measured."""
-        d = {k: v for k, v in self.to_row().items() if k not in ("flags", "message")}
+        d = {k: v for k, v in self.to_row(rounded=False).items() if k not in ("flags", "message")}
         d["flags"] = list(self.flags)
         d["messages"] = list(self.messages)
         d["quality_components"] = dict(self.quality_components)

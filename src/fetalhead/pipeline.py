@@ -43,6 +43,7 @@ class PipelineConfig:
     crop_side_factor: float = 2.5
     refine_passes: int = 1
     mirror_tta: bool = True
+    vertical_flip_tta: bool = False
     min_coarse_area_fraction: float = 0.002
 
     @classmethod
@@ -118,10 +119,15 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
     side = cfg.crop_side_factor * e0.semi_major
     m = view_affine(e0.center, side, size)
     view = warp_to_view(image, m, size)
-    views = [view, view[:, ::-1].copy()] if cfg.mirror_tta else [view]
-    probs = _predict_prob(predict, views)
+    flips = [(False, False)]
     if cfg.mirror_tta:
-        probs[1] = probs[1][:, ::-1]
+        flips.append((True, False))
+    if cfg.vertical_flip_tta:
+        flips += [(False, True)] + ([(True, True)] if cfg.mirror_tta else [])
+    views = [np.ascontiguousarray(view[::-1 if v else 1, ::-1 if h else 1]) for h, v in flips]
+    probs = _predict_prob(predict, views)
+    for k, (h, v) in enumerate(flips):  # back to the view's orientation
+        probs[k] = probs[k][::-1 if v else 1, ::-1 if h else 1].copy()
     mean_prob = probs.mean(axis=0)
     e_view, region = _fit_prob(mean_prob)
     comps = {}
@@ -129,9 +135,9 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
     inter = np.logical_and(fit_mask, region).sum()
     union = np.logical_or(fit_mask, region).sum()
     comps["mask_fit"] = float(inter / max(union, 1))
-    if cfg.mirror_tta:
+    if len(flips) > 1:
         try:
-            hcs = [_fit_prob(p)[0].perimeter_px for p in probs]
+            hcs = [_fit_prob(p)[0].perimeter_px for p in probs[:2]]
             rel = abs(hcs[0] - hcs[1]) / max(e_view.perimeter_px, 1e-9)
         except (HeadNotFoundError, ValueError):
             rel = 1.0
