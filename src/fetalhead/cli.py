@@ -176,8 +176,9 @@ def _cmd_measure(args) -> int:
     results, closers = _runner(args, files, opts)
     collected = []
     try:
-        for m in tqdm(results, total=len(files), desc="measuring", unit="scan", disable=args.no_progress,
-                      mininterval=1.0, smoothing=0.1):
+        # disable=None: tqdm shows no bar when stderr is not a terminal (logs, pipes)
+        for m in tqdm(results, total=len(files), desc="measuring", unit="scan",
+                      disable=True if args.no_progress else None, mininterval=1.0, smoothing=0.1):
             writer.write(m)
             summary.add(m)
             if args.json:
