@@ -18,6 +18,25 @@ def _fmt(v, unit="", nd=1):
     return "-" if v is None else f"{v:.{nd}f}{unit}"
 
 
+def _text_lines(m) -> list[str]:
+    if m.ellipse is None:
+        return [f"FAILED: {m.message[:90]}"]
+    lines = []
+    if m.head_circumference_mm is not None:
+        lines.append(f"HC {_fmt(m.head_circumference_mm, ' mm')}  BPD {_fmt(m.biparietal_diameter_mm, ' mm')}"
+                     f"  OFD {_fmt(m.occipitofrontal_diameter_mm, ' mm')}  CI {_fmt(m.cephalic_index, '%')}")
+        if m.ga_hc_hadlock_weeks is not None or m.ga_hc_intergrowth_weeks is not None:
+            lines.append(f"GA by HC: Hadlock 1984 {_fmt(m.ga_hc_hadlock_weeks, ' wk')}"
+                         f"  INTERGROWTH-21st {_fmt(m.ga_hc_intergrowth_weeks, ' wk')}")
+        else:
+            lines.append("GA: HC outside the range of the dating formulas")
+    else:
+        lines.append(f"HC {_fmt(m.head_circumference_px, ' px')}  (no pixel spacing: no mm)")
+    lines.append(f"quality {_fmt(m.quality, '', 2)}  {m.status.upper()}"
+                 + (f"  [{', '.join(m.flags)}]" if m.flags else ""))
+    return lines
+
+
 def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.ndarray:
     """BGR uint8 picture of ``grey`` (float in [0, 1]) with the measurement drawn on it.
 
@@ -31,7 +50,13 @@ def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.nd
     h, w = img.shape
     scale = max(1, int(round(max(h, w) / 800)))
     m = measurement
-    lines = []
+    lines = _text_lines(m) if with_text else []
+    font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1 * scale
+    step = 20 * scale
+    if lines:  # darken behind the text (before drawing the calipers) so it reads on any scan
+        width = max(cv2.getTextSize(t, font, fs, th)[0][0] for t in lines) + 12 * scale
+        box = out[: step * len(lines) + 8 * scale, : min(width, w)]
+        box[:] = (box * 0.35).astype(np.uint8)
     if m.ellipse is not None:
         colour = GREEN if m.status == "ok" else RED
         pts = np.round(ellipse_points(m.ellipse, 720) * 16).astype(np.int32)
@@ -44,25 +69,10 @@ def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.nd
         for key in ("ofd_1", "ofd_2", "bpd_1", "bpd_2"):
             c = tuple(int(round(v * 16)) for v in lm[key])
             cv2.circle(out, c, 4 * 16 * scale, CYAN, -1, cv2.LINE_AA, shift=4)
-        if m.head_circumference_mm is not None:
-            lines.append(f"HC {_fmt(m.head_circumference_mm, ' mm')}  BPD {_fmt(m.biparietal_diameter_mm, ' mm')}"
-                         f"  OFD {_fmt(m.occipitofrontal_diameter_mm, ' mm')}  CI {_fmt(m.cephalic_index, '%')}")
-            if m.ga_hc_hadlock_weeks is not None or m.ga_hc_intergrowth_weeks is not None:
-                lines.append(f"GA by HC: Hadlock 1984 {_fmt(m.ga_hc_hadlock_weeks, ' wk')}"
-                             f"  INTERGROWTH-21st {_fmt(m.ga_hc_intergrowth_weeks, ' wk')}")
-            else:
-                lines.append("GA: HC outside the range of the dating formulas")
-        else:
-            lines.append(f"HC {_fmt(m.head_circumference_px, ' px')}  (no pixel spacing: no mm)")
-        lines.append(f"quality {_fmt(m.quality, '', 2)}  {m.status.upper()}"
-                     + (f"  [{', '.join(m.flags)}]" if m.flags else ""))
-    else:
-        lines.append(f"FAILED: {m.message[:90]}")
-    y = 22 * scale
-    for text in lines if with_text else []:
-        cv2.putText(out, text, (8 * scale, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 0, 0), 3 * scale, cv2.LINE_AA)
-        cv2.putText(out, text, (8 * scale, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, WHITE, 1 * scale, cv2.LINE_AA)
-        y += 20 * scale
+    y = 18 * scale
+    for text in lines:
+        cv2.putText(out, text, (6 * scale, y), font, fs, WHITE, th, cv2.LINE_AA)
+        y += step
     return out
 
 
