@@ -52,7 +52,7 @@ def landmark_radial_errors(pred: dict, ref: dict) -> list[float]:
     return [float(v) for v in out]
 
 
-def ellipse_errors(pred: Ellipse, ref: Ellipse, pixel_size_mm: float, shape=None,
+def ellipse_errors(pred: Ellipse, ref: Ellipse, pixel_size_mm: float,
                    pred_landmarks: dict | None = None, ref_landmarks: dict | None = None,
                    ref_hc_mm: float | None = None) -> dict:
     """Per-image errors of a predicted ellipse against the reference (pixels of one image).
@@ -60,10 +60,8 @@ def ellipse_errors(pred: Ellipse, ref: Ellipse, pixel_size_mm: float, shape=None
     Returns a dict with ``hc_pred_mm``, ``hc_ref_mm``, ``hc_abs_mm``, ``hc_diff_mm``,
     ``dice`` (%), ``hausdorff_mm``, ``bpd_abs_mm``, ``ofd_abs_mm`` and
     ``landmark_radial_mm`` (mean over the 4 landmarks). Landmarks default to the
-    axis end points of each ellipse. ``shape`` is accepted for API symmetry and
-    ignored: Dice is computed on a grid holding both ellipses whole.
+    axis end points of each ellipse. Dice is computed on a grid holding both ellipses whole.
     """
-    del shape
     if pixel_size_mm is None or not pixel_size_mm > 0:
         raise ValueError("evaluation in mm needs the reference pixel size")
     bp, br = head_biometry(pred, pixel_size_mm), head_biometry(ref, pixel_size_mm)

@@ -110,7 +110,7 @@ def validate(model, images, samples, pipeline_cfg: PipelineConfig) -> dict:
         except HeadNotFoundError:
             failures += 1
             continue
-        rows.append(ellipse_errors(res.ellipse, s.ellipse, s.pixel_size_mm, img.shape))
+        rows.append(ellipse_errors(res.ellipse, s.ellipse, s.pixel_size_mm))
     model.train()
     out = {"n": len(samples), "failures": failures}
     if rows:
