@@ -1,8 +1,8 @@
 """Fetal head biometry: millimetres from an ellipse, gestational age, growth centiles.
 
 Plain functions on numbers. Every clinical formula cites its source and states
-its validity range; values outside the range raise :class:`OutOfRangeError` (or,
-with ``clip=False`` on the summary helpers, are flagged and left out).
+its validity range; values outside the range raise :class:`OutOfRangeError`
+(``fetalhead.measure`` catches it, leaves that figure out and says why).
 
 Measurement conventions: the HC18 ellipse lies on the *outer* border of the
 skull, so the BPD and OFD read off it are outer-to-outer. INTERGROWTH-21st
