@@ -106,3 +106,8 @@ def test_usage_errors(tmp_path, capsys):
     assert main(["measure", str(tmp_path), "--pixel-size", "-1"]) == 2
     with pytest.raises(SystemExit):
         main(["measure"])
+
+
+def test_result_columns_start_with_those_of_ellipses_csv(hc18):
+    header = open(hc18 / "ellipses.csv").readline().strip().split(",")
+    assert list(RESULT_COLUMNS[: len(header)]) == header

@@ -16,6 +16,7 @@ import numpy as np
 
 from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
+from .datasets import subject_id_from_filename
 from .geometry import Ellipse, ellipse_landmarks
 from .imageio import ScanReadError, check_scan_array, read_scan
 from .model import HeadModel, load_model
@@ -28,11 +29,11 @@ __all__ = ["Measurement", "measure", "measure_image", "load_input", "apply_biome
 #: Chosen on the validation split: see BENCHMARKS.md.
 QUALITY_THRESHOLD = 0.85
 
-RESULT_COLUMNS = (
-    "filename", "status", "pixel_size_mm", "spacing_source", "hc_mm", "bpd_mm", "ofd_mm", "cephalic_index",
-    "center_x_px", "center_y_px", "semi_major_px", "semi_minor_px", "angle_deg",
+RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the rest of the measurement
+    "filename", "subject_id", "pixel_size_mm", "hc_mm", "center_x_px", "center_y_px", "semi_major_px",
+    "semi_minor_px", "angle_deg", "ofd_mm", "bpd_mm",
     "ofd_1_x", "ofd_1_y", "ofd_2_x", "ofd_2_y", "bpd_1_x", "bpd_1_y", "bpd_2_x", "bpd_2_y",
-    "hc_px", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "ga_bpd_hadlock_weeks",
+    "status", "spacing_source", "cephalic_index", "hc_px", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "ga_bpd_hadlock_weeks",
     "ga_by_dates_weeks", "hc_zscore", "hc_centile", "bpd_centile", "ofd_centile",
     "quality", "flags", "message", "model_version", "path", "frame", "sha256",
     "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
@@ -99,9 +100,10 @@ class Measurement:
             return v
 
         row = {c: "" for c in RESULT_COLUMNS}
-        row.update(filename=Path(self.source).name, path=self.source, status=self.status,
-                   spacing_source=self.spacing_source, flags=";".join(self.flags), message=self.message,
-                   model_version=self.model_version, frame=self.frame, sha256=self.sha256)
+        sid = subject_id_from_filename(Path(self.source).name)
+        row.update(filename=Path(self.source).name, subject_id="" if sid is None else sid, path=self.source,
+                   status=self.status, spacing_source=self.spacing_source, flags=";".join(self.flags),
+                   message=self.message, model_version=self.model_version, frame=self.frame, sha256=self.sha256)
         for key, col in _ID_COLUMNS.items():
             row[col] = self.identifiers.get(key, "")
         if self.pixel_spacing_mm:
