@@ -139,7 +139,7 @@ def evaluate_predictions(predictions: dict[str, dict], references: list[HeadSamp
     per_image, missing = [], []
     for s in refs:
         p = predictions.get(Path(s.filename).name)
-        ref_hc = s.hc_mm if s.hc_mm is not None else None
+        ref_hc = s.hc_mm
         if p is None or p["ellipse"] is None:
             missing.append({"filename": s.filename, "hc_ref_mm": ref_hc if ref_hc is not None else
                             head_biometry(s.ellipse, s.pixel_size_mm).head_circumference})
