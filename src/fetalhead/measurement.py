@@ -23,11 +23,14 @@ from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, segment_head
 
 __all__ = ["Measurement", "measure", "measure_image", "load_input", "apply_biometry", "QUALITY_THRESHOLD",
-           "RESULT_COLUMNS", "HC18_COLUMNS"]
+           "REVIEW_FLAGS", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 #: Results whose quality score is below this are flagged "check manually".
 #: Chosen on the validation split: see BENCHMARKS.md.
 QUALITY_THRESHOLD = 0.85
+
+#: Flags about the scan itself that send a measured result to review (status "flagged").
+REVIEW_FLAGS = ("low_quality", "head_cut_by_image_border")
 
 RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the rest of the measurement
     "filename", "subject_id", "pixel_size_mm", "hc_mm", "center_x_px", "center_y_px", "semi_major_px",
@@ -251,7 +254,7 @@ def measure_image(grey: np.ndarray, pixel_spacing_mm=None, *, dicom_scan=None, g
             spacing = None
             m.messages.append(f"no mm: {decision.note}")
     apply_biometry(m, spacing, source_used, ga_weeks)
-    if any(f in m.flags for f in ("low_quality", "head_cut_by_image_border")):
+    if any(f in m.flags for f in REVIEW_FLAGS):
         m.status = "flagged"
     return m
 

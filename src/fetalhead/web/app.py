@@ -24,7 +24,7 @@ import numpy as np
 
 from ..geometry import Ellipse, ellipse_landmarks
 from ..imageio import ScanReadError, read_scan
-from ..measurement import Measurement, apply_biometry, measure_image
+from ..measurement import REVIEW_FLAGS, Measurement, apply_biometry, measure_image
 from ..model import load_model
 from ..report import LANGUAGES, growth_curves, report_html, report_pdf, translations
 
@@ -261,8 +261,8 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
             except (ValueError, TypeError) as exc:
                 raise ApiError(400, "invalid_ellipse", f"ellipse: {exc}"[:300]) from None
             spacing, source = m.pixel_spacing_mm, m.spacing_source
-            keep = [f for f in m.flags if f in ("low_quality", "head_cut_by_image_border")]
-            m = Measurement(name, "ok", ellipse=e, landmarks=ellipse_landmarks(e), model_version=m.model_version,
+            keep = [f for f in m.flags if f in REVIEW_FLAGS]
+            m = Measurement(name, "flagged" if keep else "ok", ellipse=e, landmarks=ellipse_landmarks(e), model_version=m.model_version,
                             quality=m.quality, flags=keep + ["adjusted_by_hand"], identifiers=m.identifiers)
             apply_biometry(m, spacing, source, ga_weeks)
         stem = Path(name).stem or "scan"
