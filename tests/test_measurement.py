@@ -138,3 +138,16 @@ def test_model_metadata_and_integrity(tmp_path):
         HeadModel(tmp_path / "missing.onnx")
     m = fetalhead.measure(np.zeros((10, 10)), 0.1, model=None)
     assert m.status == "failed"
+
+
+def test_vertical_flip_tta_agrees_with_default(samples_dir):
+    import dataclasses
+
+    from fetalhead.pipeline import segment_head
+
+    model = load_model()
+    img = read_scan(samples_dir / "590_HC.png")
+    base = segment_head(img, model.predict, model.pipeline_config)
+    four = segment_head(img, model.predict, dataclasses.replace(model.pipeline_config, vertical_flip_tta=True))
+    assert four.ellipse.perimeter_px == pytest.approx(base.ellipse.perimeter_px, rel=0.01)
+    assert four.ellipse.center_x == pytest.approx(base.ellipse.center_x, abs=1.0)
