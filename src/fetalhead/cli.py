@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train the head segmentation network (needs the 'train' extra)")
     t.add_argument("--data", required=True, help="data set folder or landmark CSV (any layout fetalhead reads)")
     t.add_argument("--out", required=True, help="run folder: checkpoints, history.json, train_config.json")
-    t.add_argument("--epochs", type=int, default=36)
+    t.add_argument("--epochs", type=int, default=40)
     t.add_argument("--steps-per-epoch", type=int, default=250)
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--lr", type=float, default=2e-3)

@@ -18,21 +18,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..augment import random_scanner_look
+from ..augment import random_scan_defects, random_scanner_look
 from ..datasets import HeadSample, load_dataset, subject_split
 from ..geometry import Ellipse, ellipse_coverage
 from ..imageio import read_scan
 from ..pipeline import HeadNotFoundError, PipelineConfig, segment_head
 from ..transforms import view_affine, warp_to_view, standardize
 
-__all__ = ["TrainConfig", "train", "sample_view"]
+__all__ = ["TrainConfig", "train", "sample_view", "blank_view", "probe_direction"]
 
 
 @dataclass
 class TrainConfig:
     data: str
     out: str
-    epochs: int = 36
+    epochs: int = 40
     steps_per_epoch: int = 250
     batch_size: int = 16
     lr: float = 2e-3
@@ -43,7 +43,10 @@ class TrainConfig:
     val_fraction: float = 0.2
     split_seed: int = 0
     whole_view_prob: float = 0.35
+    random_crop_prob: float = 0.07
+    blank_view_prob: float = 0.02
     augment_prob: float = 0.5
+    scan_defects: bool = True
     threads: int = 2
     max_train_images: int = 0
     max_val_images: int = 0
@@ -52,22 +55,30 @@ class TrainConfig:
 
 
 def sample_view(image: np.ndarray, ellipse: Ellipse, rng: np.random.Generator, size: int,
-                whole_view_prob: float = 0.35) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                whole_view_prob: float = 0.35, random_crop_prob: float = 0.0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A random training view of a scan and its soft head-mask target.
 
     With probability ``whole_view_prob`` a whole-image view (as the coarse pass
-    sees, zoomed 0.6-1.4x, shifted up to 15 %, some rotated); otherwise a
-    head-centred view (as the fine pass sees) of side 2.1-3.1 x the semi-major
-    axis, centre jittered, any rotation. Mirrored half of the time.
+    sees, zoomed 0.6-1.4x, shifted up to 15 %, some rotated); with probability
+    ``random_crop_prob`` a view of a random part of the scan (0.15-0.5 of its
+    size, anywhere: often no head at all, which teaches the network to say so);
+    otherwise a head-centred view (as the fine pass sees) of side 2.1-3.1 x the
+    semi-major axis, centre jittered, any rotation. Mirrored half of the time.
 
     Returns ``(view, target, matrix)``: float32 view in [0, 1], float32 target
     (pixel coverage of the head ellipse) and the 2x3 original->view matrix.
     """
     h, w = image.shape
-    if rng.random() < whole_view_prob:
+    mode = rng.random()
+    if mode < whole_view_prob:
         side = max(h, w) * rng.uniform(0.6, 1.4)
         centre = ((w - 1) / 2 + rng.uniform(-0.15, 0.15) * w, (h - 1) / 2 + rng.uniform(-0.15, 0.15) * h)
         angle = rng.uniform(-180, 180) if rng.random() < 0.3 else rng.uniform(-15, 15)
+    elif mode < whole_view_prob + random_crop_prob:
+        side = max(h, w) * rng.uniform(0.15, 0.5)
+        centre = (rng.uniform(0, w - 1), rng.uniform(0, h - 1))
+        angle = rng.uniform(-180, 180)
     else:
         a = ellipse.semi_major
         side = a * rng.uniform(2.1, 3.1)
@@ -77,6 +88,31 @@ def sample_view(image: np.ndarray, ellipse: Ellipse, rng: np.random.Generator, s
     view = warp_to_view(image, m, size)
     target = ellipse_coverage(ellipse.transformed(m), (size, size))
     return view, target, m
+
+
+def blank_view(rng: np.random.Generator, size: int) -> np.ndarray:
+    """A view with no head at all: a constant, a smooth ramp or smoothed noise, in [0, 1]."""
+    kind = int(rng.integers(3))
+    if kind == 0:
+        return np.full((size, size), rng.uniform(0, 1), np.float32)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    if kind == 1:
+        t = rng.uniform(0, 2 * np.pi)
+        ramp = rng.uniform(0, 0.5) + rng.uniform(-0.5, 0.5) * (xx * np.cos(t) + yy * np.sin(t))
+        return np.clip(ramp, 0, 1).astype(np.float32)
+    noise = rng.standard_normal((size, size)).astype(np.float32)
+    import cv2
+
+    noise = cv2.GaussianBlur(noise, (0, 0), rng.uniform(0.5, 6.0))
+    noise = (noise - noise.min()) / max(float(np.ptp(noise)), 1e-6)
+    return (noise * rng.uniform(0.2, 1.0)).astype(np.float32)
+
+
+def probe_direction(matrix: np.ndarray) -> np.ndarray:
+    """Direction of the ultrasound beam in a view: the original image's +y (down, away from the
+    probe at the top of an HC18 sector scan) through the 2x3 original->view ``matrix``."""
+    d = np.asarray(matrix, dtype=np.float64)[:, :2] @ np.array([0.0, 1.0])
+    return d / max(float(np.hypot(d[0], d[1])), 1e-12)
 
 
 def _set_seed(seed: int) -> None:
@@ -157,7 +193,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         old = ck.get("config", {})
-        changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size")
+        changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size",
+                                "scan_defects", "random_crop_prob", "blank_view_prob")
                    if k in old and old[k] != getattr(cfg, k)]
         if changed:
             raise ValueError(f"{ckpt_path}: cannot resume with other settings ({', '.join(changed)} differ from "
@@ -181,8 +218,13 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
             xs, ys = [], []
             for _ in range(cfg.batch_size):
                 i = int(rng.integers(len(train_s)))
-                view, target, _ = sample_view(train_imgs[i], train_s[i].ellipse, rng, cfg.input_size,
-                                              cfg.whole_view_prob)
+                view, target, m = sample_view(train_imgs[i], train_s[i].ellipse, rng, cfg.input_size,
+                                              cfg.whole_view_prob, cfg.random_crop_prob)
+                if rng.random() < cfg.blank_view_prob:
+                    view, target = blank_view(rng, cfg.input_size), np.zeros_like(target)
+                elif cfg.scan_defects:
+                    view = random_scan_defects(view, rng, train_s[i].ellipse.transformed(m),
+                                               probe_direction(m))
                 view = random_scanner_look(view, rng, cfg.augment_prob)
                 xs.append(standardize(view))
                 ys.append(target)
