@@ -33,9 +33,13 @@ def write_us_dicom(path, grey_u8, regions=(), photometric="MONOCHROME2", syntax=
     ``photometric``: MONOCHROME2, MONOCHROME1 (stored inverted), RGB, YBR_FULL (converted from
     RGB), PALETTE COLOR (a grey palette); ``syntax``: explicit little endian, RLE, JPEG 2000
     lossless or JPEG baseline (encapsulated by hand). ``frames`` > 1 repeats the image with the
-    frame number burnt into the top-left corner.
+    frame number burnt into the top-left corner; a (frames, H, W) array gives each frame its own image.
     """
-    h, w = grey_u8.shape
+    if grey_u8.ndim == 3:
+        frames, own_frames = grey_u8.shape[0], list(grey_u8)
+    else:
+        own_frames = None
+    h, w = grey_u8.shape[-2:]
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage if frames > 1 else UltrasoundImageStorage
@@ -55,8 +59,8 @@ def write_us_dicom(path, grey_u8, regions=(), photometric="MONOCHROME2", syntax=
         ds.PixelSpacing = [pixel_spacing[1], pixel_spacing[0]]
     stack = []
     for k in range(frames):
-        f = grey_u8.copy()
-        if frames > 1:
+        f = own_frames[k].copy() if own_frames is not None else grey_u8.copy()
+        if frames > 1 and own_frames is None:
             f[:20, :20] = 40 * k
         stack.append(f)
     if photometric in ("MONOCHROME2", "MONOCHROME1", "PALETTE COLOR"):

@@ -1,6 +1,7 @@
 """The ``fetalhead measure`` command on good and bad files."""
 
 import csv
+from pathlib import Path
 import json
 import shutil
 
@@ -37,8 +38,10 @@ def test_measure_folder_with_pixel_size_csv(scan_dir, samples_dir, tmp_path, cap
     assert list(rows[0]) == list(RESULT_COLUMNS)
     assert all(r["status"] in ("ok", "flagged") and float(r["hc_mm"]) > 100 for r in rows)
     assert rows[0]["spacing_source"].startswith("csv:")
-    assert sorted(p.name for p in ov.iterdir()) == ["358_HC_overlay.png", "590_HC_overlay.png"]
-    pic = cv2.imread(str(ov / "358_HC_overlay.png"))
+    assert len(list(ov.iterdir())) == 2
+    assert all(Path(r["overlay"]).parent == ov and Path(r["overlay"]).name.startswith(r["filename"].split(".")[0])
+               for r in rows)  # each row names its own overlay
+    pic = cv2.imread(rows[0]["overlay"])
     assert pic.shape == (540, 800, 3)
     assert np.any(np.all(pic == (255, 255, 0), axis=2))  # cyan landmark dots
     assert len(json.loads(js.read_text())) == 2
@@ -111,3 +114,60 @@ def test_usage_errors(tmp_path, capsys):
 def test_result_columns_start_with_those_of_ellipses_csv(hc18):
     header = open(hc18 / "ellipses.csv").readline().strip().split(",")
     assert list(RESULT_COLUMNS[: len(header)]) == header
+
+
+def test_overlays_of_scans_with_the_same_name_do_not_overwrite(samples_dir, tmp_path):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "x.png").write_bytes((samples_dir / "358_HC.png").read_bytes())
+    cv2.imwrite(str(tmp_path / "a" / "x.jpg"), cv2.imread(str(samples_dir / "590_HC.png")))
+    out, ov = tmp_path / "r.csv", tmp_path / "ov"
+    assert main(["measure", str(tmp_path / "a"), str(tmp_path / "b"), "--pixel-size", "0.13", "--out", str(out),
+                 "--overlay", str(ov), "--no-progress"]) == 0
+    rows = read_rows(out)
+    assert len(rows) == 3 and len({r["overlay"] for r in rows}) == 3 and len(list(ov.iterdir())) == 3
+
+
+def test_hc18_format_maps_the_ellipse_to_mm_with_anisotropic_spacing():
+    """An ellipse (100, 100, 100, 50, 90 deg) at (0.1, 0.2) mm is 20 x 5 mm, as head_biometry says."""
+    from fetalhead.biometry import head_biometry
+    from fetalhead.geometry import Ellipse
+    from fetalhead.measurement import Measurement
+    from fetalhead.results import hc18_row
+
+    e = Ellipse(100, 100, 100, 50, 90)
+    m = Measurement("x.png", "ok", ellipse=e, pixel_spacing_mm=(0.1, 0.2))
+    row = hc18_row(m)
+    bio = head_biometry(e, (0.1, 0.2))
+    assert 2 * row["semi_axes_a_mm"] == pytest.approx(bio.occipitofrontal_diameter)
+    assert 2 * row["semi_axes_b_mm"] == pytest.approx(bio.biparietal_diameter)
+    assert (row["semi_axes_a_mm"], row["semi_axes_b_mm"]) == pytest.approx((20.0, 5.0))
+    assert row["center_x_mm"] == pytest.approx(10.0) and row["center_y_mm"] == pytest.approx(20.0)
+    assert row["angle_rad"] == pytest.approx(np.pi / 2) or row["angle_rad"] == pytest.approx(-np.pi / 2)
+
+
+def test_parquet_without_pyarrow_is_refused_before_measuring(scan_dir, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.csv", None)
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
+    import fetalhead.batch as batch
+
+    calls = []
+    monkeypatch.setattr(batch, "measure_one", lambda *a, **k: calls.append(a))
+    rc = main(["measure", str(scan_dir), "--pixel-size", "0.13", "--out", str(tmp_path / "r.parquet"),
+               "--no-progress"])
+    assert rc == 2 and not calls
+    assert "pyarrow" in capsys.readouterr().err
+
+
+def test_evaluate_names_the_row_of_a_bad_pixel_size(tmp_path, capsys):
+    ref = tmp_path / "ref.csv"
+    ref.write_text("filename,pixel_size_mm,hc_mm,center_x_px,center_y_px,semi_major_px,semi_minor_px,angle_deg\n"
+                   "a.png,0.1,100,50,50,40,30,0\nb.png,abc,100,50,50,40,30,0\n")
+    pred = tmp_path / "pred.csv"
+    pred.write_text("filename,center_x_px,center_y_px,semi_major_px,semi_minor_px,angle_deg\na.png,50,50,40,30,0\n")
+    assert main(["evaluate", str(pred), str(ref)]) == 1
+    err = capsys.readouterr().err
+    assert "ref.csv line 3" in err and "pixel size" in err and "Traceback" not in err

@@ -159,9 +159,42 @@ def test_pydicom_ultrasound_examples(name):
     assert m.message
 
 
+@pytest.mark.parametrize("name, modality", [("CT_small.dcm", "CT"), ("MR_small.dcm", "MR"),
+                                            ("rtplan.dcm", "RTPLAN")])
+def test_other_modalities_are_refused(name, modality):
+    """No fetal-head figures from a CT, an MR or a plan: refused with the reason, never 'ok'."""
+    with pytest.raises(ScanReadError, match=f"not an ultrasound image \\(Modality {modality}\\)"):
+        read_dicom(get_testdata_file(name))
+    m = fetalhead.measure(get_testdata_file(name), 0.2)
+    assert m.status == "failed" and m.head_circumference_mm is None and "Modality" in m.message
+
+
+def test_secondary_capture_without_modality_is_refused(tmp_path, samples_dir):
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    p = write_us_dicom(tmp_path / "sc.dcm", grey)
+    ds = pydicom.dcmread(p)
+    del ds.Modality
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+    ds.save_as(p)
+    with pytest.raises(ScanReadError, match="not an ultrasound image"):
+        read_dicom(p)
+
+
+def test_non_numeric_pixel_spacing_is_no_calibration(tmp_path, samples_dir):
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    p = write_us_dicom(tmp_path / "bad.dcm", grey)
+    raw = p.read_bytes()
+    ds = pydicom.dcmread(p)
+    ds.add_new(0x00280030, "DS", "1\\2")
+    ds.save_as(p)
+    patched = p.read_bytes().replace(b"1\\2", b"a\\b")
+    p.write_bytes(patched)
+    assert raw != patched
+    m = fetalhead.measure(p)
+    assert m.status != "failed" and m.head_circumference_mm is None and m.spacing_source == "none"
+
+
 def test_bad_dicom_files(tmp_path):
-    with pytest.raises(ScanReadError, match="no pixel data"):
-        read_dicom(get_testdata_file("rtplan.dcm"))
     p = tmp_path / "junk.dcm"
     p.write_bytes(b"\0" * 128 + b"DICM" + b"garbage" * 10)
     assert is_dicom_file(p)

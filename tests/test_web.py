@@ -61,7 +61,8 @@ def test_measure_matches_the_python_api(client, scan_bytes, samples_dir):
 
 def test_measure_without_pixel_size_gives_pixels(client, scan_bytes):
     j = post_scan(client, scan_bytes).json()
-    assert j["unit"] == "px" and j["hc_mm"] == "" and "no_pixel_spacing" in j["flags"]
+    assert j["unit"] == "px" and j["hc_mm"] is None and "no_pixel_spacing" in j["flags"]
+    assert j["pixel_spacing_mm"] is None and j["hc_px"] > 0
 
 
 @pytest.mark.parametrize("data, status, code", [
@@ -111,10 +112,34 @@ def test_biometry_recompute(client):
             "pixel_spacing_mm": 0.1, "ga_weeks": 24}
     j = client.post("/api/v1/biometry", json=body).json()
     assert j["bpd_mm"] == pytest.approx(36.0) and j["ofd_mm"] == pytest.approx(44.0)
-    assert j["hc_centile"] != "" and "adjusted_by_hand" in j["flags"]
+    assert j["hc_centile"] is not None and "adjusted_by_hand" in j["flags"]
+    assert j["pixel_spacing_mm"] == [0.1, 0.1] and j["status"] == "ok"
     bad = dict(body, ellipse=dict(body["ellipse"], semi_major=-5))
     assert client.post("/api/v1/biometry", json=bad).status_code == 422
-    assert client.post("/api/v1/biometry", json=dict(body, pixel_spacing_mm=[0.1])).status_code == 400
+    r = client.post("/api/v1/biometry", json=dict(body, pixel_spacing_mm=[0.1]))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    r = client.post("/api/v1/biometry", json=dict(body, pixel_spacing_mm=1.66))  # 0.166 mistyped
+    assert r.status_code == 400 and "plausible" in r.json()["error"]["message"]
+
+
+def test_biometry_adjusts_the_measurement_without_the_network(client, scan_bytes):
+    """The page sends its measurement and the moved ellipse: flags, frame, sha256 and quality are kept,
+    the figures follow the new ellipse, the status follows the same rules as a fresh measurement."""
+    measured = post_scan(client, scan_bytes, pixel_size_mm=PS, include_image="false").json()
+    e = dict(measured["ellipse"], semi_minor=measured["ellipse"]["semi_minor"] * 0.9)
+    j = client.post("/api/v1/biometry", json={"ellipse": e, "measurement": measured, "ga_weeks": 20.5}).json()
+    assert j["sha256"] == measured["sha256"] and j["quality"] == measured["quality"] and j["frame"] == 0
+    assert j["bpd_mm"] == pytest.approx(0.9 * measured["bpd_mm"], rel=1e-6)
+    assert j["ga_by_dates_weeks"] == 20.5 and j["hc_centile"] is not None
+    assert "adjusted_by_hand" in j["flags"] and j["status"] == measured["status"]
+    # the same ellipse with only a new GA is no hand adjustment
+    same = client.post("/api/v1/biometry", json={"ellipse": measured["ellipse"], "measurement": measured,
+                                                  "ga_weeks": 21}).json()
+    assert "adjusted_by_hand" not in same["flags"] and same["hc_mm"] == pytest.approx(measured["hc_mm"])
+    # an ellipse pushed half out of the image gets the border flag: status decided by the server
+    out = dict(measured["ellipse"], center_x=-measured["ellipse"]["semi_major"] * 0.5)
+    j = client.post("/api/v1/biometry", json={"ellipse": out, "measurement": measured}).json()
+    assert "head_cut_by_image_border" in j["flags"] and j["status"] == "flagged"
 
 
 @pytest.mark.parametrize("lang", ["en", "hi", "te"])
@@ -130,15 +155,74 @@ def test_reports(client, scan_bytes, lang):
     assert pdf.headers["content-type"] == "application/pdf"
 
 
-def test_report_with_adjusted_ellipse(client, scan_bytes):
+def test_report_is_of_the_measurement_sent(client, scan_bytes, monkeypatch):
+    """The report is built from the measurement on screen (adjusted by hand here), not from the form,
+    and the network is not run again."""
+    measured = post_scan(client, scan_bytes, name="a.png", pixel_size_mm=PS, include_image="false").json()
     e = {"center_x": 400, "center_y": 270, "semi_major": 220, "semi_minor": 180, "angle_deg": 10}
+    shown = client.post("/api/v1/biometry", json={"ellipse": e, "measurement": measured}).json()
+    import fetalhead.web.api as api
+
+    def no_network(*a, **k):
+        raise AssertionError("the report must not run the network")
+
+    monkeypatch.setattr(api, "measure_scan", no_network)
     r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)},
-                    data={"pixel_size_mm": "0.1", "format": "html", "ellipse": json.dumps(e)})
-    assert r.status_code == 200 and "36.0 mm" in r.text  # BPD of the adjusted ellipse
-    r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"ellipse": "{bad json"})
-    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_ellipse"
+                    data={"pixel_size_mm": "0.5", "format": "html", "measurement": json.dumps(shown)})
+    assert r.status_code == 200
+    assert f"{shown['bpd_mm']:.1f} mm" in r.text and f"{shown['hc_mm']:.1f} mm" in r.text  # the screen's, not 0.5 mm
+    r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"measurement": "{bad json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_measurement"
+    other = dict(shown, sha256="0" * 64)
+    r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"measurement": json.dumps(other)})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "measurement_of_another_scan"
     r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"lang": "xx"})
     assert r.status_code == 400
+
+
+def test_report_names_in_any_script(client, scan_bytes):
+    r = client.post("/api/v1/report", files={"file": ("स्कैन.png", scan_bytes)},
+                    data={"pixel_size_mm": str(PS), "format": "html"})
+    assert r.status_code == 200
+    assert "filename*=UTF-8''%E0%A4%B8" in r.headers["content-disposition"]
+
+
+def test_frame_is_passed_on_and_refused_for_a_single_image(client, scan_bytes, tmp_path, samples_dir):
+    r = post_scan(client, scan_bytes, frame=5)
+    assert r.status_code == 422 and "not a multi-frame DICOM" in r.json()["error"]["message"]
+    pytest.importorskip("pydicom")
+    from .dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    frames = np.stack([grey, np.roll(grey, 40, axis=1), grey])
+    p = write_us_dicom(tmp_path / "loop.dcm", frames, [region(0, 0, 799, 539, PS / 10)])
+    j0 = post_scan(client, p.read_bytes(), name="loop.dcm", include_image="false").json()
+    j1 = post_scan(client, p.read_bytes(), name="loop.dcm", frame=1, include_image="false").json()
+    assert j0["frame"] == 0 and j1["frame"] == 1
+    assert j1["center_x_px"] == pytest.approx(j0["center_x_px"] + 40, abs=3)
+    assert post_scan(client, p.read_bytes(), name="loop.dcm", frame=3).status_code == 422
+
+
+def test_dicom_with_a_tiff_preamble_is_dicom(client, tmp_path, samples_dir):
+    pytest.importorskip("pydicom")
+    from .dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    data = bytearray(write_us_dicom(tmp_path / "a.dcm", grey, [region(0, 0, 799, 539, PS / 10)]).read_bytes())
+    data[:4] = b"II*\x00"  # a TIFF header in the 128-byte preamble (allowed by PS3.10)
+    j = post_scan(client, bytes(data), name="a.dcm", include_image="false").json()
+    assert j["status"] != "failed" and j["spacing_source"].startswith("dicom:")
+
+
+def test_limits_come_from_the_formulas(client):
+    from fetalhead.biometry import HADLOCK_GA_RANGE_WEEKS, INTERGROWTH_GA_RANGE_WEEKS
+    from fetalhead.limits import PIXEL_SIZE_RANGE_MM
+
+    j = client.get("/api/v1/limits").json()
+    assert j["chart_ga_weeks"] == list(INTERGROWTH_GA_RANGE_WEEKS)
+    assert j["ga_weeks"] == [INTERGROWTH_GA_RANGE_WEEKS[0], HADLOCK_GA_RANGE_WEEKS[1]]
+    assert j["pixel_size_mm"] == list(PIXEL_SIZE_RANGE_MM)
+    assert post_scan(client, b"\x89PNG", pixel_size_mm=PIXEL_SIZE_RANGE_MM[1] * 1.5).status_code == 422
 
 
 def test_dicom_identifying_fields_only_on_request(client, tmp_path, samples_dir):

@@ -12,20 +12,21 @@ Dask cluster, and write each result as soon as it exists.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import hashlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
 from .imageio import file_sha256
-from .measurement import HC18_COLUMNS, RESULT_COLUMNS, Measurement, load_input, measure_image
+from .measurement import Measurement
+from .results import ResultWriter, check_output_path, result_key, write_json
 
 __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup", "ResultWriter", "measure_one",
-           "run_serial", "run_processes", "run_dask", "result_key", "SCAN_SUFFIXES"]
+           "run_serial", "run_processes", "run_dask", "result_key", "SCAN_SUFFIXES", "pending_scans", "open_runner",
+           "overlay_name", "write_json"]
 
 SCAN_SUFFIXES = IMAGE_SUFFIXES + (".dcm", ".dicom")
 
@@ -112,113 +113,76 @@ class MeasureOptions:
         return None, "none"
 
 
-def measure_one(path: str | Path, opts: MeasureOptions) -> Measurement:
-    """Measure one file (the unit of work of every runner); never raises for a bad file."""
+def overlay_name(path: str | Path, frame: int = 0) -> str:
+    """A file name for a scan's overlay that no other scan of the batch shares: the stem, the
+    original suffix and a short hash of the full path (``a/x.png`` and ``b/x.png`` differ)."""
+    p = Path(path)
+    tag = hashlib.sha256(str(p.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    suffix = p.suffix.lstrip(".").lower() or "scan"
+    frame_part = f"_frame{frame}" if frame else ""
+    return f"{p.stem}_{suffix}_{tag}{frame_part}_overlay.png"
+
+
+def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = None) -> Measurement:
+    """Measure one file (the unit of work of every runner); never raises for a bad file.
+
+    The file is read once (its sha256 from the same bytes, unless the caller passes the one it
+    computed for ``--resume``). A failing overlay write is a flag on the row, not the end of
+    the batch.
+    """
     from .imageio import ScanReadError
+    from .measurement import load_scan, measure_scan
     from .model import load_model
     from .overlay import write_overlay
 
     path = Path(path)
+    name = os.fsdecode(path).encode("utf-8", "replace").decode("utf-8")  # names that are not UTF-8 stay printable
     try:
-        digest = file_sha256(path)
-    except OSError as exc:
-        return Measurement(str(path), "failed", messages=[f"{path}: cannot read ({exc.strerror or exc})"],
-                           frame=opts.frame)
+        scan = load_scan(path, name, opts.frame, opts.accept_anisotropic, sha256=sha256)
+    except ScanReadError as exc:
+        return Measurement(name, "failed", messages=[str(exc)], frame=opts.frame,
+                           sha256=getattr(exc, "sha256", None) or sha256 or "")
+    except Exception as exc:  # never let one file end the batch
+        return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
+                           frame=opts.frame, sha256=sha256 or "")
     px, source = opts.spacing(path)
     try:
-        grey, dicom_scan = load_input(path, str(path), opts.frame, opts.accept_anisotropic)
-    except ScanReadError as exc:
-        m = Measurement(str(path), "failed", messages=[str(exc)], frame=opts.frame)
-        grey = None
-    else:
+        model = load_model(opts.model_path, threads=opts.threads)
+    except Exception as exc:
+        return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256)
+    try:
+        m = measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source)
+    except Exception as exc:  # never let one file end the batch
+        return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
+                           frame=opts.frame, sha256=scan.sha256)
+    if opts.overlay_dir:
+        target = Path(opts.overlay_dir) / overlay_name(path, opts.frame)
         try:
-            model = load_model(opts.model_path, threads=opts.threads)
-        except Exception as exc:
-            m = Measurement(str(path), "failed", messages=[f"model: {exc}"], frame=opts.frame)
-        else:
-            m = measure_image(grey, px, dicom_scan=dicom_scan, ga_weeks=opts.ga_weeks, model=model,
-                              source=str(path), spacing_source=source, frame=opts.frame)
-    m.sha256 = digest
-    if opts.overlay_dir and grey is not None:
-        suffix = f"_frame{opts.frame}" if opts.frame else ""
-        write_overlay(Path(opts.overlay_dir) / f"{path.stem}{suffix}_overlay.png", grey, m)
+            m.overlay_path = str(write_overlay(target, scan.image, m))
+        except (OSError, RuntimeError) as exc:
+            m.flags.append("overlay_not_written")
+            m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
     return m
 
 
-def result_key(sha256: str, frame) -> str:
-    return f"{sha256}:{int(frame or 0)}"
-
-
-class ResultWriter:
-    """Appends result rows to a CSV as they come (flushed), optionally converted to Parquet at the end.
-
-    ``out`` ending in ``.parquet`` journals the rows to ``out + '.csv'`` (kept for resuming)
-    and writes the Parquet file on :meth:`close` (needs pyarrow). With ``resume`` an existing
-    output is kept, a torn last line (from a killed run) is cut off, and :attr:`done` holds the
-    keys (sha256:frame) of the files already measured.
-    """
-
-    def __init__(self, out: str | Path | None, fmt: str = "fetalhead", resume: bool = False):
-        self.fmt = fmt
-        self.columns = list(HC18_COLUMNS if fmt == "hc18" else RESULT_COLUMNS)
-        self.done: set[str] = set()
-        self.parquet = None
-        self.fh = None
-        if out is None:
-            return
-        out = Path(out)
-        if out.suffix.lower() == ".parquet":
-            self.parquet, out = out, Path(str(out) + ".csv")
-        self.csv_path = out
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if resume and out.is_file() and out.stat().st_size > 0:
-            self._repair_tail(out)
-            with open(out, newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                if reader.fieldnames != self.columns:
-                    raise ValueError(f"{out}: cannot resume: its columns are not those of --format {fmt}")
-                for row in reader:
-                    if row.get("sha256"):
-                        self.done.add(result_key(row["sha256"], row.get("frame") or 0))
-            self.fh = open(out, "a", newline="", encoding="utf-8")
-            self.writer = csv.DictWriter(self.fh, fieldnames=self.columns)
+def pending_scans(files: list[Path], done: set[str], frame: int = 0
+                  ) -> tuple[list[tuple[Path, str | None]], int]:
+    """The files not yet in the output (``done``: keys from :class:`ResultWriter`), each with the
+    sha256 computed here once, to be passed to :func:`measure_one`; and how many were skipped."""
+    if not done:
+        return [(f, None) for f in files], 0
+    todo, skipped = [], 0
+    for f in files:
+        try:
+            digest = file_sha256(f)
+        except OSError:
+            todo.append((f, None))  # measure_one reports why it cannot be read
+            continue
+        if result_key(digest, frame) in done:
+            skipped += 1
         else:
-            self.fh = open(out, "w", newline="", encoding="utf-8")
-            self.writer = csv.DictWriter(self.fh, fieldnames=self.columns)
-            self.writer.writeheader()
-            self.fh.flush()
-
-    @staticmethod
-    def _repair_tail(path: Path) -> None:
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n")
-            with open(path, "r+b") as fh:
-                fh.truncate(cut + 1 if cut >= 0 else 0)
-
-    def write(self, m: Measurement) -> None:
-        if self.fh is None:
-            return
-        self.writer.writerow(m.to_hc18_row() if self.fmt == "hc18" else m.to_row())
-        self.fh.flush()
-
-    def close(self) -> None:
-        if self.fh is None:
-            return
-        self.fh.close()
-        self.fh = None
-        if self.parquet is not None:
-            try:
-                import pyarrow.csv as pacsv
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise RuntimeError(f"{self.parquet}: writing Parquet needs pyarrow: pip install 'fetalhead[scale]' "
-                                   f"(the results are in {self.csv_path})") from None
-            opts = pacsv.ConvertOptions(strings_can_be_null=True,
-                                        column_types={c: "string" for c in ("filename", "flags", "message", "path",
-                                                                            "sha256", "pixel_size_mm")})
-            table = pacsv.read_csv(io.BytesIO(self.csv_path.read_bytes()), convert_options=opts)
-            pq.write_table(table, self.parquet)
+            todo.append((f, digest))
+    return todo, skipped
 
 
 @dataclass
@@ -261,9 +225,14 @@ class BatchSummary:
 # --- runners: each yields Measurements as they finish --------------------------------------
 
 
-def run_serial(files: list[Path], opts: MeasureOptions) -> Iterator[Measurement]:
-    for f in files:
-        yield measure_one(f, opts)
+def run_serial(files, opts: MeasureOptions) -> Iterator[Measurement]:
+    """Measure here, one after the other. ``files``: paths, or (path, sha256) pairs."""
+    for f, digest in _pairs(files):
+        yield measure_one(f, opts, digest)
+
+
+def _pairs(files) -> list[tuple[Path, str | None]]:
+    return [(Path(f[0]), f[1]) if isinstance(f, tuple) else (Path(f), None) for f in files]
 
 
 def _pool_init(opts: MeasureOptions) -> None:
@@ -274,20 +243,20 @@ def _pool_init(opts: MeasureOptions) -> None:
 
 
 def _pool_task(args) -> Measurement:
-    path, opts = args
-    return measure_one(path, opts)
+    path, opts, digest = args
+    return measure_one(path, opts, digest)
 
 
-def run_processes(files: list[Path], opts: MeasureOptions, workers: int) -> Iterator[Measurement]:
+def run_processes(files, opts: MeasureOptions, workers: int) -> Iterator[Measurement]:
     """Measure in ``workers`` local processes (1 ONNX thread each); results in completion order."""
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_pool_init, initargs=(opts,)) as pool:
-        yield from pool.imap_unordered(_pool_task, [(str(f), opts) for f in files], chunksize=1)
+        yield from pool.imap_unordered(_pool_task, [(str(f), opts, d) for f, d in _pairs(files)], chunksize=1)
 
 
-def run_dask(files: list[Path], opts: MeasureOptions, client) -> Iterator[Measurement]:
+def run_dask(files, opts: MeasureOptions, client) -> Iterator[Measurement]:
     """Measure on a Dask cluster; results stream back in completion order.
 
     Tasks carry paths (the workers must see the same files, as on a shared file system).
@@ -296,10 +265,45 @@ def run_dask(files: list[Path], opts: MeasureOptions, client) -> Iterator[Measur
     """
     from distributed import as_completed
 
-    futures = client.map(measure_one, [str(f) for f in files], opts=opts, pure=False, retries=1)
+    pairs = _pairs(files)
+    futures = client.map(measure_one, [str(f) for f, _ in pairs], [opts] * len(pairs), [d for _, d in pairs],
+                         pure=False, retries=1)
     for fut in as_completed(futures):
         yield fut.result()
 
 
-def write_json(path: str | Path, measurements: list[Measurement]) -> None:
-    Path(path).write_text(json.dumps([m.to_dict() for m in measurements], indent=2))
+class RunnerError(RuntimeError):
+    """The chosen way of running cannot start (Dask missing, scheduler unreachable...)."""
+
+
+def open_runner(files, opts: MeasureOptions, workers: int = 1, dask_local: int = 0,
+                scheduler: str | None = None, log=None):
+    """The way of running a batch: serial, local processes, or Dask.
+
+    Returns ``(iterator of Measurements, list of closers)``. Raises :class:`RunnerError`
+    with a one-line reason when Dask is missing or the scheduler cannot be reached.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    if workers < 1 or dask_local < 0:
+        raise RunnerError("--workers must be 1 or more and --dask-local 0 or more")
+    if scheduler or dask_local:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise RunnerError("--scheduler/--dask-local need Dask: pip install 'fetalhead[scale]'") from None
+        try:
+            if scheduler:
+                client = Client(scheduler, timeout="10s")
+                closers = [client.close]
+            else:
+                cluster = LocalCluster(n_workers=dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address=None)
+                client = Client(cluster)
+                closers = [client.close, cluster.close]
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise RunnerError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from None
+        log(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at {client.scheduler.address}")
+        return run_dask(files, opts, client), closers
+    if workers > 1:
+        return run_processes(files, opts, workers), []
+    return run_serial(files, opts), []

@@ -94,46 +94,21 @@ def _row_line(m, reference_hc_mm: float | None) -> str:
     return f"{name:<24} {m.status:<8} {text}  quality {m.quality:.2f}"
 
 
-def _runner(args, files, opts):
-    """The chosen way of running: serial, local processes, or Dask (returns iterator, closer)."""
-    from .batch import run_dask, run_processes, run_serial
-
-    if args.scheduler or args.dask_local:
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise SystemExit("error: --scheduler/--dask-local need Dask: pip install 'fetalhead[scale]'")
-        if args.scheduler:
-            client = Client(args.scheduler)
-            closers = [client.close]
-        else:
-            cluster = LocalCluster(n_workers=args.dask_local, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None)
-            client = Client(cluster)
-            closers = [client.close, cluster.close]
-        print(f"Dask: {len(client.scheduler_info()['workers'])} worker(s) at {client.scheduler.address}",
-              file=sys.stderr)
-        return run_dask(files, opts, client), closers
-    if args.workers and args.workers > 1:
-        return run_processes(files, opts, args.workers), []
-    return run_serial(files, opts), []
-
-
 def _cmd_measure(args) -> int:
     from tqdm import tqdm
 
-    from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, ResultWriter, collect_scans, result_key,
-                        write_json)
-    from .imageio import file_sha256
+    from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, RunnerError, collect_scans, open_runner,
+                        pending_scans)
     from .datasets import DatasetError
+    from .limits import LimitError, check_ga_by_dates, check_pixel_spacing
     from .model import ModelError, load_model
+    from .results import ResultWriter, check_output_path, write_json
 
-    if args.pixel_size is not None and args.pixel_size <= 0:
-        print(f"error: --pixel-size must be positive, got {args.pixel_size}", file=sys.stderr)
-        return 2
     try:
+        check_pixel_spacing(args.pixel_size, "--pixel-size")
+        check_ga_by_dates(args.ga_weeks, "--ga-weeks")
         spacing = PixelSizeLookup(args.pixel_size, args.pixel_size_csv)
-    except (DatasetError, ValueError) as exc:
+    except (DatasetError, LimitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not args.out and not args.json:
@@ -152,32 +127,31 @@ def _cmd_measure(args) -> int:
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    try:
+    try:  # every output is checked before the first scan is measured
+        if args.json:
+            check_output_path(args.json, "--json")
+        if args.overlay:
+            check_output_path(Path(args.overlay) / "probe", "--overlay")
         writer = ResultWriter(args.out, args.format, resume=args.resume)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = BatchSummary()
-    if writer.done:
-        todo = []
-        for f in files:
-            try:
-                key = result_key(file_sha256(f), args.frame)
-            except OSError:
-                key = None
-            if key in writer.done:
-                summary.skipped += 1
-            else:
-                todo.append(f)
-        files = todo
+    todo, summary.skipped = pending_scans(files, writer.done, args.frame)
     opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, frame=args.frame,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
                                       threads=args.threads or 1)
-    results, closers = _runner(args, files, opts)
+    try:
+        results, closers = open_runner(todo, opts, workers=args.workers, dask_local=args.dask_local or 0,
+                                       scheduler=args.scheduler)
+    except RunnerError as exc:
+        writer.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     collected = []
     try:
         # disable=None: tqdm shows no bar when stderr is not a terminal (logs, pipes)
-        for m in tqdm(results, total=len(files), desc="measuring", unit="scan",
+        for m in tqdm(results, total=len(todo), desc="measuring", unit="scan",
                       disable=True if args.no_progress else None, mininterval=1.0, smoothing=0.1):
             writer.write(m)
             summary.add(m)
@@ -220,27 +194,34 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .measurement import load_input, measure_image
     from .imageio import ScanReadError
+    from .limits import LimitError, check_ga_by_dates, check_pixel_spacing
+    from .measurement import load_scan, measure_scan
     from .model import ModelError, load_model
     from .report import report_html, report_pdf
+    from .results import check_output_path
 
     try:
+        check_pixel_spacing(args.pixel_size, "--pixel-size")
+        check_ga_by_dates(args.ga_weeks, "--ga-weeks")
+        check_output_path(args.out, "report")
+    except (LimitError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         model = load_model(args.model)
-        grey, scan = load_input(args.scan, str(args.scan), args.frame, False)
+        scan = load_scan(args.scan, str(args.scan), args.frame)
     except (ScanReadError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    m = measure_image(grey, args.pixel_size, dicom_scan=scan, ga_weeks=args.ga_weeks, model=model,
-                      source=str(args.scan), spacing_source="command line", frame=args.frame)
+    m = measure_scan(scan, args.pixel_size, ga_weeks=args.ga_weeks, model=model, spacing_source="command line")
     fmt = args.format or ("html" if str(args.out).lower().endswith((".html", ".htm")) else "pdf")
     try:
-        data = report_pdf(m, grey, args.lang) if fmt == "pdf" else report_html(m, grey, args.lang).encode()
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        data = report_pdf(m, scan.image, args.lang) if fmt == "pdf" else report_html(m, scan.image, args.lang).encode()
+        Path(args.out).write_bytes(data)
+    except (RuntimeError, OSError) as exc:
+        print(f"error: {args.out}: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         return 1
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_bytes(data)
     print(f"{m.status}: report written to {args.out}" + (f" ({m.message})" if m.message else ""), file=sys.stderr)
     return 1 if m.status == "failed" else 0
 

@@ -24,11 +24,20 @@ from .datasets import (IMAGE_SUFFIXES, DatasetError, detect_layout, ellipse_from
                        load_dataset, subject_id_from_filename, subject_split)
 from .geometry import distance_to_outline, ellipse_points, fit_ellipse_to_outline
 from .imageio import ScanReadError, read_scan
+from .limits import PIXEL_SIZE_RANGE_MM
+
+#: An annotation outline counts as an ellipse when 95 % of its pixels lie within
+#: this distance of the fitted ellipse (HC18 outlines are drawn 1-2 px wide).
+OUTLINE_ELLIPSE_TOLERANCE_PX = 2.0
+#: ... and as closed when the outline runs within that distance of this share of
+#: the ellipse (inside the image).
+OUTLINE_CLOSED_SHARE = 0.97
+#: ``ellipses.csv`` rounds its numbers to 4 decimals; its HC and its ellipse may
+#: disagree by this much from rounding alone (mm).
+CSV_ROUNDING_HC_TOLERANCE_MM = 0.05
 
 __all__ = ["Finding", "DataReport", "check_dataset", "PIXEL_SIZE_RANGE_MM"]
 
-#: Plausible pixel sizes of obstetric B-mode images (mm). HC18 spans 0.05-0.39 mm.
-PIXEL_SIZE_RANGE_MM = (0.02, 1.0)
 
 
 @dataclass
@@ -104,7 +113,7 @@ def _outline_checks(outline: np.ndarray) -> tuple[object, str]:
     ys, xs = np.nonzero(binary)
     pts = np.stack([xs, ys], 1).astype(float)
     resid = distance_to_outline(pts, e)
-    if float(np.percentile(resid, 95)) > 2.0:
+    if float(np.percentile(resid, 95)) > OUTLINE_ELLIPSE_TOLERANCE_PX:
         return e, f"annotation is not an ellipse (95% of outline pixels within {np.percentile(resid, 95):.1f} px)"
     # closed: the outline must follow the whole ellipse
     h, w = binary.shape
@@ -112,8 +121,8 @@ def _outline_checks(outline: np.ndarray) -> tuple[object, str]:
     inside = (samples[:, 0] >= 0) & (samples[:, 0] < w - 0.5) & (samples[:, 1] >= 0) & (samples[:, 1] < h - 0.5)
     dist = cv2.distanceTransform((1 - binary).astype(np.uint8), cv2.DIST_L2, 3)
     s = np.round(samples[inside]).astype(int)
-    covered = float(np.mean(dist[s[:, 1].clip(0, h - 1), s[:, 0].clip(0, w - 1)] <= 2.0)) if len(s) else 0.0
-    if covered < 0.97:
+    covered = float(np.mean(dist[s[:, 1].clip(0, h - 1), s[:, 0].clip(0, w - 1)] <= OUTLINE_ELLIPSE_TOLERANCE_PX)) if len(s) else 0.0
+    if covered < OUTLINE_CLOSED_SHARE:
         return e, f"annotation outline is not closed (covers {100 * covered:.0f}% of its ellipse)"
     return e, ""
 
@@ -191,7 +200,7 @@ def check_dataset(path: str | Path, hc_tolerance_mm: float = 1.0, val_fraction: 
                             f"annotation gives {hc_ann:.2f} mm, reference says {s.hc_mm:.2f} mm ({d:+.2f} mm)")
             if s.ellipse is not None and layout == "shared":
                 hc_e = head_biometry(s.ellipse, s.pixel_size_mm).head_circumference
-                if abs(hc_e - s.hc_mm) > 0.05:
+                if abs(hc_e - s.hc_mm) > CSV_ROUNDING_HC_TOLERANCE_MM:
                     rep.add("error", "HC disagrees with ellipse", name,
                             f"ellipse gives {hc_e:.2f} mm, reference says {s.hc_mm:.2f} mm ({hc_e - s.hc_mm:+.2f} mm)")
         if s.extra and all(s.extra.get(k) for k in ("ofd_1_x", "bpd_2_y")) and s.ellipse is not None:

@@ -31,6 +31,7 @@ __all__ = [
     "ELLIPSE_COLUMNS",
     "LANDMARK_COLUMNS",
     "subject_id_from_filename",
+    "parse_number",
     "read_pixel_size_csv",
     "read_reference_hc",
     "read_ellipses_csv",
@@ -84,7 +85,8 @@ def subject_id_from_filename(filename: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _float(value, what: str, where: str) -> float:
+def parse_number(value, what: str, where: str) -> float:
+    """A finite float from a CSV cell; :class:`DatasetError` naming ``where`` and ``what`` otherwise."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -122,7 +124,7 @@ def read_pixel_size_csv(path: str | Path) -> dict[str, float]:
         raise DatasetError(f"{path}: needs the columns 'filename' and 'pixel size(mm)' or 'pixel_size_mm'")
     out = {}
     for i, row in enumerate(rows, start=2):
-        out[row["filename"]] = _float(row[col], "pixel size", f"{path} line {i}")
+        out[row["filename"]] = parse_number(row[col], "pixel size", f"{path} line {i}")
     return out
 
 
@@ -134,7 +136,7 @@ def read_reference_hc(path: str | Path) -> dict[str, float]:
     col = next((k for k in rows[0] if k.lower().replace(" ", "") in ("hc_mm", "headcircumference(mm)")), None)
     if col is None or "filename" not in rows[0]:
         return {}
-    return {r["filename"]: _float(r[col], "head circumference", f"{path} line {i}")
+    return {r["filename"]: parse_number(r[col], "head circumference", f"{path} line {i}")
             for i, r in enumerate(rows, start=2) if r.get(col)}
 
 
@@ -149,7 +151,7 @@ def read_ellipses_csv(path: str | Path) -> list[dict[str, str]]:
 
 def ellipse_from_row(row: dict[str, str], where: str = "row") -> Ellipse:
     """The ellipse of an ``ellipses.csv`` row (pixel columns)."""
-    vals = [_float(row.get(c), c, where) for c in ELLIPSE_COLUMNS]
+    vals = [parse_number(row.get(c), c, where) for c in ELLIPSE_COLUMNS]
     return Ellipse.from_axes(*vals)
 
 
@@ -197,10 +199,10 @@ def read_shared_layout(root: str | Path) -> list[HeadSample]:
             problem = str(exc)
         ps = precise.get(name)
         if ps is None and row.get("pixel_size_mm"):
-            ps = _float(row["pixel_size_mm"], "pixel_size_mm", where)
+            ps = parse_number(row["pixel_size_mm"], "pixel_size_mm", where)
         sid = row.get("subject_id")
         subject = int(sid) if sid not in (None, "") and sid.isdigit() else subject_id_from_filename(name)
-        hc = _float(row["hc_mm"], "hc_mm", where) if row.get("hc_mm") else None
+        hc = parse_number(row["hc_mm"], "hc_mm", where) if row.get("hc_mm") else None
         stem = Path(name).stem
         samples.append(HeadSample(
             filename=name, image_path=root / "images" / name, subject_id=subject,
@@ -233,7 +235,7 @@ def read_hc18_official(folder: str | Path, fit_annotations: bool = True) -> list
         rows = _read_csv_rows(csv_path)
         hc_col = next((k for k in rows[0] if k.lower().startswith("head circumference")), None)
         if hc_col:
-            hcs = {r["filename"]: _float(r[hc_col], "head circumference", str(csv_path)) for r in rows}
+            hcs = {r["filename"]: parse_number(r[hc_col], "head circumference", str(csv_path)) for r in rows}
     images = sorted(p for p in folder.iterdir()
                     if p.suffix.lower() in IMAGE_SUFFIXES and not p.stem.endswith("_Annotation"))
     if not images:
@@ -276,14 +278,14 @@ def read_landmark_csv(csv_path: str | Path, image_dir: str | Path | None = None)
         where = f"{csv_path} line {i} ({row['filename']})"
         ellipse, problem = None, ""
         try:
-            c = [_float(row[k], k, where) for k in LANDMARK_COLUMNS]
+            c = [parse_number(row[k], k, where) for k in LANDMARK_COLUMNS]
             ellipse = ellipse_from_landmarks(c[0:2], c[2:4], c[4:6], c[6:8])
         except (DatasetError, ValueError) as exc:
             problem = str(exc)
         ps = None
         for col in ("pixel_size_mm", "pixel size(mm)"):
             if row.get(col):
-                ps = _float(row[col], col, where)
+                ps = parse_number(row[col], col, where)
         samples.append(HeadSample(
             filename=row["filename"], image_path=base / row["filename"],
             subject_id=subject_id_from_filename(row["filename"]), pixel_size_mm=ps, ellipse=ellipse,

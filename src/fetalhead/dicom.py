@@ -28,9 +28,14 @@ import numpy as np
 from .imageio import ScanReadError, check_scan_array
 
 __all__ = ["UltrasoundRegion", "DicomScan", "SpacingDecision", "read_dicom", "is_dicom_file",
-           "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE"]
+           "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE", "ULTRASOUND_SOP_CLASSES"]
 
+#: x and y spacing may differ by this share before a scan counts as anisotropic
+#: (then no mm unless accepted): 1 % moves HC by at most about 0.5 %.
 ANISOTROPY_TOLERANCE = 0.01
+#: Calibrated regions that both hold the head must agree to this share (rounding
+#: of Physical Delta in the file), or the calibration is ambiguous.
+REGION_AGREEMENT_TOLERANCE = 0.001
 _UNITS_CM = 3
 _SPATIAL_2D = 1
 IDENTIFIER_FIELDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber",
@@ -128,13 +133,21 @@ def ultrasound_regions(ds) -> list[UltrasoundRegion]:
     seq = ds.get("SequenceOfUltrasoundRegions") or []
     out = []
     for i, item in enumerate(seq):
-        out.append(UltrasoundRegion(
+        try:
+            out.append(_region(i, item))
+        except (TypeError, ValueError):  # a damaged region: it cannot qualify
+            out.append(UltrasoundRegion(index=i, spatial_format=None, units_x=None, units_y=None, delta_x=None,
+                                        delta_y=None, x0=0, y0=0, x1=0, y1=0))
+    return out
+
+
+def _region(i: int, item) -> UltrasoundRegion:
+    return (UltrasoundRegion(
             index=i, spatial_format=_int(item, "RegionSpatialFormat"),
             units_x=_int(item, "PhysicalUnitsXDirection"), units_y=_int(item, "PhysicalUnitsYDirection"),
             delta_x=_float(item, "PhysicalDeltaX"), delta_y=_float(item, "PhysicalDeltaY"),
             x0=_int(item, "RegionLocationMinX0") or 0, y0=_int(item, "RegionLocationMinY0") or 0,
             x1=_int(item, "RegionLocationMaxX1") or 0, y1=_int(item, "RegionLocationMaxY1") or 0))
-    return out
 
 
 def _check_isotropy(spacing, accept_anisotropic, source) -> SpacingDecision:
@@ -175,7 +188,8 @@ def choose_spacing(regions: list[UltrasoundRegion], rows: int, cols: int, point_
     spacings = [r.spacing_mm for r in holding]
     ref = spacings[0]
     for s in spacings[1:]:
-        if abs(s[0] - ref[0]) / ref[0] > 0.001 or abs(s[1] - ref[1]) / ref[1] > 0.001:
+        if (abs(s[0] - ref[0]) / ref[0] > REGION_AGREEMENT_TOLERANCE
+                or abs(s[1] - ref[1]) / ref[1] > REGION_AGREEMENT_TOLERANCE):
             return SpacingDecision(None, "none", "the calibrated ultrasound regions holding the head disagree "
                                                  f"({ref[0]:.5g} vs {s[0]:.5g} mm per pixel)")
     return _check_isotropy(ref, accept_anisotropic, f"SequenceOfUltrasoundRegions[{holding[0].index}]")
@@ -214,55 +228,103 @@ def _to_grey(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
     return np.clip(grey, 0, 1).astype(np.float32)
 
 
-def read_dicom(path: str | Path, frame: int = 0, accept_anisotropic: bool = False,
-               include_identifying: bool = False) -> DicomScan:
+#: SOP classes of ultrasound images (DICOM PS3.4 B.5): Ultrasound Image Storage,
+#: Ultrasound Multi-frame Image Storage, and their retired predecessors.
+ULTRASOUND_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1",
+                          "1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3")
+
+
+def read_dicom(source, frame: int = 0, accept_anisotropic: bool = False,
+               include_identifying: bool = False, name: str | None = None) -> DicomScan:
     """Read one frame of an ultrasound DICOM file (decoding only that frame).
+
+    Parameters
+    ----------
+    source : path, or the file's bytes
+    frame : int, the frame of a multi-frame file (cine loop).
+    name : str, how messages name the file (default: the path).
+
+    The image size (Rows x Columns x samples) is checked against
+    :data:`fetalhead.imageio.MAX_SIDE_PX` before anything is decoded. Files
+    whose Modality is not US, or whose SOP class is not an ultrasound image,
+    are refused: fetalhead measures fetal heads on ultrasound only.
 
     Raises
     ------
     ScanReadError
-        Naming the file and the problem (not DICOM, no pixel data, no decoder for
-        the transfer syntax, frame out of range, ...).
+        Naming the file and the problem (not DICOM, not ultrasound, no pixel
+        data, too large, no decoder for the transfer syntax, frame out of range, ...).
     """
+    import io
+
+    from .imageio import check_dimensions
+
+    if name is None:
+        name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
         import pydicom
         from pydicom.errors import InvalidDicomError
         from pydicom.pixels import pixel_array
     except ImportError:
-        raise ScanReadError(f"{path}: reading DICOM needs the 'dicom' extra: pip install 'fetalhead[dicom]'") from None
-    path = Path(path)
+        raise ScanReadError(f"{name}: reading DICOM needs the 'dicom' extra: pip install 'fetalhead[dicom]'") from None
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=False)
+        ds = pydicom.dcmread(fp, stop_before_pixels=False)
     except InvalidDicomError:
-        raise ScanReadError(f"{path}: not a DICOM file") from None
+        raise ScanReadError(f"{name}: not a DICOM file") from None
     except Exception as exc:  # pydicom raises many kinds on damaged files
-        raise ScanReadError(f"{path}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+        raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+    try:
+        return _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array,
+                                  check_dimensions)
+    except ScanReadError:
+        raise
+    except Exception as exc:  # a damaged tag read lazily: never a traceback
+        raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+
+
+def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions):
+    modality = str(ds.get("Modality", "") or "").strip().upper()
+    if modality and modality != "US":
+        raise ScanReadError(f"{name}: not an ultrasound image (Modality {modality}); fetalhead measures "
+                            "fetal heads on ultrasound (US) only")
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    if sop_class and sop_class not in ULTRASOUND_SOP_CLASSES and modality != "US":
+        raise ScanReadError(f"{name}: not an ultrasound image (SOP class {sop_class})")
     if "PixelData" not in ds and "FloatPixelData" not in ds:
-        raise ScanReadError(f"{path}: the DICOM file holds no image (no pixel data)")
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        raise ScanReadError(f"{name}: the DICOM file holds no image (no pixel data)")
+    try:
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ScanReadError(f"{name}: damaged image header (Rows, Columns, NumberOfFrames: {exc})") from None
+    check_dimensions(cols, rows, name, channels=samples)
     if not 0 <= frame < n_frames:
-        raise ScanReadError(f"{path}: frame {frame} requested, the file has {n_frames} frame(s) (0-{n_frames - 1})")
+        raise ScanReadError(f"{name}: frame {frame} requested, the file has {n_frames} frame(s) (0-{n_frames - 1})")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     try:
         arr = pixel_array(ds, index=frame if n_frames > 1 else None)
     except Exception as exc:
         ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
-        name = getattr(ts, "name", str(ts))
-        raise ScanReadError(f"{path}: cannot decode the pixel data ({name}): {exc}") from None
+        ts_name = getattr(ts, "name", str(ts))
+        raise ScanReadError(f"{name}: cannot decode the pixel data ({ts_name}): {exc}") from None
     try:
         grey = _to_grey(np.asarray(arr), ds, photometric)
     except ValueError as exc:
-        raise ScanReadError(f"{path}: {exc}") from None
-    grey = check_scan_array(grey, str(path))
-    tag = ds.get("PixelSpacing")
+        raise ScanReadError(f"{name}: {exc}") from None
+    grey = check_scan_array(grey, name)
     tag_mm = None
-    if tag is not None and len(tag) == 2 and float(tag[0]) > 0 and float(tag[1]) > 0:
-        # PixelSpacing is (row spacing = y, column spacing = x)
-        tag_mm = (float(tag[1]), float(tag[0]))
+    tag = ds.get("PixelSpacing")
+    try:
+        if tag is not None and len(tag) == 2 and float(tag[0]) > 0 and float(tag[1]) > 0:
+            # PixelSpacing is (row spacing = y, column spacing = x)
+            tag_mm = (float(tag[1]), float(tag[0]))
+    except (TypeError, ValueError):
+        tag_mm = None  # not numbers: no calibration from this tag
     ids = {k: str(ds.get(k)) for k in IDENTIFIER_FIELDS if ds.get(k) not in (None, "")}
     if include_identifying:
         ids.update({k: str(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
-    rows, cols = int(ds.Rows), int(ds.Columns)
-    return DicomScan(path=str(path), image=grey, frame=frame, n_frames=n_frames, rows=rows, cols=cols,
+    return DicomScan(path=name, image=grey, frame=frame, n_frames=n_frames, rows=rows, cols=cols,
                      regions=ultrasound_regions(ds), pixel_spacing_tag_mm=tag_mm, identifiers=ids,
                      accept_anisotropic=accept_anisotropic)

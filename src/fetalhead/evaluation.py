@@ -24,7 +24,7 @@ import numpy as np
 
 from .biometry import head_biometry
 from .datasets import (ELLIPSE_COLUMNS, LANDMARK_COLUMNS, DatasetError, HeadSample, ellipse_from_landmarks,
-                       ellipse_from_row, load_dataset, read_ellipses_csv)
+                       ellipse_from_row, load_dataset, parse_number, read_ellipses_csv)
 from .geometry import Ellipse, dice_coefficient, ellipse_landmarks, hausdorff_distance
 
 __all__ = ["ellipse_errors", "landmark_radial_errors", "evaluate_predictions", "read_predictions",
@@ -204,8 +204,9 @@ def _samples_from_csv(path: Path) -> list[HeadSample]:
             e = ellipse_from_row(row, f"{path} line {i}")
         except (DatasetError, ValueError):
             e = None
-        ps = float(row["pixel_size_mm"]) if row.get("pixel_size_mm") else None
-        hc = float(row["hc_mm"]) if row.get("hc_mm") else None
+        where = f"{path} line {i}"
+        ps = parse_number(row["pixel_size_mm"], "pixel size", where) if row.get("pixel_size_mm") else None
+        hc = parse_number(row["hc_mm"], "head circumference", where) if row.get("hc_mm") else None
         samples.append(HeadSample(filename=row["filename"], image_path=path.parent / row["filename"],
                                   pixel_size_mm=ps, hc_mm=hc, ellipse=e,
                                   extra={k: row[k] for k in LANDMARK_COLUMNS if k in row}))

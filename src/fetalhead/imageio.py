@@ -14,12 +14,27 @@ import numpy as np
 
 from .transforms import to_grey_float
 
-__all__ = ["ScanReadError", "read_scan", "check_scan_array", "file_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX"]
+__all__ = ["ScanReadError", "read_scan", "decode_image", "check_scan_array", "check_dimensions",
+           "image_dimensions", "sniff_type", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
+           "MAX_PIXELS", "IMAGE_KINDS"]
 
+#: Sides shorter than this hold no measurable head at the network's 160 px view.
 MIN_SIDE_PX = 64
+#: Longest side accepted (twice a 4K screen capture); larger is no ultrasound frame.
 MAX_SIDE_PX = 8192
+#: Most pixels accepted in one frame (8 x a 1920 x 1080 capture, 64 MB as float32):
+#: checked from the file's header *before* decoding, so a small file that would
+#: decode to gigabytes (a decompression bomb) is refused without being decoded.
+MAX_PIXELS = 16 * 1024 * 1024
+#: The kinds :func:`sniff_type` tells apart.
+IMAGE_KINDS = ("png", "jpeg", "bmp", "tiff", "dicom")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"
+
+
+def bytes_sha256(data: bytes) -> str:
+    """sha256 (hex) of bytes in memory."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -35,51 +50,163 @@ class ScanReadError(ValueError):
     """A file that cannot be measured as a scan; the message names the file and why."""
 
 
+def sniff_type(data: bytes) -> str | None:
+    """The scan type from a file's first bytes: png, jpeg, bmp, tiff, dicom, or None.
+
+    DICOM is tested first ('DICM' at byte 128): its 128-byte preamble may hold
+    anything, a TIFF header included (DICOM PS3.10 7.1).
+    """
+    if len(data) > 132 and data[128:132] == b"DICM":
+        return "dicom"
+    if data.startswith(_PNG_SIGNATURE):
+        return "png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if data.startswith(b"BM") and len(data) > 26:
+        return "bmp"
+    if data.startswith((b"II*\x00", b"MM\x00*")):
+        return "tiff"
+    return None
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h = int.from_bytes(data[i + 5:i + 7], "big")
+            w = int.from_bytes(data[i + 7:i + 9], "big")
+            return w, h
+        if length < 2:
+            return None
+        i += 2 + length
+    return None
+
+
+def _tiff_dimensions(data: bytes) -> tuple[int, int] | None:
+    order = "little" if data[:2] == b"II" else "big"
+    if len(data) < 8:
+        return None
+    off = int.from_bytes(data[4:8], order)
+    if off + 2 > len(data):
+        return None
+    n = int.from_bytes(data[off:off + 2], order)
+    dims = {}
+    for k in range(n):
+        e = off + 2 + 12 * k
+        if e + 12 > len(data):
+            return None
+        tag, typ = int.from_bytes(data[e:e + 2], order), int.from_bytes(data[e + 2:e + 4], order)
+        if tag in (256, 257):
+            size = 2 if typ == 3 else 4
+            dims[tag] = int.from_bytes(data[e + 8:e + 8 + size], order)
+    if 256 in dims and 257 in dims:
+        return dims[256], dims[257]
+    return None
+
+
+def image_dimensions(data: bytes, kind: str) -> tuple[int, int] | None:
+    """``(width, height)`` read from an image file's header without decoding it (None if unreadable)."""
+    try:
+        if kind == "png":
+            if data[12:16] != b"IHDR":
+                return None
+            return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        if kind == "jpeg":
+            return _jpeg_dimensions(data)
+        if kind == "bmp":
+            return (abs(int.from_bytes(data[18:22], "little", signed=True)),
+                    abs(int.from_bytes(data[22:26], "little", signed=True)))
+        if kind == "tiff":
+            return _tiff_dimensions(data)
+    except (IndexError, ValueError):
+        return None
+    return None
+
+
+def check_dimensions(width: int, height: int, name: str, channels: int = 1) -> None:
+    """Refuse, before decoding, a frame too small or too large to be an ultrasound scan."""
+    if min(width, height) < MIN_SIDE_PX:
+        raise ScanReadError(f"{name}: the image is too small ({width}x{height} px; "
+                            f"at least {MIN_SIDE_PX} px a side)")
+    if max(width, height) > MAX_SIDE_PX or width * height > MAX_PIXELS:
+        raise ScanReadError(f"{name}: the image is too large ({width}x{height} px; at most {MAX_SIDE_PX} px a "
+                            f"side and {MAX_PIXELS // (1024 * 1024)} megapixels), refused before decoding")
+    if channels not in (1, 3, 4):
+        raise ScanReadError(f"{name}: {channels} samples per pixel is not a grey or colour image")
+
+
 def check_scan_array(image: np.ndarray, name: str = "image") -> np.ndarray:
     """Validate a decoded scan and return it as grey float32 in [0, 1].
 
     Refuses images with a side under ``MIN_SIDE_PX`` or over ``MAX_SIDE_PX``
-    pixels, and images of a single grey level (empty or constant).
+    pixels (or more than ``MAX_PIXELS``), and images of a single grey level
+    (empty or constant).
     """
     img = np.asarray(image)
     if img.size == 0:
         raise ScanReadError(f"{name}: the image is empty")
+    if img.ndim >= 2:
+        check_dimensions(img.shape[1], img.shape[0], name, img.shape[2] if img.ndim == 3 else 1)
     try:
         grey = to_grey_float(img)
     except ValueError as exc:
         raise ScanReadError(f"{name}: {exc}") from None
-    h, w = grey.shape
-    if min(h, w) < MIN_SIDE_PX:
-        raise ScanReadError(f"{name}: the image is too small ({w}x{h} px; at least {MIN_SIDE_PX} px a side)")
-    if max(h, w) > MAX_SIDE_PX:
-        raise ScanReadError(f"{name}: the image is too large ({w}x{h} px; at most {MAX_SIDE_PX} px a side)")
     if float(grey.max() - grey.min()) < 1.0 / 255.0:
         raise ScanReadError(f"{name}: the image has a single grey level (blank or constant), no scan to measure")
     return grey
 
 
-def read_scan(path: str | Path) -> np.ndarray:
-    """Read a PNG/JPEG/BMP/TIFF scan as grey float32 in [0, 1] (8/16-bit, grey or colour).
+def decode_image(data: bytes, name: str, kind: str | None = None) -> np.ndarray:
+    """Decode a PNG/JPEG/BMP/TIFF file's bytes to grey float32 in [0, 1].
+
+    The size is checked from the header before decoding; JPEG EXIF orientation is applied.
 
     Raises
     ------
     ScanReadError
-        When the file is missing, unreadable, truncated, not an image, or fails
+        When the data are empty, truncated, not an image, too large, or fail
         :func:`check_scan_array`.
     """
+    if not data:
+        raise ScanReadError(f"{name}: the file is empty")
+    kind = kind or sniff_type(data)
+    if kind == "dicom":
+        raise ScanReadError(f"{name}: a DICOM file: read it with fetalhead.dicom.read_dicom")
+    if kind is None:
+        raise ScanReadError(f"{name}: not a readable image (not PNG, JPEG, BMP, TIFF or DICOM by content)")
+    if kind == "png" and not data.rstrip(b"\x00").endswith(_PNG_END):
+        raise ScanReadError(f"{name}: the PNG file is truncated (it ends before its end marker)")
+    if kind == "jpeg" and b"\xff\xd9" not in data[-1024:]:
+        raise ScanReadError(f"{name}: the JPEG file is truncated (it ends before its end marker)")
+    dims = image_dimensions(data, kind)
+    if dims is None:
+        raise ScanReadError(f"{name}: damaged {kind.upper()} header (no image size)")
+    check_dimensions(*dims, name)
+    # JPEG: decode as colour so that OpenCV applies the EXIF orientation (IMREAD_UNCHANGED ignores it)
+    flags = cv2.IMREAD_COLOR if kind == "jpeg" else cv2.IMREAD_UNCHANGED
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if img is None:
+        raise ScanReadError(f"{name}: not a readable image (the {kind.upper()} file is damaged)")
+    return check_scan_array(img, name)
+
+
+def read_scan(path: str | Path) -> np.ndarray:
+    """Read a PNG/JPEG/BMP/TIFF scan file as grey float32 in [0, 1]; see :func:`decode_image`."""
     path = Path(path)
     if not path.is_file():
         raise ScanReadError(f"{path}: no such file")
-    data = path.read_bytes()
-    if not data:
-        raise ScanReadError(f"{path}: the file is empty")
-    if data.startswith(_PNG_SIGNATURE) and not data.rstrip(b"\x00").endswith(_PNG_END):
-        raise ScanReadError(f"{path}: the PNG file is truncated (it ends before its end marker)")
-    if data.startswith(b"\xff\xd8") and b"\xff\xd9" not in data[-1024:]:
-        raise ScanReadError(f"{path}: the JPEG file is truncated (it ends before its end marker)")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        if path.suffix.lower() in (".dcm", ".dicom") or data[128:132] == b"DICM":
-            raise ScanReadError(f"{path}: DICOM files are not supported by this reader")
-        raise ScanReadError(f"{path}: not a readable image (unknown format, or the file is damaged)")
-    return check_scan_array(img, str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ScanReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return decode_image(data, str(path))

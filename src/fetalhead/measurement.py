@@ -1,50 +1,59 @@
-"""``fetalhead.measure``: one scan in, the head measurements out.
+"""``fetalhead.measure``: one scan in, the head measurements out. The one place that decides.
 
-This module joins the pieces: read the scan, run the two-pass segmentation
-(:mod:`fetalhead.pipeline`) with the shipped ONNX model, and turn the ellipse
-into landmarks, millimetres (only when a pixel spacing is known), gestational age
-and centiles (:mod:`fetalhead.biometry`).
+For every scan, whatever the edge (command line, web app, report, batch), this module
+alone decides:
+
+* the input type, by one content sniff (:func:`load_scan`: a path, the file's bytes or an
+  array; DICOM by 'DICM' at byte 128 first, then PNG/JPEG/BMP/TIFF);
+* which pixel spacing wins (:func:`decide_spacing`: the DICOM file's own calibration, else
+  the spacing given, each checked against :data:`fetalhead.limits.PIXEL_SIZE_RANGE_MM`);
+* the status (:func:`decide_status`: ``failed`` without an ellipse, ``flagged`` with any
+  of :data:`REVIEW_FLAGS`, else ``ok``).
+
+The result format (CSV, HC18, JSON) lives in :mod:`fetalhead.results`. A measurement
+adjusted by hand is :meth:`Measurement.with_ellipse`: the same decisions, no network.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import results
 from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
-from .datasets import subject_id_from_filename
-from .geometry import Ellipse, ellipse_landmarks
-from .imageio import ScanReadError, check_scan_array, read_scan
+from .geometry import Ellipse, ellipse_landmarks, ellipse_points
+from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, sniff_type
+from .limits import (INSIDE_FRACTION_FLAG, NO_HEAD_QUALITY, PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, LimitError,
+                     check_ga_by_dates, check_pixel_spacing)
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, segment_head
 
-__all__ = ["Measurement", "measure", "measure_image", "load_input", "apply_biometry", "QUALITY_THRESHOLD",
-           "REVIEW_FLAGS", "RESULT_COLUMNS", "HC18_COLUMNS"]
+__all__ = ["Measurement", "Scan", "measure", "measure_scan", "load_scan", "decide_spacing", "decide_status",
+           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
-#: Results whose quality score is below this are flagged "check manually".
-#: Chosen on the validation split: see BENCHMARKS.md.
-QUALITY_THRESHOLD = 0.85
+RESULT_COLUMNS = results.RESULT_COLUMNS
+HC18_COLUMNS = results.HC18_COLUMNS
 
-#: Flags about the scan itself that send a measured result to review (status "flagged").
-REVIEW_FLAGS = ("low_quality", "head_cut_by_image_border")
+#: Flags about the scan or the fit that send a measured result to review (status "flagged").
+REVIEW_FLAGS = ("low_quality", "head_cut_by_image_border", "implausible_head_size")
+#: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
+_MODEL_FLAGS = ("low_quality",)
+_KEEP = object()
 
-RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the rest of the measurement
-    "filename", "subject_id", "pixel_size_mm", "hc_mm", "center_x_px", "center_y_px", "semi_major_px",
-    "semi_minor_px", "angle_deg", "ofd_mm", "bpd_mm",
-    "ofd_1_x", "ofd_1_y", "ofd_2_x", "ofd_2_y", "bpd_1_x", "bpd_1_y", "bpd_2_x", "bpd_2_y",
-    "status", "spacing_source", "cephalic_index", "hc_px", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "ga_bpd_hadlock_weeks",
-    "ga_by_dates_weeks", "hc_zscore", "hc_centile", "bpd_centile", "ofd_centile",
-    "quality", "flags", "message", "model_version", "path", "frame", "sha256",
-    "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
-)
-_ID_COLUMNS = {"SOPInstanceUID": "sop_instance_uid", "StudyInstanceUID": "study_instance_uid",
-               "SeriesInstanceUID": "series_instance_uid", "SeriesNumber": "series_number",
-               "InstanceNumber": "instance_number"}
-HC18_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad")
+
+@dataclass
+class Scan:
+    """A decoded scan: the grey image of one frame and what came with it."""
+
+    image: np.ndarray
+    name: str
+    kind: str  # png, jpeg, bmp, tiff, dicom, array
+    frame: int = 0
+    sha256: str = ""
+    dicom: object | None = None  # fetalhead.dicom.DicomScan
 
 
 @dataclass
@@ -63,6 +72,7 @@ class Measurement:
     landmarks: dict | None = None
     pixel_spacing_mm: tuple[float, float] | None = None
     spacing_source: str = "none"
+    spacing_note: str = ""
     head_circumference_mm: float | None = None
     biparietal_diameter_mm: float | None = None
     occipitofrontal_diameter_mm: float | None = None
@@ -84,6 +94,8 @@ class Measurement:
     frame: int = 0
     identifiers: dict = field(default_factory=dict)
     sha256: str = ""
+    image_size: tuple[int, int] | None = None  # (width, height) in pixels
+    overlay_path: str = ""
 
     @property
     def message(self) -> str:
@@ -93,100 +105,210 @@ class Measurement:
     def ok(self) -> bool:
         return self.status != "failed"
 
-    def to_row(self, rounded: bool = True) -> dict:
-        """One results-CSV row (:data:`RESULT_COLUMNS`); numbers rounded for reading unless ``rounded=False``."""
-        def r(v, nd=4):
-            if v is None:
-                return ""
-            if isinstance(v, (float, np.floating)):
-                return round(float(v), nd) if rounded else float(v)
-            return v
+    @property
+    def unit(self) -> str:
+        return "mm" if self.head_circumference_mm is not None else "px"
 
-        row = {c: "" for c in RESULT_COLUMNS}
-        sid = subject_id_from_filename(Path(self.source).name)
-        row.update(filename=Path(self.source).name, subject_id="" if sid is None else sid, path=self.source,
-                   status=self.status, spacing_source=self.spacing_source, flags=";".join(self.flags),
-                   message=self.message, model_version=self.model_version, frame=self.frame, sha256=self.sha256)
-        for key, col in _ID_COLUMNS.items():
-            row[col] = self.identifiers.get(key, "")
-        if self.pixel_spacing_mm:
-            sx, sy = self.pixel_spacing_mm
-            row["pixel_size_mm"] = r(sx, 8) if sx == sy else f"{sx:.8g}x{sy:.8g}"
-        if self.ellipse is not None:
-            e = self.ellipse
-            row.update(center_x_px=r(e.center_x), center_y_px=r(e.center_y), semi_major_px=r(e.semi_major),
-                       semi_minor_px=r(e.semi_minor), angle_deg=r(e.angle_deg))
-            for k, (x, y) in self.landmarks.items():
-                row[f"{k}_x"], row[f"{k}_y"] = r(x), r(y)
-        row.update(hc_mm=r(self.head_circumference_mm, 2), bpd_mm=r(self.biparietal_diameter_mm, 2),
-                   ofd_mm=r(self.occipitofrontal_diameter_mm, 2), cephalic_index=r(self.cephalic_index, 1),
-                   hc_px=r(self.head_circumference_px, 2), ga_hc_hadlock_weeks=r(self.ga_hc_hadlock_weeks, 2),
-                   ga_hc_intergrowth_weeks=r(self.ga_hc_intergrowth_weeks, 2),
-                   ga_bpd_hadlock_weeks=r(self.ga_bpd_hadlock_weeks, 2), ga_by_dates_weeks=r(self.ga_by_dates_weeks, 2),
-                   hc_zscore=r(self.hc_zscore, 2), hc_centile=r(self.hc_centile, 1),
-                   bpd_centile=r(self.bpd_centile, 1), ofd_centile=r(self.ofd_centile, 1),
-                   quality=r(self.quality, 3))
-        return row
+    # --- the result format lives in fetalhead.results -------------------------------------
+    def to_row(self, rounded: bool = True) -> dict:
+        """One results-CSV row; see :func:`fetalhead.results.csv_row`."""
+        return results.csv_row(self, rounded)
 
     def to_hc18_row(self) -> dict:
-        """A row of the HC18 challenge submission format (mm, radians; empty when failed).
-
-        ``semi_axes_a_mm`` is the semi-axis along ``angle_rad``, which is the
-        major-axis direction measured clockwise from +x in image coordinates.
-        """
-        row = {c: "" for c in HC18_COLUMNS}
-        row["filename"] = Path(self.source).name
-        if self.ellipse is not None and self.pixel_spacing_mm:
-            e, (sx, sy) = self.ellipse, self.pixel_spacing_mm
-            row.update(center_x_mm=round(e.center_x * sx, 6), center_y_mm=round(e.center_y * sy, 6),
-                       semi_axes_a_mm=round(e.semi_major * sx, 6), semi_axes_b_mm=round(e.semi_minor * sy, 6),
-                       angle_rad=round(math.radians(e.angle_deg), 6))
-        return row
+        """One HC18 submission row; see :func:`fetalhead.results.hc18_row`."""
+        return results.hc18_row(self)
 
     def to_dict(self) -> dict:
-        """JSON-ready dict of everything measured."""
-        d = {k: v for k, v in self.to_row(rounded=False).items() if k not in ("flags", "message")}
-        d["flags"] = list(self.flags)
-        d["messages"] = list(self.messages)
-        d["quality_components"] = dict(self.quality_components)
-        d["unit"] = "mm" if self.head_circumference_mm is not None else "px"
-        d["identifiers"] = dict(self.identifiers)
-        return d
+        """The JSON form; see :func:`fetalhead.results.to_json`."""
+        return results.to_json(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Measurement":
+        """A measurement back from its JSON form (:meth:`to_dict`); the figures are recomputed from
+        the ellipse, the spacing and the GA by dates, never taken from ``d``.
+
+        Raises ``ValueError`` naming the field that is missing or not a number.
+        """
+        if not isinstance(d, dict):
+            raise ValueError("measurement: expected a JSON object")
+        e = d.get("ellipse")
+        ellipse = None
+        if e is not None:
+            try:
+                ellipse = Ellipse.from_axes(*(float(e[k]) for k in ("center_x", "center_y", "semi_major",
+                                                                   "semi_minor", "angle_deg")))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"measurement.ellipse: {exc}") from None
+        spacing = d.get("pixel_spacing_mm")
+        if spacing is not None:
+            spacing = check_pixel_spacing(spacing, "measurement.pixel_spacing_mm")
+        size = None
+        if d.get("image_width") and d.get("image_height"):
+            size = (int(d["image_width"]), int(d["image_height"]))
+        flags = [str(f) for f in d.get("flags") or []]
+        quality = d.get("quality")
+        m = cls(source=str(d.get("path") or d.get("filename") or "scan"), status=str(d.get("status", "failed")),
+                ellipse=ellipse, pixel_spacing_mm=spacing, spacing_source=str(d.get("spacing_source") or "none"),
+                spacing_note=str(d.get("spacing_note") or ""),
+                quality=None if quality is None else float(quality),
+                flags=[f for f in flags if f in _MODEL_FLAGS], model_version=str(d.get("model_version") or ""),
+                frame=int(d.get("frame") or 0), identifiers=dict(d.get("identifiers") or {}),
+                sha256=str(d.get("sha256") or ""), image_size=size,
+                quality_components=dict(d.get("quality_components") or {}))
+        if ellipse is None:
+            m.status, m.messages = "failed", [str(x) for x in d.get("messages") or []]
+            return m
+        ga = d.get("ga_by_dates_weeks")
+        _fill(m, ellipse, spacing, m.spacing_source, None if ga is None else float(ga))
+        if "adjusted_by_hand" in flags:
+            m.flags.append("adjusted_by_hand")
+        m.status = decide_status(m)
+        return m
+
+    def with_ellipse(self, ellipse: Ellipse | None = None, *, ga_weeks=_KEEP) -> "Measurement":
+        """A new measurement of the same scan with ``ellipse`` (adjusted by hand) and/or another
+        gestational age by dates: figures, flags and status recomputed by the same rules, the
+        frame, sha256, identifiers, spacing and quality kept; no network is run.
+
+        Raises ``ValueError`` when there is no ellipse to start from and none is given.
+        """
+        e = self.ellipse if ellipse is None else ellipse
+        if e is None:
+            raise ValueError(f"{self.source}: no ellipse to adjust (the scan was not measured)")
+        ga = self.ga_by_dates_weeks if ga_weeks is _KEEP else check_ga_by_dates(ga_weeks)
+        m = Measurement(self.source, "failed", model_version=self.model_version, frame=self.frame,
+                        identifiers=dict(self.identifiers), sha256=self.sha256, image_size=self.image_size,
+                        quality=self.quality, quality_components=dict(self.quality_components),
+                        spacing_note=self.spacing_note, overlay_path=self.overlay_path,
+                        flags=[f for f in self.flags if f in _MODEL_FLAGS])
+        _fill(m, e, self.pixel_spacing_mm, self.spacing_source, ga)
+        adjusted = "adjusted_by_hand" in self.flags or (ellipse is not None and ellipse != self.ellipse)
+        if adjusted:
+            m.flags.append("adjusted_by_hand")
+            m.messages.append("ellipse adjusted by hand")
+        m.status = decide_status(m)
+        return m
 
 
-def _safe(fn, *args):
-    try:
-        return fn(*args), None
-    except OutOfRangeError as exc:
-        return None, str(exc)
+# --- decisions -------------------------------------------------------------------------------
 
 
-def load_input(image, src: str, frame: int, accept_anisotropic: bool):
-    """Grey image, DICOM scan (or None) for a path or an array; raises ScanReadError."""
-    if isinstance(image, (str, Path)):
-        from .dicom import is_dicom_file, read_dicom
+def decide_status(m: Measurement) -> str:
+    """``failed`` without an ellipse or without a figure; ``flagged`` with any :data:`REVIEW_FLAGS`; else ``ok``."""
+    if m.ellipse is None or m.head_circumference_px is None:
+        return "failed"
+    return "flagged" if any(f in REVIEW_FLAGS for f in m.flags) else "ok"
 
-        if is_dicom_file(image):
-            scan = read_dicom(image, frame=frame, accept_anisotropic=accept_anisotropic)
-            return scan.image, scan
+
+def _inside_fraction(e: Ellipse, image_size) -> float:
+    w, h = image_size
+    pts = ellipse_points(e, 360)
+    ok = (pts[:, 0] >= -0.5) & (pts[:, 0] <= w - 0.5) & (pts[:, 1] >= -0.5) & (pts[:, 1] <= h - 0.5)
+    return float(ok.mean())
+
+
+def scan_flags(e: Ellipse, image_size) -> list[str]:
+    """Flags that follow from where the ellipse lies on the image (``image_size`` = (width, height))."""
+    if image_size is None:
+        return []
+    return ["head_cut_by_image_border"] if _inside_fraction(e, image_size) < INSIDE_FRACTION_FLAG else []
+
+
+def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None):
+    """Which pixel spacing wins, once for every edge.
+
+    The DICOM file's own calibration (for the region holding the head) wins; a given
+    spacing is used for a DICOM file only when the file has no usable calibration. Every
+    spacing, from wherever, must lie in :data:`fetalhead.limits.PIXEL_SIZE_RANGE_MM`.
+
+    Returns ``(spacing or None, source, note)``; raises :class:`fetalhead.limits.LimitError`
+    for a *given* spacing out of range (a DICOM file's implausible calibration gives no mm and
+    a note instead).
+    """
+    given = check_pixel_spacing(given, f"pixel size ({given_source})") if given is not None else None
+    if dicom_scan is None:
+        return given, (given_source if given is not None else "none"), ""
+    decision = dicom_scan.spacing_for(ellipse)
+    if decision.spacing_mm is not None:
+        try:
+            spacing = check_pixel_spacing(decision.spacing_mm, f"DICOM calibration ({decision.source})")
+        except LimitError as exc:
+            if given is not None:
+                return given, f"{given_source} (DICOM not usable: {exc})", ""
+            return None, "none", f"no mm: {exc}"
+        return spacing, f"dicom:{decision.source}", decision.note
+    if given is not None:
+        return given, f"{given_source} (DICOM not usable: {decision.note})", ""
+    return None, "none", f"no mm: {decision.note}"
+
+
+# --- one way in ------------------------------------------------------------------------------
+
+
+def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotropic: bool = False,
+              include_identifying: bool = False, sha256: str | None = None) -> Scan:
+    """Read a scan from a path, the file's bytes or an array; the one place that sniffs the type.
+
+    A path is read once: its sha256 is computed from the same bytes (unless ``sha256`` is
+    given, as a batch that already hashed the file for ``--resume`` does).
+
+    Raises
+    ------
+    ScanReadError
+        Naming ``source`` and the problem.
+    """
+    if isinstance(image, np.ndarray):
+        name = source or "<array>"
         if frame:
-            raise ScanReadError(f"{src}: --frame {frame} given, but the file is not a multi-frame DICOM")
-        return read_scan(image), None
-    return check_scan_array(image, src), None
+            raise ScanReadError(f"{name}: frame {frame} given, but an array holds one frame")
+        return Scan(check_scan_array(image, name), name, "array")
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        name = source or str(path)
+        if not path.is_file():
+            raise ScanReadError(f"{name}: no such file")
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ScanReadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        data, name = bytes(image), source or "<bytes>"
+    else:
+        raise ScanReadError(f"{source or 'input'}: expected a file path, bytes or an image array, "
+                            f"got {type(image).__name__}")
+    if not data:
+        raise ScanReadError(f"{name}: the file is empty")
+    digest = sha256 or bytes_sha256(data)
+    try:
+        kind = sniff_type(data)
+        if kind == "dicom" or (kind is None and Path(name).suffix.lower() in (".dcm", ".dicom")):
+            from .dicom import read_dicom
+
+            scan = read_dicom(data, frame=frame, accept_anisotropic=accept_anisotropic,
+                              include_identifying=include_identifying, name=name)
+            return Scan(scan.image, name, "dicom", frame, digest, scan)
+        if frame:
+            raise ScanReadError(f"{name}: frame {frame} given, but the file is not a multi-frame DICOM")
+        return Scan(decode_image(data, name, kind), name, kind or "unknown", 0, digest)
+    except ScanReadError as exc:
+        exc.sha256 = digest  # a failed row still names the content it failed on
+        raise
 
 
 def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, model: HeadModel | None = None,
             source: str | None = None, spacing_source: str | None = None, frame: int = 0,
-            accept_anisotropic: bool = False) -> Measurement:
+            accept_anisotropic: bool = False, include_identifying: bool = False,
+            sha256: str | None = None) -> Measurement:
     """Measure the fetal head on one scan.
 
     Parameters
     ----------
-    image : str, Path or ndarray
-        A file (PNG/JPEG/BMP/TIFF, or ultrasound DICOM with the ``dicom`` extra) or
-        an image array (grey or BGR colour, 8/16-bit or float in [0, 1]).
+    image : str, Path, bytes or ndarray
+        A file (PNG/JPEG/BMP/TIFF, or ultrasound DICOM with the ``dicom`` extra), the
+        file's bytes, or an image array (grey or BGR colour, 8/16-bit or float in [0, 1]).
     pixel_spacing_mm : float or (float, float), optional
-        Pixel size in mm (isotropic, or x and y). Without it the lengths are
+        Pixel size in mm (isotropic, or x and y), within
+        :data:`fetalhead.limits.PIXEL_SIZE_RANGE_MM`. Without it the lengths are
         reported in pixels only and ``message`` says that no mm could be given.
         A DICOM file's own calibration (see :mod:`fetalhead.dicom`) takes
         precedence; this value is used for a DICOM file only when the file has no
@@ -196,108 +318,125 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
         centiles of HC, BPD and OFD are given.
     model : HeadModel, optional
         Defaults to the model shipped in the package.
+    source : str, optional
+        How results and messages name the scan (default: the path).
     frame : int
         Frame of a multi-frame DICOM (cine loop) to measure; only that frame is decoded.
     accept_anisotropic : bool
         Measure DICOM files whose x and y spacing differ by more than 1 %.
+    sha256 : str, optional
+        The file's sha256 when the caller already has it (it is not computed again).
 
     Returns
     -------
     Measurement
-        Never raises for a bad scan: ``status="failed"`` and ``message`` say why.
+        Never raises for a bad scan or a bad value: ``status="failed"`` and ``message`` say why.
     """
     src = source or (str(image) if isinstance(image, (str, Path)) else "<array>")
     try:
-        grey, dicom_scan = load_input(image, src, frame, accept_anisotropic)
+        scan = load_scan(image, src, frame, accept_anisotropic, include_identifying, sha256)
     except ScanReadError as exc:
-        return Measurement(src, "failed", messages=[str(exc)], frame=frame)
-    return measure_image(grey, pixel_spacing_mm, dicom_scan=dicom_scan, ga_weeks=ga_weeks, model=model,
-                         source=src, spacing_source=spacing_source, frame=frame)
+        return Measurement(src, "failed", messages=[str(exc)], frame=frame,
+                           sha256=getattr(exc, "sha256", None) or sha256 or "")
+    return measure_scan(scan, pixel_spacing_mm, ga_weeks=ga_weeks, model=model, spacing_source=spacing_source)
 
 
-def measure_image(grey: np.ndarray, pixel_spacing_mm=None, *, dicom_scan=None, ga_weeks: float | None = None,
-                  model: HeadModel | None = None, source: str = "<array>", spacing_source: str | None = None,
-                  frame: int = 0) -> Measurement:
-    """:func:`measure` on an already read grey scan (float32 in [0, 1]); ``dicom_scan`` is the
-    :class:`fetalhead.dicom.DicomScan` it came from, if any (its calibration is then used)."""
-    src = source
+def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,
+                 model: HeadModel | None = None, spacing_source: str | None = None) -> Measurement:
+    """:func:`measure` on a scan already read by :func:`load_scan` (the web app keeps its image)."""
+    src = scan.name
+    h, w = scan.image.shape
+    m = Measurement(src, "failed", frame=scan.frame, sha256=scan.sha256, image_size=(int(w), int(h)))
+    if scan.dicom is not None:
+        m.identifiers = dict(scan.dicom.identifiers)
+    try:
+        ga = check_ga_by_dates(ga_weeks)
+        check_pixel_spacing(pixel_spacing_mm, f"pixel size ({spacing_source or 'given'})")
+    except LimitError as exc:
+        m.messages.append(f"{src}: {exc}")
+        return m
     try:
         model = model or load_model()
     except Exception as exc:  # ModelError or onnxruntime failures
-        return Measurement(src, "failed", messages=[str(exc)], frame=frame)
-    m = Measurement(src, "failed", model_version=model.version, frame=frame)
-    if dicom_scan is not None:
-        m.identifiers = dict(dicom_scan.identifiers)
+        m.messages.append(f"model: {exc}")
+        return m
+    m.model_version = model.version
     try:
-        seg = segment_head(grey, model.predict, model.pipeline_config)
+        seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: {exc}")
         return m
-    e = seg.ellipse
-    m.status, m.ellipse, m.landmarks = "ok", e, ellipse_landmarks(e)
     m.quality, m.quality_components = seg.quality, seg.components
+    if seg.quality < NO_HEAD_QUALITY:
+        m.messages.append(f"{src}: no measurable head (quality {seg.quality:.2f}, below {NO_HEAD_QUALITY}): the "
+                          "network's output is not a head-like ellipse")
+        return m
     if seg.quality < QUALITY_THRESHOLD:
         m.flags.append("low_quality")
-        m.messages.append(f"quality {seg.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
-    if seg.components.get("inside_fraction", 1.0) < 0.9:
-        m.flags.append("head_cut_by_image_border")
-    spacing, source_used = pixel_spacing_mm, spacing_source or "given"
-    if dicom_scan is not None:
-        decision = dicom_scan.spacing_for(e)
-        if decision.spacing_mm is not None:
-            spacing, source_used = decision.spacing_mm, f"dicom:{decision.source}"
-            if decision.note:
-                m.messages.append(decision.note)
-        elif pixel_spacing_mm is not None:
-            source_used = f"{spacing_source or 'given'} (DICOM not usable: {decision.note})"
-        else:
-            spacing = None
-            m.messages.append(f"no mm: {decision.note}")
-    apply_biometry(m, spacing, source_used, ga_weeks)
-    if any(f in m.flags for f in REVIEW_FLAGS):
-        m.status = "flagged"
+    spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
+    m.spacing_note = note
+    _fill(m, seg.ellipse, spacing, used, ga)
+    m.status = decide_status(m)
     return m
 
 
-def apply_biometry(m: Measurement, spacing, spacing_source: str, ga_weeks: float | None = None) -> Measurement:
-    """Fill the lengths, gestational ages, centiles and biometry flags of ``m`` from ``m.ellipse``.
+# --- figures from an ellipse ---------------------------------------------------------------------
 
-    Used by :func:`measure_image` and when a user adjusts the ellipse by hand (the web app).
-    """
-    e, src, source_used = m.ellipse, m.source, spacing_source
-    m.head_circumference_px = e.perimeter_px
+
+def _safe(fn, *args):
     try:
-        bio = head_biometry(e, spacing)
-    except ValueError as exc:
-        m.messages.append(f"{src}: {exc}")
-        bio = head_biometry(e, None)
+        return fn(*args), None
+    except OutOfRangeError as exc:
+        return None, str(exc)
+
+
+def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: float | None) -> Measurement:
+    """Landmarks, lengths, gestational ages, centiles, flags and messages of ``m`` from ``e``."""
+    m.ellipse, m.landmarks = e, ellipse_landmarks(e)
+    m.head_circumference_px = e.perimeter_px
+    m.ga_by_dates_weeks = ga_weeks
+    m.flags = [f for f in m.flags if f in _MODEL_FLAGS] + scan_flags(e, m.image_size)
+    msgs = []
+    if "low_quality" in m.flags:
+        msgs.append(f"quality {m.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
+    if "head_cut_by_image_border" in m.flags:
+        msgs.append("the head is cut by the image border: check the ellipse where the skull is not seen")
+    if m.spacing_note:
+        msgs.append(m.spacing_note)
+    bio = head_biometry(e, spacing)
     if bio.unit == "mm":
-        m.pixel_spacing_mm = bio.pixel_spacing_mm
-        m.spacing_source = source_used
+        m.pixel_spacing_mm, m.spacing_source = bio.pixel_spacing_mm, spacing_source
         m.head_circumference_mm = bio.head_circumference
         m.biparietal_diameter_mm = bio.biparietal_diameter
         m.occipitofrontal_diameter_mm = bio.occipitofrontal_diameter
+        lo, hi = PLAUSIBLE_HC_RANGE_MM
+        if not lo <= bio.head_circumference <= hi:
+            m.flags.append("implausible_head_size")
+            msgs.append(f"HC {bio.head_circumference:.0f} mm is outside any plausible fetal head ({lo:g}-{hi:g} mm): "
+                        "check the pixel size and that the scan shows a fetal head")
         for attr, fn, value in (("ga_hc_hadlock_weeks", ga_from_hc_hadlock1984, bio.head_circumference),
                                 ("ga_hc_intergrowth_weeks", ga_from_hc_intergrowth2016, bio.head_circumference),
                                 ("ga_bpd_hadlock_weeks", ga_from_bpd_hadlock1984, bio.biparietal_diameter)):
             val, why = _safe(fn, value)
             setattr(m, attr, val)
             if why:
-                m.messages.append(why)
+                msgs.append(why)
         if ga_weeks is not None:
-            m.ga_by_dates_weeks = float(ga_weeks)
             m.hc_zscore, why = _safe(intergrowth_zscore, "hc", bio.head_circumference, ga_weeks)
             if why:
-                m.messages.append(why)
+                msgs.append(why)
+                m.hc_centile = m.bpd_centile = m.ofd_centile = None
             else:
                 m.hc_centile = intergrowth_centile("hc", bio.head_circumference, ga_weeks)
                 m.bpd_centile = intergrowth_centile("bpd", bio.biparietal_diameter, ga_weeks)
                 m.ofd_centile = intergrowth_centile("ofd", bio.occipitofrontal_diameter, ga_weeks)
     else:
+        m.pixel_spacing_mm, m.spacing_source = None, "none"
         m.flags.append("no_pixel_spacing")
-        m.messages.append("no pixel spacing: HC, BPD and OFD are not given in mm (pixels only)")
+        msgs.append("no pixel spacing: HC, BPD and OFD are not given in mm (pixels only)")
     m.cephalic_index = bio.cephalic_index
     m.flags.extend(bio.flags)
     if "cephalic_index_out_of_range" in bio.flags:
-        m.messages.append(bio.note.split("; ")[-1])
+        msgs.append(bio.note.split("; ")[-1])
+    m.messages = msgs
     return m

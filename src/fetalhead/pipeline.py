@@ -24,6 +24,7 @@ from typing import Callable
 import numpy as np
 
 from .geometry import Ellipse, ellipse_points, ellipse_to_mask, fit_ellipse_to_points, mask_boundary_points
+from .limits import INSIDE_FRACTION_SCORE_RANGE, MIN_AXIS_RATIO, TTA_HC_DISAGREEMENT_ZERO
 from .transforms import invert_affine, letterbox_affine, standardize, view_affine, warp_to_view
 
 __all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "segment_head"]
@@ -175,14 +176,15 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
         raise HeadNotFoundError(f"no head ellipse could be fitted ({exc})") from None
     inside = _inside_fraction(e, img.shape)
     comps["inside_fraction"] = inside
-    scores = [comps["mask_fit"], min(1.0, max(0.0, (inside - 0.6) / 0.3))]
+    lo, hi = INSIDE_FRACTION_SCORE_RANGE
+    scores = [comps["mask_fit"], min(1.0, max(0.0, (inside - lo) / (hi - lo)))]
     if "tta_hc_rel_diff" in comps:
-        scores.append(min(1.0, max(0.0, 1.0 - comps["tta_hc_rel_diff"] / 0.04)))
+        scores.append(min(1.0, max(0.0, 1.0 - comps["tta_hc_rel_diff"] / TTA_HC_DISAGREEMENT_ZERO)))
     quality = float(min(scores))
     h, w = img.shape
     if not (-w < e.center_x < 2 * w and -h < e.center_y < 2 * h) or e.semi_major > 2 * max(h, w):
         raise HeadNotFoundError("the fitted ellipse lies far outside the image")
-    if e.semi_minor / e.semi_major < 0.4:
+    if e.semi_minor / e.semi_major < MIN_AXIS_RATIO:
         comps["implausible_shape"] = True
         quality = min(quality, 0.0)
     return SegmentationResult(ellipse=e, quality=quality, components=comps, coarse_ellipse=coarse)

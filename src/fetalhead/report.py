@@ -22,28 +22,29 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .biometry import INTERGROWTH_GA_RANGE_WEEKS, intergrowth_value_at_centile
+from .assets import FONTS_DIR, I18N_DIR
+from .biometry import intergrowth_value_at_centile
+from .limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
            "report_rows", "CENTILES"]
 
 LANGUAGES = ("en", "hi", "te")
 CENTILES = (3, 10, 50, 90, 97)
-_WEB = Path(__file__).resolve().parent / "web"
-_FONTS = _WEB / "fonts"
+_FONTS = FONTS_DIR
 
 
 @lru_cache(maxsize=8)
 def translations(lang: str = "en") -> dict:
-    """The labels of one language (``en``, ``hi``, ``te``) from ``web/i18n/<lang>.json``."""
+    """The labels of one language (``en``, ``hi``, ``te``) from ``assets/i18n/<lang>.json``."""
     if lang not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {lang!r}")
-    return json.loads((_WEB / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+    return json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8"))
 
 
 def growth_curves(measure: str = "hc", step_weeks: float = 0.5) -> dict:
-    """INTERGROWTH-21st centile curves (mm) over 14-40 weeks: ``{"weeks": [...], "3": [...], ...}``."""
-    lo, hi = INTERGROWTH_GA_RANGE_WEEKS
+    """INTERGROWTH-21st centile curves (mm) over the chart's weeks: ``{"weeks": [...], "3": [...], ...}``."""
+    lo, hi = CHART_GA_RANGE_WEEKS
     weeks = np.arange(lo, hi + 1e-9, step_weeks)
     out = {"measure": measure, "weeks": [float(w) for w in weeks]}
     for c in CENTILES:
@@ -97,7 +98,7 @@ def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width
     """The HC centile chart as an inline SVG string (labels escaped)."""
     curves = growth_curves("hc")
     x0, y0, x1, y1 = 48, 12, width - 12, height - 36
-    wmin, wmax, hmin, hmax = 14.0, 40.0, 50.0, 380.0
+    (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
 
     def px(w, h):
         return x0 + (w - wmin) / (wmax - wmin) * (x1 - x0), y1 - (h - hmin) / (hmax - hmin) * (y1 - y0)
@@ -105,11 +106,11 @@ def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
              f'aria-label="{html.escape(t["growth_chart"])}">',
              f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="#888"/>']
-    for w in range(14, 41, 2):
+    for w in range(int(wmin), int(wmax) + 1, 2):
         x, _ = px(w, hmin)
         parts.append(f'<line x1="{x:.1f}" y1="{y1}" x2="{x:.1f}" y2="{y1 + 4}" stroke="#888"/>'
                      f'<text x="{x:.1f}" y="{y1 + 16}" font-size="10" text-anchor="middle">{w}</text>')
-    for h in range(50, 381, 50):
+    for h in range(int(hmin), int(hmax) + 1, 50):
         _, y = px(wmin, h)
         parts.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0}" y2="{y:.1f}" stroke="#888"/>'
                      f'<text x="{x0 - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{h}</text>')
@@ -117,14 +118,14 @@ def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width
         pts = " ".join("%.1f,%.1f" % px(w, h) for w, h in zip(curves["weeks"], curves[str(c)]))
         style = 'stroke="#1f6f43" stroke-width="2"' if c == 50 else 'stroke="#5b8f74" stroke-dasharray="4 3"'
         parts.append(f'<polyline points="{pts}" fill="none" {style}/>')
-        lx, ly = px(40, curves[str(c)][-1])
+        lx, ly = px(wmax, curves[str(c)][-1])
         parts.append(f'<text x="{lx - 2:.1f}" y="{ly - 3:.1f}" font-size="9" text-anchor="end">'
                      f'{html.escape(t[f"centile_{c}"])}</text>')
     parts.append(f'<text x="{(x0 + x1) / 2}" y="{height - 4}" font-size="11" text-anchor="middle">'
                  f'GA ({html.escape(t["weeks"])})</text>')
     parts.append(f'<text x="12" y="{(y0 + y1) / 2}" font-size="11" text-anchor="middle" '
                  f'transform="rotate(-90 12 {(y0 + y1) / 2})">HC (mm)</text>')
-    if hc_mm is not None and ga_weeks is not None and 14 <= ga_weeks <= 40:
+    if hc_mm is not None and ga_weeks is not None and wmin <= ga_weeks <= wmax:
         x, y = px(ga_weeks, min(max(hc_mm, hmin), hmax))
         parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="#d62728" class="fetus-point"/>'
                      f'<text x="{x + 8:.1f}" y="{y - 6:.1f}" font-size="10" fill="#d62728">'
@@ -237,7 +238,7 @@ def report_pdf(m, grey: np.ndarray, lang: str = "en") -> bytes:
 def _pdf_chart(pdf, m, t, font) -> None:
     curves = growth_curves("hc")
     x0, y_top, w, h = pdf.l_margin + 12, pdf.get_y() + 2, 120.0, 62.0
-    wmin, wmax, hmin, hmax = 14.0, 40.0, 50.0, 380.0
+    (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
 
     def px(wk, hc):
         return x0 + (wk - wmin) / (wmax - wmin) * w, y_top + h - (hc - hmin) / (hmax - hmin) * h
@@ -246,11 +247,11 @@ def _pdf_chart(pdf, m, t, font) -> None:
     pdf.set_line_width(0.2)
     pdf.rect(x0, y_top, w, h)
     pdf.set_font("NotoSans", size=7)
-    for wk in range(14, 41, 4):
+    for wk in range(int(wmin), int(wmax) + 1, 4):
         x, _ = px(wk, hmin)
         pdf.line(x, y_top + h, x, y_top + h + 1)
         pdf.text(x - 1.5, y_top + h + 4, str(wk))
-    for hc in range(50, 381, 50):
+    for hc in range(int(hmin), int(hmax) + 1, 50):
         _, y = px(wmin, hc)
         pdf.line(x0 - 1, y, x0, y)
         pdf.text(x0 - 8, y + 1, str(hc))
@@ -265,7 +266,7 @@ def _pdf_chart(pdf, m, t, font) -> None:
         pdf.set_line_width(0.5 if c == 50 else 0.25)
         pdf.polyline(pts)
         pdf.text(pts[-1][0] + 1, pts[-1][1] + 1, t[f"centile_{c}"])
-    if m.head_circumference_mm is not None and m.ga_by_dates_weeks is not None and 14 <= m.ga_by_dates_weeks <= 40:
+    if m.head_circumference_mm is not None and m.ga_by_dates_weeks is not None and wmin <= m.ga_by_dates_weeks <= wmax:
         x, y = px(m.ga_by_dates_weeks, min(max(m.head_circumference_mm, hmin), hmax))
         pdf.set_fill_color(214, 39, 40)
         pdf.circle(x=x, y=y, radius=1.3, style="F")

@@ -1,0 +1,134 @@
+"""Every threshold that decides a result, named once with where it comes from.
+
+The command line, the web app (its form limits and chart axes come from
+:func:`form_limits`), reports and batches read these; none keeps a copy.
+Formula validity ranges live beside their formulas in :mod:`fetalhead.biometry`;
+the form and chart limits here are derived from them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from .biometry import (HADLOCK_GA_RANGE_WEEKS, INTERGROWTH_GA_RANGE_WEEKS, intergrowth_value_at_centile)
+
+__all__ = [
+    "QUALITY_THRESHOLD",
+    "INSIDE_FRACTION_FLAG",
+    "INSIDE_FRACTION_SCORE_RANGE",
+    "TTA_HC_DISAGREEMENT_ZERO",
+    "MIN_AXIS_RATIO",
+    "NO_HEAD_QUALITY",
+    "PLAUSIBLE_HC_RANGE_MM",
+    "PIXEL_SIZE_RANGE_MM",
+    "GA_BY_DATES_RANGE_WEEKS",
+    "CHART_GA_RANGE_WEEKS",
+    "chart_hc_range_mm",
+    "check_pixel_spacing",
+    "check_ga_by_dates",
+    "form_limits",
+    "LimitError",
+]
+
+#: A result whose quality score is below this is flagged ``low_quality``.
+#: Chosen on the subject-grouped HC18 validation split (BENCHMARKS.md, "Accuracy").
+QUALITY_THRESHOLD = 0.85
+
+#: Share of the fitted ellipse's outline inside the image below which the head is
+#: flagged ``head_cut_by_image_border`` (HC18 scans whose skull leaves the field of
+#: view lose more than a tenth of the outline; see BENCHMARKS.md, off-centre shifts).
+INSIDE_FRACTION_FLAG = 0.9
+
+#: The ``inside`` part of the quality score goes linearly from 0 at the first value
+#: to 1 at the second (share of the outline inside the image).
+INSIDE_FRACTION_SCORE_RANGE = (0.6, 0.9)
+
+#: The mirrored-view agreement part of the quality score is 0 when the HC of the
+#: view and of its mirror differ by this share of HC (set with
+#: :data:`QUALITY_THRESHOLD` on the validation split).
+TTA_HC_DISAGREEMENT_ZERO = 0.04
+
+#: A fitted "head" with a minor/major axis ratio below this is no fetal head
+#: (cephalic index 40 %, far below the severe dolichocephaly of about 65 %).
+MIN_AXIS_RATIO = 0.4
+
+#: Below this quality score the network's output is no head-like ellipse: the scan is
+#: ``failed`` and no HC or gestational age is printed (nothing with quality near zero
+#: may carry figures). Scores of real heads in the HC18 validation split lie above it.
+NO_HEAD_QUALITY = 0.2
+
+#: Plausible fetal head circumference (mm): HC18's labelled scans span 44-346 mm (from
+#: about 12 weeks to term; van den Heuvel et al., PLOS ONE 2018) and the
+#: INTERGROWTH-21st 99.9th centile at 40 weeks is 374 mm (Papageorghiou et al., Lancet
+#: 2014). Outside 40-400 mm a "head" is flagged ``implausible_head_size``: a wrong pixel
+#: size, or no fetal head.
+PLAUSIBLE_HC_RANGE_MM = (40.0, 400.0)
+
+#: Plausible pixel sizes of obstetric B-mode images, mm per pixel. HC18's 807
+#: labelled scans span 0.049-0.393 mm (van den Heuvel et al., PLOS ONE 2018);
+#: the range leaves room for finer and coarser scanners but refuses what is no
+#: fetal-head ultrasound spacing (1.66 typed for 0.166, a CT's 1.25 mm), wherever
+#: it comes from: command line, CSV, form, DICOM.
+PIXEL_SIZE_RANGE_MM = (0.02, 1.0)
+
+#: Gestational age by dates accepted as input (weeks): the widest range any of the
+#: formulas used accepts (Hadlock 1984: 14-42 weeks). Centiles are given only
+#: inside :data:`CHART_GA_RANGE_WEEKS`; outside it the result says why.
+GA_BY_DATES_RANGE_WEEKS = (min(HADLOCK_GA_RANGE_WEEKS[0], INTERGROWTH_GA_RANGE_WEEKS[0]),
+                           max(HADLOCK_GA_RANGE_WEEKS[1], INTERGROWTH_GA_RANGE_WEEKS[1]))
+
+#: The growth chart's weeks axis: where the INTERGROWTH-21st standard is defined.
+CHART_GA_RANGE_WEEKS = INTERGROWTH_GA_RANGE_WEEKS
+
+
+class LimitError(ValueError):
+    """An input outside the range in which fetalhead can use it."""
+
+
+def chart_hc_range_mm(step_mm: float = 50.0) -> tuple[float, float]:
+    """The chart's HC axis (mm): the 3rd centile at the first week to the 97th at the last,
+    widened to multiples of ``step_mm``."""
+    lo_wk, hi_wk = CHART_GA_RANGE_WEEKS
+    lo = intergrowth_value_at_centile("hc", 3, lo_wk)
+    hi = intergrowth_value_at_centile("hc", 97, hi_wk)
+    return (math.floor(lo / step_mm) * step_mm, math.ceil(hi / step_mm) * step_mm)
+
+
+def check_pixel_spacing(spacing, where: str = "pixel size") -> tuple[float, float] | None:
+    """``(x, y)`` mm per pixel from a number or a pair, or None; raises :class:`LimitError`
+    naming ``where`` when a value is not a finite number in :data:`PIXEL_SIZE_RANGE_MM`."""
+    if spacing is None:
+        return None
+    try:
+        pair = (spacing, spacing) if isinstance(spacing, (int, float)) else tuple(spacing)
+        sx, sy = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise LimitError(f"{where}: not a number or an (x, y) pair: {spacing!r}") from None
+    lo, hi = PIXEL_SIZE_RANGE_MM
+    for v in (sx, sy):
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise LimitError(f"{where}: {v:g} mm per pixel is outside the plausible range for ultrasound "
+                             f"({lo:g}-{hi:g} mm)")
+    return sx, sy
+
+
+def check_ga_by_dates(ga_weeks, where: str = "gestational age by dates") -> float | None:
+    """The gestational age by dates in weeks, or None; raises :class:`LimitError` outside
+    :data:`GA_BY_DATES_RANGE_WEEKS`."""
+    if ga_weeks is None:
+        return None
+    try:
+        ga = float(ga_weeks)
+    except (TypeError, ValueError):
+        raise LimitError(f"{where}: not a number: {ga_weeks!r}") from None
+    lo, hi = GA_BY_DATES_RANGE_WEEKS
+    if not (math.isfinite(ga) and lo <= ga <= hi):
+        raise LimitError(f"{where}: {ga:g} weeks is outside {lo:g}-{hi:g} weeks, the range of the formulas used")
+    return ga
+
+
+def form_limits() -> dict:
+    """The limits the page's form and chart use (served at ``/api/v1/limits``)."""
+    return {"pixel_size_mm": list(PIXEL_SIZE_RANGE_MM), "ga_weeks": list(GA_BY_DATES_RANGE_WEEKS),
+            "chart_ga_weeks": list(CHART_GA_RANGE_WEEKS), "chart_hc_mm": list(chart_hc_range_mm()),
+            "quality_threshold": QUALITY_THRESHOLD}

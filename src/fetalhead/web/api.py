@@ -1,0 +1,266 @@
+"""The REST API (``/api/v1``): module-level handlers on an ``APIRouter``; the model and the
+settings come in as dependencies from ``app.state`` (see :func:`fetalhead.web.app.create_app`).
+
+The handlers decide nothing about a scan: :func:`fetalhead.measurement.load_scan` decides the
+input type, :func:`fetalhead.measurement.measure_scan` the spacing and the status, and
+:meth:`fetalhead.measurement.Measurement.with_ellipse` a hand adjustment (no network run).
+CPU work runs in plain ``def`` handlers, which FastAPI runs in its thread pool, so the event
+loop (and ``/health``) is never blocked by a scan.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from urllib.parse import quote
+
+import cv2
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field, field_validator
+
+from ..geometry import Ellipse
+from ..imageio import ScanReadError, sniff_type
+from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
+from ..measurement import Measurement, load_scan, measure_scan
+from ..model import HeadModel
+from ..report import LANGUAGES, growth_curves, report_html, report_pdf, translations
+
+__all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
+
+router = APIRouter(prefix="/api/v1")
+
+#: Largest coordinate or axis (pixels) accepted for an ellipse: 4 x the largest image side.
+MAX_ELLIPSE_PX = 4 * 8192
+PAGE_SPACING_SOURCE = "entered on the page"
+
+
+class ApiError(Exception):
+    """An error answered as JSON ``{"error": {"code", "message"}}`` with ``status``."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class Settings:
+    """What the handlers need besides the model."""
+
+    def __init__(self, max_upload_bytes: int):
+        self.max_upload_bytes = int(max_upload_bytes)
+
+
+def get_model(request: Request) -> HeadModel:
+    return request.app.state.model
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def safe_name(name: str | None) -> str:
+    """A display name for an upload: its base name, printable characters only, at most 120."""
+    base = Path(name or "upload").name
+    clean = "".join(ch for ch in base if ch.isprintable() and ch not in "<>\"'`&\\/")
+    return clean[:120] or "upload"
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` with an ASCII fallback and the UTF-8 name (RFC 6266 / RFC 5987)."""
+    ascii_name = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\;' else "_" for ch in filename) or "report"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def _png_base64(grey: np.ndarray) -> str:
+    ok, buf = cv2.imencode(".png", np.clip(grey * 255 + 0.5, 0, 255).astype(np.uint8))
+    return base64.b64encode(buf.tobytes()).decode() if ok else ""
+
+
+def read_upload(file: UploadFile, settings: Settings) -> tuple[bytes, str]:
+    """The upload's bytes (at most the limit, counted as read) and its display name."""
+    limit = settings.max_upload_bytes
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", f"upload larger than {limit // 1_000_000} MB")
+    if not data:
+        raise ApiError(400, "empty", "the uploaded file is empty")
+    if sniff_type(data) is None:
+        raise ApiError(415, "unsupported_type", "not a PNG, JPEG, BMP, TIFF or DICOM file (judged by content)")
+    return data, safe_name(file.filename)
+
+
+def _load(data: bytes, name: str, frame: int, include_identifying: bool = False, accept_anisotropic: bool = False):
+    try:
+        return load_scan(data, name, frame, accept_anisotropic, include_identifying)
+    except ScanReadError as exc:
+        raise ApiError(422, "unreadable_scan", str(exc)) from None
+
+
+# --- read-only endpoints ---------------------------------------------------------------------
+
+
+@router.get("/health")
+def health(model: HeadModel = Depends(get_model)):
+    """Liveness: the server answers and the model is loaded."""
+    return {"status": "ok", "model_version": model.version}
+
+
+@router.get("/model")
+def model_card(model: HeadModel = Depends(get_model)):
+    """The shipped model's metadata: version, input, training data and command, validation figures."""
+    meta = model.metadata
+    return {k: meta.get(k) for k in ("name", "version", "architecture", "input", "pipeline", "training",
+                                     "validation", "validation_last_epoch", "sha256", "size_bytes", "license")}
+
+
+@router.get("/limits")
+def limits():
+    """The limits of the form and the chart (pixel size, GA by dates, chart axes), from the formulas."""
+    return form_limits()
+
+
+@router.get("/i18n/{lang}")
+def i18n(lang: str):
+    """The page's labels in one language (en, hi, te)."""
+    if lang not in LANGUAGES:
+        raise ApiError(404, "unknown_language", f"language must be one of {', '.join(LANGUAGES)}")
+    return translations(lang)
+
+
+@router.get("/growth-chart")
+def growth_chart(measure: str = Query("hc", pattern="^(hc|bpd|ofd)$")):
+    """INTERGROWTH-21st centile curves (3rd, 10th, 50th, 90th, 97th; mm) over the chart's weeks."""
+    return growth_curves(measure)
+
+
+# --- measuring -------------------------------------------------------------------------------
+
+_PS = dict(ge=PIXEL_SIZE_RANGE_MM[0], le=PIXEL_SIZE_RANGE_MM[1])
+_GA = dict(ge=GA_BY_DATES_RANGE_WEEKS[0], le=GA_BY_DATES_RANGE_WEEKS[1])
+
+
+@router.post("/measure")
+def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, TIFF or DICOM"),
+                     pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
+                     frame: int = Form(0, ge=0, le=100_000), include_identifying: bool = Form(False),
+                     accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
+                     model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings)):
+    """Measure the fetal head on an uploaded scan. DICOM files use their own calibration."""
+    data, name = read_upload(file, settings)
+    scan = _load(data, name, frame, include_identifying, accept_anisotropic)
+    m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
+    out = m.to_dict()
+    if include_image:
+        out["image_png_base64"] = _png_base64(scan.image)
+    return out
+
+
+class EllipseIn(BaseModel):
+    center_x: float = Field(ge=-MAX_ELLIPSE_PX, le=MAX_ELLIPSE_PX)
+    center_y: float = Field(ge=-MAX_ELLIPSE_PX, le=MAX_ELLIPSE_PX)
+    semi_major: float = Field(gt=0, le=MAX_ELLIPSE_PX)
+    semi_minor: float = Field(gt=0, le=MAX_ELLIPSE_PX)
+    angle_deg: float = Field(ge=-3600, le=3600)
+
+    def to_ellipse(self) -> Ellipse:
+        try:
+            return Ellipse.from_axes(self.center_x, self.center_y, self.semi_major, self.semi_minor, self.angle_deg)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_ellipse", str(exc)) from None
+
+
+class BiometryIn(BaseModel):
+    """An ellipse adjusted by hand, with the measurement it adjusts (as ``/measure`` answered it),
+    or, without one, the pixel spacing to use."""
+
+    ellipse: EllipseIn
+    measurement: dict | None = None
+    pixel_spacing_mm: float | list[float] | None = None
+    ga_weeks: float | None = Field(None, **_GA)
+
+    @field_validator("pixel_spacing_mm")
+    @classmethod
+    def _spacing(cls, v):
+        if isinstance(v, list) and len(v) != 2:
+            raise ValueError("pixel_spacing_mm must be a number or [x, y]")
+        return v
+
+
+def _measurement_from(body, source: str) -> Measurement:
+    """A measurement sent back by the page (its figures recomputed from its ellipse)."""
+    try:
+        m = Measurement.from_dict(body)
+    except (LimitError, ValueError, TypeError) as exc:
+        raise ApiError(400, "invalid_measurement", f"measurement: {exc}"[:300]) from None
+    if not m.source:
+        m.source = source
+    return m
+
+
+@router.post("/biometry")
+def biometry_endpoint(body: BiometryIn):
+    """The figures, flags and status for an ellipse adjusted by hand (pixels), without the network.
+
+    With ``measurement`` (the page's current result) the scan's flags, spacing, frame and
+    quality are kept; ``ga_weeks`` is the gestational age by dates now entered (null: none).
+    """
+    e = body.ellipse.to_ellipse()
+    if body.measurement is not None:
+        m = _measurement_from(body.measurement, "adjusted")
+        if m.ellipse is None:
+            raise ApiError(400, "invalid_measurement", "the measurement has no ellipse to adjust (it failed)")
+        try:
+            return m.with_ellipse(e, ga_weeks=body.ga_weeks).to_dict()
+        except (LimitError, ValueError) as exc:
+            raise ApiError(400, "invalid_request", str(exc)) from None
+    try:
+        m = Measurement.from_dict({"path": "adjusted", "status": "ok", "pixel_spacing_mm": body.pixel_spacing_mm,
+                                   "spacing_source": PAGE_SPACING_SOURCE, "ellipse": _ellipse_dict(e),
+                                   "ga_by_dates_weeks": body.ga_weeks, "flags": ["adjusted_by_hand"]})
+    except (LimitError, ValueError) as exc:
+        raise ApiError(400, "invalid_pixel_size", str(exc)) from None
+    return m.to_dict()
+
+
+def _ellipse_dict(e: Ellipse) -> dict:
+    return {"center_x": e.center_x, "center_y": e.center_y, "semi_major": e.semi_major,
+            "semi_minor": e.semi_minor, "angle_deg": e.angle_deg}
+
+
+@router.post("/report")
+def report_endpoint(file: UploadFile = File(..., description="the scan, for the picture"),
+                    measurement: str | None = Form(None, description="the measurement shown (JSON, as /measure or "
+                                                                      "/biometry answered it); without it the scan "
+                                                                      "is measured"),
+                    pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
+                    frame: int = Form(0, ge=0, le=100_000), lang: str = Form("en"), format: str = Form("pdf"),
+                    model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings)):
+    """The printable report (PDF or HTML) of exactly the measurement sent (figures recomputed from its
+    ellipse by the same code, no network run); the scan is sent for the picture only."""
+    if lang not in LANGUAGES:
+        raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
+    if format not in ("pdf", "html"):
+        raise ApiError(400, "unknown_format", "format must be pdf or html")
+    data, name = read_upload(file, settings)
+    if measurement:
+        try:
+            sent = json.loads(measurement)
+        except ValueError as exc:
+            raise ApiError(400, "invalid_measurement", f"measurement: not JSON ({exc})"[:300]) from None
+        m = _measurement_from(sent, name)
+        scan = _load(data, name, m.frame)
+        if m.sha256 and m.sha256 != scan.sha256:
+            raise ApiError(409, "measurement_of_another_scan",
+                           "the measurement sent is of another file than the scan sent: measure this scan first")
+        m.source = name
+    else:
+        scan = _load(data, name, frame)
+        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
+    stem = Path(name).stem or "scan"
+    if format == "html":
+        return HTMLResponse(report_html(m, scan.image, lang),
+                            headers={"Content-Disposition": content_disposition(f"{stem}_report.html")})
+    return Response(report_pdf(m, scan.image, lang), media_type="application/pdf",
+                    headers={"Content-Disposition": content_disposition(f"{stem}_report.pdf")})
