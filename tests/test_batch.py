@@ -150,3 +150,60 @@ def test_dask_local_cli(folder, tmp_path, samples_dir):
                "--dask-local", "2"])
     assert rc == 1  # broken.png
     same_results(rows_by_name(out_serial), rows_by_name(out_dask))
+
+
+def test_resume_hashes_each_file_once(folder, tmp_path, monkeypatch, samples_dir):
+    """--resume hashes each file once (for matching) and hands the hash to the worker, which does not hash
+    again; without --resume each file is read once and hashed from those bytes."""
+    import fetalhead.batch as batch
+    import fetalhead.imageio as imageio
+    import fetalhead.measurement as measurement
+
+    out = tmp_path / "r.csv"
+    args = ["measure", str(folder), "--pixel-size", "0.13", "--out", str(out), "--no-progress"]
+    calls = []
+    real_file, real_bytes = imageio.file_sha256, imageio.bytes_sha256
+    monkeypatch.setattr(batch, "file_sha256", lambda p: calls.append(("file", str(p))) or real_file(p))
+    monkeypatch.setattr(measurement, "bytes_sha256", lambda d: calls.append(("bytes", len(d))) or real_bytes(d))
+    main(args)
+    assert [k for k, _ in calls].count("file") == 0 and len(calls) == 7
+    calls.clear()
+    shutil.copy(samples_dir / "785_HC.png", folder / "extra_copy.png")
+    main(args + ["--resume"])
+    assert len(calls) == 8 and all(k == "file" for k, _ in calls)  # 8 files, one hash each, none in the worker
+
+
+def test_poison_files_are_failed_rows_and_the_batch_goes_on(folder, tmp_path, samples_dir):
+    pydicom = pytest.importorskip("pydicom")
+    import cv2
+
+    from .dicom_fixtures import write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    bad = write_us_dicom(folder / "poison.dcm", grey)
+    ds = pydicom.dcmread(bad)
+    ds.Rows = 0  # a header that lies
+    ds.save_as(bad)
+    odd = os.fsencode(folder) + b"/caf\xe9_HC.png"  # a name that is not UTF-8
+    with open(odd, "wb") as fh:
+        fh.write((samples_dir / "590_HC.png").read_bytes())
+    out = tmp_path / "r.csv"
+    for extra in ([], ["--workers", "2"]):
+        rc = main(["measure", str(folder), "--pixel-size", "0.13", "--out", str(out), "--no-progress"] + extra)
+        rows = rows_by_name(out)
+        assert rc == 1 and len(rows) == 9
+        assert rows["poison.dcm"]["status"] == "failed" and rows["poison.dcm"]["message"]
+        odd_row = next(r for n, r in rows.items() if n.startswith("caf"))
+        assert odd_row["status"] in ("ok", "flagged")
+
+
+def test_bad_options_are_one_line_errors(folder, tmp_path, capsys):
+    out = str(tmp_path / "r.csv")
+    assert main(["measure", str(folder), "--out", out, "--dask-local", "-1", "--no-progress"]) == 2
+    assert main(["measure", str(folder), "--out", out, "--pixel-size", "1e300"]) == 2
+    assert main(["measure", str(folder), "--out", out, "--pixel-size-csv", "/etc/passwd"]) == 2
+    assert main(["measure", str(folder), "--out", "/proc/no/r.csv"]) == 2
+    assert main(["measure", str(folder), "--out", out, "--overlay", "/proc/no"]) == 2
+    assert main(["measure", str(folder), "--out", out, "--json", "/proc/no/r.json"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("error:") == 6

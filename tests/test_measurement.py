@@ -121,33 +121,119 @@ def test_image_without_a_head_is_not_reported_as_a_trustworthy_head():
             assert "no head" in m.message
 
 
-def test_model_metadata_and_integrity(tmp_path):
-    model = load_model()
-    meta = model.metadata
-    for key in ("version", "input", "pipeline", "training", "sha256", "validation_last_epoch"):
-        assert key in meta
-    assert meta["input"]["size_px"] == [model.pipeline_config.input_size] * 2
-    assert default_model_path().stat().st_size < 20e6
-    assert "fetalhead train" in meta["training"]["command"]
-    damaged = tmp_path / "m.onnx"
-    damaged.write_bytes(default_model_path().read_bytes()[:-10] + b"0123456789")
-    (tmp_path / "m.json").write_text(default_model_path().with_suffix(".json").read_text())
-    with pytest.raises(ModelError, match="sha256"):
-        HeadModel(damaged)
-    with pytest.raises(ModelError, match="not found"):
-        HeadModel(tmp_path / "missing.onnx")
-    m = fetalhead.measure(np.zeros((10, 10)), 0.1, model=None)
-    assert m.status == "failed"
+# --- the decisions, with a synthetic model (no network): exact and fast --------------------------
 
 
-def test_vertical_flip_tta_agrees_with_default(samples_dir):
-    import dataclasses
+class SyntheticModel:
+    """A stand-in for HeadModel whose predictor reads the rendered ellipse (see test_pipeline)."""
 
-    from fetalhead.pipeline import segment_head
+    version = "synthetic"
 
-    model = load_model()
-    img = read_scan(samples_dir / "590_HC.png")
-    base = segment_head(img, model.predict, model.pipeline_config)
-    four = segment_head(img, model.predict, dataclasses.replace(model.pipeline_config, vertical_flip_tta=True))
-    assert four.ellipse.perimeter_px == pytest.approx(base.ellipse.perimeter_px, rel=0.01)
-    assert four.ellipse.center_x == pytest.approx(base.ellipse.center_x, abs=1.0)
+    def __init__(self, predict=None):
+        from fetalhead.pipeline import PipelineConfig
+
+        from .test_pipeline import image_reader
+
+        self.predict = predict or image_reader
+        self.pipeline_config = PipelineConfig()
+
+
+def rendered(e, shape=(540, 800)):
+    from .test_pipeline import render
+
+    return render(e, shape)
+
+
+def test_status_follows_the_flags_in_one_place():
+    from fetalhead.geometry import Ellipse
+    from fetalhead.measurement import decide_status
+
+    e = Ellipse(400, 270, 180, 145, 20)  # cephalic index 80.6 %, in the normal range
+    ok = fetalhead.measure(rendered(e), 0.15, model=SyntheticModel())
+    assert ok.status == "ok" == decide_status(ok) and ok.flags == []
+    cut = fetalhead.measure(rendered(Ellipse(80, 270, 180, 130, 0)), 0.15, model=SyntheticModel())
+    assert "head_cut_by_image_border" in cut.flags and cut.status == "flagged" == decide_status(cut)
+    assert "image border" in cut.message
+    px = fetalhead.measure(rendered(e), model=SyntheticModel())
+    assert px.status == "ok" and "no_pixel_spacing" in px.flags and px.head_circumference_mm is None
+
+
+def test_implausible_head_size_is_flagged_with_the_reason():
+    from fetalhead.geometry import Ellipse
+
+    big = fetalhead.measure(rendered(Ellipse(400, 270, 250, 200, 0)), 0.9, model=SyntheticModel())  # HC ~ 1270 mm
+    assert big.status == "flagged" and "implausible_head_size" in big.flags
+    assert "plausible" in big.message and big.ga_hc_hadlock_weeks is None and big.ga_hc_intergrowth_weeks is None
+
+
+@pytest.mark.parametrize("spacing", [1e300, 0, -1, 1.66, float("nan"), 0.001, (0.1, 5.0)])
+def test_pixel_sizes_outside_the_plausible_range_are_refused(spacing):
+    from fetalhead.geometry import Ellipse
+
+    m = fetalhead.measure(rendered(Ellipse(400, 270, 180, 130, 0)), spacing, model=SyntheticModel())
+    assert m.status == "failed" and m.head_circumference_mm is None and "plausible range" in m.message
+
+
+def test_quality_near_zero_prints_no_hc():
+    """A predictor whose output is no ellipse (a thin cross) is failed: no HC, no gestational age."""
+    from fetalhead.geometry import Ellipse
+
+    def cross(batch):
+        out = np.full_like(batch, -10.0)
+        s = batch.shape[-1]
+        out[:, :, s // 2 - 3: s // 2 + 3, :] = 10.0
+        out[:, :, :, s // 2 - 3: s // 2 + 3] = 10.0
+        return out
+
+    m = fetalhead.measure(rendered(Ellipse(400, 270, 180, 130, 0)), 0.15, model=SyntheticModel(cross))
+    assert m.status == "failed" and m.head_circumference_mm is None and m.ga_hc_hadlock_weeks is None
+    assert m.quality is not None and m.quality < 0.2 and "no measurable head" in m.message
+
+
+def test_with_ellipse_recomputes_and_keeps_the_scan(samples_dir):
+    from fetalhead.geometry import Ellipse
+
+    base = fetalhead.measure(samples_dir / "358_HC.png", 0.13, ga_weeks=21)
+    e = base.ellipse
+    moved = base.with_ellipse(Ellipse(e.center_x, e.center_y, e.semi_major, e.semi_minor * 0.9, e.angle_deg))
+    assert moved.biparietal_diameter_mm == pytest.approx(0.9 * base.biparietal_diameter_mm)
+    assert moved.sha256 == base.sha256 and moved.quality == base.quality and moved.frame == base.frame
+    assert moved.ga_by_dates_weeks == 21 and moved.hc_centile is not None
+    assert "adjusted_by_hand" in moved.flags and moved.status == base.status
+    regaged = base.with_ellipse(ga_weeks=None)
+    assert regaged.hc_centile is None and "adjusted_by_hand" not in regaged.flags
+    # the JSON form goes back to the same measurement (figures recomputed, not copied)
+    back = fetalhead.measurement.Measurement.from_dict(moved.to_dict())
+    assert back.head_circumference_mm == pytest.approx(moved.head_circumference_mm)
+    assert back.flags == moved.flags and back.status == moved.status
+    failed = fetalhead.measure(b"junk", 0.1)
+    with pytest.raises(ValueError, match="no ellipse"):
+        failed.with_ellipse()
+
+
+def test_bytes_path_and_array_agree_and_the_file_is_hashed_from_what_was_read(samples_dir):
+    import hashlib
+
+    data = (samples_dir / "590_HC.png").read_bytes()
+    a = fetalhead.measure(samples_dir / "590_HC.png", 0.13)
+    b = fetalhead.measure(data, 0.13, source="590_HC.png")
+    assert a.head_circumference_mm == b.head_circumference_mm
+    assert a.sha256 == b.sha256 == hashlib.sha256(data).hexdigest()
+    assert fetalhead.measure(samples_dir / "590_HC.png", 0.13, sha256="abc").sha256 == "abc"  # not hashed again
+    assert fetalhead.measure(data, 0.13, frame=2).status == "failed"
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    """A PNG header claiming 30000 x 30000 pixels is refused from the header, without decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    row = b"\0" + b"\0" * 30000
+    idat = zlib.compress(row * 50, 9)  # a few rows only: decoding would still allocate 900 MB
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    m = fetalhead.measure(png, 0.1, source="bomb.png")
+    assert m.status == "failed" and "too large" in m.message and "before decoding" in m.message

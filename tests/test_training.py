@@ -27,7 +27,8 @@ def test_sample_view_target_matches_the_moved_ellipse():
 
     image = ellipse_coverage(e, (400, 600))
     rng = np.random.default_rng(0)
-    for _ in range(10):
+    checked = 0
+    for _ in range(40):
         view, target, m = sample_view(image, e, rng, 96)
         if target.sum() < 50 or view.sum() < 50 or target[0].max() > 0 or target[-1].max() > 0:
             continue
@@ -36,6 +37,33 @@ def test_sample_view_target_matches_the_moved_ellipse():
         fv, ft = fit_ellipse_to_mask(view), fit_ellipse_to_mask(target)
         assert fv.center_x == pytest.approx(ft.center_x, abs=0.5)
         assert fv.semi_major == pytest.approx(ft.semi_major, abs=0.7)
+        checked += 1
+    assert checked >= 10  # the test must have compared real draws
+
+
+def test_random_crops_and_blank_views_teach_no_head():
+    from fetalhead.training.train import blank_view
+
+    e = Ellipse(300, 200, 60, 50, 0)
+    image = np.zeros((400, 600), np.float32)
+    rng = np.random.default_rng(1)
+    empty = 0
+    for _ in range(30):
+        _, target, _ = sample_view(image, e, rng, 64, whole_view_prob=0.0, random_crop_prob=1.0)
+        empty += int(target.max() == 0)
+    assert empty >= 5  # crops away from the head have an all-background target
+    for _ in range(6):
+        v = blank_view(rng, 64)
+        assert v.shape == (64, 64) and v.min() >= 0 and v.max() <= 1
+
+
+def test_probe_direction_follows_the_view():
+    from fetalhead.training.train import probe_direction
+    from fetalhead.transforms import view_affine
+
+    assert probe_direction(view_affine((100, 100), 200, 160, 0)) == pytest.approx([0, 1])
+    d = probe_direction(view_affine((100, 100), 200, 160, 90))  # content turned by -90 degrees
+    assert abs(d[0]) == pytest.approx(1, abs=1e-9) and abs(d[1]) < 1e-9
 
 
 class Interrupt(Exception):

@@ -277,21 +277,3 @@ def test_concurrent_requests_all_answer_right(client, scan_bytes, samples_dir):
     assert not errors and len(results) == 16
     for status, got, want in results:
         assert status == 200 and got == pytest.approx(want, abs=0.01)
-
-
-def test_report_command(samples_dir, tmp_path, capsys):
-    pytest.importorskip("fpdf")
-    from fetalhead.cli import main
-
-    pdf = tmp_path / "r.pdf"
-    assert main(["report", str(samples_dir / "358_HC.png"), "--out", str(pdf), "--pixel-size", str(PS),
-                 "--ga-weeks", "20.5", "--lang", "te"]) == 0
-    assert pdf.read_bytes().startswith(b"%PDF")
-    page = tmp_path / "r.html"
-    assert main(["report", str(samples_dir / "358_HC.png"), "--out", str(page), "--lang", "hi"]) == 0
-    text = page.read_text()
-    assert html.escape(fetalhead.report.translations("hi")["review_statement"]) in text
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"nope")
-    assert main(["report", str(bad), "--out", str(tmp_path / "x.pdf")]) == 1
-    assert "not a readable image" in capsys.readouterr().err

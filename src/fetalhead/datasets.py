@@ -100,7 +100,12 @@ def _read_csv_rows(path: Path) -> list[dict[str, str]]:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
-            rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+            rows = []
+            for i, row in enumerate(reader, start=2):
+                if None in row or None in row.values():
+                    raise DatasetError(f"{path} line {i}: the row does not have the header's columns "
+                                       f"({', '.join(reader.fieldnames or [])[:80]}); is this the right CSV?")
+                rows.append({(k or "").strip(): (v or "").strip() for k, v in row.items()})
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except (csv.Error, UnicodeDecodeError) as exc:

@@ -39,6 +39,9 @@ class HeadModel:
     """
 
     def __init__(self, path: str | Path | None = None, threads: int | None = None, verify: bool = True):
+        # ONNX Runtime's own telemetry would otherwise look up an outside host and keep a device id
+        # under ~/.cache: a medical tool sends nothing anywhere. Must be set before the import.
+        os.environ["ORT_DISABLE_TELEMETRY"] = "1"
         import onnxruntime as ort
 
         self.path = Path(path) if path else default_model_path()

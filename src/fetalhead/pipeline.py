@@ -27,13 +27,17 @@ from .geometry import Ellipse, ellipse_points, ellipse_to_mask, fit_ellipse_to_p
 from .limits import INSIDE_FRACTION_SCORE_RANGE, MIN_AXIS_RATIO, TTA_HC_DISAGREEMENT_ZERO
 from .transforms import invert_affine, letterbox_affine, standardize, view_affine, warp_to_view
 
-__all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "segment_head"]
+__all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "PredictorError", "segment_head"]
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
 
 class HeadNotFoundError(RuntimeError):
     """The network found no head-like region in the image."""
+
+
+class PredictorError(RuntimeError):
+    """The ``predict`` callable broke its contract (wrong output shape): a programming error."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +86,7 @@ def _predict_prob(predict: Predict, views: list[np.ndarray]) -> np.ndarray:
     batch = np.stack([standardize(v) for v in views])[:, None].astype(np.float32)
     logits = np.asarray(predict(batch), dtype=np.float32)
     if logits.shape != batch.shape:
-        raise ValueError(f"model returned shape {logits.shape}, expected {batch.shape}")
+        raise PredictorError(f"model returned shape {logits.shape}, expected {batch.shape}")
     return _sigmoid(logits[:, 0])
 
 

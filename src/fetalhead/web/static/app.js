@@ -14,6 +14,8 @@ const state = {
   image: null,
   drag: null,
   curves: null,
+  limits: null,     // /api/v1/limits: form limits and chart axes, decided by the server
+  seq: 0,           // every request carries a number; an answer for an older one is dropped
 };
 
 // ---------- translations ----------
@@ -77,8 +79,9 @@ function draw() {
   }
 }
 
+const missing = (v) => v === null || v === undefined;
 function fmt(v, nd, unit) {
-  return v === null || v === undefined || v === "" ? tr("not_available") : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`;
+  return missing(v) ? tr("not_available") : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`;
 }
 
 function showFigures(f) {
@@ -87,14 +90,14 @@ function showFigures(f) {
   $("val-bpd").textContent = mm ? fmt(f.bpd_mm, 1, "mm") : tr("not_available");
   $("val-ofd").textContent = mm ? fmt(f.ofd_mm, 1, "mm") : tr("not_available");
   $("val-ci").textContent = fmt(f.cephalic_index, 1, "%");
-  const ga = (v) => (mm ? (v === "" || v === null ? tr("outside_range") : fmt(v, 1, tr("weeks"))) : tr("not_available"));
+  const ga = (v) => (mm ? (missing(v) ? tr("outside_range") : fmt(v, 1, tr("weeks"))) : tr("not_available"));
   $("val-ga-hadlock").textContent = ga(f.ga_hc_hadlock_weeks);
   $("val-ga-intergrowth").textContent = ga(f.ga_hc_intergrowth_weeks);
   $("val-ga-bpd").textContent = ga(f.ga_bpd_hadlock_weeks);
-  $("val-centile").textContent = f.hc_centile === "" || f.hc_centile === null ? tr("not_available") : fmt(f.hc_centile, 0, "");
-  $("val-quality").textContent = state.result ? fmt(state.result.quality, 2, "") : "";
-  $("val-spacing").textContent = (state.result && state.result.spacing_source) || "";
-  $("val-model").textContent = (state.result && state.result.model_version) || "";
+  $("val-centile").textContent = missing(f.hc_centile) ? tr("not_available") : fmt(f.hc_centile, 0, "");
+  $("val-quality").textContent = fmt(f.quality, 2, "");
+  $("val-spacing").textContent = f.spacing_source || "";
+  $("val-model").textContent = f.model_version || "";
   const st = $("status");
   st.className = `status ${f.status}`;
   st.textContent = tr(`status_${f.status}`);
@@ -120,7 +123,9 @@ async function drawChart() {
     state.curves = await r.json();
   }
   const svg = $("chart"), NS = "http://www.w3.org/2000/svg", W = 420, H = 300;
-  const x0 = 48, y0 = 12, x1 = W - 12, y1 = H - 36, wmin = 14, wmax = 40, hmin = 50, hmax = 380;
+  if (!state.limits) return;
+  const x0 = 48, y0 = 12, x1 = W - 12, y1 = H - 36;
+  const [wmin, wmax] = state.limits.chart_ga_weeks, [hmin, hmax] = state.limits.chart_hc_mm;
   const px = (w, h) => [x0 + ((w - wmin) / (wmax - wmin)) * (x1 - x0), y1 - ((h - hmin) / (hmax - hmin)) * (y1 - y0)];
   const el = (name, attrs, text) => {
     const n = document.createElementNS(NS, name);
@@ -131,11 +136,11 @@ async function drawChart() {
   };
   svg.replaceChildren();
   el("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, fill: "none", stroke: "#888" });
-  for (let w = 14; w <= 40; w += 2) {
+  for (let w = wmin; w <= wmax; w += 2) {
     const [x] = px(w, hmin);
     el("text", { x, y: y1 + 14, "text-anchor": "middle" }, String(w));
   }
-  for (let h = 50; h <= 380; h += 50) {
+  for (let h = hmin; h <= hmax; h += 50) {
     const [, y] = px(wmin, h);
     el("text", { x: x0 - 6, y: y + 3, "text-anchor": "end" }, String(h));
   }
@@ -145,11 +150,11 @@ async function drawChart() {
     const pts = state.curves.weeks.map((w, i) => px(w, state.curves[c][i]).map((v) => v.toFixed(1)).join(",")).join(" ");
     el("polyline", { points: pts, fill: "none", stroke: c === "50" ? "#1f6f43" : "#5b8f74",
       "stroke-width": c === "50" ? 2 : 1, "stroke-dasharray": c === "50" ? "" : "4 3", "data-centile": c });
-    const last = px(40, state.curves[c][state.curves[c].length - 1]);
+    const last = px(wmax, state.curves[c][state.curves[c].length - 1]);
     el("text", { x: last[0] - 2, y: last[1] - 3, "text-anchor": "end" }, tr(`centile_${c}`));
   }
-  const f = state.figures, ga = parseFloat($("ga-weeks").value);
-  const ok = f && f.unit === "mm" && f.hc_mm !== "" && ga >= 14 && ga <= 40;
+  const f = state.figures, ga = f ? f.ga_by_dates_weeks : null;
+  const ok = f && f.unit === "mm" && !missing(f.hc_mm) && !missing(ga) && ga >= wmin && ga <= wmax;
   $("chart-note").hidden = ok;
   if (ok) {
     const [x, y] = px(ga, Math.min(Math.max(Number(f.hc_mm), hmin), hmax));
@@ -190,19 +195,22 @@ async function measure() {
   btn.disabled = true;
   btn.textContent = tr("measuring");
   try {
+    const seq = ++state.seq;
     const r = await fetch("/api/v1/measure", { method: "POST", body: formData() });
+    if (seq !== state.seq) return;  // a newer request was made meanwhile
     if (!r.ok) { showError(await errorText(r)); return; }
     const res = await r.json();
+    if (seq !== state.seq) return;
+    state.image_png_base64 = res.image_png_base64;
+    delete res.image_png_base64;
     state.result = res;
     state.figures = res;
-    state.ellipse = res.center_x_px === "" ? null : {
-      center_x: res.center_x_px, center_y: res.center_y_px, semi_major: res.semi_major_px,
-      semi_minor: res.semi_minor_px, angle_deg: res.angle_deg };
+    state.ellipse = res.ellipse ? { ...res.ellipse } : null;
     state.original = state.ellipse && { ...state.ellipse };
     $("reset").disabled = true;
     const img = new Image();
     img.onload = () => { state.image = img; draw(); };
-    img.src = `data:image/png;base64,${res.image_png_base64}`;
+    img.src = `data:image/png;base64,${state.image_png_base64}`;
     $("result").hidden = false;
     showFigures(res);
     drawChart();
@@ -215,24 +223,20 @@ async function measure() {
 }
 
 let pending = null;
+// The server recomputes figures, flags and status from the measurement and the moved ellipse
+// (no network run); the page shows what it answers and decides nothing itself.
 async function recompute() {
   if (!state.ellipse || !state.result) return;
-  const ps = state.result.pixel_size_mm;
-  const body = { ellipse: state.ellipse, pixel_spacing_mm: null, ga_weeks: null };
-  if (ps !== "" && ps !== null) {
-    body.pixel_spacing_mm = String(ps).includes("x") ? String(ps).split("x").map(Number) : Number(ps);
-  }
-  const ga = parseFloat($("ga-weeks").value);
-  if (!Number.isNaN(ga)) body.ga_weeks = ga;
+  const gaText = $("ga-weeks").value.trim(), ga = parseFloat(gaText);
+  const body = { ellipse: state.ellipse, measurement: state.result, ga_weeks: Number.isNaN(ga) ? null : ga };
+  const seq = ++state.seq;
   const r = await fetch("/api/v1/biometry", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body) });
+  if (seq !== state.seq) return;  // an answer for an older state of the page: dropped
   if (!r.ok) { showError(await errorText(r)); return; }
   const f = await r.json();
-  // keep what the model said about the scan (quality flags); mark hand adjustment only when there is one
-  const adjusted = $("reset").disabled === false;
-  const quality = (state.result.flags || []).filter((x) => x === "low_quality" || x === "head_cut_by_image_border");
-  f.flags = quality.concat((f.flags || []).filter((x) => x !== "adjusted_by_hand" || adjusted));
-  f.status = state.result.status;
+  if (seq !== state.seq) return;
+  showError("");
   state.figures = f;
   showFigures(state.figures);
   drawChart();
@@ -243,22 +247,35 @@ function scheduleRecompute() {
   pending = setTimeout(recompute, 120);
 }
 
+// The report is of exactly the measurement on screen: it is sent, with the scan for the picture.
 async function downloadReport(format) {
-  if (!state.file) return;
-  const fd = formData();
+  if (!state.file || !state.figures) return;
+  const fd = new FormData();
+  fd.append("file", state.file);
+  fd.append("measurement", JSON.stringify(state.figures));
   fd.append("lang", state.lang);
   fd.append("format", format);
-  if (state.ellipse && $("reset").disabled === false) fd.append("ellipse", JSON.stringify(state.ellipse));
   const r = await fetch("/api/v1/report", { method: "POST", body: fd });
   if (!r.ok) { showError(await errorText(r)); return; }
   const blob = await r.blob();
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
-  a.download = `fetalhead_report.${format}`;
+  const stem = (state.file.name || "scan").replace(/\.[^.]*$/, "") || "scan";
+  a.download = `${stem}_report.${format}`;
   document.body.appendChild(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}
+
+async function loadLimits() {
+  const r = await fetch("/api/v1/limits");
+  if (!r.ok) return;
+  state.limits = await r.json();
+  const ps = $("pixel-size"), ga = $("ga-weeks");
+  [ps.min, ps.max] = state.limits.pixel_size_mm.map(String);
+  [ga.min, ga.max] = state.limits.ga_weeks.map(String);
+  drawChart();
 }
 
 // ---------- dragging the calipers ----------
@@ -302,6 +319,10 @@ function onUp() { state.drag = null; }
 // ---------- wiring ----------
 function setFile(f) {
   state.file = f || null;
+  // a new file: the old result is of another scan and goes
+  state.seq++;
+  state.result = state.figures = state.ellipse = state.original = state.image = null;
+  $("result").hidden = true;
   $("file-name").textContent = f ? f.name : "";
   $("measure").disabled = !f;
 }
@@ -318,9 +339,8 @@ window.addEventListener("DOMContentLoaded", () => {
   $("measure").addEventListener("click", measure);
   $("reset").addEventListener("click", () => {
     state.ellipse = state.original && { ...state.original };
-    state.figures = state.result;
     $("reset").disabled = true;
-    showFigures(state.result); draw(); drawChart();
+    recompute();
   });
   $("ga-weeks").addEventListener("change", () => { if (state.result) recompute(); });
   $("pdf").addEventListener("click", () => downloadReport("pdf"));
@@ -332,4 +352,5 @@ window.addEventListener("DOMContentLoaded", () => {
   c.addEventListener("pointerup", onUp);
   c.addEventListener("pointercancel", onUp);
   loadLanguage(state.lang);
+  loadLimits();
 });
