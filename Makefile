@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test browser serve bench-accuracy bench-speed bench-robustness bench-scale train clean
+.PHONY: demo test browser system-deps serve bench-accuracy bench-speed bench-robustness bench-scale train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,14 +24,19 @@ demo: $(VENV)/.installed
 		--out out/demo/results.csv --overlay out/demo/overlays --print-rows
 	@echo "overlays in out/demo/overlays, results in out/demo/results.csv"
 
-# Debian's Chromium for the browser tests (Playwright drives it; no browser download).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-	  echo "could not install chromium (not root?): the browser tests will be skipped"; }
+# Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; no browser
+# download) and strace for the test that a measurement opens no network connection.
+SYSTEM_TOOLS = chromium strace
+system-deps:
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing for the tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \
+	  echo "could not install$$missing (not root?): the tests that need them will be skipped"; fi
 
-test: $(VENV)/.installed-dev browser
+browser: system-deps
+
+test: $(VENV)/.installed-dev system-deps
 	$(BIN)/python -m pytest -q
 
 serve: $(VENV)/.installed-dev

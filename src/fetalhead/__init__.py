@@ -5,7 +5,13 @@
 >>> m.head_circumference_mm, m.status                            # doctest: +SKIP
 """
 
+import os as _os
+
 __version__ = "0.1.0"
+
+# Nothing leaves the machine: ONNX Runtime's own telemetry (a device id under ~/.cache/Microsoft
+# and an event queue for an outside host) is switched off before anything can import it.
+_os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
 from .geometry import Ellipse  # noqa: E402
 
