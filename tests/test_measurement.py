@@ -124,24 +124,35 @@ def test_image_without_a_head_is_not_reported_as_a_trustworthy_head():
 # --- the decisions, with a synthetic model (no network): exact and fast --------------------------
 
 
+def skull_reader(batch: np.ndarray) -> np.ndarray:
+    """Logits from the views: inside the head is anything brighter than the dark background."""
+    out = np.empty_like(batch)
+    for k, v in enumerate(batch[:, 0]):
+        lo, hi = float(v.min()), float(v.max())
+        out[k, 0] = 40.0 * (v - (lo + 0.25 * (hi - lo))) / max(hi - lo, 1e-6)
+    return out
+
+
 class SyntheticModel:
-    """A stand-in for HeadModel whose predictor reads the rendered ellipse (see test_pipeline)."""
+    """A stand-in for HeadModel whose predictor reads the rendered head (no network, no calibration)."""
 
     version = "synthetic"
+    calibration = None
 
     def __init__(self, predict=None):
         from fetalhead.pipeline import PipelineConfig
 
-        from .test_pipeline import image_reader
-
-        self.predict = predict or image_reader
+        self.predict = predict or skull_reader
         self.pipeline_config = PipelineConfig()
 
 
 def rendered(e, shape=(540, 800)):
-    from .test_pipeline import render
+    """A head: dark background, grey brain, a bright skull ring just inside the outer border."""
+    from fetalhead.geometry import Ellipse, ellipse_coverage
 
-    return render(e, shape)
+    inner = Ellipse(e.center_x, e.center_y, e.semi_major * 0.94, e.semi_minor * 0.94, e.angle_deg)
+    full, brain = ellipse_coverage(e, shape), ellipse_coverage(inner, shape)
+    return (0.08 + 0.82 * (full - brain) + 0.3 * brain).astype(np.float32)
 
 
 def test_status_follows_the_flags_in_one_place():
@@ -237,3 +248,42 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
     png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     m = fetalhead.measure(png, 0.1, source="bomb.png")
     assert m.status == "failed" and "too large" in m.message and "before decoding" in m.message
+
+
+def test_a_bright_disc_without_a_skull_is_not_ok():
+    from fetalhead.geometry import Ellipse
+
+    from .test_pipeline import render
+
+    m = fetalhead.measure(render(Ellipse(400, 270, 180, 140, 0)), 0.15, model=SyntheticModel())
+    assert m.status == "flagged" and "skull_not_seen" in m.flags and "skull echo" in m.message
+
+
+def test_calibrated_model_gives_intervals_that_widen_on_hidden_skull():
+    """With a calibration, every measurement carries a 90 % interval; hiding part of the skull (a
+    shadow band across the head) widens it, or flags the result."""
+    from fetalhead.augment import acoustic_shadow
+    from fetalhead.geometry import Ellipse
+    from fetalhead.uncertainty import FEATURES, Calibration
+
+    w = [0.0] * len(FEATURES)
+    w[FEATURES.index("outline_seen")] = 3.0  # difficulty grows as less of the skull is seen
+    model = SyntheticModel()
+    model.calibration = Calibration(weights=w, bias=-5.0, q_hc=2.0, q_bpd=2.5, q_ofd=2.2, flag_half_width=0.03)
+    e = Ellipse(400, 270, 180, 145, 0)
+    clear = fetalhead.measure(rendered(e), 0.15, model=model, ga_weeks=24)
+    lo, hi = clear.intervals["hc_mm"]
+    assert lo < clear.head_circumference_mm < hi
+    assert clear.intervals["bpd_mm"][0] < clear.biparietal_diameter_mm < clear.intervals["bpd_mm"][1]
+    ga_lo, ga_hi = clear.intervals["ga_hc_hadlock_weeks"]
+    assert ga_lo < clear.ga_hc_hadlock_weeks < ga_hi
+    row = clear.to_row()
+    assert row["hc_mm_low"] == pytest.approx(lo, abs=0.01) and row["hc_mm_high"] == pytest.approx(hi, abs=0.01)
+    shadowed_img = acoustic_shadow(rendered(e), (470, 0), (0, 1), width_px=140, attenuation=0.1)
+    shadowed = fetalhead.measure(shadowed_img, 0.15, model=model)
+    hw_clear = clear.interval_half_widths["hc"]
+    assert shadowed.status != "ok" or shadowed.interval_half_widths["hc"] > 1.5 * hw_clear, shadowed.quality_components
+    assert shadowed.quality < clear.quality
+    # px only: the interval is in pixels
+    px = fetalhead.measure(rendered(e), model=model)
+    assert "hc_mm" not in px.intervals and px.intervals["hc_px"][0] < px.head_circumference_px

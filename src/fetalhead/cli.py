@@ -53,6 +53,22 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_calibrate(args) -> int:
+    from .calibration import calibrate_model
+    from .datasets import DatasetError
+    from .model import HeadModel, ModelError
+
+    try:
+        model = HeadModel(args.model, threads=args.threads)
+        calibrate_model(args.data, model, args.out, limit=args.limit,
+                        progress=None if args.no_progress else
+                        (lambda i, n: print(f"\r{i}/{n} images", end="" if i < n else "\n", file=sys.stderr)))
+    except (DatasetError, ModelError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_check_data(args) -> int:
     from .datacheck import check_dataset, write_json
 
@@ -254,6 +270,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--train-command", help="the command that trained the checkpoint (default: as recorded in it)")
     x.add_argument("--weights", metavar="PT", help="also write the weights alone (torch) to this file")
     x.set_defaults(func=_cmd_export)
+
+    k = sub.add_parser("calibrate", help="fit the model's 90 % intervals and review flag on the validation split")
+    k.add_argument("--data", required=True, help="labelled data set (the validation split of it is used)")
+    k.add_argument("--model", help="ONNX model (default: the shipped one); its metadata JSON gets the calibration")
+    k.add_argument("--out", metavar="JSON", help="write the metadata here instead of beside the model")
+    k.add_argument("--threads", type=int, default=2)
+    k.add_argument("--limit", type=int, default=0, help="only the first N validation images (smoke tests)")
+    k.add_argument("--no-progress", action="store_true")
+    k.set_defaults(func=_cmd_calibrate)
 
     c = sub.add_parser("check-data", help="validate a data set (images, annotations, pixel sizes, split)")
     c.add_argument("path", help="data set folder (shared or official HC18 layout) or landmark CSV")

@@ -205,12 +205,16 @@ def _conic_to_ellipse(coef: np.ndarray) -> Ellipse:
     return Ellipse.from_axes(x0, y0, axes[i_major], axes[1 - i_major], angle)
 
 
-def _direct_fit(points: np.ndarray) -> np.ndarray:
+def _direct_fit(points: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Direct least-squares ellipse fit (Fitzgibbon, Pilu & Fisher 1999, PAMI 21:476),
-    in the numerically stable form of Halir & Flusser (1998). Returns conic coefficients."""
+    in the numerically stable form of Halir & Flusser (1998); ``weights`` scale each
+    point's squared algebraic residual. Returns conic coefficients."""
     x, y = points[:, 0], points[:, 1]
     d1 = np.stack([x * x, x * y, y * y], axis=1)
     d2 = np.stack([x, y, np.ones_like(x)], axis=1)
+    if weights is not None:
+        sw = np.sqrt(np.asarray(weights, dtype=float))[:, None]
+        d1, d2 = d1 * sw, d2 * sw
     s1, s2, s3 = d1.T @ d1, d1.T @ d2, d2.T @ d2
     t = -np.linalg.solve(s3, s2.T)
     m = s1 + s2 @ t
@@ -235,7 +239,7 @@ def _sampson_distance(coef: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def fit_ellipse_to_points(points: np.ndarray, robust: bool = True, max_iter: int = 5,
-                          outlier_sigmas: float = 3.0) -> Ellipse:
+                          outlier_sigmas: float = 3.0, weights: np.ndarray | None = None) -> Ellipse:
     """Least-squares ellipse through boundary points, robust to a few stray points.
 
     A direct conic fit (Fitzgibbon et al. 1999) on coordinates centred and scaled
@@ -247,6 +251,9 @@ def fit_ellipse_to_points(points: np.ndarray, robust: bool = True, max_iter: int
     ----------
     points : array_like, shape (n, 2)
         (x, y) in pixels, n >= 5.
+    weights : array_like, shape (n,), optional
+        Non-negative confidence of each point (e.g. the boundary's sharpness): the fit
+        follows the points it is sure of and completes the rest.
 
     Raises
     ------
@@ -256,14 +263,22 @@ def fit_ellipse_to_points(points: np.ndarray, robust: bool = True, max_iter: int
     pts = np.asarray(points, dtype=float)
     if pts.ndim != 2 or pts.shape[1] != 2:
         raise ValueError("points must have shape (n, 2)")
-    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    w = None if weights is None else np.asarray(weights, dtype=float).ravel()
+    if w is not None and (w.shape != (len(pts),) or np.any(w < 0) or not np.all(np.isfinite(w))):
+        raise ValueError("weights must be one finite non-negative number per point")
+    finite = np.all(np.isfinite(pts), axis=1)
+    pts = pts[finite]
+    if w is not None:
+        w = w[finite]
+        if (w > 0).sum() < 5:
+            raise ValueError("an ellipse fit needs at least 5 points with weight")
     if len(pts) < 5:
         raise ValueError(f"an ellipse fit needs at least 5 points, got {len(pts)}")
     mean = pts.mean(axis=0)
     scale = float(np.sqrt(((pts - mean) ** 2).sum(axis=1).mean())) or 1.0
     norm = (pts - mean) / scale
     keep = np.ones(len(pts), bool)
-    coef = _direct_fit(norm)
+    coef = _direct_fit(norm, w)
     if robust:
         for _ in range(max_iter):
             dist = _sampson_distance(coef, norm) * scale
@@ -272,7 +287,7 @@ def fit_ellipse_to_points(points: np.ndarray, robust: bool = True, max_iter: int
             if new_keep.sum() < 5 or np.array_equal(new_keep, keep):
                 break
             keep = new_keep
-            coef = _direct_fit(norm[keep])
+            coef = _direct_fit(norm[keep], None if w is None else w[keep])
     e = _conic_to_ellipse(coef)
     return Ellipse(e.center_x * scale + mean[0], e.center_y * scale + mean[1],
                    e.semi_major * scale, e.semi_minor * scale, e.angle_deg)

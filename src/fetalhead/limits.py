@@ -14,11 +14,13 @@ from .biometry import (HADLOCK_GA_RANGE_WEEKS, INTERGROWTH_GA_RANGE_WEEKS, inter
 
 __all__ = [
     "QUALITY_THRESHOLD",
+    "CALIBRATED_QUALITY_THRESHOLD",
     "INSIDE_FRACTION_FLAG",
     "INSIDE_FRACTION_SCORE_RANGE",
     "TTA_HC_DISAGREEMENT_ZERO",
     "MIN_AXIS_RATIO",
     "NO_HEAD_QUALITY",
+    "SKULL_SEEN_MIN",
     "PLAUSIBLE_HC_RANGE_MM",
     "PIXEL_SIZE_RANGE_MM",
     "GA_BY_DATES_RANGE_WEEKS",
@@ -33,6 +35,15 @@ __all__ = [
 #: A result whose quality score is below this is flagged ``low_quality``.
 #: Chosen on the subject-grouped HC18 validation split (BENCHMARKS.md, "Accuracy").
 QUALITY_THRESHOLD = 0.85
+
+#: With a calibrated model (:mod:`fetalhead.uncertainty`) the quality score is 1 - half-width /
+#: (2 x the flag line): below 0.5 the 90 % interval of HC is wider than the calibrated flag line.
+CALIBRATED_QUALITY_THRESHOLD = 0.5
+
+#: A "head" whose skull echo is seen on less than this share of its outline is flagged
+#: ``skull_not_seen`` (a bright disc, tissue, or a head mostly hidden by shadows): on the HC18
+#: validation split, clean heads show their skull on 39 % or more of the outline (median 83 %).
+SKULL_SEEN_MIN = 0.3
 
 #: Share of the fitted ellipse's outline inside the image below which the head is
 #: flagged ``head_cut_by_image_border`` (HC18 scans whose skull leaves the field of

@@ -26,8 +26,9 @@ from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadl
                        ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
 from .geometry import Ellipse, ellipse_landmarks, ellipse_points
 from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, sniff_type
-from .limits import (INSIDE_FRACTION_FLAG, NO_HEAD_QUALITY, PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, LimitError,
-                     check_ga_by_dates, check_pixel_spacing)
+from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_QUALITY, PLAUSIBLE_HC_RANGE_MM,
+                     QUALITY_THRESHOLD, SKULL_SEEN_MIN, LimitError, check_ga_by_dates, check_pixel_spacing)
+from .uncertainty import relative_interval
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, segment_head
 
@@ -38,9 +39,9 @@ RESULT_COLUMNS = results.RESULT_COLUMNS
 HC18_COLUMNS = results.HC18_COLUMNS
 
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
-REVIEW_FLAGS = ("low_quality", "head_cut_by_image_border", "implausible_head_size")
+REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "implausible_head_size")
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
-_MODEL_FLAGS = ("low_quality",)
+_MODEL_FLAGS = ("low_quality", "skull_not_seen")
 _KEEP = object()
 
 
@@ -96,6 +97,8 @@ class Measurement:
     sha256: str = ""
     image_size: tuple[int, int] | None = None  # (width, height) in pixels
     overlay_path: str = ""
+    interval_half_widths: dict = field(default_factory=dict)  # relative half-widths of the 90 % intervals
+    intervals: dict = field(default_factory=dict)  # "hc_mm": (low, high), ... (see fetalhead.results)
 
     @property
     def message(self) -> str:
@@ -159,6 +162,7 @@ class Measurement:
             m.status, m.messages = "failed", [str(x) for x in d.get("messages") or []]
             return m
         ga = d.get("ga_by_dates_weeks")
+        m.interval_half_widths = {k: float(v) for k, v in (d.get("interval_half_widths") or {}).items()}
         _fill(m, ellipse, spacing, m.spacing_source, None if ga is None else float(ga))
         if "adjusted_by_hand" in flags:
             m.flags.append("adjusted_by_hand")
@@ -181,8 +185,10 @@ class Measurement:
                         quality=self.quality, quality_components=dict(self.quality_components),
                         spacing_note=self.spacing_note, overlay_path=self.overlay_path,
                         flags=[f for f in self.flags if f in _MODEL_FLAGS])
-        _fill(m, e, self.pixel_spacing_mm, self.spacing_source, ga)
         adjusted = "adjusted_by_hand" in self.flags or (ellipse is not None and ellipse != self.ellipse)
+        if not adjusted:  # the model's interval belongs to the model's ellipse
+            m.interval_half_widths = dict(self.interval_half_widths)
+        _fill(m, e, self.pixel_spacing_mm, self.spacing_source, ga)
         if adjusted:
             m.flags.append("adjusted_by_hand")
             m.messages.append("ellipse adjusted by hand")
@@ -366,13 +372,22 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: {exc}")
         return m
-    m.quality, m.quality_components = seg.quality, seg.components
+    m.quality_components = dict(seg.components, segmentation_score=seg.quality)
+    m.quality = seg.quality
     if seg.quality < NO_HEAD_QUALITY:
         m.messages.append(f"{src}: no measurable head (quality {seg.quality:.2f}, below {NO_HEAD_QUALITY}): the "
                           "network's output is not a head-like ellipse")
         return m
-    if seg.quality < QUALITY_THRESHOLD:
+    cal = getattr(model, "calibration", None)
+    threshold = QUALITY_THRESHOLD
+    if cal is not None:  # calibrated: the interval's width is the quality
+        m.interval_half_widths = cal.half_widths(seg.components)
+        m.quality = cal.quality(m.interval_half_widths["hc"])
+        threshold = CALIBRATED_QUALITY_THRESHOLD
+    if m.quality < threshold:
         m.flags.append("low_quality")
+    if seg.components.get("outline_seen", 1.0) < SKULL_SEEN_MIN:
+        m.flags.append("skull_not_seen")
     spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
     m.spacing_note = note
     _fill(m, seg.ellipse, spacing, used, ga)
@@ -398,7 +413,15 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
     m.flags = [f for f in m.flags if f in _MODEL_FLAGS] + scan_flags(e, m.image_size)
     msgs = []
     if "low_quality" in m.flags:
-        msgs.append(f"quality {m.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
+        if m.interval_half_widths:
+            msgs.append(f"uncertain: the 90 % range of HC is +/-{100 * m.interval_half_widths['hc']:.1f} % "
+                        f"(quality {m.quality:.2f}); check the ellipse on the overlay")
+        else:
+            msgs.append(f"quality {m.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
+    if "skull_not_seen" in m.flags:
+        seen = m.quality_components.get("outline_seen", 0.0)
+        msgs.append(f"the skull echo is seen on only {100 * seen:.0f} % of the outline (shadow, missing skull, "
+                    "or no fetal head): check the scan")
     if "head_cut_by_image_border" in m.flags:
         msgs.append("the head is cut by the image border: check the ellipse where the skull is not seen")
     if m.spacing_note:
@@ -434,9 +457,31 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
         m.pixel_spacing_mm, m.spacing_source = None, "none"
         m.flags.append("no_pixel_spacing")
         msgs.append("no pixel spacing: HC, BPD and OFD are not given in mm (pixels only)")
+    _fill_intervals(m)
     m.cephalic_index = bio.cephalic_index
     m.flags.extend(bio.flags)
     if "cephalic_index_out_of_range" in bio.flags:
         msgs.append(bio.note.split("; ")[-1])
     m.messages = msgs
     return m
+
+
+def _fill_intervals(m: Measurement) -> None:
+    """The 90 % intervals of the lengths and the gestational-age ranges that follow from HC's."""
+    m.intervals = {}
+    hw = m.interval_half_widths
+    if not hw:
+        return
+    m.intervals["hc_px"] = relative_interval(m.head_circumference_px, hw["hc"])
+    if m.head_circumference_mm is None:
+        return
+    m.intervals["hc_mm"] = relative_interval(m.head_circumference_mm, hw["hc"])
+    m.intervals["bpd_mm"] = relative_interval(m.biparietal_diameter_mm, hw["bpd"])
+    m.intervals["ofd_mm"] = relative_interval(m.occipitofrontal_diameter_mm, hw["ofd"])
+    lo, hi = m.intervals["hc_mm"]
+    for key, fn in (("ga_hc_hadlock_weeks", ga_from_hc_hadlock1984),
+                    ("ga_hc_intergrowth_weeks", ga_from_hc_intergrowth2016)):
+        a, _ = _safe(fn, lo)
+        b, _ = _safe(fn, hi)
+        if a is not None and b is not None:
+            m.intervals[key] = (a, b)

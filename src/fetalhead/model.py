@@ -68,6 +68,14 @@ class HeadModel:
             raise ModelError(f"{self.path}: not a loadable ONNX model ({exc})") from None
         self.input_name = self.session.get_inputs()[0].name
         self.pipeline_config = PipelineConfig.from_dict(self.metadata.get("pipeline", {}))
+        self.calibration = None
+        if self.metadata.get("calibration"):
+            from .uncertainty import Calibration
+
+            try:
+                self.calibration = Calibration.from_dict(self.metadata["calibration"])
+            except (TypeError, ValueError) as exc:
+                raise ModelError(f"{meta_path}: {exc}") from None
 
     @property
     def version(self) -> str:

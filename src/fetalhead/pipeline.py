@@ -23,7 +23,8 @@ from typing import Callable
 
 import numpy as np
 
-from .geometry import Ellipse, ellipse_points, ellipse_to_mask, fit_ellipse_to_points, mask_boundary_points
+from .geometry import (Ellipse, distance_to_outline, ellipse_points, ellipse_to_mask, fit_ellipse_to_points,
+                       mask_boundary_points)
 from .limits import INSIDE_FRACTION_SCORE_RANGE, MIN_AXIS_RATIO, TTA_HC_DISAGREEMENT_ZERO
 from .transforms import invert_affine, letterbox_affine, standardize, view_affine, warp_to_view
 
@@ -50,6 +51,7 @@ class PipelineConfig:
     mirror_tta: bool = True
     vertical_flip_tta: bool = False
     min_coarse_area_fraction: float = 0.002
+    weighted_fit: bool = False
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -90,15 +92,75 @@ def _predict_prob(predict: Predict, views: list[np.ndarray]) -> np.ndarray:
     return _sigmoid(logits[:, 0])
 
 
-def _fit_prob(prob: np.ndarray) -> tuple[Ellipse, np.ndarray]:
-    """Ellipse (view pixels) fitted to the 0.5 crossings around the largest region, and that region."""
+def _fit_prob(prob: np.ndarray, weighted: bool = False) -> tuple[Ellipse, np.ndarray, np.ndarray]:
+    """Ellipse (view pixels) fitted to the 0.5 crossings around the largest region, that region and
+    the crossing points. With ``weighted`` each point counts by the sharpness of the probability
+    there (the arcs the network is sure of lead; a shadowed, uncertain arc is completed)."""
     try:
         pts, region = mask_boundary_points(prob, 0.5)
     except ValueError:
         raise HeadNotFoundError("no head region in the network output") from None
     if region.sum() < 10:
         raise HeadNotFoundError("no head region in the network output")
-    return fit_ellipse_to_points(pts), region
+    weights = _boundary_sharpness(prob, pts) if weighted else None
+    return fit_ellipse_to_points(pts, weights=weights), region, pts
+
+
+def _boundary_sharpness(prob: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of the probability at each point (per pixel), floored so no point is ignored."""
+    gy, gx = np.gradient(prob.astype(np.float32))
+    g = np.hypot(gx, gy)
+    x = np.clip(np.round(pts[:, 0]).astype(int), 0, prob.shape[1] - 1)
+    y = np.clip(np.round(pts[:, 1]).astype(int), 0, prob.shape[0] - 1)
+    return np.maximum(g[y, x], 0.02).astype(float)
+
+
+def _sample(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``img`` at points ``xy`` (..., 2); 0 outside."""
+    import cv2
+
+    mx = np.ascontiguousarray(xy[..., 0], dtype=np.float32)
+    my = np.ascontiguousarray(xy[..., 1], dtype=np.float32)
+    return cv2.remap(img.astype(np.float32), mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _scaled_points(e: Ellipse, radii: np.ndarray, n: int) -> np.ndarray:
+    """Points at relative radii ``radii`` (r,) of ``e``'s outline, for ``n`` angles: shape (n, r, 2)."""
+    t = np.linspace(0, 2 * np.pi, n, endpoint=False)[:, None]
+    th = np.deg2rad(e.angle_deg)
+    u, v = e.semi_major * np.cos(t) * radii, e.semi_minor * np.sin(t) * radii
+    x = e.center_x + u * np.cos(th) - v * np.sin(th)
+    y = e.center_y + u * np.sin(th) + v * np.cos(th)
+    return np.stack([x, y], axis=-1)
+
+
+#: Angles around the outline at which the evidence for the skull is read.
+EVIDENCE_ANGLES = 72
+#: A skull echo is "seen" at an angle when the brightest grey within 10 % of the outline stands
+#: out from the brighter of the grey inside (0.7 r) and outside (1.3 r) by this share of the
+#: view's grey range (1st-99th centile): a bright ring, not the edge of a bright disc.
+SKULL_ECHO_MIN_CONTRAST = 0.12
+
+
+def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
+    """How much of the fitted outline the image and the network actually show (view pixels).
+
+    * ``outline_seen``: share of angles where the image has a skull echo on the outline (a
+      bright ridge within 10 % of the radius, brighter than both sides by
+      :data:`SKULL_ECHO_MIN_CONTRAST` of the grey range);
+      low behind acoustic shadows, missing skull arcs, or where there is no skull;
+    * ``boundary_sharpness``: mean over angles of prob(0.9 r) - prob(1.1 r), the network's
+      certainty that the outline is there.
+    """
+    radii = np.array([0.7, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3])
+    pts = _scaled_points(e, radii, EVIDENCE_ANGLES)
+    grey = _sample(view, pts)
+    lo, hi = np.percentile(view, [1, 99])
+    span = max(float(hi - lo), 1e-3)
+    ridge = grey[:, 1:6].max(axis=1) - np.maximum(grey[:, 0], grey[:, 6])
+    p = _sample(prob, pts)
+    return {"outline_seen": float(np.mean(ridge / span > SKULL_ECHO_MIN_CONTRAST)),
+            "boundary_sharpness": float(np.clip(p[:, 1] - p[:, 5], 0, 1).mean())}
 
 
 def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig) -> Ellipse:
@@ -107,7 +169,7 @@ def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig) -> Ellipse
     prob = _predict_prob(predict, [warp_to_view(image, m, size)])[0]
     if (prob > 0.5).sum() < cfg.min_coarse_area_fraction * size * size:
         raise HeadNotFoundError("no head found in the image")
-    e_view, _ = _fit_prob(prob)
+    e_view, _, _ = _fit_prob(prob)
     return e_view.transformed(invert_affine(m))
 
 
@@ -134,8 +196,9 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
     for k, (h, v) in enumerate(flips):  # back to the view's orientation
         probs[k] = probs[k][::-1 if v else 1, ::-1 if h else 1].copy()
     mean_prob = probs.mean(axis=0)
-    e_view, region = _fit_prob(mean_prob)
-    comps = {}
+    e_view, region, pts = _fit_prob(mean_prob, cfg.weighted_fit)
+    comps = outline_evidence(view, mean_prob, e_view)
+    comps["fit_residual"] = float(np.sqrt(np.mean(distance_to_outline(pts, e_view) ** 2)) / e_view.semi_minor)
     fit_mask = ellipse_to_mask(e_view, (size, size))
     inter = np.logical_and(fit_mask, region).sum()
     union = np.logical_or(fit_mask, region).sum()
@@ -180,6 +243,8 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
         raise HeadNotFoundError(f"no head ellipse could be fitted ({exc})") from None
     inside = _inside_fraction(e, img.shape)
     comps["inside_fraction"] = inside
+    comps["coarse_fine_rel_diff"] = float(abs(coarse.perimeter_px - e.perimeter_px) / max(e.perimeter_px, 1e-9))
+    comps["head_px"] = float(e.perimeter_px)
     lo, hi = INSIDE_FRACTION_SCORE_RANGE
     scores = [comps["mask_fit"], min(1.0, max(0.0, (inside - lo) / (hi - lo)))]
     if "tta_hc_rel_diff" in comps:

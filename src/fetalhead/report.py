@@ -60,9 +60,14 @@ def report_rows(m, t: dict) -> list[tuple[str, str]]:
     """(label, value) pairs of the report's measurement table."""
     wk = t["weeks"]
     if m.head_circumference_mm is not None:
-        rows = [(t["hc"], _fmt(m.head_circumference_mm, 1, "mm")),
-                (t["bpd"], _fmt(m.biparietal_diameter_mm, 1, "mm")),
-                (t["ofd"], _fmt(m.occipitofrontal_diameter_mm, 1, "mm"))]
+        def with_range(value, key):
+            lo_hi = (m.intervals or {}).get(key)
+            text = _fmt(value, 1, "mm")
+            return text + (f" ({t['range_90']} {lo_hi[0]:.1f}–{lo_hi[1]:.1f} mm)" if lo_hi else "")
+
+        rows = [(t["hc"], with_range(m.head_circumference_mm, "hc_mm")),
+                (t["bpd"], with_range(m.biparietal_diameter_mm, "bpd_mm")),
+                (t["ofd"], with_range(m.occipitofrontal_diameter_mm, "ofd_mm"))]
     else:
         rows = [(t["hc"], _fmt(m.head_circumference_px, 1, "px") + f" ({t['flag_no_pixel_spacing']})")]
     rows.append((t["ci"], _fmt(m.cephalic_index, 1, "%")))

@@ -35,6 +35,9 @@ RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the 
     "status", "spacing_source", "cephalic_index", "hc_px", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks",
     "ga_bpd_hadlock_weeks", "ga_by_dates_weeks", "hc_zscore", "hc_centile", "bpd_centile", "ofd_centile",
     "quality", "flags", "message", "model_version", "path", "frame", "sha256", "overlay",
+    "hc_mm_low", "hc_mm_high", "bpd_mm_low", "bpd_mm_high", "ofd_mm_low", "ofd_mm_high", "hc_px_low", "hc_px_high",
+    "ga_hc_hadlock_weeks_low", "ga_hc_hadlock_weeks_high", "ga_hc_intergrowth_weeks_low",
+    "ga_hc_intergrowth_weeks_high",
     "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
 )
 HC18_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad")
@@ -88,6 +91,8 @@ def _flat(m, rounded: bool) -> dict:
             row[f"{k}_x"], row[f"{k}_y"] = _num(x, nd(4)), _num(y, nd(4))
     for attr, col, digits in _FIGURES:
         row[col] = _num(getattr(m, attr), nd(digits))
+    for key, (lo, hi) in (m.intervals or {}).items():  # 90 % intervals: <column>_low, <column>_high
+        row[f"{key}_low"], row[f"{key}_high"] = _num(lo, nd(2)), _num(hi, nd(2))
     return row
 
 
@@ -153,6 +158,8 @@ def to_json(m) -> dict:
                                for k, v in m.quality_components.items()}
     d["identifiers"] = dict(m.identifiers)
     d["image_width"], d["image_height"] = (m.image_size if m.image_size else (None, None))
+    d["interval_level"] = 0.9 if m.intervals else None
+    d["interval_half_widths"] = dict(m.interval_half_widths) or None
     return d
 
 

@@ -89,6 +89,11 @@ function showFigures(f) {
   $("val-hc").textContent = mm ? fmt(f.hc_mm, 1, "mm") : `${fmt(f.hc_px, 1, "px")} — ${tr("flag_no_pixel_spacing")}`;
   $("val-bpd").textContent = mm ? fmt(f.bpd_mm, 1, "mm") : tr("not_available");
   $("val-ofd").textContent = mm ? fmt(f.ofd_mm, 1, "mm") : tr("not_available");
+  for (const k of ["hc", "bpd", "ofd"]) {  // the calibrated 90 % interval, when the server gives one
+    const lo = f[`${k}_mm_low`], hi = f[`${k}_mm_high`];
+    $(`range-${k}`).textContent = mm && !missing(lo) && !missing(hi)
+      ? `(${tr("range_90")} ${Number(lo).toFixed(1)}–${Number(hi).toFixed(1)} mm)` : "";
+  }
   $("val-ci").textContent = fmt(f.cephalic_index, 1, "%");
   const ga = (v) => (mm ? (missing(v) ? tr("outside_range") : fmt(v, 1, tr("weeks"))) : tr("not_available"));
   $("val-ga-hadlock").textContent = ga(f.ga_hc_hadlock_weeks);

@@ -1,0 +1,161 @@
+"""How honest the results are: 90 % interval coverage and width, flags, silent failures, non-heads.
+
+Measures the fixed validation split of HC18 (never trained on) clean and under every variation of
+``bench/robustness.py`` (:data:`fetalhead.variations.VARIATIONS`: scanner changes, acoustic shadows,
+missing skull arcs, sector and border cuts), and images with no fetal head at all.
+
+The intervals and the flag line are *cross-fitted*: the validation subjects are split in two by a
+hash; each half is judged with a calibration (``fetalhead.calibration.calibrate_records``) made on the
+other half only, so no figure here comes from the scans it was fitted on. Non-head images are
+judged by the shipped model as it is (its own stored calibration).
+
+    python bench/trust.py [--limit N]
+
+Columns: n; failed (no figures); HC ADF (mm, measured scans); coverage of the 90 % HC interval;
+mean half-width (% of HC); flagged; silent = share of `ok` results that are wrong (HC more than
+2.5 % off); caught = share of wrong results flagged or failed; AUROC of the quality score (wrong vs
+right).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fetalhead.calibration import calibrate_records, collect_records, subject_half
+from fetalhead.datasets import load_dataset, subject_split
+from fetalhead.imageio import read_scan
+from fetalhead.measurement import REVIEW_FLAGS, Scan, measure_scan
+from fetalhead.model import load_model
+from fetalhead.uncertainty import WRONG_HC_SHARE
+from fetalhead.variations import NON_HEAD, VARIATIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def auroc(scores_wrong, scores_right) -> float:
+    """Probability that a wrong result has a lower quality than a right one (ties count half)."""
+    w, r = np.asarray(scores_wrong, float), np.asarray(scores_right, float)
+    if not len(w) or not len(r):
+        return float("nan")
+    return float(((w[:, None] < r[None, :]).sum() + 0.5 * (w[:, None] == r[None, :]).sum()) / (len(w) * len(r)))
+
+
+def judge(records, cal) -> list[dict]:
+    """Each record's interval, quality and status under calibration ``cal``."""
+    out = []
+    for r in records:
+        if r.features is None:
+            out.append({"rec": r, "failed": True})
+            continue
+        hw = cal.half_widths_of(r.features)
+        q = cal.quality(hw["hc"])
+        other = [f for f in r.flags if f in REVIEW_FLAGS and f != "low_quality"]
+        flagged = q < 0.5 or bool(other)
+        out.append({"rec": r, "failed": False, "hw": hw["hc"], "quality": q, "flagged": flagged,
+                    "covered": abs(r.rel_err_hc) <= hw["hc"], "wrong": abs(r.rel_err_hc) > WRONG_HC_SHARE})
+    return out
+
+
+def summary(rows) -> dict:
+    n = len(rows)
+    meas = [x for x in rows if not x["failed"]]
+    wrong = [x for x in meas if x["wrong"]]
+    ok = [x for x in meas if not x["flagged"]]
+    return {
+        "n": n, "failed": n - len(meas),
+        "adf": float(np.mean([x["rec"].hc_abs_mm for x in meas])) if meas else float("nan"),
+        "coverage": float(np.mean([x["covered"] for x in meas])) if meas else float("nan"),
+        "half_width": 100 * float(np.mean([x["hw"] for x in meas])) if meas else float("nan"),
+        "flagged": float(np.mean([x["flagged"] for x in meas])) if meas else float("nan"),
+        "silent": float(np.mean([x["wrong"] for x in ok])) if ok else 0.0,
+        "caught": (sum(x["flagged"] for x in wrong) + (n - len(meas))) / (len(wrong) + n - len(meas))
+        if (wrong or n - len(meas)) else float("nan"),
+        "n_wrong": len(wrong),
+        "auroc": auroc([x["quality"] for x in wrong], [x["quality"] for x in meas if not x["wrong"]]),
+    }
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
+    ap.add_argument("--limit", type=int, default=0, help="only the first N validation images")
+    ap.add_argument("--model", default=None)
+    args = ap.parse_args(argv)
+    samples = [s for s in load_dataset(args.data) if s.ellipse is not None]
+    _, val = subject_split(samples, 0.2, seed=0)
+    if args.limit:
+        val = val[: args.limit]
+    model = load_model(args.model)
+    t0 = time.time()
+    records = collect_records(val, model)
+    judged = []
+    for fold in (0, 1):
+        train = [r for r in records if subject_half(r.subject, seed=2) != fold]
+        test = [r for r in records if subject_half(r.subject, seed=2) == fold]
+        judged += judge(test, calibrate_records(train, seed=1))
+    print(f"model {model.version}; {len(val)} validation images ({len({s.subject_id for s in val})} subjects) x "
+          f"{len(VARIATIONS)} variations; cross-fitted calibration; {time.time() - t0:.0f} s")
+    head = (f"{'variation':<22} {'n':>4} {'failed':>6} {'ADF mm':>7} {'cover':>6} {'±% HC':>6} {'flagged':>7} "
+            f"{'silent':>6} {'caught':>6} {'wrong':>5} {'AUROC':>6}")
+    print(head)
+    for fn in VARIATIONS:
+        s = summary([x for x in judged if x["rec"].variation == fn.__name__])
+        print(f"{fn.__name__:<22} {s['n']:>4} {s['failed']:>6} {s['adf']:>7.2f} {100 * s['coverage']:>5.1f}% "
+              f"{s['half_width']:>6.2f} {100 * s['flagged']:>6.1f}% {100 * s['silent']:>5.1f}% "
+              f"{100 * s['caught']:>5.0f}% {s['n_wrong']:>5} {s['auroc']:>6.3f}")
+    s = summary([x for x in judged if x["rec"].variation != "identity"])
+    print(f"{'all damaged':<22} {s['n']:>4} {s['failed']:>6} {s['adf']:>7.2f} {100 * s['coverage']:>5.1f}% "
+          f"{s['half_width']:>6.2f} {100 * s['flagged']:>6.1f}% {100 * s['silent']:>5.1f}% "
+          f"{100 * s['caught']:>5.0f}% {s['n_wrong']:>5} {s['auroc']:>6.3f}")
+    # images with no fetal head, judged by the shipped model as it is
+    print("\nno fetal head (shipped model and its own calibration): status counts")
+    rng = np.random.default_rng(0)
+    for fn in NON_HEAD:
+        counts = {"ok": 0, "flagged": 0, "failed": 0}
+        for s_ in val:
+            img = fn(read_scan(s_.image_path), s_.ellipse, rng)
+            m = measure_scan(Scan(np.ascontiguousarray(img, np.float32), s_.filename, "array"), 0.15, model=model)
+            counts[m.status] += 1
+        print(f"{fn.__name__:<22} ok {counts['ok']:>3}  flagged {counts['flagged']:>3}  failed {counts['failed']:>3}")
+    other = _other_anatomy(model)
+    if other:
+        print(f"{'other anatomy (DICOM)':<22} " + "  ".join(f"{k} {v}" for k, v in other.items()))
+    return 0
+
+
+def _other_anatomy(model) -> dict:
+    """pydicom's example images (ultrasound of other anatomy, CT, MR) measured as pictures."""
+    try:
+        from pydicom import dcmread
+        from pydicom.data import get_testdata_file
+    except ImportError:
+        return {}
+    from fetalhead.transforms import to_grey_float
+
+    counts = {"ok": 0, "flagged": 0, "failed": 0}
+    for name in ("examples_palette.dcm", "examples_jpeg2k.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm",
+                 "CT_small.dcm", "MR_small.dcm"):  # files pydicom ships (nothing is downloaded)
+        try:
+            ds = dcmread(get_testdata_file(name, download=False))
+            arr = ds.pixel_array
+        except Exception:
+            continue
+        arr = arr[0] if arr.ndim == 4 or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)) else arr
+        a = arr.astype(np.float32)
+        a = (a - a.min()) / max(float(np.ptp(a)), 1e-6)
+        if a.ndim == 3:
+            a = a.mean(axis=2)
+        if min(a.shape) < 64:
+            continue
+        m = measure_scan(Scan(to_grey_float(a), name, "array"), 0.2, model=model)
+        counts[m.status] += 1
+    return counts
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""``fetalhead calibrate``: fit the model's uncertainty (:mod:`fetalhead.uncertainty`) on scans that
+training never saw, and store it in the model's metadata.
+
+The scans: the fixed subject-grouped validation split of HC18, each measured clean and under every
+damage of :data:`fetalhead.variations.VARIATIONS` (scanner changes, acoustic shadows, missing skull
+arcs, sector and border cuts), so that the intervals hold on hard scans too. The subjects are split
+in two by a hash: the difficulty is fitted on one half, the conformal quantiles and the flag line
+are taken on the other (split conformal prediction).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import HeadSample, load_dataset, subject_split
+from .imageio import read_scan
+from .measurement import Scan, measure_scan
+from .uncertainty import Calibration, feature_vector, fit_calibration
+from .variations import VARIATIONS
+
+__all__ = ["Record", "collect_records", "calibrate_records", "calibrate_model", "subject_half"]
+
+
+@dataclass
+class Record:
+    """One measured scan under one variation, with its reference."""
+
+    subject: int
+    filename: str
+    variation: str
+    status: str
+    flags: tuple
+    features: np.ndarray | None
+    rel_err_hc: float | None
+    rel_err_bpd: float | None
+    rel_err_ofd: float | None
+    hc_mm: float | None
+    ref_hc_mm: float
+    hc_abs_mm: float | None
+    half_widths: dict | None
+    quality: float | None
+
+
+def subject_half(subject_id, seed: int = 1) -> int:
+    """0 or 1, by a hash of the subject: never changes when data are added."""
+    return hashlib.sha256(f"calib:{seed}:{subject_id}".encode()).digest()[0] & 1
+
+
+def collect_records(samples: list[HeadSample], model, variations=VARIATIONS, progress=None) -> list[Record]:
+    """Measure every sample under every variation (deterministic, seeded per image and variation)."""
+    out = []
+    for i, s in enumerate(samples):
+        img = read_scan(s.image_path)
+        for fn in variations:
+            rng = np.random.default_rng(1000 * i + zlib.crc32(fn.__name__.encode()) % 1000)
+            vimg, ve, vps = fn(img, s.ellipse, s.pixel_size_mm, rng)
+            m = measure_scan(Scan(np.ascontiguousarray(vimg, np.float32), s.filename, "array"), vps, model=model)
+            ref_hc = ve.perimeter_px * vps
+            rec = Record(s.subject_id, s.filename, fn.__name__, m.status, tuple(m.flags), None, None, None, None,
+                         m.head_circumference_mm, ref_hc, None, m.interval_half_widths or None, m.quality)
+            if m.ellipse is not None:
+                e = m.ellipse
+                rec.features = feature_vector(m.quality_components)
+                rec.rel_err_hc = (e.perimeter_px - ve.perimeter_px) / ve.perimeter_px
+                rec.rel_err_bpd = (e.semi_minor - ve.semi_minor) / ve.semi_minor
+                rec.rel_err_ofd = (e.semi_major - ve.semi_major) / ve.semi_major
+                rec.hc_abs_mm = abs(e.perimeter_px - ve.perimeter_px) * vps
+            out.append(rec)
+        if progress:
+            progress(i + 1, len(samples))
+    return out
+
+
+def calibrate_records(records: list[Record], data: str = "", seed: int = 1) -> Calibration:
+    """A :class:`Calibration` from measured records: difficulty on one half of the subjects, quantiles
+    and flag line on the other."""
+    rows = [r for r in records if r.features is not None]
+    if len(rows) < 40:
+        raise ValueError(f"calibration needs at least 40 measured scans, got {len(rows)}")
+    x = np.stack([r.features for r in rows])
+    fit_mask = np.array([subject_half(r.subject, seed) == 0 for r in rows])
+    return fit_calibration(x, [r.rel_err_hc for r in rows], [r.rel_err_bpd for r in rows],
+                           [r.rel_err_ofd for r in rows], fit_mask, data=data)
+
+
+def calibrate_model(data: str | Path, model, out_json: str | Path | None = None, limit: int = 0,
+                    progress=None, log=print) -> Calibration:
+    """Measure the validation split under every variation, calibrate, and store the result in the
+    model's metadata JSON (``out_json``, default: beside the model)."""
+    samples = [s for s in load_dataset(data) if s.ellipse is not None and s.image_path.is_file()]
+    _, val = subject_split(samples, 0.2, seed=0)
+    if limit:
+        val = val[:limit]
+    log(f"calibrating {model.version} on {len(val)} validation images x {len(VARIATIONS)} variations")
+    records = collect_records(val, model, progress=progress)
+    desc = (f"HC18 validation split (fetalhead.datasets.subject_split(val_fraction=0.2, seed=0): {len(val)} images, "
+            f"{len({s.subject_id for s in val})} subjects, never trained on), each clean and under "
+            f"{len(VARIATIONS) - 1} damages (fetalhead.variations.VARIATIONS); difficulty fitted on half of the "
+            "subjects, conformal quantiles and flag line on the other half")
+    cal = calibrate_records(records, data=desc)
+    path = Path(out_json) if out_json else model.path.with_suffix(".json")
+    meta = json.loads(path.read_text()) if path.is_file() else {}
+    meta["calibration"] = cal.to_dict()
+    path.write_text(json.dumps(meta, indent=2))
+    log(f"calibration written to {path}: q_hc {cal.q_hc:.3f}, flag line +/-{100 * cal.flag_half_width:.2f} % of HC")
+    return cal

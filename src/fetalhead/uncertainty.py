@@ -1,0 +1,161 @@
+"""How sure a measurement is: a per-scan difficulty, calibrated 90 % intervals and the review flag.
+
+Plain functions on numbers. The method is normalised split conformal prediction (Papadopoulos
+et al. 2002; Lei et al., JASA 2018, section 5.2):
+
+1. A *difficulty* ``d`` of each scan from what the pipeline saw (:data:`FEATURES`: disagreement
+   of the mirrored views and of the coarse and fine passes, how well the network's mask is an
+   ellipse, how much of the outline lies in the image, how much of the skull outline the image
+   actually shows, how sharp the network's boundary is, the fit residual, the head's size in
+   pixels): ``log d = b + w . f``, fitted by least squares to ``log(|relative error| + floor)`` on
+   calibration scans.
+2. On *other* calibration scans, the scores ``|relative error| / d``; their conformal quantile
+   ``q`` (the ``ceil((n + 1)(1 - alpha)) / n`` empirical quantile) makes ``value * (1 +/- q d)`` a
+   ``1 - alpha`` interval for exchangeable scans: narrow where the skull is clear, wide where it is
+   shadowed, cut or ambiguous.
+3. A result is flagged for review when its HC interval's half-width exceeds ``flag_half_width``
+   (chosen on the calibration scans so that few results that stay unflagged are wrong), and its
+   quality score is ``1 - half_width / (2 flag_half_width)``, clipped to [0, 1]: 0.5 is the flag line.
+
+The fitted numbers travel with the model (``calibration`` in its metadata JSON), written by
+``fetalhead calibrate``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["FEATURES", "Calibration", "feature_vector", "conformal_quantile", "fit_difficulty",
+           "fit_calibration", "choose_flag_half_width", "relative_interval", "WRONG_HC_SHARE", "INTERVAL_LEVEL"]
+
+#: A measurement is *wrong* when its HC is more than this share from the reference (issue 10's
+#: definition; about the inter-observer 95 % limits of HC, Sarris et al., UOG 2012).
+WRONG_HC_SHARE = 0.025
+#: The intervals' level.
+INTERVAL_LEVEL = 0.90
+#: The floor added to relative errors before taking logs (0.2 %: HC18's own annotation rounding).
+_LOG_FLOOR = 0.002
+
+FEATURES = ("tta_hc_rel_diff", "coarse_fine_rel_diff", "mask_fit", "inside_fraction", "outline_seen",
+            "boundary_sharpness", "fit_residual", "head_px")
+
+
+def feature_vector(components: dict) -> np.ndarray:
+    """The difficulty features of one scan from the pipeline's quality components (missing -> worst)."""
+    c = components
+    return np.array([
+        math.log(float(c.get("tta_hc_rel_diff", 0.05)) + 1e-3),
+        math.log(float(c.get("coarse_fine_rel_diff", 0.05)) + 1e-3),
+        1.0 - float(c.get("mask_fit", 0.0)),
+        1.0 - float(c.get("inside_fraction", 0.0)),
+        1.0 - float(c.get("outline_seen", 0.0)),
+        1.0 - float(c.get("boundary_sharpness", 0.0)),
+        math.log(float(c.get("fit_residual", 0.05)) + 1e-3),
+        math.log(max(float(c.get("head_px", 100.0)), 10.0)),
+    ])
+
+
+def conformal_quantile(scores, alpha: float = 1 - INTERVAL_LEVEL) -> float:
+    """The split-conformal quantile: the ``ceil((n + 1)(1 - alpha))``-th smallest score (inf if n is too small)."""
+    s = np.sort(np.asarray(scores, dtype=float))
+    n = len(s)
+    k = math.ceil((n + 1) * (1 - alpha))
+    return float("inf") if k > n or n == 0 else float(s[k - 1])
+
+
+def fit_difficulty(features: np.ndarray, rel_errors: np.ndarray, ridge: float = 1e-2) -> tuple[np.ndarray, float]:
+    """Weights and bias of ``log d = b + w . f`` (ridge least squares on standardised features)."""
+    x = np.asarray(features, dtype=float)
+    y = np.log(np.abs(np.asarray(rel_errors, dtype=float)) + _LOG_FLOOR)
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-9] = 1.0
+    z = (x - mu) / sd
+    a = np.hstack([z, np.ones((len(z), 1))])
+    reg = ridge * len(z) * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0
+    coef = np.linalg.solve(a.T @ a + reg, a.T @ y)
+    w = coef[:-1] / sd
+    b = float(coef[-1] - (mu / sd) @ coef[:-1])
+    return w, b
+
+
+def relative_interval(value: float, half_width: float) -> tuple[float, float]:
+    """``value * (1 -/+ half_width)``, the lower end kept positive."""
+    return max(value * (1 - half_width), 0.0), value * (1 + half_width)
+
+
+@dataclass
+class Calibration:
+    """The fitted difficulty model, the conformal quantiles and the flag line of one model."""
+
+    weights: list[float]
+    bias: float
+    q_hc: float
+    q_bpd: float
+    q_ofd: float
+    flag_half_width: float
+    level: float = INTERVAL_LEVEL
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+    data: str = ""
+    n: int = 0
+
+    def difficulty(self, components: dict) -> float:
+        return self.difficulty_of(feature_vector(components))
+
+    def difficulty_of(self, features: np.ndarray) -> float:
+        return float(math.exp(min(self.bias + float(np.dot(self.weights, features)), 5.0)))
+
+    def half_widths(self, components: dict) -> dict:
+        """Relative half-widths of the HC, BPD and OFD intervals for one scan."""
+        return self.half_widths_of(feature_vector(components))
+
+    def half_widths_of(self, features: np.ndarray) -> dict:
+        d = self.difficulty_of(features)
+        return {"hc": self.q_hc * d, "bpd": self.q_bpd * d, "ofd": self.q_ofd * d}
+
+    def quality(self, hc_half_width: float) -> float:
+        """1 for a razor-thin interval, 0.5 at the flag line, 0 at twice it."""
+        return float(min(1.0, max(0.0, 1.0 - hc_half_width / (2.0 * self.flag_half_width))))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["weights"] = [float(v) for v in self.weights]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibration":
+        names = cls.__dataclass_fields__.keys()
+        cal = cls(**{k: v for k, v in d.items() if k in names})
+        if list(cal.features) != list(FEATURES) or len(cal.weights) != len(FEATURES):
+            raise ValueError("the model's calibration was made for other features: run fetalhead calibrate")
+        return cal
+
+
+def choose_flag_half_width(half_widths, wrong, max_silent: float = 0.015) -> float:
+    """The largest HC half-width line such that, among the results under it (not flagged), at most
+    ``max_silent`` are wrong (the *silent failure rate*)."""
+    hw = np.asarray(half_widths, dtype=float)
+    wr = np.asarray(wrong, dtype=bool)
+    order = np.argsort(hw)
+    silent = np.cumsum(wr[order]) / np.arange(1, len(hw) + 1)  # wrong share among the k narrowest
+    ok = np.nonzero(silent <= max_silent)[0]
+    return float(hw[order][ok[-1]]) if ok.size else float(hw.min()) * 0.999
+
+
+def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, fit_mask, data: str = "",
+                    alpha: float = 1 - INTERVAL_LEVEL, max_silent: float = 0.015) -> Calibration:
+    """Difficulty fitted on the scans where ``fit_mask`` is true, quantiles and the flag line on the others."""
+    x = np.asarray(features, dtype=float)
+    fit_mask = np.asarray(fit_mask, dtype=bool)
+    hc, bpd, ofd = (np.abs(np.asarray(v, dtype=float)) for v in (rel_err_hc, rel_err_bpd, rel_err_ofd))
+    w, b = fit_difficulty(x[fit_mask], hc[fit_mask])
+    cal_idx = ~fit_mask
+    d = np.exp(np.minimum(b + x[cal_idx] @ w, 5.0))
+    q = [conformal_quantile(v[cal_idx] / d, alpha) for v in (hc, bpd, ofd)]
+    cal = Calibration(list(map(float, w)), b, q[0], q[1], q[2], flag_half_width=1.0, level=1 - alpha,
+                      data=data, n=int(len(x)))
+    cal.flag_half_width = choose_flag_half_width(q[0] * d, hc[cal_idx] > WRONG_HC_SHARE, max_silent)
+    return cal

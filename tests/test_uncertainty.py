@@ -1,0 +1,62 @@
+"""Normalised split conformal intervals and the review flag, on synthetic numbers."""
+
+import numpy as np
+import pytest
+
+from fetalhead.uncertainty import (FEATURES, Calibration, choose_flag_half_width, conformal_quantile,
+                                   feature_vector, fit_calibration, fit_difficulty, relative_interval)
+
+
+def test_conformal_quantile_is_the_finite_sample_rank():
+    s = np.arange(1, 20)  # 19 scores: ceil(20 * 0.9) = 18th smallest
+    assert conformal_quantile(s, 0.1) == 18
+    assert conformal_quantile([1, 2, 3], 0.1) == float("inf")  # too few for 90 %
+
+
+def test_difficulty_fit_recovers_a_known_law():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 3))
+    scale = np.exp(-2 + 0.8 * x[:, 0])
+    err = scale * np.abs(rng.normal(size=4000))
+    w, b = fit_difficulty(x, err, ridge=0.0)
+    assert w[0] == pytest.approx(0.8, abs=0.1) and abs(w[1]) < 0.1 and abs(w[2]) < 0.1
+
+
+def test_calibrated_intervals_cover_90_percent_and_adapt():
+    rng = np.random.default_rng(1)
+    n = 6000
+    feats = np.stack([feature_vector({"outline_seen": v}) for v in rng.uniform(0.2, 1.0, n)])
+    seen = 1 - feats[:, FEATURES.index("outline_seen")]
+    sigma = 0.004 + 0.05 * (1 - seen)  # errors grow as less of the skull is seen
+    err = sigma * rng.normal(size=n)
+    fit = rng.uniform(size=n) < 0.5
+    cal = fit_calibration(feats[: n // 2], err[: n // 2], err[: n // 2] * 1.2, err[: n // 2], fit[: n // 2])
+    test_f, test_e = feats[n // 2:], err[n // 2:]
+    hw = np.array([cal.half_widths_of(f)["hc"] for f in test_f])
+    cover = np.mean(np.abs(test_e) <= hw)
+    assert 0.87 <= cover <= 0.93
+    clear, hidden = hw[test_f[:, FEATURES.index("outline_seen")] < 0.2], hw[test_f[:, FEATURES.index("outline_seen")] > 0.6]
+    assert clear.mean() < 0.5 * hidden.mean()  # narrow where the skull is clear
+    # the flag line keeps the silent failure rate at its target on new scans
+    wrong = np.abs(test_e) > 0.025
+    ok = hw <= cal.flag_half_width
+    assert wrong[ok].mean() <= 0.03
+    round_trip = Calibration.from_dict(cal.to_dict())
+    assert round_trip.half_widths_of(test_f[0]) == cal.half_widths_of(test_f[0])
+
+
+def test_flag_line_and_quality():
+    hw = np.array([0.01, 0.02, 0.03, 0.04, 0.05])
+    wrong = np.array([False, False, True, False, True])
+    assert choose_flag_half_width(hw, wrong, max_silent=0.0) == 0.02
+    assert choose_flag_half_width(hw, wrong, max_silent=0.34) == 0.04
+    cal = Calibration([0.0] * len(FEATURES), 0.0, 1, 1, 1, flag_half_width=0.02)
+    assert cal.quality(0.0) == 1 and cal.quality(0.02) == 0.5 and cal.quality(0.1) == 0
+    assert relative_interval(100.0, 0.05) == (95.0, 105.0)
+
+
+def test_calibration_for_other_features_is_refused():
+    d = Calibration([0.0] * len(FEATURES), 0.0, 1, 1, 1, 0.02).to_dict()
+    d["features"] = ["something_else"]
+    with pytest.raises(ValueError, match="fetalhead calibrate"):
+        Calibration.from_dict(d)
