@@ -207,3 +207,45 @@ def test_bad_options_are_one_line_errors(folder, tmp_path, capsys):
     assert main(["measure", str(folder), "--out", out, "--json", "/proc/no/r.json"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("error:") == 6
+
+
+def test_a_dying_worker_loses_no_scan(folder, tmp_path):
+    """Kill a worker process mid-batch: every scan still gets exactly one row, the batch ends."""
+    import threading
+
+    files, _ = collect_scans([folder])
+    for k in range(3):  # a longer batch, so that the kill lands while scans are in flight
+        for p in list(folder.glob("*_HC.png"))[:6]:
+            shutil.copy(p, folder / f"copy{k}_{p.name}")
+    files, _ = collect_scans([folder])
+    opts = MeasureOptions(pixel_size_mm=0.13)
+    killed = []
+
+    def children():
+        out = []
+        for task in os.listdir(f"/proc/{os.getpid()}/task"):
+            try:
+                out += open(f"/proc/{os.getpid()}/task/{task}/children").read().split()
+            except OSError:
+                pass
+        workers = []
+        for c in out:  # pool workers, not multiprocessing's resource tracker
+            try:
+                cmd = open(f"/proc/{c}/cmdline", "rb").read()
+            except OSError:
+                continue
+            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+                workers.append(int(c))
+        return workers
+
+    rows = []
+    for m in run_processes(files, opts, 2):
+        rows.append(m)
+        if len(rows) == 3 and not killed:
+            kids = children()
+            if kids:
+                os.kill(kids[-1], signal.SIGKILL)
+                killed.append(kids[-1])
+    assert killed
+    assert sorted(m.source for m in rows) == sorted(str(f) for f in files)
+    assert sum(m.status == "failed" for m in rows) == 1  # broken.png only: the killed worker's scans re-ran

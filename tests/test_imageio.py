@@ -51,3 +51,35 @@ def test_array_checks():
     assert check_scan_array(img16).max() <= 1.0
     colour = np.random.default_rng(0).integers(0, 255, (100, 120, 3), np.uint8)
     assert check_scan_array(colour).shape == (100, 120)
+
+
+def test_jpeg_exif_orientation_is_applied(tmp_path):
+    Image = pytest.importorskip("PIL.Image")
+    import io
+
+    from fetalhead.imageio import decode_image
+
+    img = np.zeros((120, 200), np.uint8)
+    img[:, :20] = 255  # a bright band on the left edge
+    buf = io.BytesIO()
+    pil = Image.fromarray(img)
+    exif = pil.getexif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to display"
+    pil.save(buf, "JPEG", quality=95, exif=exif)
+    grey = decode_image(buf.getvalue(), "rotated.jpg")
+    assert grey.shape == (200, 120)  # shown upright: taller than wide
+    assert grey[:20, :].mean() > 0.8  # the left band is now at the top
+
+
+def test_header_dimensions_without_decoding():
+    from fetalhead.imageio import image_dimensions, sniff_type
+
+    ok, png = cv2.imencode(".png", np.zeros((70, 90), np.uint8))
+    ok, jpg = cv2.imencode(".jpg", np.zeros((70, 90), np.uint8))
+    ok, bmp = cv2.imencode(".bmp", np.zeros((70, 90), np.uint8))
+    ok, tif = cv2.imencode(".tif", np.zeros((70, 90), np.uint8))
+    for data in (png, jpg, bmp, tif):
+        data = data.tobytes()
+        assert image_dimensions(data, sniff_type(data)) == (90, 70)
+    assert sniff_type(b"\0" * 128 + b"DICM" + b"\0" * 10) == "dicom"
+    assert sniff_type(b"II*\0" + b"\0" * 124 + b"DICM" + b"\0" * 10) == "dicom"  # a TIFF header in the preamble

@@ -20,7 +20,7 @@ PS = 0.134737677
 
 @pytest.fixture(scope="module")
 def client():
-    return TestClient(create_app(max_upload_bytes=3_000_000))
+    return TestClient(create_app(max_upload_bytes=3_000_000), base_url="http://127.0.0.1")
 
 
 @pytest.fixture(scope="module")

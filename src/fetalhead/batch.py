@@ -247,13 +247,69 @@ def _pool_task(args) -> Measurement:
     return measure_one(path, opts, digest)
 
 
+#: A scan whose worker process died is measured again this many times (alone) before it is a failed row.
+WORKER_DEATH_RETRIES = 1
+
+
 def run_processes(files, opts: MeasureOptions, workers: int) -> Iterator[Measurement]:
-    """Measure in ``workers`` local processes (1 ONNX thread each); results in completion order."""
+    """Measure in ``workers`` local processes (1 ONNX thread each); results in completion order.
+
+    A worker process that dies (killed, out of memory, a crash in a decoder) breaks the pool: the
+    scans in flight are then measured again one by one in a fresh process, and a scan that kills
+    its worker again becomes a ``failed`` row; the rest of the batch goes on in a new pool.
+    """
     import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_pool_init, initargs=(opts,)) as pool:
-        yield from pool.imap_unordered(_pool_task, [(str(f), opts, d) for f, d in _pairs(files)], chunksize=1)
+    todo = [(str(f), d) for f, d in _pairs(files)][::-1]
+    window = 2 * workers
+
+    def new_pool(n):
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=_pool_init, initargs=(opts,))
+
+    pool = new_pool(workers)
+    running: dict = {}
+    try:
+        while todo or running:
+            while todo and len(running) < window:
+                path, digest = todo.pop()
+                running[pool.submit(_pool_task, (path, opts, digest))] = (path, digest)
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            broken = []
+            for fut in done:
+                item = running.pop(fut)
+                try:
+                    yield fut.result()
+                except BrokenProcessPool:
+                    broken.append(item)
+            if broken:
+                broken += list(running.values())  # every scan in flight died with the pool
+                running.clear()
+                pool.shutdown(wait=False, cancel_futures=True)
+                for path, digest in broken:
+                    yield _measure_alone(path, digest, opts, new_pool)
+                pool = new_pool(workers)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _measure_alone(path: str, digest, opts: MeasureOptions, new_pool) -> Measurement:
+    """Measure one scan in a fresh single process; a failed row if its worker dies every time."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    for _ in range(WORKER_DEATH_RETRIES):
+        pool = new_pool(1)
+        try:
+            return pool.submit(_pool_task, (path, opts, digest)).result()
+        except BrokenProcessPool:
+            continue
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return Measurement(path, "failed", frame=opts.frame, sha256=digest or "",
+                       messages=[f"{path}: the worker process measuring it died (crash or out of memory); "
+                                 "measured again alone, it died again"])
 
 
 def run_dask(files, opts: MeasureOptions, client) -> Iterator[Measurement]:

@@ -7,6 +7,7 @@ errors found, ...); 2 the command itself was used wrongly (argparse).
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 from pathlib import Path
@@ -194,18 +195,47 @@ def _cmd_measure(args) -> int:
 
 def _cmd_serve(args) -> int:
     try:
-        import uvicorn
-
         from .web.app import create_app
+        from .web.serving import LOOPBACK_HOSTS, hash_password, read_password_file, run
     except ImportError as exc:
         print(f"fetalhead serve needs the 'web' extra: pip install 'fetalhead[web]' ({exc})", file=sys.stderr)
         return 1
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {args.host}: other computers can reach this server; it has no login",
+    if args.add_user:
+        if not args.password_file:
+            print("error: --add-user needs --password-file", file=sys.stderr)
+            return 2
+        import getpass
+
+        password = getpass.getpass(f"password for {args.add_user}: ") if sys.stdin.isatty() else sys.stdin.readline()
+        password = password.rstrip("\n")
+        if len(password) < 10:
+            print("error: use a password of at least 10 characters", file=sys.stderr)
+            return 2
+        with open(args.password_file, "a", encoding="utf-8") as fh:
+            fh.write(f"{args.add_user}:{hash_password(password)}\n")
+        os.chmod(args.password_file, 0o600)
+        print(f"user {args.add_user} added to {args.password_file}", file=sys.stderr)
+        return 0
+    users = None
+    if args.password_file:
+        try:
+            users = read_password_file(args.password_file)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    loopback = args.host in LOOPBACK_HOSTS
+    if not loopback and users is None and not args.insecure_no_login:
+        print(f"error: serving on {args.host} lets other computers reach patient scans: give --password-file "
+              "(see --add-user), or --insecure-no-login if another layer (a reverse proxy with login) guards it",
               file=sys.stderr)
-    app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000))
+        return 2
+    hosts = list(LOOPBACK_HOSTS) + list(args.allow_host or [])
+    if not loopback and args.host not in ("0.0.0.0", "::"):
+        hosts.append(args.host)
+    app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000), workers=args.workers,
+                     queue=args.queue, allowed_hosts=hosts, users=users)
     print(f"fetalhead: open http://{args.host}:{args.port}/ in a browser (Ctrl+C to stop)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    run(app, args.host, args.port)
     return 0
 
 
@@ -327,6 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     sv.add_argument("--max-upload-mb", type=float, default=64.0)
+    sv.add_argument("--workers", type=int, default=2, help="scans measured at once (default 2: one per core)")
+    sv.add_argument("--queue", type=int, default=16, help="scans that may wait for a worker (beyond: 503)")
+    sv.add_argument("--allow-host", action="append", metavar="NAME",
+                    help="a Host name the server answers for besides loopback (the name clients use)")
+    sv.add_argument("--password-file", metavar="FILE", help="require a login (HTTP Basic; scrypt hashes)")
+    sv.add_argument("--add-user", metavar="USER", help="add USER to --password-file (password from the terminal)")
+    sv.add_argument("--insecure-no-login", action="store_true",
+                    help="allow a non-loopback --host without a login (only behind a proxy that has one)")
     sv.set_defaults(func=_cmd_serve)
 
     r = sub.add_parser("report", help="a printable report (PDF or HTML) of one scan")

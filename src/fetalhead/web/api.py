@@ -60,6 +60,10 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def get_limiter(request: Request):
+    return request.app.state.limiter
+
+
 def safe_name(name: str | None) -> str:
     """A display name for an upload: its base name, printable characters only, at most 120."""
     base = Path(name or "upload").name
@@ -102,7 +106,7 @@ def _load(data: bytes, name: str, frame: int, include_identifying: bool = False,
 
 
 @router.get("/health")
-def health(model: HeadModel = Depends(get_model)):
+async def health(model: HeadModel = Depends(get_model)):
     """Liveness: the server answers and the model is loaded."""
     return {"status": "ok", "model_version": model.version}
 
@@ -146,14 +150,16 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                      pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
                      frame: int = Form(0, ge=0, le=100_000), include_identifying: bool = Form(False),
                      accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
-                     model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings)):
+                     model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
+                     limiter=Depends(get_limiter)):
     """Measure the fetal head on an uploaded scan. DICOM files use their own calibration."""
     data, name = read_upload(file, settings)
-    scan = _load(data, name, frame, include_identifying, accept_anisotropic)
-    m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
-    out = m.to_dict()
-    if include_image:
-        out["image_png_base64"] = _png_base64(scan.image)
+    with limiter.slot():
+        scan = _load(data, name, frame, include_identifying, accept_anisotropic)
+        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
+        out = m.to_dict()
+        if include_image:
+            out["image_png_base64"] = _png_base64(scan.image)
     return out
 
 
@@ -236,7 +242,8 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
                                                                       "is measured"),
                     pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
                     frame: int = Form(0, ge=0, le=100_000), lang: str = Form("en"), format: str = Form("pdf"),
-                    model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings)):
+                    model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
+                    limiter=Depends(get_limiter)):
     """The printable report (PDF or HTML) of exactly the measurement sent (figures recomputed from its
     ellipse by the same code, no network run); the scan is sent for the picture only."""
     if lang not in LANGUAGES:
@@ -244,6 +251,11 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
     if format not in ("pdf", "html"):
         raise ApiError(400, "unknown_format", "format must be pdf or html")
     data, name = read_upload(file, settings)
+    with limiter.slot():
+        return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model)
+
+
+def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model):
     if measurement:
         try:
             sent = json.loads(measurement)

@@ -27,6 +27,7 @@ from ..assets import FONTS_DIR
 from ..imageio import sniff_type
 from ..model import load_model
 from .api import ApiError, Settings, router
+from .serving import LOOPBACK_HOSTS, Busy, GuardMiddleware, WorkLimiter
 
 __all__ = ["create_app", "sniff_type", "DEFAULT_MAX_UPLOAD_BYTES", "SECURITY_HEADERS"]
 
@@ -59,6 +60,12 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
 async def _validation_error(request: Request, exc: RequestValidationError):
     parts = [f"{'.'.join(str(x) for x in e.get('loc', []))}: {e.get('msg', '')}" for e in exc.errors()]
     return error_response(422, "invalid_request", "; ".join(parts)[:500])
+
+
+async def _busy(request: Request, exc: Busy):
+    resp = error_response(503, "busy", str(exc))
+    resp.headers["Retry-After"] = str(exc.retry_after_s)
+    return resp
 
 
 async def _unexpected_error(request: Request, exc: Exception):
@@ -105,30 +112,39 @@ def docs(request: Request):
                         "Errors are JSON: {\"error\": {\"code\", \"message\"}}.</p>" + "".join(rows) + "</body></html>")
 
 
-def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES) -> FastAPI:
-    """Build the FastAPI application (the model is loaded once, at start, into ``app.state``)."""
+def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
+               workers: int = 2, queue: int = 16, wait_s: float = 20.0, allowed_hosts=LOOPBACK_HOSTS,
+               users: dict | None = None) -> FastAPI:
+    """Build the FastAPI application (the model is loaded once, at start, into ``app.state``).
+
+    ``workers`` scans run at once and ``queue`` more may wait ``wait_s`` seconds (then 503 with
+    Retry-After); ``allowed_hosts``: the Host names answered (others: 400); ``users``: a
+    :func:`fetalhead.web.serving.read_password_file` table to require a login.
+    """
     from .. import __version__
 
     app = FastAPI(title="fetalhead", version=__version__, docs_url=None, redoc_url=None,
                   description="Fetal head biometry on 2D ultrasound. Results need a clinician's review.")
     app.state.model = load_model(model_path)
     app.state.settings = Settings(max_upload_bytes)
+    app.state.limiter = WorkLimiter(workers, queue, wait_s)
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)
 
     @app.middleware("http")
     async def _headers(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_upload_bytes + 1_000_000:
-            return error_response(413, "too_large", f"upload larger than {max_upload_bytes // 1_000_000} MB")
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
         if request.url.path.startswith("/api/"):
             response.headers["Cache-Control"] = "no-store"
         return response
 
+    # outermost: body bytes counted as they arrive (multipart overhead allowed), Host, Origin, login
+    app.add_middleware(GuardMiddleware, max_body_bytes=max_upload_bytes + 1_000_000, allowed_hosts=allowed_hosts,
+                       users=users, security_headers=SECURITY_HEADERS)
     app.include_router(router)
     app.add_api_route("/", index, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
     app.add_api_route("/static/{name}", static, methods=["GET"], include_in_schema=False)

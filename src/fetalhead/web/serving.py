@@ -1,0 +1,262 @@
+"""Running the web app safely: bounded work, bounded bodies, timeouts, Host/Origin checks, login.
+
+* :class:`WorkLimiter`: at most ``workers`` scans are measured at once (threads: ONNX Runtime and
+  OpenCV release the GIL) and at most ``queue`` more wait, each at most ``wait_s`` seconds; beyond
+  that the answer is 503 with ``Retry-After``. ``/health`` never waits behind a scan.
+* :class:`GuardMiddleware` (pure ASGI): counts body bytes as they arrive and answers 413 at the
+  limit (chunked uploads included, nothing spooled past it), answers 408 when the body stalls,
+  refuses Host headers outside the allow-list (DNS rebinding) and cross-origin POSTs, and asks for
+  a login when a password file is set (HTTP Basic, scrypt hashes).
+* :class:`GuardedH11Protocol`: closes a connection that has not sent a whole request header in
+  ``HEADER_TIMEOUT_S`` (idle and slow-header connections cannot hold file descriptors).
+* :func:`run`: uvicorn with those, a connection limit and a keep-alive timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "Busy", "hash_password", "read_password_file",
+           "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+#: A client must send its whole request header within this time (slowloris).
+HEADER_TIMEOUT_S = 10.0
+#: ... and never pause longer than this while sending a body.
+BODY_TIMEOUT_S = 30.0
+#: Open connections at most (beyond: 503), well under the default 1024 file descriptors.
+MAX_CONNECTIONS = 256
+#: Idle keep-alive connections are closed after this time.
+KEEP_ALIVE_S = 5
+_SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # RFC 7914's interactive-login parameters
+
+
+class Busy(Exception):
+    """No slot for a scan now: answer 503 with Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: int):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class WorkLimiter:
+    """At most ``workers`` scans at once and ``queue`` waiting; see the module docstring."""
+
+    def __init__(self, workers: int = 2, queue: int = 16, wait_s: float = 20.0):
+        self.workers, self.queue, self.wait_s = max(1, int(workers)), max(0, int(queue)), float(wait_s)
+        self._running = threading.BoundedSemaphore(self.workers)
+        self._lock = threading.Lock()
+        self.admitted = 0
+
+    @contextmanager
+    def slot(self):
+        with self._lock:
+            if self.admitted >= self.workers + self.queue:
+                raise Busy(f"the server is busy ({self.admitted} scans in hand); try again shortly", 2)
+            self.admitted += 1
+        try:
+            if not self._running.acquire(timeout=self.wait_s):
+                raise Busy(f"the server is busy: no slot within {self.wait_s:g} s; try again shortly", 5)
+            try:
+                yield
+            finally:
+                self._running.release()
+        finally:
+            with self._lock:
+                self.admitted -= 1
+
+
+# --- passwords ---------------------------------------------------------------------------------
+
+
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """``scrypt$<salt hex>$<hash hex>`` (Python's hashlib.scrypt, OpenSSL's implementation)."""
+    salt = salt or os.urandom(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _check_password(password: str, stored: str) -> bool:
+    try:
+        kind, salt, digest = stored.split("$")
+        if kind != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), **_SCRYPT)
+        return hmac.compare_digest(got.hex(), digest)
+    except (ValueError, TypeError):
+        return False
+
+
+def read_password_file(path: str | Path) -> dict[str, str]:
+    """``user:scrypt$salt$hash`` lines (``fetalhead serve --add-user`` writes them); '#' comments."""
+    users = {}
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, stored = line.partition(":")
+        if not sep or not stored.startswith("scrypt$"):
+            raise ValueError(f"{path} line {i}: expected 'user:scrypt$salt$hash'")
+        users[user] = stored
+    if not users:
+        raise ValueError(f"{path}: no users")
+    return users
+
+
+# --- ASGI guard --------------------------------------------------------------------------------
+
+
+def _host_only(value: str) -> str:
+    value = value.strip().lower()
+    if value.startswith("["):  # [::1]:8000
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class GuardMiddleware:
+    """Body limit and timeout, Host allow-list, same-origin POSTs, optional login (pure ASGI)."""
+
+    def __init__(self, app, max_body_bytes: int, allowed_hosts=LOOPBACK_HOSTS, users: dict | None = None,
+                 body_timeout_s: float = BODY_TIMEOUT_S, security_headers: dict | None = None):
+        self.app = app
+        self.max_body = int(max_body_bytes)
+        self.allowed = {h.lower() for h in allowed_hosts}
+        self.users = users or {}
+        self.body_timeout = body_timeout_s
+        self.headers = security_headers or {}
+        self._verified: dict[str, str] = {}  # header value -> user, after one scrypt check
+
+    async def _send_error(self, send, status: int, code: str, message: str, extra=()):
+        body = json.dumps({"error": {"code": code, "message": message}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"cache-control", b"no-store"), (b"connection", b"close")]
+        headers += [(k.lower().encode(), v.encode()) for k, v in self.headers.items()]
+        headers += [(k.encode(), v.encode()) for k, v in extra]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorised(self, value: str) -> bool:
+        if value in self._verified:
+            return True
+        if not value.lower().startswith("basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(value[6:], validate=True).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        stored = self.users.get(user)
+        if stored and _check_password(password, stored):
+            if len(self._verified) > 1000:
+                self._verified.clear()
+            self._verified[value] = user
+            return True
+        return False
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = _host_only(headers.get("host", ""))
+        if self.allowed and "*" not in self.allowed and host not in self.allowed:
+            return await self._send_error(send, 400, "host_not_allowed",
+                                          "this server does not answer for that host name")
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+            origin = headers.get("origin")
+            if origin and origin != "null" and _host_only(origin.split("://", 1)[-1]) != host:
+                return await self._send_error(send, 403, "cross_origin", "requests from other web sites are refused")
+            if origin == "null":
+                return await self._send_error(send, 403, "cross_origin", "requests from other web sites are refused")
+        if self.users and not self._authorised(headers.get("authorization", "")):
+            return await self._send_error(send, 401, "login_required", "log in to use this server",
+                                          [("www-authenticate", 'Basic realm="fetalhead", charset="UTF-8"')])
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_body:
+            return await self._send_error(send, 413, "too_large", f"upload larger than {self.max_body // 1_000_000} MB")
+        received = 0
+        started = answered = False
+
+        async def answer(status, code, message):
+            nonlocal answered
+            if not started and not answered:
+                answered = True
+                await self._send_error(send, status, code, message)
+
+        async def guarded_receive():
+            nonlocal received
+            if answered:
+                return {"type": "http.disconnect"}
+            try:
+                message = await asyncio.wait_for(receive(), timeout=self.body_timeout)
+            except asyncio.TimeoutError:
+                await answer(408, "body_timeout", f"the upload stalled for {self.body_timeout:g} s")
+                return {"type": "http.disconnect"}
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:  # counted as it arrives: the rest is never read
+                    await answer(413, "too_large", f"upload larger than {self.max_body // 1_000_000} MB")
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracked_send(message):
+            nonlocal started
+            if answered:
+                return  # the guard has answered already
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, guarded_receive, tracked_send)
+
+
+# --- the server --------------------------------------------------------------------------------
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, closing connections that send no whole request header in time."""
+
+    header_timeout_s = HEADER_TIMEOUT_S
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_timed_out)
+
+    def _header_timed_out(self) -> None:
+        if self.cycle is None and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.cycle is not None and getattr(self, "_header_timer", None) is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def connection_lost(self, exc) -> None:
+        if getattr(self, "_header_timer", None) is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+
+def make_server(app, host: str, port: int, max_connections: int = MAX_CONNECTIONS):
+    """A uvicorn server for ``app``, bounded: connection limit, keep-alive and header timeouts."""
+    import uvicorn
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=GuardedH11Protocol,
+                            limit_concurrency=max_connections, timeout_keep_alive=KEEP_ALIVE_S, server_header=False)
+    return uvicorn.Server(config)
+
+
+def run(app, host: str, port: int) -> None:
+    """Serve ``app`` until interrupted (see :func:`make_server`)."""
+    make_server(app, host, port).run()

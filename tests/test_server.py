@@ -1,0 +1,224 @@
+"""The server under load and attack, on 127.0.0.1: bounded work, bodies, connections; Host, Origin, login."""
+
+import base64
+import http.client
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+
+from fetalhead.cli import main  # noqa: E402
+from fetalhead.web.app import create_app  # noqa: E402
+from fetalhead.web.serving import Busy, GuardedH11Protocol, WorkLimiter, hash_password, make_server  # noqa: E402
+
+PS = 0.134737677
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Served:
+    def __init__(self, app):
+        self.port = free_port()
+        self.server = make_server(app, "127.0.0.1", self.port)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        for _ in range(100):
+            try:
+                self.get("/api/v1/health")
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def conn(self):
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def get(self, path, headers=None):
+        c = self.conn()
+        c.request("GET", path, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.headers, r.read()
+
+    def post_scan(self, data, headers=None, **form):
+        boundary = "xyzboundary"
+        parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                 for k, v in form.items()]
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="s.png"\r\n\r\n'.encode()
+                     + data + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode())
+        c = self.conn()
+        c.request("POST", "/api/v1/measure", body=b"".join(parts),
+                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **(headers or {})})
+        r = c.getresponse()
+        return r.status, r.headers, r.read()
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def scan(samples_dir):
+    return (samples_dir / "358_HC.png").read_bytes()
+
+
+def test_work_limiter_admits_workers_plus_queue():
+    lim = WorkLimiter(workers=1, queue=1, wait_s=0.2)
+    with lim.slot():
+        got = []
+
+        def waiter():
+            try:
+                with lim.slot():
+                    got.append("ran")
+            except Busy as exc:
+                got.append(exc.retry_after_s)
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.05)
+        with pytest.raises(Busy):  # one running, one waiting: a third is refused at once
+            with lim.slot():
+                pass
+        t.join()
+        assert got == [5]  # the waiter gave up after wait_s
+    with lim.slot():
+        pass  # free again
+
+
+def test_busy_server_answers_503_and_health_stays_free(scan):
+    app = create_app(workers=1, queue=1, wait_s=30)
+    release = threading.Event()
+    real = app.state.model
+
+    class Slow:
+        version, pipeline_config, calibration, metadata = real.version, real.pipeline_config, real.calibration, {}
+
+        def predict(self, batch):
+            release.wait(20)
+            return real.predict(batch)
+
+    app.state.model = Slow()
+    srv = Served(app)
+    try:
+        results = []
+        threads = [threading.Thread(target=lambda: results.append(srv.post_scan(scan, include_image="false")[:2]))
+                   for _ in range(3)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 10
+        while not any(s == 503 for s, _ in results) and time.time() < deadline:
+            time.sleep(0.05)
+        busy = [h for s, h in results if s == 503]
+        assert busy and busy[0]["Retry-After"].isdigit()
+        status, _, body = srv.get("/api/v1/health")  # answered while two scans are still in hand
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert sum(1 for s, _ in results if s == 200) == 0
+        release.set()
+        for t in threads:
+            t.join(30)
+        assert sorted(s for s, _ in results) == [200, 200, 503]
+    finally:
+        release.set()
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def served():
+    srv = Served(create_app(max_upload_bytes=1_000_000))
+    yield srv
+    srv.stop()
+
+
+def test_chunked_upload_is_cut_at_the_limit(served):
+    c = served.conn()
+    c.putrequest("POST", "/api/v1/measure")
+    c.putheader("Content-Type", "multipart/form-data; boundary=b")
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    sent = 0
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    c.send(b"%x\r\n%s\r\n" % (len(head), head))
+    try:
+        chunk = b"x" * 65536
+        while sent < 20_000_000:  # far more than the limit: the server must stop reading
+            c.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    r = c.getresponse()
+    assert r.status == 413 and json.loads(r.read())["error"]["code"] == "too_large"
+    assert r.getheader("Content-Security-Policy")
+    assert sent < 20_000_000  # the connection was closed long before
+
+
+def test_idle_connection_is_closed(monkeypatch):
+    monkeypatch.setattr(GuardedH11Protocol, "header_timeout_s", 0.5)
+    srv = Served(create_app())
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(10)
+        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHo")  # a header that never ends
+        assert s.recv(100) == b""  # closed by the server
+        s.close()
+    finally:
+        srv.stop()
+
+
+def test_host_and_origin_checks(served):
+    assert served.get("/api/v1/health", {"Host": "evil.example"})[0] == 400  # DNS rebinding
+    assert served.get("/api/v1/health", {"Host": "localhost:8000"})[0] == 200
+    cut = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    status, _, body = served.post_scan(cut, {"Origin": "http://evil.example"})
+    assert status == 403 and json.loads(body)["error"]["code"] == "cross_origin"
+    status, _, _ = served.post_scan(cut, {"Origin": f"http://127.0.0.1:{served.port}"})
+    assert status == 422  # same origin passes the check (and the truncated PNG is refused)
+
+
+def test_results_are_not_cached_and_errors_keep_the_json_shape(served, scan):
+    status, headers, _ = served.post_scan(scan, include_image="false", pixel_size_mm=PS)
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    c = served.conn()
+    c.request("POST", "/api/v1/biometry", body=json.dumps({"ellipse": {
+        "center_x": 1e12, "center_y": 1, "semi_major": 1e308, "semi_minor": 1, "angle_deg": 0}}),
+        headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 422 and json.loads(r.read())["error"]["code"] == "invalid_request"
+
+
+def test_login(tmp_path, scan):
+    users = {"asha": hash_password("correct horse battery")}
+    srv = Served(create_app(users=users))
+    try:
+        assert srv.get("/api/v1/health")[0] == 401
+        bad = base64.b64encode(b"asha:wrong").decode()
+        assert srv.get("/api/v1/health", {"Authorization": f"Basic {bad}"})[0] == 401
+        good = base64.b64encode(b"asha:correct horse battery").decode()
+        assert srv.get("/api/v1/health", {"Authorization": f"Basic {good}"})[0] == 200
+    finally:
+        srv.stop()
+
+
+def test_serving_beyond_loopback_needs_a_login(tmp_path, capsys):
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "password-file" in capsys.readouterr().err
+    pw = tmp_path / "users"
+    import io
+    import sys
+
+    sys_stdin = sys.stdin
+    try:
+        sys.stdin = io.StringIO("a long enough password\n")
+        assert main(["serve", "--password-file", str(pw), "--add-user", "ravi"]) == 0
+    finally:
+        sys.stdin = sys_stdin
+    assert pw.read_text().startswith("ravi:scrypt$") and (pw.stat().st_mode & 0o777) == 0o600
