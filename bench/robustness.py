@@ -1,8 +1,10 @@
 """Accuracy of the shipped model under scanner-like changes of the validation images.
 
-Each variation is applied to every image of the fixed validation split (the
-reference ellipse moved with the image where the geometry changes), and the HC
-figures are printed per variation:
+Each variation of :data:`fetalhead.variations.VARIATIONS` (scanner changes, acoustic
+shadows of several widths and positions, missing skull arcs, sector and border cuts) is
+applied to every image of the fixed validation split (the reference ellipse moved with
+the image where the geometry changes), and the HC figures are printed per variation
+(``bench/trust.py`` adds intervals, flags and images with no head):
 
     python bench/robustness.py [--limit N]
 """
@@ -14,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from fetalhead.datasets import load_dataset, subject_split
@@ -22,73 +23,9 @@ from fetalhead.evaluation import ellipse_errors
 from fetalhead.imageio import read_scan
 from fetalhead.measurement import measure
 from fetalhead.model import load_model
+from fetalhead.variations import VARIATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _affine(img, e, m, shape=None):
-    h, w = shape or img.shape
-    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
-    return out, e.transformed(m), 1.0
-
-
-def v_identity(img, e, ps, rng):
-    return img, e, ps
-
-
-def v_gain_low(img, e, ps, rng):
-    return np.clip(img * 0.5, 0, 1), e, ps
-
-
-def v_gain_high(img, e, ps, rng):
-    return np.clip(img * 1.8, 0, 1), e, ps
-
-
-def v_contrast(img, e, ps, rng):
-    return np.power(img, 1.8).astype(np.float32), e, ps
-
-
-def v_speckle(img, e, ps, rng):
-    n = cv2.GaussianBlur(rng.standard_normal(img.shape).astype(np.float32), (0, 0), 0.8)
-    n /= n.std()
-    return np.clip(img * (1 + 0.3 * n), 0, 1).astype(np.float32), e, ps
-
-
-def v_half_resolution(img, e, ps, rng):
-    h, w = img.shape
-    small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-    m = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25]])  # pixel-centre convention of a 2x reduction
-    return small, e.transformed(m), ps * 2
-
-
-def v_rotate_30(img, e, ps, rng):
-    h, w = img.shape
-    m = cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 30, 1.0)
-    out, e2, _ = _affine(img, e, m)
-    return out, e2, ps
-
-
-def v_rotate_90(img, e, ps, rng):
-    h, w = img.shape
-    out = np.ascontiguousarray(np.rot90(img))  # counter-clockwise: (x, y) -> (y, w - 1 - x)
-    m = np.array([[0, 1, 0], [-1, 0, w - 1]], float)
-    return out, e.transformed(m), ps
-
-
-def v_off_centre(img, e, ps, rng):
-    h, w = img.shape
-    m = np.array([[1, 0, 0.2 * w], [0, 1, -0.1 * h]], float)
-    out, e2, _ = _affine(img, e, m)
-    return out, e2, ps
-
-
-def v_jpeg_q30(img, e, ps, rng):
-    ok, buf = cv2.imencode(".jpg", (img * 255 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 30])
-    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255, e, ps
-
-
-VARIATIONS = [v_identity, v_gain_low, v_gain_high, v_contrast, v_speckle, v_half_resolution, v_rotate_30,
-              v_rotate_90, v_off_centre, v_jpeg_q30]
 
 
 def main(argv=None) -> int:
@@ -102,7 +39,7 @@ def main(argv=None) -> int:
     model = load_model()
     images = [read_scan(s.image_path) for s in val]
     print(f"model {model.version}; {len(val)} validation images; HC errors in mm")
-    print(f"{'variation':<20} {'failed':>6} {'flagged':>7} {'ADF':>6} {'DF':>6} {'max':>6} {'Dice%':>6}")
+    print(f"{'variation':<22} {'failed':>6} {'flagged':>7} {'ADF':>6} {'DF':>6} {'max':>6} {'Dice%':>6}")
     for fn in VARIATIONS:
         rng = np.random.default_rng(0)
         t0 = time.time()
@@ -115,10 +52,10 @@ def main(argv=None) -> int:
                 continue
             flagged += m.status == "flagged"
             errs.append(ellipse_errors(m.ellipse, ve, vps))
-        a = np.array([e["hc_abs_mm"] for e in errs])
-        d = np.array([e["hc_diff_mm"] for e in errs])
-        dice = np.mean([e["dice"] for e in errs])
-        print(f"{fn.__name__[2:]:<20} {fails:>6} {flagged:>7} {a.mean():>6.2f} {d.mean():>+6.2f} {a.max():>6.1f}"
+        a = np.array([e["hc_abs_mm"] for e in errs] or [np.nan])
+        d = np.array([e["hc_diff_mm"] for e in errs] or [np.nan])
+        dice = np.mean([e["dice"] for e in errs] or [np.nan])
+        print(f"{fn.__name__:<22} {fails:>6} {flagged:>7} {a.mean():>6.2f} {d.mean():>+6.2f} {a.max():>6.1f}"
               f" {dice:>6.2f}   ({time.time() - t0:.0f} s)", flush=True)
     return 0
 

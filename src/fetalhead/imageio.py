@@ -14,7 +14,7 @@ import numpy as np
 
 from .transforms import to_grey_float
 
-__all__ = ["ScanReadError", "read_scan", "decode_image", "check_scan_array", "check_dimensions",
+__all__ = ["ScanReadError", "read_scan", "read_file", "decode_image", "check_scan_array", "check_dimensions",
            "image_dimensions", "sniff_type", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
            "MAX_PIXELS", "IMAGE_KINDS"]
 
@@ -200,13 +200,18 @@ def decode_image(data: bytes, name: str, kind: str | None = None) -> np.ndarray:
     return check_scan_array(img, name)
 
 
+def read_file(path: str | Path, name: str | None = None) -> bytes:
+    """A file's bytes; :class:`ScanReadError` naming it (``name``, default the path) when it cannot be read."""
+    path = Path(path)
+    name = name or str(path)
+    if not path.is_file():
+        raise ScanReadError(f"{name}: no such file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ScanReadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+
+
 def read_scan(path: str | Path) -> np.ndarray:
     """Read a PNG/JPEG/BMP/TIFF scan file as grey float32 in [0, 1]; see :func:`decode_image`."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScanReadError(f"{path}: no such file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ScanReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return decode_image(data, str(path))
+    return decode_image(read_file(path), str(path))

@@ -25,7 +25,7 @@ from . import results
 from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
 from .geometry import Ellipse, ellipse_landmarks, ellipse_points
-from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, sniff_type
+from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
 from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_QUALITY, PLAUSIBLE_HC_RANGE_MM,
                      QUALITY_THRESHOLD, SKULL_SEEN_MIN, LimitError, check_ga_by_dates, check_pixel_spacing)
 from .uncertainty import relative_interval
@@ -269,14 +269,8 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
             raise ScanReadError(f"{name}: frame {frame} given, but an array holds one frame")
         return Scan(check_scan_array(image, name), name, "array")
     if isinstance(image, (str, Path)):
-        path = Path(image)
-        name = source or str(path)
-        if not path.is_file():
-            raise ScanReadError(f"{name}: no such file")
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise ScanReadError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        name = source or str(image)
+        data = read_file(image, name)
     elif isinstance(image, (bytes, bytearray, memoryview)):
         data, name = bytes(image), source or "<bytes>"
     else:
