@@ -1,6 +1,7 @@
 """The ``fetalhead measure`` command on good and bad files."""
 
 import csv
+import os
 from pathlib import Path
 import json
 import shutil
@@ -171,3 +172,16 @@ def test_evaluate_names_the_row_of_a_bad_pixel_size(tmp_path, capsys):
     assert main(["evaluate", str(pred), str(ref)]) == 1
     err = capsys.readouterr().err
     assert "ref.csv line 3" in err and "pixel size" in err and "Traceback" not in err
+
+
+def test_clumsy_commands_get_one_line_errors(scan_dir, tmp_path, capsys, samples_dir):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    if os.access(ro, os.W_OK):  # root can write anywhere: use a path that cannot exist
+        ro = Path("/proc/nope")
+    assert main(["report", str(samples_dir / "358_HC.png"), "--out", str(ro / "r.pdf")]) == 2
+    assert main(["measure", str(scan_dir), "--out", str(tmp_path / "r.csv"),
+                 "--scheduler", "tcp://127.0.0.1:9", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Dask scheduler" in err and "r.pdf" in err

@@ -228,3 +228,13 @@ def test_jpeg_lossless(tmp_path, grey, png_hc):
     scan = read_dicom(p)
     assert np.array_equal(np.round(scan.image * 255).astype(np.uint8), grey)  # lossless: bit-exact
     assert fetalhead.measure(p).head_circumference_mm == pytest.approx(png_hc, abs=1e-6)
+
+
+def test_dicom_bomb_is_refused_before_decoding(tmp_path, grey):
+    """A small file whose header claims 30000 x 30000 pixels is refused from the header alone."""
+    p = write_us_dicom(tmp_path / "bomb.dcm", grey)
+    ds = pydicom.dcmread(p)
+    ds.Rows, ds.Columns = 30000, 30000
+    ds.save_as(p)
+    with pytest.raises(ScanReadError, match="too large.*before decoding"):
+        read_dicom(p)

@@ -89,3 +89,13 @@ def test_write_json_round_trip(tmp_path):
     assert [d["status"] for d in data] == ["ok", "failed"]
     back = Measurement.from_dict(data[0])
     assert back.head_circumference_mm == pytest.approx(measured().head_circumference_mm)
+
+
+def test_a_header_torn_by_a_kill_starts_afresh(tmp_path):
+    out = tmp_path / "r.csv"
+    out.write_text("filename,subject_id,pixel_si")  # killed while writing the header
+    w = ResultWriter(out, resume=True)
+    w.write(measured())
+    w.close()
+    rows = list(csv.DictReader(open(out)))
+    assert len(rows) == 1 and list(rows[0]) == list(RESULT_COLUMNS)

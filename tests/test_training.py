@@ -18,7 +18,7 @@ from fetalhead.training.train import sample_view  # noqa: E402
 from fetalhead.transforms import standardize  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_WEIGHTS = ROOT / "models" / "fetalhead_unet.pt"
+SHIPPED_WEIGHTS = ROOT / "training-artifacts" / "fetalhead_unet.pt"
 
 
 def test_sample_view_target_matches_the_moved_ellipse():

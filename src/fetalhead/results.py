@@ -220,6 +220,7 @@ class ResultWriter:
         self.csv_path = check_output_path(out, "results")
         if resume and out.is_file() and out.stat().st_size > 0:
             self._repair_tail(out)
+        if resume and out.is_file() and out.stat().st_size > 0:  # a header torn by a kill leaves nothing
             with open(out, newline="", encoding="utf-8") as fh:
                 reader = csv.DictReader(fh)
                 if reader.fieldnames != self.columns:
