@@ -20,6 +20,7 @@ right).
 from __future__ import annotations
 
 import argparse
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -85,6 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N validation images")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--records", metavar="PICKLE", help="keep the measured records here and reuse them when the "
+                                                        "file exists (to study the calibration without re-measuring)")
+    ap.add_argument("--skip-non-head", action="store_true")
     args = ap.parse_args(argv)
     samples = [s for s in load_dataset(args.data) if s.ellipse is not None]
     _, val = subject_split(samples, 0.2, seed=0)
@@ -92,7 +96,12 @@ def main(argv=None) -> int:
         val = val[: args.limit]
     model = load_model(args.model)
     t0 = time.time()
-    records = collect_records(val, model)
+    if args.records and Path(args.records).is_file():
+        records = pickle.loads(Path(args.records).read_bytes())
+    else:
+        records = collect_records(val, model)
+        if args.records:
+            Path(args.records).write_bytes(pickle.dumps(records))
     judged = []
     for fold in (0, 1):
         train = [r for r in records if subject_half(r.subject, seed=2) != fold]
@@ -112,6 +121,8 @@ def main(argv=None) -> int:
     print(f"{'all damaged':<22} {s['n']:>4} {s['failed']:>6} {s['adf']:>7.2f} {100 * s['coverage']:>5.1f}% "
           f"{s['half_width']:>6.2f} {100 * s['flagged']:>6.1f}% {100 * s['silent']:>5.1f}% "
           f"{100 * s['caught']:>5.0f}% {s['n_wrong']:>5} {s['auroc']:>6.3f}")
+    if args.skip_non_head:
+        return 0
     # images with no fetal head, judged by the shipped model as it is
     print("\nno fetal head (shipped model and its own calibration): status counts")
     rng = np.random.default_rng(0)

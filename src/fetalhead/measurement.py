@@ -372,18 +372,20 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
         m.messages.append(f"{src}: no measurable head (quality {seg.quality:.2f}, below {NO_HEAD_QUALITY}): the "
                           "network's output is not a head-like ellipse")
         return m
+    spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
+    m.spacing_note = note
+    if spacing is not None:
+        m.quality_components["hc_mm"] = head_biometry(seg.ellipse, spacing).head_circumference
     cal = getattr(model, "calibration", None)
     threshold = QUALITY_THRESHOLD
     if cal is not None:  # calibrated: the interval's width is the quality
-        m.interval_half_widths = cal.half_widths(seg.components)
+        m.interval_half_widths = cal.half_widths(m.quality_components)
         m.quality = cal.quality(m.interval_half_widths["hc"])
         threshold = CALIBRATED_QUALITY_THRESHOLD
     if m.quality < threshold:
         m.flags.append("low_quality")
     if seg.components.get("outline_seen", 1.0) < SKULL_SEEN_MIN:
         m.flags.append("skull_not_seen")
-    spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
-    m.spacing_note = note
     _fill(m, seg.ellipse, spacing, used, ga)
     m.status = decide_status(m)
     return m

@@ -159,8 +159,23 @@ def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
     span = max(float(hi - lo), 1e-3)
     ridge = grey[:, 1:6].max(axis=1) - np.maximum(grey[:, 0], grey[:, 6])
     p = _sample(prob, pts)
-    return {"outline_seen": float(np.mean(ridge / span > SKULL_ECHO_MIN_CONTRAST)),
+    seen = ridge / span > SKULL_ECHO_MIN_CONTRAST
+    return {"outline_seen": float(np.mean(seen)), "skull_gap": _longest_gap(seen),
             "boundary_sharpness": float(np.clip(p[:, 1] - p[:, 5], 0, 1).mean())}
+
+
+def _longest_gap(seen: np.ndarray) -> float:
+    """The longest run of angles without a skull echo, as a share of the outline (runs wrap around)."""
+    if seen.all():
+        return 0.0
+    if not seen.any():
+        return 1.0
+    k = int(np.argmax(seen))  # start the walk on a seen angle, so no run wraps
+    longest = run = 0
+    for v in np.roll(seen, -k):
+        run = 0 if v else run + 1
+        longest = max(longest, run)
+    return longest / len(seen)
 
 
 def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig) -> Ellipse:
@@ -205,11 +220,13 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
     comps["mask_fit"] = float(inter / max(union, 1))
     if len(flips) > 1:
         try:
-            hcs = [_fit_prob(p)[0].perimeter_px for p in probs[:2]]
-            rel = abs(hcs[0] - hcs[1]) / max(e_view.perimeter_px, 1e-9)
+            e0v, e1v = (_fit_prob(p)[0] for p in probs[:2])
+            rel = abs(e0v.perimeter_px - e1v.perimeter_px) / max(e_view.perimeter_px, 1e-9)
+            gap = float(np.mean(distance_to_outline(ellipse_points(e0v, 72), e1v))) / e_view.semi_minor
         except (HeadNotFoundError, ValueError):
-            rel = 1.0
+            rel, gap = 1.0, 1.0
         comps["tta_hc_rel_diff"] = float(rel)
+        comps["tta_outline_diff"] = float(gap)
     return e_view.transformed(invert_affine(m)), comps
 
 

@@ -6,8 +6,9 @@ et al. 2002; Lei et al., JASA 2018, section 5.2):
 1. A *difficulty* ``d`` of each scan from what the pipeline saw (:data:`FEATURES`: disagreement
    of the mirrored views and of the coarse and fine passes, how well the network's mask is an
    ellipse, how much of the outline lies in the image, how much of the skull outline the image
-   actually shows, how sharp the network's boundary is, the fit residual, the head's size in
-   pixels): ``log d = b + w . f``, fitted by least squares to ``log(|relative error| + floor)`` on
+   actually shows and its longest gap, how sharp the network's boundary is, the fit residual, the
+   disagreement of the mirrored outlines, the head's size in pixels and in mm):
+   ``log d = b + w . f``, fitted by least squares to ``log(|relative error| + floor)`` on
    calibration scans.
 2. On *other* calibration scans, the scores ``|relative error| / d``; their conformal quantile
    ``q`` (the ``ceil((n + 1)(1 - alpha)) / n`` empirical quantile) makes ``value * (1 +/- q d)`` a
@@ -40,7 +41,9 @@ INTERVAL_LEVEL = 0.90
 _LOG_FLOOR = 0.002
 
 FEATURES = ("tta_hc_rel_diff", "coarse_fine_rel_diff", "mask_fit", "inside_fraction", "outline_seen",
-            "boundary_sharpness", "fit_residual", "head_px")
+            "boundary_sharpness", "fit_residual", "head_px", "tta_outline_diff", "skull_gap", "hc_mm")
+#: HC used for the size feature when the pixel size is unknown (the middle of HC18's range, mm).
+_TYPICAL_HC_MM = 175.0
 
 
 def feature_vector(components: dict) -> np.ndarray:
@@ -55,6 +58,9 @@ def feature_vector(components: dict) -> np.ndarray:
         1.0 - float(c.get("boundary_sharpness", 0.0)),
         math.log(float(c.get("fit_residual", 0.05)) + 1e-3),
         math.log(max(float(c.get("head_px", 100.0)), 10.0)),
+        math.log(float(c.get("tta_outline_diff", 0.05)) + 1e-3),
+        float(c.get("skull_gap", 1.0)),
+        math.log(min(max(float(c.get("hc_mm") or _TYPICAL_HC_MM), 20.0), 600.0)),
     ])
 
 
