@@ -102,8 +102,11 @@ def _row_line(m, reference_hc_mm: float | None) -> str:
     if m.status == "failed":
         return f"{name:<24} FAILED   {m.message}"
     if m.head_circumference_mm is not None:
-        text = (f"HC {m.head_circumference_mm:6.1f} mm  BPD {m.biparietal_diameter_mm:5.1f} mm"
-                f"  OFD {m.occipitofrontal_diameter_mm:5.1f} mm")
+        text = f"HC {m.head_circumference_mm:6.1f} mm"
+        if "hc_mm" in m.intervals:
+            lo, hi = m.intervals["hc_mm"]
+            text += f" (90 % {lo:5.1f}-{hi:5.1f})"
+        text += f"  BPD {m.biparietal_diameter_mm:5.1f} mm  OFD {m.occipitofrontal_diameter_mm:5.1f} mm"
         if reference_hc_mm is not None:
             text += f"  | reference HC {reference_hc_mm:6.1f} mm ({m.head_circumference_mm - reference_hc_mm:+.1f})"
     else:
