@@ -24,13 +24,13 @@ import numpy as np
 from . import results
 from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
-from .geometry import Ellipse, ellipse_landmarks, ellipse_points
+from .geometry import Ellipse, ellipse_landmarks
 from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
 from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_QUALITY, PLAUSIBLE_HC_RANGE_MM,
                      QUALITY_THRESHOLD, SKULL_SEEN_MIN, LimitError, check_ga_by_dates, check_pixel_spacing)
 from .uncertainty import relative_interval
 from .model import HeadModel, load_model
-from .pipeline import HeadNotFoundError, segment_head
+from .pipeline import HeadNotFoundError, inside_fraction, segment_head
 
 __all__ = ["Measurement", "Scan", "measure", "measure_scan", "load_scan", "decide_spacing", "decide_status",
            "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "RESULT_COLUMNS", "HC18_COLUMNS"]
@@ -207,10 +207,9 @@ def decide_status(m: Measurement) -> str:
 
 
 def _inside_fraction(e: Ellipse, image_size) -> float:
+    """Share of ``e``'s outline inside an image of ``image_size`` = (width, height)."""
     w, h = image_size
-    pts = ellipse_points(e, 360)
-    ok = (pts[:, 0] >= -0.5) & (pts[:, 0] <= w - 0.5) & (pts[:, 1] >= -0.5) & (pts[:, 1] <= h - 0.5)
-    return float(ok.mean())
+    return inside_fraction(e, (h, w))
 
 
 def scan_flags(e: Ellipse, image_size) -> list[str]:

@@ -28,7 +28,8 @@ from .geometry import (Ellipse, distance_to_outline, ellipse_points, ellipse_to_
 from .limits import INSIDE_FRACTION_SCORE_RANGE, MIN_AXIS_RATIO, TTA_HC_DISAGREEMENT_ZERO
 from .transforms import invert_affine, letterbox_affine, standardize, view_affine, warp_to_view
 
-__all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "PredictorError", "segment_head"]
+__all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "PredictorError", "segment_head",
+           "inside_fraction", "outline_evidence"]
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -188,7 +189,8 @@ def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig) -> Ellipse
     return e_view.transformed(invert_affine(m))
 
 
-def _inside_fraction(e: Ellipse, shape) -> float:
+def inside_fraction(e: Ellipse, shape) -> float:
+    """Share of the outline of ``e`` inside an image of ``shape`` (height, width)."""
     pts = ellipse_points(e, 360)
     h, w = shape
     ok = (pts[:, 0] >= -0.5) & (pts[:, 0] <= w - 0.5) & (pts[:, 1] >= -0.5) & (pts[:, 1] <= h - 0.5)
@@ -258,7 +260,7 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
             e, comps = _fine(img, e, predict, cfg)
     except ValueError as exc:  # an ellipse fit that failed on a degenerate mask
         raise HeadNotFoundError(f"no head ellipse could be fitted ({exc})") from None
-    inside = _inside_fraction(e, img.shape)
+    inside = inside_fraction(e, img.shape)
     comps["inside_fraction"] = inside
     comps["coarse_fine_rel_diff"] = float(abs(coarse.perimeter_px - e.perimeter_px) / max(e.perimeter_px, 1e-9))
     comps["head_px"] = float(e.perimeter_px)
