@@ -118,3 +118,39 @@ def test_landmark_geometry_follows_the_ellipse():
     lm = ellipse_landmarks(e)
     assert math.dist(lm["ofd_1"], lm["ofd_2"]) == pytest.approx(2 * e.semi_major)
     assert math.dist(lm["bpd_1"], lm["bpd_2"]) == pytest.approx(2 * e.semi_minor)
+
+
+def test_outline_evidence_sees_a_skull_ring_and_not_a_disc():
+    from fetalhead.pipeline import outline_evidence
+
+    e = Ellipse(80, 80, 50, 40, 0)
+    inner = Ellipse(80, 80, 47, 37.6, 0)
+    full, brain = ellipse_coverage(e, (160, 160)), ellipse_coverage(inner, (160, 160))
+    ring = (0.1 + 0.8 * (full - brain) + 0.2 * brain).astype(np.float32)
+    prob = full.astype(np.float32)
+    seen = outline_evidence(ring, prob, e)
+    assert seen["outline_seen"] == 1.0 and seen["skull_gap"] == 0.0 and seen["boundary_sharpness"] > 0.9
+    disc = (0.1 + 0.7 * full).astype(np.float32)
+    assert outline_evidence(disc, prob, e)["outline_seen"] == 0.0
+    half = ring.copy()
+    half[:, 80:] = 0.1  # the right half of the skull missing
+    ev = outline_evidence(half, prob, e)
+    assert 0.3 < ev["outline_seen"] < 0.7 and 0.3 < ev["skull_gap"] < 0.7
+
+
+def test_weighted_fit_follows_the_sure_arcs():
+    """Boundary points of a true ellipse plus a bulge where the probability is soft: the weighted fit
+    stays on the sure arcs."""
+    from fetalhead.geometry import ellipse_points, fit_ellipse_to_points
+
+    e = Ellipse(100, 100, 60, 45, 0)
+    pts = ellipse_points(e, 360)
+    bulge = pts[:60].copy()
+    bulge[:, 0] += 8  # a soft, wrong arc on the right
+    pts = np.vstack([pts[60:], bulge])
+    w = np.r_[np.ones(300), np.full(60, 0.02)]
+    plain = fit_ellipse_to_points(pts, robust=False)
+    weighted = fit_ellipse_to_points(pts, robust=False, weights=w)
+    assert abs(weighted.perimeter_px - e.perimeter_px) < 0.3 * abs(plain.perimeter_px - e.perimeter_px)
+    with pytest.raises(ValueError):
+        fit_ellipse_to_points(pts, weights=np.zeros(len(pts)))
