@@ -249,3 +249,22 @@ def test_a_dying_worker_loses_no_scan(folder, tmp_path):
     assert killed
     assert sorted(m.source for m in rows) == sorted(str(f) for f in files)
     assert sum(m.status == "failed" for m in rows) == 1  # broken.png only: the killed worker's scans re-ran
+
+
+def test_a_failing_overlay_write_is_a_flag_not_the_end(folder, tmp_path, monkeypatch):
+    import fetalhead.overlay as overlay
+
+    calls = []
+
+    def full_disk(path, grey, m):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return path
+
+    monkeypatch.setattr(overlay, "write_overlay", full_disk)
+    opts = MeasureOptions(pixel_size_mm=0.13, overlay_dir=str(tmp_path / "ov"))
+    rows = list(run_serial(collect_scans([folder])[0], opts))
+    assert len(rows) == 7
+    hit = [m for m in rows if "overlay_not_written" in m.flags]
+    assert len(hit) == 1 and "No space left" in hit[0].message and hit[0].status in ("ok", "flagged")

@@ -50,9 +50,9 @@ def test_measure_folder_with_pixel_size_csv(scan_dir, samples_dir, tmp_path, cap
     assert "reference HC" in text
 
 
-def test_bad_files_get_rows_and_exit_code(scan_dir, tmp_path, hc18, capsys):
+def test_bad_files_get_rows_and_exit_code(scan_dir, tmp_path, samples_dir, capsys):
     (scan_dir / "notes.png").write_text("hello")
-    data = (hc18 / "images" / "000_HC.png").read_bytes()
+    data = (samples_dir / "011_HC.png").read_bytes()
     (scan_dir / "cut.png").write_bytes(data[: len(data) // 3])
     cv2.imwrite(str(scan_dir / "blank.png"), np.zeros((540, 800), np.uint8))
     cv2.imwrite(str(scan_dir / "tiny.png"), np.arange(200, dtype=np.uint8).reshape(10, 20))

@@ -5,8 +5,8 @@ import pytest
 from fetalhead.imageio import ScanReadError, check_scan_array, read_scan
 
 
-def test_reads_sample_scan(hc18):
-    img = read_scan(hc18 / "images" / "000_HC.png")
+def test_reads_sample_scan(samples_dir):
+    img = read_scan(samples_dir / "011_HC.png")
     assert img.dtype == np.float32 and img.shape == (540, 800) and 0 <= img.min() <= img.max() <= 1
 
 
@@ -22,8 +22,8 @@ def test_bad_files(tmp_path, content, match):
     assert str(p) in str(exc.value)
 
 
-def test_truncated_png_and_jpeg(tmp_path, hc18):
-    data = (hc18 / "images" / "000_HC.png").read_bytes()
+def test_truncated_png_and_jpeg(tmp_path, samples_dir):
+    data = (samples_dir / "011_HC.png").read_bytes()
     (tmp_path / "t.png").write_bytes(data[:5000])
     with pytest.raises(ScanReadError, match="truncated"):
         read_scan(tmp_path / "t.png")
