@@ -99,6 +99,7 @@ class MeasureOptions:
     accept_anisotropic: bool = False
     model_path: str | None = None
     threads: int = 1
+    precision: str | None = None
 
     @classmethod
     def from_lookup(cls, lookup: PixelSizeLookup, **kw) -> "MeasureOptions":
@@ -147,7 +148,7 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
                            frame=opts.frame, sha256=sha256 or "")
     px, source = opts.spacing(path)
     try:
-        model = load_model(opts.model_path, threads=opts.threads)
+        model = load_model(opts.model_path, threads=opts.threads, precision=opts.precision)
     except Exception as exc:
         return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256)
     try:
@@ -239,7 +240,7 @@ def _pool_init(opts: MeasureOptions) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(opts.threads))
     from .model import load_model
 
-    load_model(opts.model_path, threads=opts.threads)  # once per worker process
+    load_model(opts.model_path, threads=opts.threads, precision=opts.precision)  # once per worker process
 
 
 def _pool_task(args) -> Measurement:

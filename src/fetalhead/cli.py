@@ -54,6 +54,24 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_quantize(args) -> int:
+    try:
+        from .quantize import quantize_model
+    except ImportError as exc:
+        print(f"fetalhead quantize needs the 'train' extra (onnx): {exc}", file=sys.stderr)
+        return 1
+    from .datasets import DatasetError
+    from .model import default_model_path
+
+    try:
+        meta = quantize_model(args.model or default_model_path("fp32"), args.data, args.out, n_images=args.images)
+    except (DatasetError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"INT8 model written (sha256 {meta['sha256'][:12]}..., {meta['size_bytes'] / 1e6:.2f} MB)", file=sys.stderr)
+    return 0
+
+
 def _cmd_calibrate(args) -> int:
     from .calibration import calibrate_model
     from .datasets import DatasetError
@@ -143,7 +161,7 @@ def _cmd_measure(args) -> int:
         print("error: no scans to measure", file=sys.stderr)
         return 1
     try:
-        load_model(args.model, threads=args.threads)  # fail early, once, on a missing or damaged model
+        load_model(args.model, threads=args.threads, precision=args.precision)  # fail early, once
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -160,7 +178,7 @@ def _cmd_measure(args) -> int:
     todo, summary.skipped = pending_scans(files, writer.done, args.frame)
     opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, frame=args.frame,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
-                                      threads=args.threads or 1)
+                                      threads=args.threads or 1, precision=args.precision)
     try:
         results, closers = open_runner(todo, opts, workers=args.workers, dask_local=args.dask_local or 0,
                                        scheduler=args.scheduler)
@@ -197,6 +215,8 @@ def _cmd_measure(args) -> int:
 
 
 def _cmd_serve(args) -> int:
+    from .model import ModelError
+
     try:
         from .web.app import create_app
         from .web.serving import LOOPBACK_HOSTS, hash_password, read_password_file, run
@@ -235,8 +255,12 @@ def _cmd_serve(args) -> int:
     hosts = list(LOOPBACK_HOSTS) + list(args.allow_host or [])
     if not loopback and args.host not in ("0.0.0.0", "::"):
         hosts.append(args.host)
-    app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000), workers=args.workers,
-                     queue=args.queue, allowed_hosts=hosts, users=users)
+    try:
+        app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000), workers=args.workers,
+                         queue=args.queue, allowed_hosts=hosts, users=users, precision=args.precision)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"fetalhead: open http://{args.host}:{args.port}/ in a browser (Ctrl+C to stop)", file=sys.stderr)
     run(app, args.host, args.port)
     return 0
@@ -258,7 +282,7 @@ def _cmd_report(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     try:
-        model = load_model(args.model)
+        model = load_model(args.model, precision=args.precision)
         scan = load_scan(args.scan, str(args.scan), args.frame)
     except (ScanReadError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -304,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--weights", metavar="PT", help="also write the weights alone (torch) to this file")
     x.set_defaults(func=_cmd_export)
 
+    q = sub.add_parser("quantize", help="an INT8 copy of the model (ONNX Runtime static quantization)")
+    q.add_argument("--data", required=True, help="labelled data set (its training split gives the calibration views)")
+    q.add_argument("--model", help="float ONNX model (default: the shipped one)")
+    q.add_argument("--out", help="INT8 file (default: <model>_int8.onnx beside it)")
+    q.add_argument("--images", type=int, default=120, help="training images for calibration (3 views each)")
+    q.set_defaults(func=_cmd_quantize)
+
     k = sub.add_parser("calibrate", help="fit the model's 90 % intervals and review flag on the validation split")
     k.add_argument("--data", required=True, help="labelled data set (the validation split of it is used)")
     k.add_argument("--model", help="ONNX model (default: the shipped one); its metadata JSON gets the calibration")
@@ -342,6 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--ga-weeks", type=float, help="gestational age by dates, for INTERGROWTH-21st centiles")
     m.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     m.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default 1)")
+    m.add_argument("--precision", choices=("fp32", "int8"), default=None,
+                   help="the float model or its INT8 copy (default: fetalhead.model.DEFAULT_PRECISION)")
     m.add_argument("--print-rows", action="store_true", help="print one line per scan")
     m.add_argument("--frame", type=int, default=0, help="frame of multi-frame DICOM files to measure (default 0)")
     m.add_argument("--accept-anisotropic", action="store_true",
@@ -360,6 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     sv.add_argument("--max-upload-mb", type=float, default=64.0)
+    sv.add_argument("--precision", choices=("fp32", "int8"), default=None)
     sv.add_argument("--workers", type=int, default=2, help="scans measured at once (default 2: one per core)")
     sv.add_argument("--queue", type=int, default=16, help="scans that may wait for a worker (beyond: 503)")
     sv.add_argument("--allow-host", action="append", metavar="NAME",
@@ -374,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("scan", help="PNG/JPEG/DICOM scan")
     r.add_argument("--out", required=True, help="report file (.pdf or .html)")
     r.add_argument("--format", choices=("pdf", "html"), help="default: from the --out suffix, else pdf")
+    r.add_argument("--precision", choices=("fp32", "int8"), default=None)
     r.add_argument("--pixel-size", type=float, metavar="MM")
     r.add_argument("--ga-weeks", type=float, help="gestational age by dates, for the centile chart")
     r.add_argument("--lang", choices=("en", "hi", "te"), default="en")

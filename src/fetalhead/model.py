@@ -12,7 +12,13 @@ import numpy as np
 
 from .pipeline import PipelineConfig
 
-__all__ = ["HeadModel", "ModelError", "default_model_path", "load_model"]
+__all__ = ["HeadModel", "ModelError", "default_model_path", "load_model", "PRECISIONS", "DEFAULT_PRECISION"]
+
+#: The precisions a model can run in: the float model, or its INT8 copy (``fetalhead quantize``).
+PRECISIONS = ("fp32", "int8")
+#: What runs when nothing is asked: INT8 only once its validation HC error is within 0.05 mm of the
+#: float model's (BENCHMARKS.md, "Speed").
+DEFAULT_PRECISION = "fp32"
 
 _MODEL_DIR = Path(__file__).resolve().parent / "models"
 _MODEL_NAME = "fetalhead_unet.onnx"
@@ -22,10 +28,23 @@ class ModelError(RuntimeError):
     """The model file is missing, damaged or does not match its metadata."""
 
 
-def default_model_path() -> Path:
-    """The ONNX file shipped inside the package (override with ``FETALHEAD_MODEL``)."""
+def default_model_path(precision: str | None = None) -> Path:
+    """The ONNX file shipped inside the package (override with ``FETALHEAD_MODEL``); for
+    ``precision="int8"`` its INT8 copy beside it (``<stem>_int8.onnx``)."""
     env = os.environ.get("FETALHEAD_MODEL")
-    return Path(env) if env else _MODEL_DIR / _MODEL_NAME
+    path = Path(env) if env else _MODEL_DIR / _MODEL_NAME
+    return model_path_for(path, precision)
+
+
+def model_path_for(path: str | Path, precision: str | None = None) -> Path:
+    """``path`` itself for fp32, its INT8 copy for int8 (raises ValueError for another precision)."""
+    precision = precision or DEFAULT_PRECISION
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    path = Path(path)
+    if precision == "int8" and not path.stem.endswith("_int8"):
+        return path.with_name(path.stem + "_int8.onnx")
+    return path
 
 
 class HeadModel:
@@ -93,6 +112,11 @@ def _cached(path: str, threads: int | None) -> HeadModel:
     return HeadModel(path, threads)
 
 
-def load_model(path: str | Path | None = None, threads: int | None = None) -> HeadModel:
-    """A :class:`HeadModel`, loaded once per (path, threads) and reused."""
-    return _cached(str(Path(path) if path else default_model_path()), threads)
+def load_model(path: str | Path | None = None, threads: int | None = None, precision: str | None = None) -> HeadModel:
+    """A :class:`HeadModel`, loaded once per (path, threads) and reused; ``precision`` picks the
+    float model or its INT8 copy (default :data:`DEFAULT_PRECISION`)."""
+    try:
+        chosen = model_path_for(path, precision) if path else default_model_path(precision)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    return _cached(str(chosen), threads)

@@ -114,7 +114,7 @@ def docs(request: Request):
 
 def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
                workers: int = 2, queue: int = 16, wait_s: float = 20.0, allowed_hosts=LOOPBACK_HOSTS,
-               users: dict | None = None) -> FastAPI:
+               users: dict | None = None, precision: str | None = None) -> FastAPI:
     """Build the FastAPI application (the model is loaded once, at start, into ``app.state``).
 
     ``workers`` scans run at once and ``queue`` more may wait ``wait_s`` seconds (then 503 with
@@ -125,7 +125,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
 
     app = FastAPI(title="fetalhead", version=__version__, docs_url=None, redoc_url=None,
                   description="Fetal head biometry on 2D ultrasound. Results need a clinician's review.")
-    app.state.model = load_model(model_path)
+    app.state.model = load_model(model_path, precision=precision)
     app.state.settings = Settings(max_upload_bytes)
     app.state.limiter = WorkLimiter(workers, queue, wait_s)
     app.add_exception_handler(ApiError, _api_error)
