@@ -45,7 +45,7 @@ serve: $(VENV)/.installed-dev
 bench-accuracy: $(VENV)/.installed
 	$(BIN)/python bench/accuracy.py
 
-bench-speed: $(VENV)/.installed
+bench-speed: $(VENV)/.installed-dev
 	$(BIN)/python bench/speed.py
 
 bench-robustness: $(VENV)/.installed
