@@ -14,7 +14,7 @@ judged by the shipped model as it is (its own stored calibration).
 Columns: n; failed (no figures); HC ADF (mm, measured scans); coverage of the 90 % HC interval;
 mean half-width (% of HC); flagged; silent = share of `ok` results that are wrong (HC more than
 2.5 % off); caught = share of wrong results flagged or failed; AUROC of the quality score (wrong vs
-right).
+right; within each fold, then averaged).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 from fetalhead.calibration import calibrate_records, collect_records, subject_half
 from fetalhead.datasets import load_dataset, subject_split
 from fetalhead.imageio import read_scan
-from fetalhead.measurement import REVIEW_FLAGS, Scan, measure_scan
+from fetalhead.measurement import Scan, measure_scan
 from fetalhead.model import load_model
 from fetalhead.uncertainty import WRONG_HC_SHARE
 from fetalhead.variations import NON_HEAD, VARIATIONS
@@ -46,19 +46,18 @@ def auroc(scores_wrong, scores_right) -> float:
     return float(((w[:, None] < r[None, :]).sum() + 0.5 * (w[:, None] == r[None, :]).sum()) / (len(w) * len(r)))
 
 
-def judge(records, cal) -> list[dict]:
-    """Each record's interval, quality and status under calibration ``cal``."""
+def judge(records, cal, fold: int = 0) -> list[dict]:
+    """Each record's status, interval and quality under calibration ``cal``, exactly as a measurement."""
     out = []
     for r in records:
-        if r.features is None:
-            out.append({"rec": r, "failed": True})
+        m = r.judged(cal)
+        if m.status == "failed" or r.rel_err_hc is None:
+            out.append({"rec": r, "failed": True, "fold": fold})
             continue
-        hw = cal.half_widths_of(r.features)
-        q = cal.quality(hw["hc"])
-        other = [f for f in r.flags if f in REVIEW_FLAGS and f != "low_quality"]
-        flagged = q < 0.5 or bool(other)
-        out.append({"rec": r, "failed": False, "hw": hw["hc"], "quality": q, "flagged": flagged,
-                    "covered": abs(r.rel_err_hc) <= hw["hc"], "wrong": abs(r.rel_err_hc) > WRONG_HC_SHARE})
+        hw = m.interval_half_widths["hc"]
+        out.append({"rec": r, "failed": False, "fold": fold, "hw": hw, "quality": m.quality,
+                    "flagged": m.status == "flagged",
+                    "covered": abs(r.rel_err_hc) <= hw, "wrong": abs(r.rel_err_hc) > WRONG_HC_SHARE})
     return out
 
 
@@ -77,7 +76,10 @@ def summary(rows) -> dict:
         "caught": (sum(x["flagged"] for x in wrong) + (n - len(meas))) / (len(wrong) + n - len(meas))
         if (wrong or n - len(meas)) else float("nan"),
         "n_wrong": len(wrong),
-        "auroc": auroc([x["quality"] for x in wrong], [x["quality"] for x in meas if not x["wrong"]]),
+        # quality scores of two folds come from two calibrations: ranked within a fold, then averaged
+        "auroc": float(np.nanmean([auroc([x["quality"] for x in wrong if x["fold"] == f],
+                                         [x["quality"] for x in meas if not x["wrong"] and x["fold"] == f])
+                                   for f in (0, 1)])),
     }
 
 
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     for fold in (0, 1):
         train = [r for r in records if subject_half(r.subject, seed=2) != fold]
         test = [r for r in records if subject_half(r.subject, seed=2) == fold]
-        judged += judge(test, calibrate_records(train, seed=1))
+        judged += judge(test, calibrate_records(train, seed=1), fold)
     print(f"model {model.version}; {len(val)} validation images ({len({s.subject_id for s in val})} subjects) x "
           f"{len(VARIATIONS)} variations; cross-fitted calibration; {time.time() - t0:.0f} s")
     head = (f"{'variation':<22} {'n':>4} {'failed':>6} {'ADF mm':>7} {'cover':>6} {'±% HC':>6} {'flagged':>7} "

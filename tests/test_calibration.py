@@ -16,8 +16,8 @@ def fake_records(n=400, seed=0):
     for i in range(n):
         seen = rng.uniform(0.3, 1.0)
         err = (0.004 + 0.04 * (1 - seen)) * rng.normal()
-        out.append(Record(i // 2, f"{i}.png", "identity", "ok", (), feature_vector({"outline_seen": seen}),
-                          err, err, err, 100.0, 100.0, abs(err) * 100, None, None))
+        out.append(Record(i // 2, f"{i}.png", "identity", None, 0.1, (800, 540), None,
+                          feature_vector({"outline_seen": seen}), err, err, err, abs(err) * 100))
     return out
 
 

@@ -50,8 +50,12 @@ def test_flag_line_and_quality():
     wrong = np.array([False, False, True, False, True])
     assert choose_flag_half_width(hw, wrong, max_silent=0.0) == 0.02
     assert choose_flag_half_width(hw, wrong, max_silent=0.34) == 0.04
+    clean = np.array([True] * 5)
+    assert choose_flag_half_width(hw, wrong, 0.0, clean, max_clean_flagged=0.25) == 0.04  # raised for clean scans
     cal = Calibration([0.0] * len(FEATURES), 0.0, 1, 1, 1, flag_half_width=0.02)
     assert cal.quality(0.0) == 1 and cal.quality(0.02) == 0.5 and cal.quality(0.1) == 0
+    assert cal.quality(0.01) == pytest.approx(0.75) and cal.quality(0.06) == pytest.approx(0.25)
+    assert cal.quality(0.5) == 0
     assert relative_interval(100.0, 0.05) == (95.0, 105.0)
 
 

@@ -19,7 +19,8 @@ __all__ = [
     "INSIDE_FRACTION_SCORE_RANGE",
     "TTA_HC_DISAGREEMENT_ZERO",
     "MIN_AXIS_RATIO",
-    "NO_HEAD_QUALITY",
+    "NO_HEAD_MASK_FIT",
+    "TOO_UNCERTAIN_QUALITY",
     "SKULL_SEEN_MIN",
     "PLAUSIBLE_HC_RANGE_MM",
     "PIXEL_SIZE_RANGE_MM",
@@ -63,10 +64,16 @@ TTA_HC_DISAGREEMENT_ZERO = 0.04
 #: (cephalic index 40 %, far below the severe dolichocephaly of about 65 %).
 MIN_AXIS_RATIO = 0.4
 
-#: Below this quality score the network's output is no head-like ellipse: the scan is
-#: ``failed`` and no HC or gestational age is printed (nothing with quality near zero
-#: may carry figures). Scores of real heads in the HC18 validation split lie above it.
-NO_HEAD_QUALITY = 0.2
+#: The network's head region is no head-like ellipse when its IoU with the fitted ellipse is
+#: below this: the scan is ``failed`` (no HC, no gestational age). Clean HC18 validation
+#: heads score 0.96 or more; heads under shadows and cuts 0.54 or more (two shadow bands).
+NO_HEAD_MASK_FIT = 0.5
+
+#: Nothing with a quality near zero prints an HC or a gestational age: under this quality score
+#: (with the calibrated model: a 90 % interval of HC of about +/-10 %, see
+#: :data:`fetalhead.uncertainty.QUALITY_ZERO_HALF_WIDTH`) the scan is ``failed``, and the message
+#: says how wide the range would have been.
+TOO_UNCERTAIN_QUALITY = 0.05
 
 #: Plausible fetal head circumference (mm): HC18's labelled scans span 44-346 mm (from
 #: about 12 weeks to term; van den Heuvel et al., PLOS ONE 2018) and the

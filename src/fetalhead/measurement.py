@@ -26,13 +26,15 @@ from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadl
                        ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
 from .geometry import Ellipse, ellipse_landmarks
 from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
-from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_QUALITY, PLAUSIBLE_HC_RANGE_MM,
-                     QUALITY_THRESHOLD, SKULL_SEEN_MIN, LimitError, check_ga_by_dates, check_pixel_spacing)
+from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, PLAUSIBLE_HC_RANGE_MM,
+                     QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError, check_ga_by_dates,
+                     check_pixel_spacing)
 from .uncertainty import relative_interval
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, inside_fraction, segment_head
 
-__all__ = ["Measurement", "Scan", "measure", "measure_scan", "load_scan", "decide_spacing", "decide_status",
+__all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "load_scan", "decide_spacing",
+           "decide_status",
            "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 RESULT_COLUMNS = results.RESULT_COLUMNS
@@ -365,29 +367,72 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: {exc}")
         return m
-    m.quality_components = dict(seg.components, segmentation_score=seg.quality)
-    m.quality = seg.quality
-    if seg.quality < NO_HEAD_QUALITY:
-        m.messages.append(f"{src}: no measurable head (quality {seg.quality:.2f}, below {NO_HEAD_QUALITY}): the "
-                          "network's output is not a head-like ellipse")
-        return m
     spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
     m.spacing_note = note
-    if spacing is not None:
-        m.quality_components["hc_mm"] = head_biometry(seg.ellipse, spacing).head_circumference
-    cal = getattr(model, "calibration", None)
-    threshold = QUALITY_THRESHOLD
-    if cal is not None:  # calibrated: the interval's width is the quality
-        m.interval_half_widths = cal.half_widths(m.quality_components)
-        m.quality = cal.quality(m.interval_half_widths["hc"])
-        threshold = CALIBRATED_QUALITY_THRESHOLD
-    if m.quality < threshold:
-        m.flags.append("low_quality")
-    if seg.components.get("outline_seen", 1.0) < SKULL_SEEN_MIN:
-        m.flags.append("skull_not_seen")
-    _fill(m, seg.ellipse, spacing, used, ga)
+    return from_segmentation(m, seg, spacing, used, ga, getattr(model, "calibration", None))
+
+
+def from_segmentation(m: Measurement, seg, spacing, spacing_source: str, ga_weeks=None,
+                      calibration=None) -> Measurement:
+    """Fill ``m`` (its image size, frame, identifiers set) from a segmentation: :func:`assess`, then the
+    figures, flags and status. :func:`measure_scan` and the trust benchmarks both end here."""
+    v = assess(seg, spacing, m.image_size, calibration)
+    m.quality_components, m.quality, m.interval_half_widths = v.components, v.quality, v.half_widths
+    if v.fail_reason:
+        m.messages.append(f"{m.source}: {v.fail_reason}")
+        m.status = "failed"
+        return m
+    m.flags = list(v.flags)
+    _fill(m, seg.ellipse, spacing, spacing_source, ga_weeks)
     m.status = decide_status(m)
     return m
+
+
+@dataclass
+class Assessment:
+    """How far to trust one segmentation: the verdict of :func:`assess`."""
+
+    components: dict
+    quality: float
+    half_widths: dict
+    flags: list
+    fail_reason: str = ""
+
+
+def assess(seg, spacing, image_size, calibration=None) -> Assessment:
+    """The one place that judges a segmentation: figures withheld (``fail_reason``), review flags from
+    the model, the quality score and the 90 % interval half-widths.
+
+    * no head-like ellipse (the network's region is no ellipse: IoU with its fit under
+      :data:`fetalhead.limits.NO_HEAD_MASK_FIT`, or an implausible shape): failed;
+    * with a calibration (:mod:`fetalhead.uncertainty`), the quality is the calibrated one and a
+      quality under :data:`fetalhead.limits.TOO_UNCERTAIN_QUALITY` is failed (no figures near zero);
+      under :data:`fetalhead.limits.CALIBRATED_QUALITY_THRESHOLD`: ``low_quality``; without one,
+      the segmentation's own score and :data:`fetalhead.limits.QUALITY_THRESHOLD`;
+    * the skull echo seen on too little of the outline: ``skull_not_seen``.
+
+    Used by :func:`measure_scan` and by the calibration and trust benchmarks, so that they judge
+    exactly as a measurement does.
+    """
+    comps = dict(seg.components, segmentation_score=seg.quality)
+    if spacing is not None:
+        comps["hc_mm"] = head_biometry(seg.ellipse, spacing).head_circumference
+    if comps.get("implausible_shape") or comps.get("mask_fit", 0.0) < NO_HEAD_MASK_FIT:
+        return Assessment(comps, seg.quality, {}, [], f"no measurable head: the network's head region is not an "
+                                                     f"ellipse (fit {comps.get('mask_fit', 0.0):.2f})")
+    quality, half_widths, threshold = seg.quality, {}, QUALITY_THRESHOLD
+    if calibration is not None:  # calibrated: the interval's width is the quality
+        half_widths = calibration.half_widths(comps)
+        quality = calibration.quality(half_widths["hc"])
+        threshold = CALIBRATED_QUALITY_THRESHOLD
+    if quality < TOO_UNCERTAIN_QUALITY:
+        extra = f"; the 90 % range of HC would be +/-{100 * half_widths['hc']:.0f} %" if half_widths else ""
+        return Assessment(comps, quality, half_widths, [],
+                          f"too uncertain to give figures (quality {quality:.2f}{extra}): check the scan")
+    flags = ["low_quality"] if quality < threshold else []
+    if comps.get("outline_seen", 1.0) < SKULL_SEEN_MIN:
+        flags.append("skull_not_seen")
+    return Assessment(comps, quality, half_widths, flags)
 
 
 # --- figures from an ellipse ---------------------------------------------------------------------

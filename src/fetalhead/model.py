@@ -18,7 +18,7 @@ __all__ = ["HeadModel", "ModelError", "default_model_path", "load_model", "PRECI
 PRECISIONS = ("fp32", "int8")
 #: What runs when nothing is asked: INT8 only once its validation HC error is within 0.05 mm of the
 #: float model's (BENCHMARKS.md, "Speed").
-DEFAULT_PRECISION = "fp32"
+DEFAULT_PRECISION = "int8"
 
 _MODEL_DIR = Path(__file__).resolve().parent / "models"
 _MODEL_NAME = "fetalhead_unet.onnx"

@@ -15,8 +15,9 @@ et al. 2002; Lei et al., JASA 2018, section 5.2):
    ``1 - alpha`` interval for exchangeable scans: narrow where the skull is clear, wide where it is
    shadowed, cut or ambiguous.
 3. A result is flagged for review when its HC interval's half-width exceeds ``flag_half_width``
-   (chosen on the calibration scans so that few results that stay unflagged are wrong), and its
-   quality score is ``1 - half_width / (2 flag_half_width)``, clipped to [0, 1]: 0.5 is the flag line.
+   (chosen on the calibration scans so that few results that stay unflagged are wrong); its
+   quality score falls linearly from 1 (a razor-thin interval) to 0.5 at the flag line and to 0 at
+   :data:`QUALITY_ZERO_HALF_WIDTH` (+/-10 % of HC).
 
 The fitted numbers travel with the model (``calibration`` in its metadata JSON), written by
 ``fetalhead calibrate``.
@@ -29,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-__all__ = ["FEATURES", "Calibration", "feature_vector", "conformal_quantile", "fit_difficulty",
+__all__ = ["QUALITY_ZERO_HALF_WIDTH", "FEATURES", "Calibration", "feature_vector", "conformal_quantile", "fit_difficulty",
            "fit_calibration", "choose_flag_half_width", "relative_interval", "WRONG_HC_SHARE", "INTERVAL_LEVEL"]
 
 #: A measurement is *wrong* when its HC is more than this share from the reference (issue 10's
@@ -37,6 +38,9 @@ __all__ = ["FEATURES", "Calibration", "feature_vector", "conformal_quantile", "f
 WRONG_HC_SHARE = 0.025
 #: The intervals' level.
 INTERVAL_LEVEL = 0.90
+#: A 90 % interval of HC this wide (+/-10 %, about +/-2 weeks of gestational age at 20 weeks by
+#: Hadlock 1984) carries no clinical use: the quality score is 0 there.
+QUALITY_ZERO_HALF_WIDTH = 0.10
 #: The floor added to relative errors before taking logs (0.2 %: HC18's own annotation rounding).
 _LOG_FLOOR = 0.002
 
@@ -123,8 +127,13 @@ class Calibration:
         return {"hc": self.q_hc * d, "bpd": self.q_bpd * d, "ofd": self.q_ofd * d}
 
     def quality(self, hc_half_width: float) -> float:
-        """1 for a razor-thin interval, 0.5 at the flag line, 0 at twice it."""
-        return float(min(1.0, max(0.0, 1.0 - hc_half_width / (2.0 * self.flag_half_width))))
+        """1 for a razor-thin interval, 0.5 at the flag line, 0 at :data:`QUALITY_ZERO_HALF_WIDTH`
+        (linear in between)."""
+        hw, line = float(hc_half_width), self.flag_half_width
+        if hw <= line:
+            return float(1.0 - 0.5 * hw / line)
+        zero = max(QUALITY_ZERO_HALF_WIDTH, 2 * line)
+        return float(max(0.0, 0.5 * (zero - hw) / (zero - line)))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -140,19 +149,29 @@ class Calibration:
         return cal
 
 
-def choose_flag_half_width(half_widths, wrong, max_silent: float = 0.015) -> float:
+def choose_flag_half_width(half_widths, wrong, max_silent: float = 0.015, clean=None,
+                           max_clean_flagged: float = 1.0) -> float:
     """The largest HC half-width line such that, among the results under it (not flagged), at most
-    ``max_silent`` are wrong (the *silent failure rate*)."""
+    ``max_silent`` are wrong (the *silent failure rate*); raised, if need be, so that at most
+    ``max_clean_flagged`` of the ``clean`` scans are flagged (a flag on most clean scans is noise
+    that teaches users to ignore it)."""
     hw = np.asarray(half_widths, dtype=float)
     wr = np.asarray(wrong, dtype=bool)
     order = np.argsort(hw)
     silent = np.cumsum(wr[order]) / np.arange(1, len(hw) + 1)  # wrong share among the k narrowest
     ok = np.nonzero(silent <= max_silent)[0]
-    return float(hw[order][ok[-1]]) if ok.size else float(hw.min()) * 0.999
+    line = float(hw[order][ok[-1]]) if ok.size else float(hw.min()) * 0.999
+    if clean is not None and max_clean_flagged < 1.0 and np.any(clean):
+        line = max(line, float(np.quantile(hw[np.asarray(clean, bool)], 1.0 - max_clean_flagged)))
+    return line
+
+
+#: At most this share of clean scans is flagged for review by the interval's width (issue 10's bar).
+MAX_CLEAN_FLAGGED = 0.15
 
 
 def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, fit_mask, data: str = "",
-                    alpha: float = 1 - INTERVAL_LEVEL, max_silent: float = 0.015) -> Calibration:
+                    alpha: float = 1 - INTERVAL_LEVEL, max_silent: float = 0.015, clean=None) -> Calibration:
     """Difficulty fitted on the scans where ``fit_mask`` is true, quantiles and the flag line on the others."""
     x = np.asarray(features, dtype=float)
     fit_mask = np.asarray(fit_mask, dtype=bool)
@@ -163,5 +182,7 @@ def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, 
     q = [conformal_quantile(v[cal_idx] / d, alpha) for v in (hc, bpd, ofd)]
     cal = Calibration(list(map(float, w)), b, q[0], q[1], q[2], flag_half_width=1.0, level=1 - alpha,
                       data=data, n=int(len(x)))
-    cal.flag_half_width = choose_flag_half_width(q[0] * d, hc[cal_idx] > WRONG_HC_SHARE, max_silent)
+    clean_cal = None if clean is None else np.asarray(clean, bool)[cal_idx]
+    cal.flag_half_width = choose_flag_half_width(q[0] * d, hc[cal_idx] > WRONG_HC_SHARE, max_silent, clean_cal,
+                                                 MAX_CLEAN_FLAGGED)
     return cal
