@@ -52,7 +52,8 @@ def test_predict_shape_and_cache():
 
 def test_model_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("FETALHEAD_MODEL", str(tmp_path / "other.onnx"))
-    assert default_model_path() == tmp_path / "other.onnx"
+    assert default_model_path("fp32") == tmp_path / "other.onnx"
+    assert default_model_path("int8") == tmp_path / "other_int8.onnx"
     with pytest.raises(ModelError, match="not found"):
         HeadModel()
 

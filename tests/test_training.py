@@ -124,7 +124,7 @@ def test_training_is_reproducible(hc18, tmp_path):
 @pytest.mark.skipif(not SHIPPED_WEIGHTS.is_file(), reason="shipped torch weights not in this checkout")
 def test_shipped_onnx_matches_shipped_torch_weights(samples_dir):
     torch_model, _ = load_checkpoint_model(SHIPPED_WEIGHTS)
-    onnx_model = HeadModel(default_model_path())
+    onnx_model = HeadModel(default_model_path("fp32"))
     for name in ("358_HC.png", "785_HC.png", "011_HC.png"):
         img = read_scan(samples_dir / name)
         view = standardize(__import__("cv2").resize(img, (160, 160)))[None, None].astype(np.float32)
