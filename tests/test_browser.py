@@ -176,3 +176,32 @@ def test_page_shows_errors_in_words(server, browser, tmp_path):
     sync_api.expect(page.locator("#error")).to_be_visible(timeout=10000)
     assert "PNG, JPEG" in page.text_content("#error")
     page.close()
+
+
+def test_a_late_answer_for_an_older_state_never_overwrites_the_screen(server, browser, samples_dir):
+    """Type a new GA (an update of scan 358 goes out and is held back), measure scan 590, then let the
+    old update's answer arrive: it must be dropped, and the table keeps 590's figures."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    held = []
+    page.goto(server + "/")
+    page.set_input_files("#file", str(samples_dir / "358_HC.png"))
+    page.fill("#pixel-size", str(PS))
+    page.click("#measure")
+    sync_api.expect(page.locator("#val-hc")).to_contain_text("mm", timeout=30000)
+    page.route("**/api/v1/biometry", lambda route: held.append(route))
+    page.fill("#ga-weeks", "21")
+    page.dispatch_event("#ga-weeks", "change")  # the update of scan 358 goes out, and is held
+    for _ in range(100):  # let Playwright deliver the request to the route handler
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    page.set_input_files("#file", str(samples_dir / "590_HC.png"))
+    page.fill("#pixel-size", str(PS))
+    page.click("#measure")
+    expected = _api_measure(server, samples_dir / "590_HC.png", pixel_size_mm=PS, ga_weeks=21, include_image="false")
+    sync_api.expect(page.locator("#val-hc")).to_have_text(f"{expected['hc_mm']:.1f} mm", timeout=30000)
+    held[0].continue_()  # now the old answer (scan 358) arrives
+    page.wait_for_timeout(1000)
+    assert page.text_content("#val-hc") == f"{expected['hc_mm']:.1f} mm"
+    page.close()
