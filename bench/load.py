@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,15 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from fetalhead.web.serving import free_loopback_port
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def _body(scan: bytes) -> tuple[bytes, str]:
@@ -102,7 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--levels", default="1,8,16,32")
     args = ap.parse_args(argv)
-    port = _port()
+    port = free_loopback_port()
     env = dict(os.environ, OMP_NUM_THREADS="1")
     srv = subprocess.Popen([sys.executable, "-m", "fetalhead.cli", "serve", "--port", str(port)], env=env,
                            stderr=subprocess.PIPE)

@@ -2,7 +2,6 @@
 
 import json
 import shutil
-import socket
 import threading
 import time
 import urllib.request
@@ -25,11 +24,9 @@ def server():
     import uvicorn
 
     from fetalhead.web.app import create_app
+    from fetalhead.web.serving import free_loopback_port
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
+    port = free_loopback_port()
     config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
     srv = uvicorn.Server(config)
     th = threading.Thread(target=srv.run, daemon=True)

@@ -13,22 +13,15 @@ pytest.importorskip("fastapi")
 
 from fetalhead.cli import main  # noqa: E402
 from fetalhead.web.app import create_app  # noqa: E402
-from fetalhead.web.serving import Busy, GuardedH11Protocol, WorkLimiter, hash_password, make_server  # noqa: E402
+from fetalhead.web.serving import (Busy, GuardedH11Protocol, WorkLimiter, free_loopback_port,  # noqa: E402
+                                   hash_password, make_server)
 
 PS = 0.134737677
 
 
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Served:
     def __init__(self, app):
-        self.port = free_port()
+        self.port = free_loopback_port()
         self.server = make_server(app, "127.0.0.1", self.port)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

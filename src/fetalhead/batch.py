@@ -21,6 +21,7 @@ from typing import Iterable, Iterator
 
 from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
 from .imageio import file_sha256
+from .limits import check_pixel_spacing
 from .measurement import Measurement
 from .results import ResultWriter, check_output_path, result_key, write_json
 
@@ -77,8 +78,7 @@ class PixelSizeLookup:
     HC18-style CSV (with the reference HC when the CSV has it). See :meth:`MeasureOptions.spacing`."""
 
     def __init__(self, pixel_size_mm: float | None = None, csv_path: str | Path | None = None):
-        if pixel_size_mm is not None and not pixel_size_mm > 0:
-            raise ValueError(f"pixel size must be positive, got {pixel_size_mm}")
+        check_pixel_spacing(pixel_size_mm, "--pixel-size")  # LimitError (a ValueError) outside the range
         self.value = pixel_size_mm
         self.table = read_pixel_size_csv(csv_path) if csv_path else {}
         self.reference_hc_mm = read_reference_hc(csv_path) if csv_path else {}

@@ -138,12 +138,11 @@ def _cmd_measure(args) -> int:
     from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, RunnerError, collect_scans, open_runner,
                         pending_scans)
     from .datasets import DatasetError
-    from .limits import LimitError, check_ga_by_dates, check_pixel_spacing
+    from .limits import LimitError, check_ga_by_dates
     from .model import ModelError, load_model
     from .results import ResultWriter, check_output_path, write_json
 
     try:
-        check_pixel_spacing(args.pixel_size, "--pixel-size")
         check_ga_by_dates(args.ga_weeks, "--ga-weeks")
         spacing = PixelSizeLookup(args.pixel_size, args.pixel_size_csv)
     except (DatasetError, LimitError, ValueError) as exc:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .imageio import ScanReadError, check_scan_array
+from .imageio import ScanReadError, check_scan_array, has_dicom_preamble
 
 __all__ = ["UltrasoundRegion", "DicomScan", "SpacingDecision", "read_dicom", "is_dicom_file",
            "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE", "ULTRASOUND_SOP_CLASSES"]
@@ -115,7 +115,7 @@ def is_dicom_file(path: str | Path) -> bool:
             head = fh.read(132)
     except OSError:
         return False
-    return len(head) == 132 and head[128:132] == b"DICM"
+    return has_dicom_preamble(head)
 
 
 def _int(item, name):

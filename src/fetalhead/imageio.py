@@ -15,7 +15,7 @@ import numpy as np
 from .transforms import to_grey_float
 
 __all__ = ["ScanReadError", "read_scan", "read_file", "decode_image", "check_scan_array", "check_dimensions",
-           "image_dimensions", "sniff_type", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
+           "image_dimensions", "sniff_type", "has_dicom_preamble", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
            "MAX_PIXELS", "IMAGE_KINDS"]
 
 #: Sides shorter than this hold no measurable head at the network's 160 px view.
@@ -50,13 +50,18 @@ class ScanReadError(ValueError):
     """A file that cannot be measured as a scan; the message names the file and why."""
 
 
+def has_dicom_preamble(head: bytes) -> bool:
+    """True when the bytes carry 'DICM' at byte 128, the DICOM file marker (PS3.10 7.1)."""
+    return len(head) >= 132 and head[128:132] == b"DICM"
+
+
 def sniff_type(data: bytes) -> str | None:
     """The scan type from a file's first bytes: png, jpeg, bmp, tiff, dicom, or None.
 
     DICOM is tested first ('DICM' at byte 128): its 128-byte preamble may hold
     anything, a TIFF header included (DICOM PS3.10 7.1).
     """
-    if len(data) > 132 and data[128:132] == b"DICM":
+    if has_dicom_preamble(data):
         return "dicom"
     if data.startswith(_PNG_SIGNATURE):
         return "png"

@@ -26,7 +26,7 @@ import numpy as np
 from .datasets import subject_id_from_filename
 
 __all__ = ["RESULT_COLUMNS", "HC18_COLUMNS", "csv_row", "hc18_row", "to_json", "result_key", "ResultWriter",
-           "write_json", "csv_safe", "ellipse_in_mm", "check_output_path"]
+           "write_json", "csv_safe", "ellipse_in_mm", "ellipse_json", "check_output_path"]
 
 RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the rest of the measurement
     "filename", "subject_id", "pixel_size_mm", "hc_mm", "center_x_px", "center_y_px", "semi_major_px",
@@ -150,9 +150,7 @@ def to_json(m) -> dict:
     d["messages"] = list(m.messages)
     d["message"] = m.message
     d["spacing_note"] = m.spacing_note or None
-    d["ellipse"] = None if m.ellipse is None else {
-        "center_x": m.ellipse.center_x, "center_y": m.ellipse.center_y, "semi_major": m.ellipse.semi_major,
-        "semi_minor": m.ellipse.semi_minor, "angle_deg": m.ellipse.angle_deg}
+    d["ellipse"] = None if m.ellipse is None else ellipse_json(m.ellipse)
     d["landmarks"] = None if not m.landmarks else {k: [float(x), float(y)] for k, (x, y) in m.landmarks.items()}
     d["quality_components"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _num(v))
                                for k, v in m.quality_components.items()}
@@ -161,6 +159,12 @@ def to_json(m) -> dict:
     d["interval_level"] = 0.9 if m.intervals else None
     d["interval_half_widths"] = dict(m.interval_half_widths) or None
     return d
+
+
+def ellipse_json(e) -> dict:
+    """The JSON form of an ellipse (pixels, degrees), as ``Measurement.from_dict`` reads it back."""
+    return {"center_x": e.center_x, "center_y": e.center_y, "semi_major": e.semi_major,
+            "semi_minor": e.semi_minor, "angle_deg": e.angle_deg}
 
 
 def result_key(sha256: str, frame) -> str:

@@ -26,6 +26,7 @@ from ..imageio import ScanReadError, sniff_type
 from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
 from ..measurement import Measurement, load_scan, measure_scan
 from ..model import HeadModel
+from ..results import ellipse_json
 from ..report import LANGUAGES, growth_curves, report_html, report_pdf, translations
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
@@ -223,16 +224,11 @@ def biometry_endpoint(body: BiometryIn):
             raise ApiError(400, "invalid_request", str(exc)) from None
     try:
         m = Measurement.from_dict({"path": "adjusted", "status": "ok", "pixel_spacing_mm": body.pixel_spacing_mm,
-                                   "spacing_source": PAGE_SPACING_SOURCE, "ellipse": _ellipse_dict(e),
+                                   "spacing_source": PAGE_SPACING_SOURCE, "ellipse": ellipse_json(e),
                                    "ga_by_dates_weeks": body.ga_weeks, "flags": ["adjusted_by_hand"]})
     except (LimitError, ValueError) as exc:
         raise ApiError(400, "invalid_pixel_size", str(exc)) from None
     return m.to_dict()
-
-
-def _ellipse_dict(e: Ellipse) -> dict:
-    return {"center_x": e.center_x, "center_y": e.center_y, "semi_major": e.semi_major,
-            "semi_minor": e.semi_minor, "angle_deg": e.angle_deg}
 
 
 @router.post("/report")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "Busy", "hash_password", "read_password_file",
+__all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
            "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -246,6 +246,15 @@ class GuardedH11Protocol(H11Protocol):
             self._header_timer.cancel()
             self._header_timer = None
         super().connection_lost(exc)
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for tests and benchmarks that start a server)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def make_server(app, host: str, port: int, max_connections: int = MAX_CONNECTIONS):
