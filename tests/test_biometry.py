@@ -131,3 +131,21 @@ def test_normal_helpers():
     with pytest.raises(ValueError):
         normal_ppf(1.0)
     assert math.isfinite(normal_ppf(1e-10))
+
+
+def test_printed_formulas_are_the_ones_computed():
+    """The formula text the page and the report print beside a figure gives the figure computed."""
+    import re
+
+    from fetalhead.biometry import FORMULAS
+
+    def coefficients(text):
+        return [float(x) for x in re.findall(r"(?<![\w.])\d+\.\d+", text.split(";")[0])]
+
+    a, b, c = coefficients(FORMULAS["ga_hc_hadlock_weeks"])
+    assert ga_from_hc_hadlock1984(250.0) == pytest.approx(a + b * 25.0 + c * 25.0 ** 3)
+    a, b, c = coefficients(FORMULAS["ga_bpd_hadlock_weeks"])
+    assert ga_from_bpd_hadlock1984(60.0) == pytest.approx(a + b * 6.0 + c * 6.0 ** 2)
+    a, b, c = coefficients(FORMULAS["ga_hc_intergrowth_weeks"])
+    assert ga_from_hc_intergrowth2016(250.0) == pytest.approx(
+        math.exp(a * math.log(250.0) ** 2 + b * 250.0 ** 3 + c) / 7)

@@ -185,3 +185,13 @@ def test_clumsy_commands_get_one_line_errors(scan_dir, tmp_path, capsys, samples
                  "--scheduler", "tcp://127.0.0.1:9", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and "Dask scheduler" in err and "r.pdf" in err
+
+
+def test_ga_by_dates_as_weeks_plus_days(samples_dir, tmp_path, capsys):
+    js = tmp_path / "r.json"
+    assert main(["measure", str(samples_dir / "358_HC.png"), "--pixel-size", "0.13", "--ga-weeks", "20+3",
+                 "--json", str(js), "--no-progress"]) == 0
+    assert json.loads(js.read_text())[0]["ga_by_dates_weeks"] == pytest.approx(20 + 3 / 7)
+    with pytest.raises(SystemExit):
+        main(["measure", str(samples_dir / "358_HC.png"), "--ga-weeks", "20+9"])
+    assert "weeks+days, e.g. 20+3" in capsys.readouterr().err

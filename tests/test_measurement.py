@@ -219,13 +219,24 @@ def test_with_ellipse_recomputes_and_keeps_the_scan(samples_dir):
     assert moved.biparietal_diameter_mm == pytest.approx(0.9 * base.biparietal_diameter_mm)
     assert moved.sha256 == base.sha256 and moved.quality == base.quality and moved.frame == base.frame
     assert moved.ga_by_dates_weeks == 21 and moved.hc_centile is not None
-    assert "adjusted_by_hand" in moved.flags and moved.status == base.status
+    # a hand-placed outline is "adjusted": the software's checks and interval are of its own outline
+    assert base.status == "ok" and "adjusted_by_hand" in moved.flags and moved.status == "adjusted"
+    assert moved.intervals == {} and base.intervals["hc_mm"]
     regaged = base.with_ellipse(ga_weeks=None)
-    assert regaged.hc_centile is None and "adjusted_by_hand" not in regaged.flags
+    assert regaged.hc_centile is None and "adjusted_by_hand" not in regaged.flags and regaged.status == "ok"
+    assert regaged.withheld["hc_centile"] == "no_ga_by_dates" and "hc_centile" not in base.withheld
     # the JSON form goes back to the same measurement (figures recomputed, not copied)
     back = fetalhead.measurement.Measurement.from_dict(moved.to_dict())
     assert back.head_circumference_mm == pytest.approx(moved.head_circumference_mm)
     assert back.flags == moved.flags and back.status == moved.status
+    # every figure left out says why, as a code the page and the report translate
+    late = base.with_ellipse(ga_weeks=41)
+    assert late.hc_centile is None and late.withheld["hc_centile"] == "ga_outside_standard"
+    assert late.to_dict()["withheld"]["hc_centile"] == "ga_outside_standard"
+    px = fetalhead.measure(samples_dir / "358_HC.png")
+    assert px.withheld["hc_mm"] == px.withheld["ga_hc_hadlock_weeks"] == "no_pixel_spacing"
+    assert set(base.withheld.values()) | set(late.withheld.values()) | set(px.withheld.values()) <= set(
+        fetalhead.measurement.WITHHELD_REASONS)
     failed = fetalhead.measure(b"junk", 0.1)
     with pytest.raises(ValueError, match="no ellipse"):
         failed.with_ellipse()

@@ -22,14 +22,59 @@ def measured(ga=22.0, spacing=0.15):
 
 
 def test_rows_show_the_measurement_figures():
-    m = measured()
+    m = measured(ga=19.0)
     rows = dict(report_rows(m, translations("en")))
     t = translations("en")
     assert rows[t["hc"]] == f"{m.head_circumference_mm:.1f} mm"
     assert rows[t["bpd"]] == f"{m.biparietal_diameter_mm:.1f} mm"
-    assert rows[t["hc_centile"]].startswith(f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}")
+    assert rows[t["hc_centile"]] == f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA by dates 19w 0d)"
+    assert 1 <= m.hc_centile <= 99
+    w, d = fetalhead.display.weeks_days(m.ga_hc_hadlock_weeks)
+    assert rows[t["ga_hadlock"]].startswith(f"{w}w {d}d (90 % range") or rows[t["ga_hadlock"]] == f"{w}w {d}d"
     px_rows = dict(report_rows(measured(spacing=None), t))
     assert "px" in px_rows[t["hc"]] and t["bpd"] not in px_rows
+
+
+def test_centiles_beyond_the_1st_and_99th_say_so_with_z_and_the_ga_they_refer_to():
+    t = translations("en")
+    big = dict(report_rows(measured(ga=15.0), t))[t["hc_centile"]]  # a 35-week head at 15 weeks
+    assert big.startswith("above the 99th (z +") and big.endswith("GA by dates 15w 0d)")
+    small = dict(report_rows(measured(ga=39 + 6 / 7, spacing=0.05), t))[t["hc_centile"]]
+    assert small.startswith("below the 1st (z -") and "39w 6d" in small
+    assert "100" not in big and not small.startswith("0")
+
+
+def test_a_figure_left_out_says_why_in_each_language():
+    lo, hi = CHART_GA_RANGE_WEEKS
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        late = measured(ga=41.0)
+        row = dict(report_rows(late, t))[t["hc_centile"]]
+        assert row == f"{t['not_available']}: " + t["withheld_ga_outside_standard"].replace(
+            "{lo}", f"{lo:g}").replace("{hi}", f"{hi:g}")
+        assert fetalhead.report.chart_note(late, t) == row  # the chart does not ask for a GA that was given
+        assert fetalhead.report.chart_note(measured(ga=None), t) == t["chart_needs_ga"]
+        assert fetalhead.report.chart_note(measured(), t) == ""
+
+
+def test_a_hand_adjusted_report_says_so_and_does_not_claim_the_software_checked_it():
+    m = measured()
+    adj = m.with_ellipse(Ellipse(400, 270, 200, 150, 10))
+    assert adj.status == "adjusted"
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        page = report_html(adj, np.full((540, 800), 0.3, np.float32), lang)
+        assert html.escape(t["status_adjusted"]) in page and html.escape(t["flag_adjusted_by_hand"]) in page
+        assert html.escape(t["status_ok"]) not in page
+        assert t["quality_not_of_outline"] in dict(report_rows(adj, t))[t["quality"]]
+
+
+def test_centile_labels_never_overlap():
+    ys = [100.0, 103.0, 104.0, 150.0, 151.0]
+    out = fetalhead.report.spread_labels(ys, 11.0)
+    assert all(b - a >= 11.0 - 1e-9 for a, b in zip(sorted(out), sorted(out)[1:]))
+    assert sorted(range(5), key=lambda i: out[i]) == sorted(range(5), key=lambda i: ys[i])
+    assert fetalhead.report.spread_labels([10.0, 50.0], 11.0) == [10.0, 50.0]
 
 
 @pytest.mark.parametrize("lang", ["en", "hi", "te"])
@@ -39,6 +84,8 @@ def test_html_report_in_each_language(lang):
     t = translations(lang)
     assert html.escape(t["review_statement"]) in page and f"{m.head_circumference_mm:.1f} mm" in page
     assert "fetus-point" in page and "<script" not in page.lower()
+    assert f'alt="{html.escape(t["canvas_label"])}"' in page  # the picture has a name for screen readers
+    assert "Hadlock et al., Radiology 1984" in page  # the formulas beside the figures
 
 
 def test_chart_marks_the_fetus_only_inside_the_chart_weeks():
@@ -55,6 +102,22 @@ def test_pdf_report():
 
     data = report_pdf(measured(), np.full((540, 800), 0.3, np.float32), "hi")
     assert data.startswith(b"%PDF") and len(data) > 5000
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_a_flagged_pdf_stays_on_one_page(lang):
+    """A flagged result has the most lines (every flag, the review line last); all stay on page 1."""
+    pytest.importorskip("fpdf")
+    import re
+
+    from fetalhead.report import report_pdf
+
+    m = measured(ga=41.0)
+    m.flags += ["low_quality", "skull_not_seen", "head_cut_by_image_border", "implausible_head_size",
+                "cephalic_index_out_of_range"]
+    m.status = "flagged"
+    data = report_pdf(m, np.full((800, 800), 0.3, np.float32), lang)  # a square scan: the tallest picture
+    assert len(re.findall(rb"/Type /Page\b(?!s)", data)) == 1
 
 
 def test_report_command(samples_dir, tmp_path, capsys):

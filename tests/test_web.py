@@ -113,7 +113,7 @@ def test_biometry_recompute(client):
     j = client.post("/api/v1/biometry", json=body).json()
     assert j["bpd_mm"] == pytest.approx(36.0) and j["ofd_mm"] == pytest.approx(44.0)
     assert j["hc_centile"] is not None and "adjusted_by_hand" in j["flags"]
-    assert j["pixel_spacing_mm"] == [0.1, 0.1] and j["status"] == "ok"
+    assert j["pixel_spacing_mm"] == [0.1, 0.1] and j["status"] == "adjusted"
     bad = dict(body, ellipse=dict(body["ellipse"], semi_major=-5))
     assert client.post("/api/v1/biometry", json=bad).status_code == 422
     r = client.post("/api/v1/biometry", json=dict(body, pixel_spacing_mm=[0.1]))
@@ -131,7 +131,8 @@ def test_biometry_adjusts_the_measurement_without_the_network(client, scan_bytes
     assert j["sha256"] == measured["sha256"] and j["quality"] == measured["quality"] and j["frame"] == 0
     assert j["bpd_mm"] == pytest.approx(0.9 * measured["bpd_mm"], rel=1e-6)
     assert j["ga_by_dates_weeks"] == 20.5 and j["hc_centile"] is not None
-    assert "adjusted_by_hand" in j["flags"] and j["status"] == measured["status"]
+    assert "adjusted_by_hand" in j["flags"] and measured["status"] == "ok" and j["status"] == "adjusted"
+    assert j["hc_mm_low"] is None and measured["hc_mm_low"] is not None  # the interval was of the model's outline
     # the same ellipse with only a new GA is no hand adjustment
     same = client.post("/api/v1/biometry", json={"ellipse": measured["ellipse"], "measurement": measured,
                                                   "ga_weeks": 21}).json()

@@ -34,6 +34,7 @@ __all__ = [
     "intergrowth_value_at_centile",
     "normal_cdf",
     "normal_ppf",
+    "FORMULAS",
 ]
 
 
@@ -319,3 +320,18 @@ def normal_ppf(p: float) -> float:
         if hi - lo < 1e-12:
             break
     return 0.5 * (lo + hi)
+
+
+#: Each figure's formula and source, as the page and the report print them beside the figure
+#: (result column -> text). The functions above are the formulas; these say what they compute.
+FORMULAS = {
+    "hc_mm": "HC = perimeter of the ellipse (Ramanujan 1914, second approximation)",
+    "ga_hc_hadlock_weeks": "GA (weeks) = 8.96 + 0.540 HC + 0.0003 HC³, HC in cm; "
+                           "Hadlock et al., Radiology 1984;152:497-501, Table 3",
+    "ga_hc_intergrowth_weeks": "ln GA (days) = 0.05970 (ln HC)² + 0.000000006409 HC³ + 3.3258, HC in mm; "
+                               "Papageorghiou et al., Ultrasound Obstet Gynecol 2016;48:719-726",
+    "ga_bpd_hadlock_weeks": "GA (weeks) = 9.54 + 1.482 BPD + 0.1676 BPD², BPD in cm (outer-to-inner); "
+                            "Hadlock et al., Radiology 1984;152:497-501, Table 3",
+    "hc_centile": "INTERGROWTH-21st fetal growth standard: HC mean and SD by GA; "
+                  "Papageorghiou et al., Lancet 2014;384:869-879, Table 3",
+}

@@ -15,6 +15,20 @@ from pathlib import Path
 __all__ = ["main"]
 
 
+
+def _gestational_age(text: str) -> float:
+    """``--ga-weeks``: weeks+days as clinicians write them (``20+3``), or weeks as a number (``20.43``)."""
+    from .display import GestationalAgeFormatError, parse_gestational_age
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return parse_gestational_age(text)
+    except GestationalAgeFormatError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 def _command_line(args) -> str:
     return "fetalhead " + " ".join(args.argv)
 
@@ -369,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     m.add_argument("--format", choices=("fetalhead", "hc18"), default="fetalhead",
                    help="CSV columns: all (fetalhead) or the HC18 challenge submission")
-    m.add_argument("--ga-weeks", type=float, help="gestational age by dates, for INTERGROWTH-21st centiles")
+    m.add_argument("--ga-weeks", type=_gestational_age, metavar="W+D|WEEKS",
+                   help="gestational age by dates (20+3, or weeks as a number), for INTERGROWTH-21st centiles")
     m.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     m.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default 1)")
     m.add_argument("--precision", choices=("fp32", "int8"), default=None,
@@ -409,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=("pdf", "html"), help="default: from the --out suffix, else pdf")
     r.add_argument("--precision", choices=("fp32", "int8"), default=None)
     r.add_argument("--pixel-size", type=float, metavar="MM")
-    r.add_argument("--ga-weeks", type=float, help="gestational age by dates, for the centile chart")
+    r.add_argument("--ga-weeks", type=_gestational_age, metavar="W+D|WEEKS",
+                   help="gestational age by dates (20+3, or weeks as a number), for the centile chart")
     r.add_argument("--lang", choices=("en", "hi", "te"), default="en")
     r.add_argument("--frame", type=int, default=0)
     r.add_argument("--model")

@@ -35,13 +35,22 @@ from .pipeline import HeadNotFoundError, inside_fraction, segment_head
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "load_scan", "decide_spacing",
            "decide_status",
-           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "RESULT_COLUMNS", "HC18_COLUMNS"]
+           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "WITHHELD_REASONS", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 RESULT_COLUMNS = results.RESULT_COLUMNS
 HC18_COLUMNS = results.HC18_COLUMNS
 
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
 REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "implausible_head_size")
+#: The pixel size's source when it was typed on the page (the page and the report translate it).
+PAGE_SPACING_SOURCE = "entered on the page"
+#: Why a figure is left out (``Measurement.withheld``): codes the page and the report translate.
+WITHHELD_REASONS = {
+    "no_pixel_spacing": "no pixel size: no length in mm, so no gestational age or centile",
+    "outside_formula_range": "the measurement is outside the range for which the formula is valid",
+    "no_ga_by_dates": "a centile needs the gestational age by dates",
+    "ga_outside_standard": "the gestational age by dates is outside the weeks the growth standard covers",
+}
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen")
 _KEEP = object()
@@ -65,8 +74,11 @@ class Measurement:
 
     Lengths in mm are ``None`` when no pixel spacing was known (``unit`` is then
     ``"px"``, the pixel lengths are still given, and ``message`` says so).
-    ``status`` is ``"ok"``, ``"flagged"`` (measured, but a clinician should check
-    it: see ``flags``) or ``"failed"`` (nothing measured: see ``message``).
+    ``status`` is ``"ok"`` (no automatic warning), ``"flagged"`` (measured, but a clinician
+    should check it: see ``flags``), ``"adjusted"`` (the outline was placed by hand: the
+    software's checks and intervals are not of it) or ``"failed"`` (nothing measured: see
+    ``message``). ``withheld`` names, per figure left out (``None``), the reason as a code
+    (see :data:`WITHHELD_REASONS`).
     """
 
     source: str
@@ -101,6 +113,7 @@ class Measurement:
     overlay_path: str = ""
     interval_half_widths: dict = field(default_factory=dict)  # relative half-widths of the 90 % intervals
     intervals: dict = field(default_factory=dict)  # "hc_mm": (low, high), ... (see fetalhead.results)
+    withheld: dict = field(default_factory=dict)  # result column -> reason code (WITHHELD_REASONS) when it is None
 
     @property
     def message(self) -> str:
@@ -202,10 +215,14 @@ class Measurement:
 
 
 def decide_status(m: Measurement) -> str:
-    """``failed`` without an ellipse or without a figure; ``flagged`` with any :data:`REVIEW_FLAGS`; else ``ok``."""
+    """``failed`` without an ellipse or without a figure; ``flagged`` with any :data:`REVIEW_FLAGS`;
+    ``adjusted`` when the outline was placed by hand (the software's quality score and interval are
+    of its own outline, not of this one); else ``ok`` (no automatic warning, which is not a promise)."""
     if m.ellipse is None or m.head_circumference_px is None:
         return "failed"
-    return "flagged" if any(f in REVIEW_FLAGS for f in m.flags) else "ok"
+    if any(f in REVIEW_FLAGS for f in m.flags):
+        return "flagged"
+    return "adjusted" if "adjusted_by_hand" in m.flags else "ok"
 
 
 def _inside_fraction(e: Ellipse, image_size) -> float:
@@ -451,6 +468,7 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
     m.head_circumference_px = e.perimeter_px
     m.ga_by_dates_weeks = ga_weeks
     m.flags = [f for f in m.flags if f in _MODEL_FLAGS] + scan_flags(e, m.image_size)
+    m.withheld = {}
     msgs = []
     if "low_quality" in m.flags:
         if m.interval_half_widths:
@@ -484,17 +502,25 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
             setattr(m, attr, val)
             if why:
                 msgs.append(why)
-        if ga_weeks is not None:
+                m.withheld[attr] = "outside_formula_range"
+        centiles = ("hc_zscore", "hc_centile", "bpd_centile", "ofd_centile")
+        if ga_weeks is None:
+            m.withheld.update(dict.fromkeys(centiles, "no_ga_by_dates"))
+        else:
             m.hc_zscore, why = _safe(intergrowth_zscore, "hc", bio.head_circumference, ga_weeks)
             if why:
                 msgs.append(why)
                 m.hc_centile = m.bpd_centile = m.ofd_centile = None
+                m.withheld.update(dict.fromkeys(centiles, "ga_outside_standard"))
             else:
                 m.hc_centile = intergrowth_centile("hc", bio.head_circumference, ga_weeks)
                 m.bpd_centile = intergrowth_centile("bpd", bio.biparietal_diameter, ga_weeks)
                 m.ofd_centile = intergrowth_centile("ofd", bio.occipitofrontal_diameter, ga_weeks)
     else:
         m.pixel_spacing_mm, m.spacing_source = None, "none"
+        m.withheld = dict.fromkeys(("hc_mm", "bpd_mm", "ofd_mm", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks",
+                                    "ga_bpd_hadlock_weeks", "hc_zscore", "hc_centile", "bpd_centile", "ofd_centile"),
+                                   "no_pixel_spacing")
         m.flags.append("no_pixel_spacing")
         msgs.append("no pixel spacing: HC, BPD and OFD are not given in mm (pixels only)")
     _fill_intervals(m)

@@ -23,11 +23,13 @@ import cv2
 import numpy as np
 
 from .assets import FONTS_DIR, I18N_DIR
-from .biometry import intergrowth_value_at_centile
+from .biometry import FORMULAS, intergrowth_value_at_centile
+from .display import centile_band, format_weeks_days
 from .limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
+from .measurement import PAGE_SPACING_SOURCE
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
-           "report_rows", "CENTILES"]
+           "report_rows", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
 
 LANGUAGES = ("en", "hi", "te")
 CENTILES = (3, 10, 50, 90, 97)
@@ -56,9 +58,45 @@ def _fmt(v, nd=1, unit=""):
     return "—" if v is None else f"{v:.{nd}f}{(' ' + unit) if unit else ''}"
 
 
+def fill(template: str, **values) -> str:
+    """A translation with its ``{name}`` places filled (the page does the same)."""
+    for k, v in values.items():
+        template = template.replace("{" + k + "}", str(v))
+    return template
+
+
+def withheld_text(m, column: str, t: dict) -> str:
+    """"not available: <why>" for a figure left out, in the language of ``t``."""
+    code = (m.withheld or {}).get(column)
+    lo, hi = CHART_GA_RANGE_WEEKS
+    why = fill(t[f"withheld_{code}"], lo=f"{lo:g}", hi=f"{hi:g}") if f"withheld_{code}" in t else ""
+    return f"{t['not_available']}: {why}" if why else t["not_available"]
+
+
+def centile_text(m, t: dict) -> str:
+    """The HC centile as written on the page and in the report: "37 (z -0.33; GA by dates 20w 3d)",
+    "above the 99th (z +13.40; ...)", or why it is not given."""
+    band = centile_band(m.hc_centile)
+    if band is None:
+        return withheld_text(m, "hc_centile", t)
+    kind, n = band
+    head = str(n) if kind == "at" else t[f"centile_{kind}"]
+    return f"{head} (z {m.hc_zscore:+.2f}; {t['ga_by_dates_short']} {format_weeks_days(m.ga_by_dates_weeks)})"
+
+
+def spacing_text(source: str, t: dict) -> str:
+    """Where the pixel size came from, in words of ``t`` (a DICOM attribute keeps its name)."""
+    if source == PAGE_SPACING_SOURCE:
+        return t["spacing_page"]
+    if source == "none":
+        return t["spacing_none"]
+    if source.startswith("dicom:"):
+        return f"{t['spacing_dicom']} ({source[len('dicom:'):]})"
+    return source
+
+
 def report_rows(m, t: dict) -> list[tuple[str, str]]:
     """(label, value) pairs of the report's measurement table."""
-    wk = t["weeks"]
     if m.head_circumference_mm is not None:
         def with_range(value, key):
             lo_hi = (m.intervals or {}).get(key)
@@ -72,14 +110,58 @@ def report_rows(m, t: dict) -> list[tuple[str, str]]:
         rows = [(t["hc"], _fmt(m.head_circumference_px, 1, "px") + f" ({t['flag_no_pixel_spacing']})")]
     rows.append((t["ci"], _fmt(m.cephalic_index, 1, "%")))
     if m.head_circumference_mm is not None:
-        for key, val in (("ga_hadlock", m.ga_hc_hadlock_weeks), ("ga_intergrowth", m.ga_hc_intergrowth_weeks),
-                         ("ga_bpd", m.ga_bpd_hadlock_weeks)):
-            rows.append((t[key], _fmt(val, 1, wk) if val is not None else t["outside_range"]))
-        if m.hc_centile is not None:
-            rows.append((t["hc_centile"], f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA {m.ga_by_dates_weeks:.1f} {wk})"))
-    rows.append((t["quality"], _fmt(m.quality, 2)))
-    rows.append((t["spacing_source"], m.spacing_source))
+        for key, column in (("ga_hadlock", "ga_hc_hadlock_weeks"), ("ga_intergrowth", "ga_hc_intergrowth_weeks"),
+                            ("ga_bpd", "ga_bpd_hadlock_weeks")):
+            val = getattr(m, column)
+            lo_hi = (m.intervals or {}).get(column)
+            text = format_weeks_days(val) if val is not None else withheld_text(m, column, t)
+            if val is not None and lo_hi:
+                text += f" ({t['range_90']} {format_weeks_days(lo_hi[0])}–{format_weeks_days(lo_hi[1])})"
+            rows.append((t[key], text))
+        rows.append((t["hc_centile"], centile_text(m, t)))
+    quality = _fmt(m.quality, 2)
+    if m.status == "adjusted" and m.quality is not None:
+        quality += f" ({t['quality_not_of_outline']})"
+    rows.append((t["quality"], quality))
+    rows.append((t["spacing_source"], spacing_text(m.spacing_source, t)))
     return rows
+
+
+def formula_lines(m) -> list[str]:
+    """The formulas (with their sources) of the figures given, as the report lists them."""
+    if m.head_circumference_mm is None:
+        return [FORMULAS["hc_mm"]]
+    return [FORMULAS[k] for k in FORMULAS if k == "hc_mm" or getattr(m, "hc_centile" if k == "hc_centile" else k,
+                                                                     None) is not None]
+
+
+def chart_note(m, t: dict) -> str:
+    """Why this fetus is not on the chart ("" when it is): no GA by dates, or the reason the centile
+    is withheld (GA outside the standard's weeks, no pixel size)."""
+    if m.head_circumference_mm is not None and m.hc_centile is not None:
+        return ""
+    if m.ga_by_dates_weeks is None:
+        return t["chart_needs_ga"]
+    return withheld_text(m, "hc_centile", t)
+
+
+#: Line styles of the centile curves (SVG dash pattern, PDF dash length mm): solid median, dashed
+#: 10th/90th, dotted 3rd/97th, so the curves are told apart without colour.
+CENTILE_DASH = {50: ("", 0.0), 10: ("6 3", 1.5), 90: ("6 3", 1.5), 3: ("1.5 2.5", 0.5), 97: ("1.5 2.5", 0.5)}
+
+
+def spread_labels(ys, min_gap: float) -> list[float]:
+    """Label positions (same units as ``ys``) moved apart by at least ``min_gap``, each as near its curve
+    as that allows (the centile labels at the chart's right edge would overlap otherwise)."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    out = [float(y) for y in ys]
+    placed = []
+    for i in order:
+        y = out[i] if not placed else max(out[i], placed[-1] + min_gap)
+        placed.append(y)
+        out[i] = y
+    shift = (sum(out) - sum(float(y) for y in ys)) / len(ys)  # centre the moved block on the curves
+    return [y - shift for y in out]
 
 
 def _status_lines(m, t: dict) -> list[str]:
@@ -99,10 +181,10 @@ def _overlay_png(grey: np.ndarray, m) -> bytes:
     return buf.tobytes()
 
 
-def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width=420, height=300) -> str:
-    """The HC centile chart as an inline SVG string (labels escaped)."""
+def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width=440, height=300) -> str:
+    """The HC centile chart as an inline SVG string (labels escaped): the page and the report draw it."""
     curves = growth_curves("hc")
-    x0, y0, x1, y1 = 48, 12, width - 12, height - 36
+    x0, y0, x1, y1 = 48, 12, width - 40, height - 36
     (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
 
     def px(w, h):
@@ -119,12 +201,14 @@ def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width
         _, y = px(wmin, h)
         parts.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0}" y2="{y:.1f}" stroke="#888"/>'
                      f'<text x="{x0 - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{h}</text>')
-    for c in CENTILES:
+    label_ys = spread_labels([px(wmax, curves[str(c)][-1])[1] for c in CENTILES], 11.0)
+    for c, ly in zip(CENTILES, label_ys):
         pts = " ".join("%.1f,%.1f" % px(w, h) for w, h in zip(curves["weeks"], curves[str(c)]))
-        style = 'stroke="#1f6f43" stroke-width="2"' if c == 50 else 'stroke="#5b8f74" stroke-dasharray="4 3"'
-        parts.append(f'<polyline points="{pts}" fill="none" {style}/>')
-        lx, ly = px(wmax, curves[str(c)][-1])
-        parts.append(f'<text x="{lx - 2:.1f}" y="{ly - 3:.1f}" font-size="9" text-anchor="end">'
+        dash = CENTILE_DASH[c][0]
+        style = ('stroke="#1f6f43" stroke-width="2"' if c == 50 else
+                 f'stroke="#3d6b53" stroke-width="1.2" stroke-dasharray="{dash}"')
+        parts.append(f'<polyline points="{pts}" fill="none" {style} data-centile="{c}"/>')
+        parts.append(f'<text x="{x1 + 3:.1f}" y="{ly + 3:.1f}" font-size="9" class="centile-label">'
                      f'{html.escape(t[f"centile_{c}"])}</text>')
     parts.append(f'<text x="{(x0 + x1) / 2}" y="{height - 4}" font-size="11" text-anchor="middle">'
                  f'GA ({html.escape(t["weeks"])})</text>')
@@ -171,22 +255,38 @@ img{{max-width:100%;border:1px solid #ccc}} .status.flagged,.status.failed{{colo
 <p class="meta">{e(t['scan'])}: {e(Path(m.source).name)} · {e(t['date_generated'])}: {e(now)} ·
 {e(t['model_version'])}: {e(m.model_version)}</p>
 {status}
-{f'<img alt="" src="data:image/png;base64,{img64}">' if img64 else ''}
+{f'<img alt="{e(t["canvas_label"])}" src="data:image/png;base64,{img64}">' if img64 else ''}
 <table>{rows}</table>
-<p class="meta">{e(t['conventions'])} {e(t['units_note'])}</p>
+<p class="meta">{e(t['conventions'])} {e(t['conventions_bpd'])} {e(t['units_note'])}</p>
+<p class="meta">{e(t['formula'])}: {'<br>'.join(e(x) for x in formula_lines(m))}</p>
 <h2 style="font-size:15px">{e(t['growth_chart'])}</h2>
 {chart}
-{'' if m.ga_by_dates_weeks is not None else f'<p class="meta">{e(t["chart_needs_ga"])}</p>'}
+{f'<p class="meta">{e(chart_note(m, t))}</p>' if chart_note(m, t) else ''}
 <p class="review">{e(t['review_statement'])}</p>
 </body></html>"""
 
 
 def report_pdf(m, grey: np.ndarray, lang: str = "en") -> bytes:
-    """The report as PDF bytes (A4). Needs fpdf2 and uharfbuzz (the ``web`` extra)."""
+    """The report as PDF bytes (A4, one page: the scan's picture shrinks until all fits).
+    Needs fpdf2 and uharfbuzz (the ``web`` extra)."""
     try:
-        from fpdf import FPDF
+        import fpdf  # noqa: F401
     except ImportError:
         raise RuntimeError("PDF reports need the 'web' extra: pip install 'fetalhead[web]'") from None
+    for image_width_mm in PDF_IMAGE_WIDTHS_MM:
+        pdf = _pdf(m, grey, lang, image_width_mm)
+        if pdf.page_no() == 1:
+            break
+    return bytes(pdf.output())
+
+
+#: Widths (mm) tried for the scan's picture in the PDF, largest first, until the report fits on one A4 page.
+PDF_IMAGE_WIDTHS_MM = (95.0, 80.0, 65.0, 50.0)
+
+
+def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
+    from fpdf import FPDF
+
     t = translations(lang)
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(True, margin=12)
@@ -209,40 +309,49 @@ def report_pdf(m, grey: np.ndarray, lang: str = "en") -> bytes:
     pdf.multi_cell(0, 5, f"{t['scan']}: {Path(m.source).name}   {t['date_generated']}: {now}   "
                          f"{t['model_version']}: {m.model_version}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(main, size=11)
-    for i, line in enumerate(_status_lines(m, t)):
-        pdf.set_text_color(176, 0, 32) if m.status != "ok" else pdf.set_text_color(20, 100, 40)
+    for line in _status_lines(m, t):
+        pdf.set_text_color(176, 0, 32) if m.status != "ok" else pdf.set_text_color(20, 60, 100)
         pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
+    # the scan (left) beside the chart (right), then the table under both
+    y_top = pdf.get_y() + 1
+    bottom = y_top
     if m.ellipse is not None:
         png = _overlay_png(grey, m)
         h, w = grey.shape
-        img_w = 120.0
-        pdf.image(png, x=pdf.l_margin, w=img_w, h=img_w * h / w)
-        pdf.ln(2)
+        pdf.image(png, x=pdf.l_margin, y=y_top, w=image_width_mm, h=image_width_mm * h / w)
+        bottom = y_top + image_width_mm * h / w
+    chart_x = pdf.l_margin + image_width_mm + 16
+    chart_w = pdf.w - pdf.r_margin - chart_x - 14
+    pdf.set_xy(chart_x - 14, y_top)
+    pdf.set_font(main, size=9)
+    pdf.multi_cell(chart_w + 28, 4.5, t["growth_chart"], new_x="LMARGIN", new_y="NEXT")
+    bottom = max(bottom, _pdf_chart(pdf, m, t, main, chart_x, pdf.get_y() + 3, chart_w, 55.0))
+    pdf.set_y(bottom + 3)
     if m.status != "failed":
         pdf.set_font(main, size=10)
-        for label, value in report_rows(m, t):
-            pdf.cell(95, 6, label, border="B")
-            pdf.cell(0, 6, value, border="B", new_x="LMARGIN", new_y="NEXT")
+        with pdf.table(col_widths=(80, 110), text_align="LEFT", first_row_as_headings=False, line_height=5.5,
+                       borders_layout="HORIZONTAL_LINES") as table:
+            for label, value in report_rows(m, t):
+                row = table.row()
+                row.cell(label)
+                row.cell(value)
     pdf.set_font(main, size=8)
-    pdf.multi_cell(0, 4.5, f"{t['conventions']} {t['units_note']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4, f"{t['conventions']} {t['conventions_bpd']} {t['units_note']}", align="L",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("NotoSans", size=7)
+    pdf.multi_cell(0, 3.5, "\n".join(formula_lines(m)), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
-    if pdf.get_y() > 297 - 12 - 80:
-        pdf.add_page()
-    pdf.set_font(main, size=11)
-    pdf.cell(0, 7, t["growth_chart"], new_x="LMARGIN", new_y="NEXT")
-    _pdf_chart(pdf, m, t, main)
-    pdf.ln(4)
     pdf.set_font(main, size=11)
     pdf.set_draw_color(176, 0, 32)
     pdf.set_line_width(0.6)
     pdf.multi_cell(0, 7, t["review_statement"], border=1, new_x="LMARGIN", new_y="NEXT")
-    return bytes(pdf.output())
+    return pdf
 
 
-def _pdf_chart(pdf, m, t, font) -> None:
+def _pdf_chart(pdf, m, t, font, x0: float, y_top: float, w: float, h: float) -> float:
+    """The HC chart with its top-left corner at (x0, y_top) mm, w x h mm; returns the y below it and its note."""
     curves = growth_curves("hc")
-    x0, y_top, w, h = pdf.l_margin + 12, pdf.get_y() + 2, 120.0, 62.0
     (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
 
     def px(wk, hc):
@@ -264,13 +373,19 @@ def _pdf_chart(pdf, m, t, font) -> None:
     pdf.set_font(font, size=7)
     pdf.set_xy(x0, y_top + h + 4.5)
     pdf.cell(w, 4, f"GA ({t['weeks']})", align="C")
-    pdf.set_font("NotoSans", size=7)
-    for c in CENTILES:
+    pdf.set_font(font, size=7)
+    label_ys = spread_labels([px(wmax, curves[str(c)][-1])[1] for c in CENTILES], 3.0)
+    for c, ly in zip(CENTILES, label_ys):
         pts = [px(wk, v) for wk, v in zip(curves["weeks"], curves[str(c)])]
-        pdf.set_draw_color(31, 111, 67) if c == 50 else pdf.set_draw_color(120, 160, 130)
-        pdf.set_line_width(0.5 if c == 50 else 0.25)
+        pdf.set_draw_color(31, 111, 67) if c == 50 else pdf.set_draw_color(61, 107, 83)
+        pdf.set_line_width(0.5 if c == 50 else 0.3)
+        dash = CENTILE_DASH[c][1]
+        pdf.set_dash_pattern(dash=dash, gap=dash * 0.8 if dash else 0)
         pdf.polyline(pts)
-        pdf.text(pts[-1][0] + 1, pts[-1][1] + 1, t[f"centile_{c}"])
+        pdf.set_dash_pattern()
+        label = t[f"centile_{c}"]
+        pdf.set_font("NotoSans" if label.isascii() else font, size=7)  # text() has no font fallback
+        pdf.text(x0 + w + 1.5, ly + 1, label)
     if m.head_circumference_mm is not None and m.ga_by_dates_weeks is not None and wmin <= m.ga_by_dates_weeks <= wmax:
         x, y = px(m.ga_by_dates_weeks, min(max(m.head_circumference_mm, hmin), hmax))
         pdf.set_fill_color(214, 39, 40)
@@ -278,7 +393,9 @@ def _pdf_chart(pdf, m, t, font) -> None:
         pdf.set_font(font, size=7)
         pdf.set_xy(x + 2, y - 5)
         pdf.cell(30, 4, t["this_fetus"])
-    pdf.set_y(y_top + h + 10)
-    if m.ga_by_dates_weeks is None:
+    note = chart_note(m, t)
+    pdf.set_xy(x0 - 12, y_top + h + 9)
+    if note:
         pdf.set_font(font, size=8)
-        pdf.multi_cell(0, 4.5, t["chart_needs_ga"], new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(w + 24, 4, note, align="L", new_x="LMARGIN", new_y="NEXT")
+    return pdf.get_y()

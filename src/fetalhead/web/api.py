@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, field_validator
 from ..geometry import Ellipse
 from ..imageio import ScanReadError, sniff_type
 from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
-from ..measurement import Measurement, load_scan, measure_scan
+from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_scan
 from ..model import HeadModel
 from ..results import ellipse_json
 from ..report import LANGUAGES, growth_curves, report_html, report_pdf, translations
@@ -35,7 +35,6 @@ router = APIRouter(prefix="/api/v1")
 
 #: Largest coordinate or axis (pixels) accepted for an ellipse: 4 x the largest image side.
 MAX_ELLIPSE_PX = 4 * 8192
-PAGE_SPACING_SOURCE = "entered on the page"
 
 
 class ApiError(Exception):
