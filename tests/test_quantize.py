@@ -60,11 +60,15 @@ def test_precision_choice():
 
 
 @pytest.mark.slow
-def test_quantize_command(hc18, tmp_path):
+def test_quantize_command(hc18, tmp_path, monkeypatch):
     from fetalhead.cli import main
 
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
     out = tmp_path / "m_int8.onnx"
     assert main(["quantize", "--data", str(hc18), "--images", "3", "--out", str(out)]) == 0
+    assert list(work.iterdir()) == []  # no temporary file of ONNX Runtime left where it was run
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["quantization"]["precision"] == "int8" and HeadModel(out).predict(
         np.zeros((1, 1, 160, 160), np.float32)).shape == (1, 1, 160, 160)

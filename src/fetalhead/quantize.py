@@ -11,7 +11,9 @@ the INT8 file to calibrate it on its own outputs).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -67,14 +69,17 @@ def quantize_model(fp32_path: str | Path, data: str | Path, out: str | Path | No
     size = int(meta.get("input", {}).get("size_px", [160])[0])
     views = calibration_views(data, n_images, size)
     input_name = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
-    pre = out.with_name(out.stem + ".pre.onnx")
-    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
-    try:
-        quantize_static(str(pre), str(out), _Reader(views, input_name), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
-                        calibrate_method=CalibrationMethod.MinMax)
-    finally:
-        pre.unlink(missing_ok=True)
+    pre = out.with_name(out.stem + ".pre.onnx").resolve()
+    source, target = str(fp32_path.resolve()), str(out.resolve())
+    # ONNX Runtime leaves temporary files in the working directory: quantize in a temporary one
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(scratch):
+        quant_pre_process(source, str(pre), skip_symbolic_shape=True)
+        try:
+            quantize_static(str(pre), target, _Reader(views, input_name), quant_format=QuantFormat.QDQ,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
+                            calibrate_method=CalibrationMethod.MinMax)
+        finally:
+            pre.unlink(missing_ok=True)
     meta = dict(meta)
     meta["quantization"] = {
         "precision": "int8", "format": "QDQ (ONNX Runtime static quantization)",
