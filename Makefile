@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test browser system-deps serve bench-accuracy bench-speed bench-robustness bench-scale bench-trust bench-load train clean
+.PHONY: demo test browser system-deps fonts serve bench-page bench-accuracy bench-speed bench-robustness bench-scale bench-trust bench-load train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,8 @@ demo: $(VENV)/.installed
 	@echo "overlays in out/demo/overlays, results in out/demo/results.csv"
 
 # Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; no browser
-# download) and strace for the test that a measurement opens no network connection.
-SYSTEM_TOOLS = chromium strace
+# download), strace for the test that a measurement opens no network connection, npm for axe-core.
+SYSTEM_TOOLS = chromium strace npm
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then \
@@ -36,7 +36,12 @@ system-deps:
 
 browser: system-deps
 
-test: $(VENV)/.installed-dev system-deps
+# axe-core (npm, version locked in tests/js/package-lock.json): the browser tests inject it into the page
+AXE = tests/js/node_modules/axe-core/axe.min.js
+$(AXE): tests/js/package.json tests/js/package-lock.json | system-deps
+	cd tests/js && npm ci --no-audit --no-fund --silent || echo "could not install axe-core: the accessibility test will be skipped"
+
+test: $(VENV)/.installed-dev system-deps $(AXE)
 	$(BIN)/python -m pytest -q
 
 serve: $(VENV)/.installed-dev
@@ -44,6 +49,13 @@ serve: $(VENV)/.installed-dev
 
 bench-accuracy: $(VENV)/.installed
 	$(BIN)/python bench/accuracy.py
+
+bench-page: $(VENV)/.installed-dev system-deps
+	$(BIN)/python bench/page_weight.py
+
+# The page's WOFF2 font subsets (committed; rerun after changing a translation)
+fonts: $(VENV)/.installed-dev
+	$(BIN)/python tools/subset_fonts.py
 
 bench-speed: $(VENV)/.installed-dev
 	$(BIN)/python bench/speed.py

@@ -32,7 +32,8 @@ def test_rows_show_the_measurement_figures():
     w, d = fetalhead.display.weeks_days(m.ga_hc_hadlock_weeks)
     assert rows[t["ga_hadlock"]].startswith(f"{w}w {d}d (90 % range") or rows[t["ga_hadlock"]] == f"{w}w {d}d"
     px_rows = dict(report_rows(measured(spacing=None), t))
-    assert "px" in px_rows[t["hc"]] and t["bpd"] not in px_rows
+    assert "px" in px_rows[t["hc"]] and px_rows[t["bpd"]] == f"{t['not_available']}: {t['withheld_no_pixel_spacing']}"
+    assert px_rows[t["ga_hadlock"]] == px_rows[t["hc_centile"]] == px_rows[t["bpd"]]
 
 
 def test_centiles_beyond_the_1st_and_99th_say_so_with_z_and_the_ga_they_refer_to():

@@ -91,7 +91,7 @@ def test_upload_size_limit(client):
 
 def test_invalid_form_values(client, scan_bytes):
     r = post_scan(client, scan_bytes, pixel_size_mm=-1)
-    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_pixel_size_mm"
     r = post_scan(client, scan_bytes, ga_weeks="abc")
     assert r.status_code == 422
     r = client.post("/api/v1/measure")
@@ -278,3 +278,39 @@ def test_concurrent_requests_all_answer_right(client, scan_bytes, samples_dir):
     assert not errors and len(results) == 16
     for status, got, want in results:
         assert status == 200 and got == pytest.approx(want, abs=0.01)
+
+
+def test_answers_carry_the_figures_written_out_in_the_language_asked(client, scan_bytes, samples_dir):
+    from fetalhead.report import display_values, translations
+
+    ref = fetalhead.measure(samples_dir / "358_HC.png", PS, ga_weeks=20 + 3 / 7,
+                            spacing_source="entered on the page")
+    for lang in ("en", "hi", "te"):
+        j = post_scan(client, scan_bytes, pixel_size_mm=PS, ga_weeks=20 + 3 / 7, lang=lang,
+                      include_image="false").json()
+        assert j["display"] == display_values(ref, translations(lang))
+        again = client.post("/api/v1/biometry", json={"ellipse": j["ellipse"], "measurement": j, "lang": lang, "ga_weeks": 20 + 3 / 7}).json()
+        assert again["display"] == j["display"] and again["status"] == j["status"]
+    assert post_scan(client, scan_bytes, lang="fr").json()["error"]["code"] == "unknown_language"
+
+
+def test_form_errors_carry_a_code_per_field(client, scan_bytes):
+    r = post_scan(client, scan_bytes, pixel_size_mm=1.66)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_pixel_size_mm"
+    assert post_scan(client, scan_bytes, ga_weeks=43).json()["error"]["code"] == "invalid_ga_weeks"
+    assert post_scan(client, scan_bytes, frame=-1).json()["error"]["code"] == "invalid_request"
+    # every code the API answers with has a translation in each language
+    codes = {"too_large", "empty", "unsupported_type", "unreadable_scan", "invalid_pixel_size_mm",
+             "invalid_ga_weeks", "busy", "measurement_of_another_scan", "invalid_measurement"}
+    for lang in ("en", "hi", "te"):
+        t = fetalhead.report.translations(lang)
+        assert {f"error_{c}" for c in codes} <= set(t), lang
+
+
+def test_growth_chart_picture(client):
+    svg = client.get("/api/v1/growth-chart.svg", params={"lang": "hi", "hc_mm": 175, "ga_weeks": 20}).text
+    t = fetalhead.report.translations("hi")
+    assert svg.startswith("<svg") and html.escape(t["growth_chart"]) in svg and "fetus-point" in svg
+    assert svg.count("<polyline") == 5
+    assert "fetus-point" not in client.get("/api/v1/growth-chart.svg", params={"ga_weeks": 20}).text
+    assert client.get("/api/v1/growth-chart.svg", params={"ga_weeks": 50}).status_code == 422

@@ -22,14 +22,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .assets import FONTS_DIR, I18N_DIR
+from .assets import FONTS_DIR, I18N_DIR, WEB_FONTS_DIR
 from .biometry import FORMULAS, intergrowth_value_at_centile
 from .display import centile_band, format_weeks_days
 from .limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .measurement import PAGE_SPACING_SOURCE
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
-           "report_rows", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
+           "report_rows", "display_values", "TABLE_ROWS", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
 
 LANGUAGES = ("en", "hi", "te")
 CENTILES = (3, 10, 50, 90, 97)
@@ -95,36 +95,50 @@ def spacing_text(source: str, t: dict) -> str:
     return source
 
 
-def report_rows(m, t: dict) -> list[tuple[str, str]]:
-    """(label, value) pairs of the report's measurement table."""
-    if m.head_circumference_mm is not None:
-        def with_range(value, key):
-            lo_hi = (m.intervals or {}).get(key)
-            text = _fmt(value, 1, "mm")
-            return text + (f" ({t['range_90']} {lo_hi[0]:.1f}–{lo_hi[1]:.1f} mm)" if lo_hi else "")
+#: The figures of the table, in order: (label key in the translations, result column).
+TABLE_ROWS = (("hc", "hc_mm"), ("bpd", "bpd_mm"), ("ofd", "ofd_mm"), ("ci", "cephalic_index"),
+              ("ga_hadlock", "ga_hc_hadlock_weeks"), ("ga_intergrowth", "ga_hc_intergrowth_weeks"),
+              ("ga_bpd", "ga_bpd_hadlock_weeks"), ("hc_centile", "hc_centile"), ("quality", "quality"),
+              ("spacing_source", "spacing_source"))
 
-        rows = [(t["hc"], with_range(m.head_circumference_mm, "hc_mm")),
-                (t["bpd"], with_range(m.biparietal_diameter_mm, "bpd_mm")),
-                (t["ofd"], with_range(m.occipitofrontal_diameter_mm, "ofd_mm"))]
-    else:
-        rows = [(t["hc"], _fmt(m.head_circumference_px, 1, "px") + f" ({t['flag_no_pixel_spacing']})")]
-    rows.append((t["ci"], _fmt(m.cephalic_index, 1, "%")))
-    if m.head_circumference_mm is not None:
-        for key, column in (("ga_hadlock", "ga_hc_hadlock_weeks"), ("ga_intergrowth", "ga_hc_intergrowth_weeks"),
-                            ("ga_bpd", "ga_bpd_hadlock_weeks")):
-            val = getattr(m, column)
-            lo_hi = (m.intervals or {}).get(column)
-            text = format_weeks_days(val) if val is not None else withheld_text(m, column, t)
-            if val is not None and lo_hi:
-                text += f" ({t['range_90']} {format_weeks_days(lo_hi[0])}–{format_weeks_days(lo_hi[1])})"
-            rows.append((t[key], text))
-        rows.append((t["hc_centile"], centile_text(m, t)))
+
+def display_values(m, t: dict) -> dict:
+    """Each figure as written for people in the language of ``t`` (result column -> text), with
+    ``chart_note``: the one place that writes figures for the page (``display`` in the API's answers),
+    the HTML report and the PDF."""
+    out = {}
+    lengths = (("hc_mm", m.head_circumference_mm), ("bpd_mm", m.biparietal_diameter_mm),
+               ("ofd_mm", m.occipitofrontal_diameter_mm))
+    for column, value in lengths:
+        lo_hi = (m.intervals or {}).get(column)
+        if value is None:
+            out[column] = withheld_text(m, column, t)
+        else:
+            out[column] = _fmt(value, 1, "mm") + (f" ({t['range_90']} {lo_hi[0]:.1f}–{lo_hi[1]:.1f} mm)"
+                                                  if lo_hi else "")
+    if m.head_circumference_mm is None and m.head_circumference_px is not None:
+        out["hc_mm"] = _fmt(m.head_circumference_px, 1, "px") + f" ({t['flag_no_pixel_spacing']})"
+    out["cephalic_index"] = _fmt(m.cephalic_index, 1, "%")
+    for column in ("ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "ga_bpd_hadlock_weeks"):
+        val, lo_hi = getattr(m, column), (m.intervals or {}).get(column)
+        text = format_weeks_days(val) if val is not None else withheld_text(m, column, t)
+        if val is not None and lo_hi:
+            text += f" ({t['range_90']} {format_weeks_days(lo_hi[0])}–{format_weeks_days(lo_hi[1])})"
+        out[column] = text
+    out["hc_centile"] = centile_text(m, t)
     quality = _fmt(m.quality, 2)
     if m.status == "adjusted" and m.quality is not None:
         quality += f" ({t['quality_not_of_outline']})"
-    rows.append((t["quality"], quality))
-    rows.append((t["spacing_source"], spacing_text(m.spacing_source, t)))
-    return rows
+    out["quality"] = quality
+    out["spacing_source"] = spacing_text(m.spacing_source, t)
+    out["chart_note"] = chart_note(m, t)
+    return out
+
+
+def report_rows(m, t: dict) -> list[tuple[str, str]]:
+    """(label, value) pairs of the report's measurement table."""
+    values = display_values(m, t)
+    return [(t[key], values[column]) for key, column in TABLE_ROWS]
 
 
 def formula_lines(m) -> list[str]:
@@ -201,7 +215,7 @@ def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width
         _, y = px(wmin, h)
         parts.append(f'<line x1="{x0 - 4}" y1="{y:.1f}" x2="{x0}" y2="{y:.1f}" stroke="#888"/>'
                      f'<text x="{x0 - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{h}</text>')
-    label_ys = spread_labels([px(wmax, curves[str(c)][-1])[1] for c in CENTILES], 11.0)
+    label_ys = spread_labels([px(wmax, curves[str(c)][-1])[1] for c in CENTILES], 13.0)  # 9 px text: 12.3 high
     for c, ly in zip(CENTILES, label_ys):
         pts = " ".join("%.1f,%.1f" % px(w, h) for w, h in zip(curves["weeks"], curves[str(c)]))
         dash = CENTILE_DASH[c][0]
@@ -234,12 +248,12 @@ def report_html(m, grey: np.ndarray, lang: str = "en") -> str:
     chart = growth_chart_svg(m.head_circumference_mm, m.ga_by_dates_weeks, t)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     font_face = ""
-    script_font = {"hi": ("Noto Sans Devanagari", "NotoSansDevanagari-Regular.ttf"),
-                   "te": ("Noto Sans Telugu", "NotoSansTelugu-Regular.ttf")}.get(lang)
-    if script_font:  # embedded, so the saved report shows the script on a computer without the font
-        b64 = base64.b64encode((_FONTS / script_font[1]).read_bytes()).decode()
+    script_font = {"hi": ("Noto Sans Devanagari", "NotoSansDevanagari-Regular.woff2"),
+                   "te": ("Noto Sans Telugu", "NotoSansTelugu-Regular.woff2")}.get(lang)
+    if script_font:  # embedded (the page's WOFF2 subset), so the report shows the script without the font
+        b64 = base64.b64encode((WEB_FONTS_DIR / script_font[1]).read_bytes()).decode()
         font_face = (f'@font-face{{font-family:"{script_font[0]}";'
-                     f'src:url(data:font/ttf;base64,{b64}) format("truetype")}}')
+                     f'src:url(data:font/woff2;base64,{b64}) format("woff2")}}')
     return f"""<!doctype html>
 <html lang="{e(lang)}"><head><meta charset="utf-8"><title>{e(t['report_title'])}</title>
 <style>

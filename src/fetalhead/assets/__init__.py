@@ -6,5 +6,7 @@ from pathlib import Path
 ASSETS = Path(__file__).resolve().parent
 I18N_DIR = ASSETS / "i18n"
 FONTS_DIR = ASSETS / "fonts"
+#: The page's WOFF2 subsets of those fonts (made by ``tools/subset_fonts.py``).
+WEB_FONTS_DIR = FONTS_DIR / "web"
 
-__all__ = ["ASSETS", "I18N_DIR", "FONTS_DIR"]
+__all__ = ["ASSETS", "I18N_DIR", "FONTS_DIR", "WEB_FONTS_DIR"]

@@ -27,7 +27,7 @@ from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, f
 from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_scan
 from ..model import HeadModel
 from ..results import ellipse_json
-from ..report import LANGUAGES, growth_curves, report_html, report_pdf, translations
+from ..report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
 
@@ -102,6 +102,10 @@ def _load(data: bytes, name: str, frame: int, include_identifying: bool = False,
         raise ApiError(422, "unreadable_scan", str(exc)) from None
 
 
+_PS = dict(ge=PIXEL_SIZE_RANGE_MM[0], le=PIXEL_SIZE_RANGE_MM[1])
+_GA = dict(ge=GA_BY_DATES_RANGE_WEEKS[0], le=GA_BY_DATES_RANGE_WEEKS[1])
+
+
 # --- read-only endpoints ---------------------------------------------------------------------
 
 
@@ -139,10 +143,27 @@ def growth_chart(measure: str = Query("hc", pattern="^(hc|bpd|ofd)$")):
     return growth_curves(measure)
 
 
-# --- measuring -------------------------------------------------------------------------------
+@router.get("/growth-chart.svg")
+def growth_chart_picture(lang: str = Query("en"), hc_mm: float | None = Query(None, gt=0, lt=10_000),
+                         ga_weeks: float | None = Query(None, **_GA)):
+    """The HC centile chart as the report draws it (SVG), with this fetus when both values are given."""
+    _check_lang(lang)
+    return Response(growth_chart_svg(hc_mm, ga_weeks, translations(lang)), media_type="image/svg+xml")
 
-_PS = dict(ge=PIXEL_SIZE_RANGE_MM[0], le=PIXEL_SIZE_RANGE_MM[1])
-_GA = dict(ge=GA_BY_DATES_RANGE_WEEKS[0], le=GA_BY_DATES_RANGE_WEEKS[1])
+
+def _check_lang(lang: str) -> None:
+    if lang not in LANGUAGES:
+        raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
+
+
+def _answer(m: Measurement, lang: str) -> dict:
+    """A measurement's JSON form with ``display``: its figures written out in ``lang`` (as the report writes them)."""
+    out = m.to_dict()
+    out["display"] = display_values(m, translations(lang))
+    return out
+
+
+# --- measuring -------------------------------------------------------------------------------
 
 
 @router.post("/measure")
@@ -150,14 +171,16 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                      pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
                      frame: int = Form(0, ge=0, le=100_000), include_identifying: bool = Form(False),
                      accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
+                     lang: str = Form("en", description="language of the figures written out in `display`"),
                      model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
                      limiter=Depends(get_limiter)):
     """Measure the fetal head on an uploaded scan. DICOM files use their own calibration."""
+    _check_lang(lang)
     data, name = read_upload(file, settings)
     with limiter.slot():
         scan = _load(data, name, frame, include_identifying, accept_anisotropic)
         m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
-        out = m.to_dict()
+        out = _answer(m, lang)
         if include_image:
             out["image_png_base64"] = _png_base64(scan.image)
     return out
@@ -185,6 +208,7 @@ class BiometryIn(BaseModel):
     measurement: dict | None = None
     pixel_spacing_mm: float | list[float] | None = None
     ga_weeks: float | None = Field(None, **_GA)
+    lang: str = "en"
 
     @field_validator("pixel_spacing_mm")
     @classmethod
@@ -212,13 +236,14 @@ def biometry_endpoint(body: BiometryIn):
     With ``measurement`` (the page's current result) the scan's flags, spacing, frame and
     quality are kept; ``ga_weeks`` is the gestational age by dates now entered (null: none).
     """
+    _check_lang(body.lang)
     e = body.ellipse.to_ellipse()
     if body.measurement is not None:
         m = _measurement_from(body.measurement, "adjusted")
         if m.ellipse is None:
             raise ApiError(400, "invalid_measurement", "the measurement has no ellipse to adjust (it failed)")
         try:
-            return m.with_ellipse(e, ga_weeks=body.ga_weeks).to_dict()
+            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks), body.lang)
         except (LimitError, ValueError) as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
     try:
@@ -226,8 +251,8 @@ def biometry_endpoint(body: BiometryIn):
                                    "spacing_source": PAGE_SPACING_SOURCE, "ellipse": ellipse_json(e),
                                    "ga_by_dates_weeks": body.ga_weeks, "flags": ["adjusted_by_hand"]})
     except (LimitError, ValueError) as exc:
-        raise ApiError(400, "invalid_pixel_size", str(exc)) from None
-    return m.to_dict()
+        raise ApiError(400, "invalid_pixel_size_mm", str(exc)) from None
+    return _answer(m, body.lang)
 
 
 @router.post("/report")
@@ -241,8 +266,7 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
                     limiter=Depends(get_limiter)):
     """The printable report (PDF or HTML) of exactly the measurement sent (figures recomputed from its
     ellipse by the same code, no network run); the scan is sent for the picture only."""
-    if lang not in LANGUAGES:
-        raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
+    _check_lang(lang)
     if format not in ("pdf", "html"):
         raise ApiError(400, "unknown_format", "format must be pdf or html")
     data, name = read_upload(file, settings)

@@ -23,7 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..assets import FONTS_DIR
+from ..assets import FONTS_DIR, WEB_FONTS_DIR
 from ..imageio import sniff_type
 from ..model import load_model
 from .api import ApiError, Settings, router
@@ -41,8 +41,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 _STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "docs.js": "text/javascript"}
-_FONT_FILES = {"NotoSans-Regular.ttf", "NotoSans-Bold.ttf", "NotoSansDevanagari-Regular.ttf",
-               "NotoSansTelugu-Regular.ttf", "OFL.txt"}
+_FONT_FILES = {p.name for p in WEB_FONTS_DIR.glob("*.woff2")}
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -57,9 +56,16 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
     return error_response(exc.status_code, "http_error", str(exc.detail))
 
 
+#: Form fields whose errors get their own code (``invalid_<field>``), which the page translates.
+CODED_FIELDS = ("pixel_size_mm", "ga_weeks")
+
+
 async def _validation_error(request: Request, exc: RequestValidationError):
-    parts = [f"{'.'.join(str(x) for x in e.get('loc', []))}: {e.get('msg', '')}" for e in exc.errors()]
-    return error_response(422, "invalid_request", "; ".join(parts)[:500])
+    errors = exc.errors()
+    parts = [f"{'.'.join(str(x) for x in e.get('loc', []))}: {e.get('msg', '')}" for e in errors]
+    fields = [str(e.get("loc", [""])[-1]) for e in errors]
+    code = next((f"invalid_{f}" for f in fields if f in CODED_FIELDS), "invalid_request")
+    return error_response(422, code, "; ".join(parts)[:500])
 
 
 async def _busy(request: Request, exc: Busy):
@@ -83,9 +89,13 @@ def static(name: str):
 
 
 def fonts(name: str):
+    """The page's fonts (WOFF2 subsets) and their licence; cached: they change only with a release."""
+    if name == "OFL.txt":
+        return FileResponse(FONTS_DIR / name, media_type="text/plain")
     if name not in _FONT_FILES:
         raise ApiError(404, "not_found", "no such file")
-    return FileResponse(FONTS_DIR / name, media_type="text/plain" if name.endswith(".txt") else "font/ttf")
+    return FileResponse(WEB_FONTS_DIR / name, media_type="font/woff2",
+                        headers={"Cache-Control": "public, max-age=604800"})
 
 
 def docs(request: Request):

@@ -1,5 +1,7 @@
 // fetalhead page: plain JavaScript, no build step, no request outside this server.
 // Untrusted text (file names, messages) is only ever written with textContent.
+// The server decides everything about a measurement (status, flags, figures written out in the
+// chosen language in `display`, the chart); the page shows what it answers for the scan on screen.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -7,16 +9,21 @@ const state = {
   lang: localStorage.getItem("fetalhead-lang") || "en",
   t: {},
   file: null,
-  result: null,     // the last /api/v1/measure answer
-  figures: null,    // the figures shown (measure or biometry answer)
+  result: null,     // the last /api/v1/measure answer (the measurement the page adjusts)
+  figures: null,    // the answer shown (measure or biometry)
   ellipse: null,    // current ellipse (image pixels)
   original: null,   // ellipse as measured
   image: null,
   drag: null,
-  curves: null,
-  limits: null,     // /api/v1/limits: form limits and chart axes, decided by the server
-  seq: 0,           // every request carries a number; an answer for an older one is dropped
+  limits: null,     // /api/v1/limits: form limits, chart axes and formulas, decided by the server
+  seq: 0,           // every request about the scan carries a number; an answer for an older one is dropped
+  chartSeq: 0,
 };
+
+const tr = (key) => (state.t[key] !== undefined ? state.t[key] : key);
+// a translation with its {name} places filled (as fetalhead.report.fill does)
+const fill = (text, values) => Object.entries(values).reduce((s, [k, v]) => s.split(`{${k}}`).join(String(v)), text);
+const missing = (v) => v === null || v === undefined;
 
 // ---------- translations ----------
 async function loadLanguage(lang) {
@@ -30,11 +37,51 @@ async function loadLanguage(lang) {
     const key = el.getAttribute("data-i18n");
     if (state.t[key] !== undefined) el.textContent = state.t[key];
   });
+  $("view").setAttribute("aria-label", tr("canvas_label"));
   $("lang").value = lang;
-  if (state.figures) showFigures(state.figures);
-  drawChart();
+  checkFields();
+  // the figures on screen are written out again by the server in this language (no network run)
+  if (state.result && state.ellipse) recompute(state.figures.ga_by_dates_weeks);
+  else drawChart(null);
 }
-const tr = (key) => (state.t[key] !== undefined ? state.t[key] : key);
+
+// ---------- the form: weeks+days as clinicians write them (mirrors fetalhead.display) ----------
+const WEEKS_DAYS = /^\s*(\d{1,2})\s*(?:(?:\+|w(?:eeks?)?\s*\+?)\s*(?:([0-6])\s*d?)?)?\s*$/i;
+
+function parseGestationalAge(text) {
+  const s = text.trim();
+  if (!s) return { value: null };
+  const m = WEEKS_DAYS.exec(s);
+  if (!m) return { error: tr("ga_format_error") };
+  const weeks = Number(m[1]) + (m[2] ? Number(m[2]) : 0) / 7;
+  const [lo, hi] = state.limits ? state.limits.ga_weeks : [0, 99];
+  if (weeks < lo || weeks > hi) return { error: fill(tr("ga_range_error"), { lo, hi }) };
+  return { value: weeks };
+}
+
+function parsePixelSize(text) {
+  const s = text.trim().replace(",", ".");
+  if (!s) return { value: null };
+  const v = Number(s);
+  const [lo, hi] = state.limits ? state.limits.pixel_size_mm : [0, Infinity];
+  if (!Number.isFinite(v) || v < lo || v > hi) return { error: fill(tr("pixel_size_range_error"), { lo, hi }) };
+  return { value: v };
+}
+
+function fieldCheck(inputId, errorId, parsed) {
+  const input = $(inputId), box = $(errorId);
+  box.hidden = !parsed.error;
+  box.textContent = parsed.error || "";
+  if (parsed.error) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  return parsed;
+}
+
+function checkFields() {
+  const ps = fieldCheck("pixel-size", "pixel-size-error", parsePixelSize($("pixel-size").value));
+  const ga = fieldCheck("ga-weeks", "ga-error", parseGestationalAge($("ga-weeks").value));
+  return { ps, ga, ok: !ps.error && !ga.error };
+}
 
 // ---------- geometry (same conventions as fetalhead.geometry) ----------
 function landmarks(e) {
@@ -51,8 +98,32 @@ function insideEllipse(e, x, y) {
   const u = dx * Math.cos(t) + dy * Math.sin(t), v = -dx * Math.sin(t) + dy * Math.cos(t);
   return (u / e.semi_major) ** 2 + (v / e.semi_minor) ** 2 <= 1;
 }
+// move one caliper end (or, for "move", the centre) to image point (x, y)
+function applyHandle(kind, x, y) {
+  const e = state.ellipse;
+  if (kind === "move") {
+    e.center_x = x; e.center_y = y;
+  } else if (kind.startsWith("ofd")) {
+    const other = landmarks(e)[kind === "ofd_1" ? "ofd_2" : "ofd_1"];
+    const a = Math.max(2, Math.hypot(x - other[0], y - other[1]) / 2);
+    e.center_x = (x + other[0]) / 2; e.center_y = (y + other[1]) / 2;
+    e.semi_major = a;
+    e.angle_deg = (Math.atan2(y - other[1], x - other[0]) * 180) / Math.PI + (kind === "ofd_1" ? 180 : 0);
+  } else {
+    const t = (e.angle_deg * Math.PI) / 180, px = -Math.sin(t), py = Math.cos(t);
+    e.semi_minor = Math.max(2, Math.abs((x - e.center_x) * px + (y - e.center_y) * py));
+  }
+  $("reset").disabled = false;
+  draw();
+  scheduleRecompute();
+}
 
 // ---------- drawing ----------
+const coarsePointer = () => window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+function handleRadius(c) {  // in image pixels: about 6 CSS pixels, 12 on a touch screen
+  const cssPx = c.width / Math.max(1, c.getBoundingClientRect().width);
+  return Math.max(3, (coarsePointer() ? 12 : 6) * cssPx);
+}
 function draw() {
   const c = $("view"), img = state.image;
   if (!img) return;
@@ -73,35 +144,20 @@ function draw() {
   for (const [a, b] of [["ofd_1", "ofd_2"], ["bpd_1", "bpd_2"]]) {
     g.beginPath(); g.moveTo(...lm[a]); g.lineTo(...lm[b]); g.stroke();
   }
-  g.fillStyle = "#00ffff";
-  for (const p of Object.values(lm)) {
-    g.beginPath(); g.arc(p[0], p[1], 2.5 * lw + 2, 0, 2 * Math.PI); g.fill();
+  const r = handleRadius(c), chosen = $("handle").value;
+  for (const [k, p] of Object.entries(lm)) {
+    g.fillStyle = k === chosen && document.activeElement === c ? "#ff00ff" : "#00ffff";
+    g.beginPath(); g.arc(p[0], p[1], r, 0, 2 * Math.PI); g.fill();
   }
-}
-
-const missing = (v) => v === null || v === undefined;
-function fmt(v, nd, unit) {
-  return missing(v) ? tr("not_available") : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`;
 }
 
 function showFigures(f) {
-  const mm = f.unit === "mm";
-  $("val-hc").textContent = mm ? fmt(f.hc_mm, 1, "mm") : `${fmt(f.hc_px, 1, "px")} — ${tr("flag_no_pixel_spacing")}`;
-  $("val-bpd").textContent = mm ? fmt(f.bpd_mm, 1, "mm") : tr("not_available");
-  $("val-ofd").textContent = mm ? fmt(f.ofd_mm, 1, "mm") : tr("not_available");
-  for (const k of ["hc", "bpd", "ofd"]) {  // the calibrated 90 % interval, when the server gives one
-    const lo = f[`${k}_mm_low`], hi = f[`${k}_mm_high`];
-    $(`range-${k}`).textContent = mm && !missing(lo) && !missing(hi)
-      ? `(${tr("range_90")} ${Number(lo).toFixed(1)}–${Number(hi).toFixed(1)} mm)` : "";
-  }
-  $("val-ci").textContent = fmt(f.cephalic_index, 1, "%");
-  const ga = (v) => (mm ? (missing(v) ? tr("outside_range") : fmt(v, 1, tr("weeks"))) : tr("not_available"));
-  $("val-ga-hadlock").textContent = ga(f.ga_hc_hadlock_weeks);
-  $("val-ga-intergrowth").textContent = ga(f.ga_hc_intergrowth_weeks);
-  $("val-ga-bpd").textContent = ga(f.ga_bpd_hadlock_weeks);
-  $("val-centile").textContent = missing(f.hc_centile) ? tr("not_available") : fmt(f.hc_centile, 0, "");
-  $("val-quality").textContent = fmt(f.quality, 2, "");
-  $("val-spacing").textContent = f.spacing_source || "";
+  const d = f.display || {};
+  const rows = { "val-hc": "hc_mm", "val-bpd": "bpd_mm", "val-ofd": "ofd_mm", "val-ci": "cephalic_index",
+    "val-ga-hadlock": "ga_hc_hadlock_weeks", "val-ga-intergrowth": "ga_hc_intergrowth_weeks",
+    "val-ga-bpd": "ga_bpd_hadlock_weeks", "val-centile": "hc_centile", "val-quality": "quality",
+    "val-spacing": "spacing_source" };
+  for (const [id, column] of Object.entries(rows)) $(id).textContent = missing(d[column]) ? tr("not_available") : d[column];
   $("val-model").textContent = f.model_version || "";
   const st = $("status");
   st.className = `status ${f.status}`;
@@ -110,62 +166,34 @@ function showFigures(f) {
   flags.replaceChildren();
   for (const flag of f.flags || []) {
     const li = document.createElement("li");
-    li.textContent = flag === "adjusted_by_hand" ? tr("adjusted") : tr(`flag_${flag}`);
+    li.textContent = tr(`flag_${flag}`);
     flags.appendChild(li);
   }
-  if (f.status === "failed") {
+  if (f.status === "failed") {  // the library's own words (English), marked as such
     const li = document.createElement("li");
+    li.lang = "en";
     li.textContent = (f.messages || []).join("; ");
     flags.appendChild(li);
   }
+  $("announce").textContent = `${tr(`status_${f.status}`)} ${tr("hc")}: ${$("val-hc").textContent}`;
+  drawChart(f);
 }
 
-// ---------- growth chart ----------
-async function drawChart() {
-  if (!state.curves) {
-    const r = await fetch("/api/v1/growth-chart?measure=hc");
-    if (!r.ok) return;
-    state.curves = await r.json();
+// ---------- growth chart: drawn by the server, as in the report ----------
+async function drawChart(f) {
+  const seq = ++state.chartSeq;
+  const q = new URLSearchParams({ lang: state.lang });
+  if (f && f.unit === "mm" && !missing(f.hc_centile)) {
+    q.set("hc_mm", f.hc_mm);
+    q.set("ga_weeks", f.ga_by_dates_weeks);
   }
-  const svg = $("chart"), NS = "http://www.w3.org/2000/svg", W = 420, H = 300;
-  if (!state.limits) return;
-  const x0 = 48, y0 = 12, x1 = W - 12, y1 = H - 36;
-  const [wmin, wmax] = state.limits.chart_ga_weeks, [hmin, hmax] = state.limits.chart_hc_mm;
-  const px = (w, h) => [x0 + ((w - wmin) / (wmax - wmin)) * (x1 - x0), y1 - ((h - hmin) / (hmax - hmin)) * (y1 - y0)];
-  const el = (name, attrs, text) => {
-    const n = document.createElementNS(NS, name);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
-    if (text !== undefined) n.textContent = text;
-    svg.appendChild(n);
-    return n;
-  };
-  svg.replaceChildren();
-  el("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, fill: "none", stroke: "#888" });
-  for (let w = wmin; w <= wmax; w += 2) {
-    const [x] = px(w, hmin);
-    el("text", { x, y: y1 + 14, "text-anchor": "middle" }, String(w));
-  }
-  for (let h = hmin; h <= hmax; h += 50) {
-    const [, y] = px(wmin, h);
-    el("text", { x: x0 - 6, y: y + 3, "text-anchor": "end" }, String(h));
-  }
-  el("text", { x: (x0 + x1) / 2, y: H - 4, "text-anchor": "middle" }, `GA (${tr("weeks")})`);
-  el("text", { x: 12, y: (y0 + y1) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(y0 + y1) / 2})` }, "HC (mm)");
-  for (const c of ["3", "10", "50", "90", "97"]) {
-    const pts = state.curves.weeks.map((w, i) => px(w, state.curves[c][i]).map((v) => v.toFixed(1)).join(",")).join(" ");
-    el("polyline", { points: pts, fill: "none", stroke: c === "50" ? "#1f6f43" : "#5b8f74",
-      "stroke-width": c === "50" ? 2 : 1, "stroke-dasharray": c === "50" ? "" : "4 3", "data-centile": c });
-    const last = px(wmax, state.curves[c][state.curves[c].length - 1]);
-    el("text", { x: last[0] - 2, y: last[1] - 3, "text-anchor": "end" }, tr(`centile_${c}`));
-  }
-  const f = state.figures, ga = f ? f.ga_by_dates_weeks : null;
-  const ok = f && f.unit === "mm" && !missing(f.hc_mm) && !missing(ga) && ga >= wmin && ga <= wmax;
-  $("chart-note").hidden = ok;
-  if (ok) {
-    const [x, y] = px(ga, Math.min(Math.max(Number(f.hc_mm), hmin), hmax));
-    el("circle", { cx: x, cy: y, r: 5, fill: "#d62728", id: "fetus-point" });
-    el("text", { x: x + 8, y: y - 6, fill: "#d62728" }, tr("this_fetus"));
-  }
+  const note = f && f.display ? f.display.chart_note : tr("chart_needs_ga");
+  $("chart-note").textContent = note || "";
+  $("chart-note").hidden = !note;
+  const r = await fetch(`/api/v1/growth-chart.svg?${q}`);
+  if (!r.ok || seq !== state.chartSeq) return;
+  const svg = new DOMParser().parseFromString(await r.text(), "image/svg+xml").documentElement;
+  if (seq === state.chartSeq && svg.nodeName === "svg") $("chart").replaceChildren(document.importNode(svg, true));
 }
 
 // ---------- requests ----------
@@ -175,38 +203,51 @@ function showError(msg) {
   box.textContent = msg ? `${tr("error")}: ${msg}` : "";
 }
 
-function formData() {
-  const fd = new FormData();
-  fd.append("file", state.file);
-  const ps = $("pixel-size").value.trim(), ga = $("ga-weeks").value.trim();
-  if (ps) fd.append("pixel_size_mm", ps);
-  if (ga) fd.append("ga_weeks", ga);
-  return fd;
+// An error answer in the chosen language: its code is translated; the server's English words only in English.
+async function errorText(r) {
+  let j = null;
+  try { j = await r.json(); } catch (_) { /* not JSON */ }
+  const code = j && j.error ? j.error.code : "", key = `error_${code}`;
+  if (state.t[key] !== undefined) {
+    const range = code === "invalid_pixel_size_mm" ? state.limits.pixel_size_mm
+      : code === "invalid_ga_weeks" ? state.limits.ga_weeks : [null, null];
+    return fill(state.t[key], { lo: range[0], hi: range[1] });
+  }
+  if (state.lang === "en" && j && j.error && j.error.message) return j.error.message;
+  return tr("error_generic");
 }
 
-async function errorText(r) {
-  try {
-    const j = await r.json();
-    return (j.error && j.error.message) || tr("error_generic");
-  } catch (_) {
-    return tr("error_generic");
-  }
+function clearResult() {
+  state.seq++;  // any answer still on its way is for what is cleared
+  state.result = state.figures = state.ellipse = state.original = state.image = null;
+  $("result").hidden = true;
+  $("announce").textContent = "";
 }
 
 async function measure() {
   if (!state.file) return;
+  const form = checkFields();
+  if (!form.ok) {
+    (form.ps.error ? $("pixel-size") : $("ga-weeks")).focus();
+    return;
+  }
   showError("");
+  const fd = new FormData();
+  fd.append("file", state.file);
+  if (!missing(form.ps.value)) fd.append("pixel_size_mm", String(form.ps.value));
+  if (!missing(form.ga.value)) fd.append("ga_weeks", String(form.ga.value));
+  fd.append("lang", state.lang);
   const btn = $("measure");
   btn.disabled = true;
   btn.textContent = tr("measuring");
+  const seq = ++state.seq;
   try {
-    const seq = ++state.seq;
-    const r = await fetch("/api/v1/measure", { method: "POST", body: formData() });
+    const r = await fetch("/api/v1/measure", { method: "POST", body: fd });
     if (seq !== state.seq) return;  // a newer request was made meanwhile
-    if (!r.ok) { showError(await errorText(r)); return; }
+    if (!r.ok) { const msg = await errorText(r); clearResult(); showError(msg); return; }
     const res = await r.json();
     if (seq !== state.seq) return;
-    state.image_png_base64 = res.image_png_base64;
+    const png = res.image_png_base64;
     delete res.image_png_base64;
     state.result = res;
     state.figures = res;
@@ -214,15 +255,15 @@ async function measure() {
     state.original = state.ellipse && { ...state.ellipse };
     $("reset").disabled = true;
     const img = new Image();
-    img.onload = () => { state.image = img; draw(); };
-    img.src = `data:image/png;base64,${state.image_png_base64}`;
+    img.onload = () => { if (seq === state.seq || state.result === res) { state.image = img; draw(); } };
+    img.src = `data:image/png;base64,${png}`;
     $("result").hidden = false;
     showFigures(res);
-    drawChart();
+    $("status").focus();
   } catch (err) {
-    showError(tr("error_generic"));
+    if (seq === state.seq) { clearResult(); showError(tr("error_generic")); }
   } finally {
-    btn.disabled = false;
+    btn.disabled = !state.file;
     btn.textContent = tr("measure");
   }
 }
@@ -230,10 +271,10 @@ async function measure() {
 let pending = null;
 // The server recomputes figures, flags and status from the measurement and the moved ellipse
 // (no network run); the page shows what it answers and decides nothing itself.
-async function recompute() {
+async function recompute(gaWeeks) {
   if (!state.ellipse || !state.result) return;
-  const gaText = $("ga-weeks").value.trim(), ga = parseFloat(gaText);
-  const body = { ellipse: state.ellipse, measurement: state.result, ga_weeks: Number.isNaN(ga) ? null : ga };
+  const body = { ellipse: state.ellipse, measurement: state.result, ga_weeks: missing(gaWeeks) ? null : gaWeeks,
+    lang: state.lang };
   const seq = ++state.seq;
   const r = await fetch("/api/v1/biometry", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body) });
@@ -243,13 +284,13 @@ async function recompute() {
   if (seq !== state.seq) return;
   showError("");
   state.figures = f;
-  showFigures(state.figures);
-  drawChart();
+  showFigures(f);
   draw();
 }
+const currentGa = () => (state.figures ? state.figures.ga_by_dates_weeks : null);
 function scheduleRecompute() {
   clearTimeout(pending);
-  pending = setTimeout(recompute, 120);
+  pending = setTimeout(() => recompute(currentGa()), 120);
 }
 
 // The report is of exactly the measurement on screen: it is sent, with the scan for the picture.
@@ -277,13 +318,12 @@ async function loadLimits() {
   const r = await fetch("/api/v1/limits");
   if (!r.ok) return;
   state.limits = await r.json();
-  const ps = $("pixel-size"), ga = $("ga-weeks");
-  [ps.min, ps.max] = state.limits.pixel_size_mm.map(String);
-  [ga.min, ga.max] = state.limits.ga_weeks.map(String);
-  drawChart();
+  document.querySelectorAll("[data-formula]").forEach((el) => {
+    el.textContent = state.limits.formulas[el.getAttribute("data-formula")] || "";
+  });
 }
 
-// ---------- dragging the calipers ----------
+// ---------- moving the calipers: pointer (mouse, finger) and keyboard ----------
 function toImage(ev) {
   const c = $("view"), rect = c.getBoundingClientRect();
   return [((ev.clientX - rect.left) * c.width) / rect.width, ((ev.clientY - rect.top) * c.height) / rect.height];
@@ -291,47 +331,42 @@ function toImage(ev) {
 function onDown(ev) {
   if (!state.ellipse) return;
   const [x, y] = toImage(ev), lm = landmarks(state.ellipse);
-  const c = $("view"), tol = (12 * c.width) / c.getBoundingClientRect().width;
+  const c = $("view"), touch = ev.pointerType === "touch" || ev.pointerType === "pen";
+  const tol = ((touch ? 28 : 12) * c.width) / c.getBoundingClientRect().width;
   let best = null, bestD = tol;
   for (const [k, p] of Object.entries(lm)) {
     const d = Math.hypot(p[0] - x, p[1] - y);
     if (d < bestD) { best = k; bestD = d; }
   }
   if (best) state.drag = { kind: best };
-  else if (insideEllipse(state.ellipse, x, y)) state.drag = { kind: "move", x, y };
+  else if (insideEllipse(state.ellipse, x, y)) state.drag = { kind: "move", dx: state.ellipse.center_x - x, dy: state.ellipse.center_y - y };
   if (state.drag) { c.setPointerCapture(ev.pointerId); ev.preventDefault(); }
 }
 function onMove(ev) {
   if (!state.drag) return;
-  const [x, y] = toImage(ev), e = state.ellipse, d = state.drag;
-  if (d.kind === "move") {
-    e.center_x += x - d.x; e.center_y += y - d.y; d.x = x; d.y = y;
-  } else if (d.kind.startsWith("ofd")) {
-    const other = landmarks(e)[d.kind === "ofd_1" ? "ofd_2" : "ofd_1"];
-    e.center_x = (x + other[0]) / 2; e.center_y = (y + other[1]) / 2;
-    e.semi_major = Math.max(2, Math.hypot(x - other[0], y - other[1]) / 2);
-    e.angle_deg = (Math.atan2(y - other[1], x - other[0]) * 180) / Math.PI;
-  } else {
-    const t = (e.angle_deg * Math.PI) / 180, px = -Math.sin(t), py = Math.cos(t);
-    e.semi_minor = Math.max(2, Math.abs((x - e.center_x) * px + (y - e.center_y) * py));
-  }
-  $("reset").disabled = false;
-  draw();
-  scheduleRecompute();
+  const [x, y] = toImage(ev), d = state.drag;
+  if (d.kind === "move") applyHandle("move", x + d.dx, y + d.dy);
+  else applyHandle(d.kind, x, y);
 }
 function onUp() { state.drag = null; }
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+function onKey(ev) {
+  if (!state.ellipse || !ARROWS[ev.key]) return;
+  ev.preventDefault();
+  const step = ev.shiftKey ? 10 : 1, [dx, dy] = ARROWS[ev.key].map((v) => v * step), kind = $("handle").value;
+  const e = state.ellipse, p = kind === "move" ? [e.center_x, e.center_y] : landmarks(e)[kind];
+  applyHandle(kind, p[0] + dx, p[1] + dy);
+}
 
 // ---------- wiring ----------
 function setFile(f) {
   state.file = f || null;
-  // a new file: the old result is of another scan and goes
-  state.seq++;
-  state.result = state.figures = state.ellipse = state.original = state.image = null;
-  $("result").hidden = true;
+  clearResult();  // a new file: the old result is of another scan and goes
+  showError("");
   $("file-name").textContent = f ? f.name : "";
   $("measure").disabled = !f;
 }
-window.addEventListener("DOMContentLoaded", () => {
+window.addEventListener("DOMContentLoaded", async () => {
   $("lang").addEventListener("change", (ev) => loadLanguage(ev.target.value));
   $("file").addEventListener("change", (ev) => setFile(ev.target.files[0]));
   const drop = $("drop");
@@ -341,13 +376,26 @@ window.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault(); drop.classList.remove("over");
     if (ev.dataTransfer.files.length) setFile(ev.dataTransfer.files[0]);
   });
+  drop.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); $("file").click(); }
+  });
+  drop.addEventListener("click", () => $("file").click());
   $("measure").addEventListener("click", measure);
   $("reset").addEventListener("click", () => {
     state.ellipse = state.original && { ...state.original };
     $("reset").disabled = true;
-    recompute();
+    recompute(currentGa());
   });
-  $("ga-weeks").addEventListener("change", () => { if (state.result) recompute(); });
+  $("ga-weeks").addEventListener("change", () => {
+    const ga = fieldCheck("ga-weeks", "ga-error", parseGestationalAge($("ga-weeks").value));
+    // a GA that cannot be read gives no centile: never the centile of the GA typed before
+    if (state.result) recompute(ga.error ? null : ga.value);
+  });
+  $("pixel-size").addEventListener("change", () => {
+    const ps = fieldCheck("pixel-size", "pixel-size-error", parsePixelSize($("pixel-size").value));
+    // the figures on screen were of the old pixel size: they go, and the scan is measured again
+    if (state.result) { clearResult(); if (!ps.error) measure(); }
+  });
   $("pdf").addEventListener("click", () => downloadReport("pdf"));
   $("html").addEventListener("click", () => downloadReport("html"));
   $("print").addEventListener("click", () => window.print());
@@ -356,6 +404,10 @@ window.addEventListener("DOMContentLoaded", () => {
   c.addEventListener("pointermove", onMove);
   c.addEventListener("pointerup", onUp);
   c.addEventListener("pointercancel", onUp);
-  loadLanguage(state.lang);
-  loadLimits();
+  c.addEventListener("keydown", onKey);
+  c.addEventListener("focus", draw);
+  c.addEventListener("blur", draw);
+  $("handle").addEventListener("change", draw);
+  await loadLimits();
+  await loadLanguage(state.lang);
 });
