@@ -8,6 +8,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi")
@@ -245,6 +247,23 @@ def test_page_shows_errors_in_words_and_drops_the_old_result(server, browser, sa
         assert page.locator("#result").is_hidden()
         if lang != "en":  # the server's English words never leak into hi/te
             assert "judged by content" not in page.text_content("body")
+        page.close()
+
+
+def test_a_scan_with_no_head_says_why_in_the_page_language(server, browser, tmp_path):
+    """A failed measurement shows its reason translated (a code), the library's English only in English."""
+    noise = tmp_path / "noise.png"
+    cv2.imwrite(str(noise), np.random.default_rng(0).integers(0, 255, (540, 800)).astype(np.uint8))
+    expected = fetalhead.measure(noise, PS)
+    assert expected.status == "failed" and expected.failure
+    for lang in ("hi", "en"):
+        t = translations(lang)
+        page = _open(browser, server, lang)
+        _measure(page, noise, PS)
+        assert page.get_attribute("#status", "class") == "status failed"
+        flags = page.text_content("#flags")
+        assert flags.startswith(t[f"failure_{expected.failure}"])
+        assert (expected.messages[0].split(": ", 1)[1] in flags) == (lang == "en")
         page.close()
 
 

@@ -116,7 +116,8 @@ def test_bad_input_fails_with_a_message(tmp_path, make, match):
     m = fetalhead.measure(p, 0.1)
     assert m.status == "failed" and not m.ok
     assert match in m.message and str(p) in m.message
-    assert m.to_row()["status"] == "failed"
+    assert m.to_row()["status"] == "failed" and m.failure == "unreadable_scan"
+    assert m.to_dict()["failure"] == "unreadable_scan"
 
 
 def test_image_without_a_head_is_not_reported_as_a_trustworthy_head():
@@ -192,6 +193,7 @@ def test_pixel_sizes_outside_the_plausible_range_are_refused(spacing):
 
     m = fetalhead.measure(rendered(Ellipse(400, 270, 180, 130, 0)), spacing, model=SyntheticModel())
     assert m.status == "failed" and m.head_circumference_mm is None and "plausible range" in m.message
+    assert m.failure == "invalid_input"
 
 
 def test_quality_near_zero_prints_no_hc():
@@ -208,6 +210,7 @@ def test_quality_near_zero_prints_no_hc():
     m = fetalhead.measure(rendered(Ellipse(400, 270, 180, 130, 0)), 0.15, model=SyntheticModel(cross))
     assert m.status == "failed" and m.head_circumference_mm is None and m.ga_hc_hadlock_weeks is None
     assert m.quality is not None and m.quality < 0.2 and "no measurable head" in m.message
+    assert m.failure == "no_measurable_head" and m.failure in fetalhead.measurement.FAILURES
 
 
 def test_with_ellipse_recomputes_and_keeps_the_scan(samples_dir):

@@ -137,3 +137,14 @@ def test_report_command(samples_dir, tmp_path, capsys):
     bad.write_bytes(b"nope")
     assert main(["report", str(bad), "--out", str(tmp_path / "x.pdf")]) == 1
     assert "not a readable image" in capsys.readouterr().err
+
+
+def test_a_failed_report_says_why_in_each_language():
+    m = fetalhead.measure(b"junk", 0.1)
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        page = report_html(m, np.full((540, 800), 0.3, np.float32), lang)
+        assert html.escape(t["status_failed"]) in page and html.escape(t["failure_unreadable_scan"]) in page
+    # every failure code has its words in every language
+    for lang in ("en", "hi", "te"):
+        assert {f"failure_{c}" for c in fetalhead.measurement.FAILURES} <= set(translations(lang))

@@ -141,21 +141,22 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     try:
         scan = load_scan(path, name, opts.frame, opts.accept_anisotropic, sha256=sha256)
     except ScanReadError as exc:
-        return Measurement(name, "failed", messages=[str(exc)], frame=opts.frame,
+        return Measurement(name, "failed", messages=[str(exc)], frame=opts.frame, failure="unreadable_scan",
                            sha256=getattr(exc, "sha256", None) or sha256 or "")
     except Exception as exc:  # never let one file end the batch
         return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
-                           frame=opts.frame, sha256=sha256 or "")
+                           frame=opts.frame, sha256=sha256 or "", failure="internal_error")
     px, source = opts.spacing(path)
     try:
         model = load_model(opts.model_path, threads=opts.threads, precision=opts.precision)
     except Exception as exc:
-        return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256)
+        return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256,
+                           failure="model_error")
     try:
         m = measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source)
     except Exception as exc:  # never let one file end the batch
         return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
-                           frame=opts.frame, sha256=scan.sha256)
+                           frame=opts.frame, sha256=scan.sha256, failure="internal_error")
     if opts.overlay_dir:
         target = Path(opts.overlay_dir) / overlay_name(path, opts.frame)
         try:
@@ -308,7 +309,7 @@ def _measure_alone(path: str, digest, opts: MeasureOptions, new_pool) -> Measure
             continue
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-    return Measurement(path, "failed", frame=opts.frame, sha256=digest or "",
+    return Measurement(path, "failed", frame=opts.frame, sha256=digest or "", failure="internal_error",
                        messages=[f"{path}: the worker process measuring it died (crash or out of memory); "
                                  "measured again alone, it died again"])
 

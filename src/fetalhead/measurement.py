@@ -35,7 +35,7 @@ from .pipeline import HeadNotFoundError, inside_fraction, segment_head
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "load_scan", "decide_spacing",
            "decide_status",
-           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "WITHHELD_REASONS", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
+           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 RESULT_COLUMNS = results.RESULT_COLUMNS
 HC18_COLUMNS = results.HC18_COLUMNS
@@ -50,6 +50,16 @@ WITHHELD_REASONS = {
     "outside_formula_range": "the measurement is outside the range for which the formula is valid",
     "no_ga_by_dates": "a centile needs the gestational age by dates",
     "ga_outside_standard": "the gestational age by dates is outside the weeks the growth standard covers",
+}
+#: Why nothing was measured (``Measurement.failure``): codes the page and the report translate.
+FAILURES = {
+    "unreadable_scan": "the file could not be read as a scan",
+    "invalid_input": "a value given with the scan (pixel size, gestational age) is out of range",
+    "model_error": "the model could not be loaded or run",
+    "no_head_found": "the network found no head",
+    "no_measurable_head": "the network's head region is not an ellipse",
+    "too_uncertain": "the 90 % range of HC would be too wide to give figures",
+    "internal_error": "an unexpected error or a crash while measuring (a bug: please report it)",
 }
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen")
@@ -114,6 +124,7 @@ class Measurement:
     interval_half_widths: dict = field(default_factory=dict)  # relative half-widths of the 90 % intervals
     intervals: dict = field(default_factory=dict)  # "hc_mm": (low, high), ... (see fetalhead.results)
     withheld: dict = field(default_factory=dict)  # result column -> reason code (WITHHELD_REASONS) when it is None
+    failure: str = ""  # why nothing was measured, as a code (FAILURES) when status is "failed"
 
     @property
     def message(self) -> str:
@@ -175,6 +186,7 @@ class Measurement:
                 quality_components=dict(d.get("quality_components") or {}))
         if ellipse is None:
             m.status, m.messages = "failed", [str(x) for x in d.get("messages") or []]
+            m.failure = str(d.get("failure") or "")
             return m
         ga = d.get("ga_by_dates_weeks")
         m.interval_half_widths = {k: float(v) for k, v in (d.get("interval_half_widths") or {}).items()}
@@ -354,7 +366,7 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
     try:
         scan = load_scan(image, src, frame, accept_anisotropic, include_identifying, sha256)
     except ScanReadError as exc:
-        return Measurement(src, "failed", messages=[str(exc)], frame=frame,
+        return Measurement(src, "failed", messages=[str(exc)], frame=frame, failure="unreadable_scan",
                            sha256=getattr(exc, "sha256", None) or sha256 or "")
     return measure_scan(scan, pixel_spacing_mm, ga_weeks=ga_weeks, model=model, spacing_source=spacing_source)
 
@@ -372,17 +384,20 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
         check_pixel_spacing(pixel_spacing_mm, f"pixel size ({spacing_source or 'given'})")
     except LimitError as exc:
         m.messages.append(f"{src}: {exc}")
+        m.failure = "invalid_input"
         return m
     try:
         model = model or load_model()
     except Exception as exc:  # ModelError or onnxruntime failures
         m.messages.append(f"model: {exc}")
+        m.failure = "model_error"
         return m
     m.model_version = model.version
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: {exc}")
+        m.failure = "no_head_found"
         return m
     spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
     m.spacing_note = note
@@ -397,7 +412,7 @@ def from_segmentation(m: Measurement, seg, spacing, spacing_source: str, ga_week
     m.quality_components, m.quality, m.interval_half_widths = v.components, v.quality, v.half_widths
     if v.fail_reason:
         m.messages.append(f"{m.source}: {v.fail_reason}")
-        m.status = "failed"
+        m.status, m.failure = "failed", v.fail_code
         return m
     m.flags = list(v.flags)
     _fill(m, seg.ellipse, spacing, spacing_source, ga_weeks)
@@ -414,6 +429,7 @@ class Assessment:
     half_widths: dict
     flags: list
     fail_reason: str = ""
+    fail_code: str = ""  # a key of FAILURES
 
 
 def assess(seg, spacing, image_size, calibration=None) -> Assessment:
@@ -436,7 +452,8 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
         comps["hc_mm"] = head_biometry(seg.ellipse, spacing).head_circumference
     if comps.get("implausible_shape") or comps.get("mask_fit", 0.0) < NO_HEAD_MASK_FIT:
         return Assessment(comps, seg.quality, {}, [], f"no measurable head: the network's head region is not an "
-                                                     f"ellipse (fit {comps.get('mask_fit', 0.0):.2f})")
+                                                     f"ellipse (fit {comps.get('mask_fit', 0.0):.2f})",
+                          "no_measurable_head")
     quality, half_widths, threshold = seg.quality, {}, QUALITY_THRESHOLD
     if calibration is not None:  # calibrated: the interval's width is the quality
         half_widths = calibration.half_widths(comps)
@@ -445,7 +462,8 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
     if quality < TOO_UNCERTAIN_QUALITY:
         extra = f"; the 90 % range of HC would be +/-{100 * half_widths['hc']:.0f} %" if half_widths else ""
         return Assessment(comps, quality, half_widths, [],
-                          f"too uncertain to give figures (quality {quality:.2f}{extra}): check the scan")
+                          f"too uncertain to give figures (quality {quality:.2f}{extra}): check the scan",
+                          "too_uncertain")
     flags = ["low_quality"] if quality < threshold else []
     if comps.get("outline_seen", 1.0) < SKULL_SEEN_MIN:
         flags.append("skull_not_seen")

@@ -180,6 +180,8 @@ def spread_labels(ys, min_gap: float) -> list[float]:
 
 def _status_lines(m, t: dict) -> list[str]:
     lines = [t[f"status_{m.status}"]]
+    if m.status == "failed" and f"failure_{m.failure}" in t:
+        lines.append(t[f"failure_{m.failure}"])
     for f in m.flags:
         if f"flag_{f}" in t and f != "no_pixel_spacing":
             lines.append(t[f"flag_{f}"])

@@ -158,6 +158,7 @@ def to_json(m) -> dict:
     d["image_width"], d["image_height"] = (m.image_size if m.image_size else (None, None))
     d["interval_level"] = 0.9 if m.intervals else None
     d["interval_half_widths"] = dict(m.interval_half_widths) or None
+    d["failure"] = m.failure or None  # why nothing was measured (fetalhead.measurement.FAILURES)
     d["withheld"] = dict(m.withheld)  # result column -> reason code (fetalhead.measurement.WITHHELD_REASONS)
     return d
 

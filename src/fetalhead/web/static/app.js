@@ -169,10 +169,11 @@ function showFigures(f) {
     li.textContent = tr(`flag_${flag}`);
     flags.appendChild(li);
   }
-  if (f.status === "failed") {  // the library's own words (English), marked as such
+  if (f.status === "failed") {  // why, as a code the page translates; the library's details in English only
     const li = document.createElement("li");
-    li.lang = "en";
-    li.textContent = (f.messages || []).join("; ");
+    const why = state.t[`failure_${f.failure}`];
+    li.textContent = why || tr("status_failed");
+    if (state.lang === "en" && (f.messages || []).length) li.textContent += ` (${f.messages.join("; ")})`;
     flags.appendChild(li);
   }
   $("announce").textContent = `${tr(`status_${f.status}`)} ${tr("hc")}: ${$("val-hc").textContent}`;
