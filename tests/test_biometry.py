@@ -52,7 +52,22 @@ def test_intergrowth_bpd_ofd_agree_with_hc(ga):
 
 
 def test_intergrowth_dating_hc():
-    assert ga_from_hc_intergrowth2016(250) == pytest.approx(27.1, abs=0.05)
+    from fetalhead.biometry import intergrowth_dating_days
+
+    assert intergrowth_dating_days(250) / 7 == pytest.approx(27.1, abs=0.05)  # the paper's printed check
+    assert ga_from_hc_intergrowth2016(200) == pytest.approx(intergrowth_dating_days(200) / 7)
+
+
+def test_intergrowth_dates_by_hc_only_in_its_window():
+    """14+0 to 25+6 weeks (98-181 days): HC dating is refused beyond, with the reason."""
+    from fetalhead.biometry import INTERGROWTH_DATING_HC_RANGE_MM, intergrowth_dating_days
+
+    lo, hi = INTERGROWTH_DATING_HC_RANGE_MM
+    assert intergrowth_dating_days(lo) == pytest.approx(98, abs=0.1)
+    assert intergrowth_dating_days(hi) == pytest.approx(181, abs=0.1)
+    assert ga_from_hc_intergrowth2016(hi) == pytest.approx(181 / 7, abs=0.02)
+    with pytest.raises(OutOfRangeError, match="14\\+0 to 25\\+6"):
+        ga_from_hc_intergrowth2016(250.0)
 
 
 # Behaviour ---------------------------------------------------------------------
@@ -147,5 +162,43 @@ def test_printed_formulas_are_the_ones_computed():
     a, b, c = coefficients(FORMULAS["ga_bpd_hadlock_weeks"])
     assert ga_from_bpd_hadlock1984(60.0) == pytest.approx(a + b * 6.0 + c * 6.0 ** 2)
     a, b, c = coefficients(FORMULAS["ga_hc_intergrowth_weeks"])
-    assert ga_from_hc_intergrowth2016(250.0) == pytest.approx(
-        math.exp(a * math.log(250.0) ** 2 + b * 250.0 ** 3 + c) / 7)
+    assert ga_from_hc_intergrowth2016(200.0) == pytest.approx(
+        math.exp(a * math.log(200.0) ** 2 + b * 200.0 ** 3 + c) / 7)
+
+
+# WHO fetal growth charts (Kiserud et al. 2017) -----------------------------------
+
+
+def test_who_hc_median_as_printed_in_the_paper():
+    """The paper's HC median: about 173 mm at 20 weeks and about 342 mm at 40 weeks."""
+    from fetalhead.biometry import WHO_FETAL_QUANTILES, who_fetal_quantiles
+
+    mid = WHO_FETAL_QUANTILES.index(0.5)
+    assert who_fetal_quantiles("hc", 20)[mid] == pytest.approx(173, abs=1.0)
+    assert who_fetal_quantiles("hc", 40)[mid] == pytest.approx(342, abs=1.0)
+
+
+def test_who_quantiles_never_cross_and_centiles_invert():
+    from fetalhead.biometry import who_fetal_centile, who_fetal_quantiles, who_fetal_value_at_centile
+
+    for measure in ("hc", "bpd"):
+        for ga in [14 + 0.25 * i for i in range(105)]:
+            q = who_fetal_quantiles(measure, ga)
+            assert all(b > a for a, b in zip(q, q[1:])), (measure, ga)
+        for c in (1, 3, 10, 50, 90, 97, 99):
+            assert who_fetal_centile(measure, who_fetal_value_at_centile(measure, c, 27.0), 27.0) == pytest.approx(c)
+    assert who_fetal_centile("hc", 100.0, 30) < 0.1 and who_fetal_centile("hc", 400.0, 30) > 99.9
+    with pytest.raises(OutOfRangeError, match="WHO"):
+        who_fetal_quantiles("hc", 41)
+    with pytest.raises(ValueError):
+        who_fetal_quantiles("ofd", 20)
+
+
+def test_charts_by_name():
+    from fetalhead.biometry import chart_centile, chart_measures, chart_value_at_centile
+
+    assert chart_centile("intergrowth", "hc", 172.5, 20) == pytest.approx(50, abs=0.5)
+    assert chart_value_at_centile("who", "hc", 50, 20) == pytest.approx(173.4, abs=0.1)
+    assert "ofd" in chart_measures("intergrowth") and "ofd" not in chart_measures("who")
+    with pytest.raises(ValueError, match="chart must be one of"):
+        chart_centile("nichd", "hc", 170, 20)

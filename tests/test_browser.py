@@ -453,3 +453,22 @@ def test_first_load_weight(server, browser):
     page.wait_for_timeout(300)
     assert any("NotoSansDevanagari" in u for u in sizes)
     ctx.close()
+
+
+def test_the_growth_chart_can_be_chosen(server, browser, samples_dir):
+    """INTERGROWTH-21st by default; choosing the WHO charts reads the same measurement's centile on them,
+    in the table, the chart and the report."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS, "20+3")
+    t = translations("en")
+    ig = fetalhead.measure(samples_dir / "358_HC.png", PS, ga_weeks=20 + 3 / 7)
+    assert page.text_content("#val-centile") == display_values(ig, t)["hc_centile"]
+    assert "(INTERGROWTH-21st)" in page.text_content("#chart-title")
+    page.select_option("#chart-choice", "who")
+    who = ig.with_ellipse(chart="who")
+    sync_api.expect(page.locator("#val-centile")).to_have_text(display_values(who, t)["hc_centile"])
+    assert who.hc_centile != ig.hc_centile
+    sync_api.expect(page.locator("#chart-title")).to_contain_text("WHO fetal growth charts")
+    assert "Kiserud" in page.text_content("#formula-centile")
+    assert "WHO fetal growth charts" in Path(_download(page, "#html").path()).read_text()
+    page.close()

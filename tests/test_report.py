@@ -10,7 +10,7 @@ import fetalhead.report
 from fetalhead.geometry import Ellipse
 from fetalhead.limits import CHART_GA_RANGE_WEEKS
 from fetalhead.measurement import Measurement, _fill
-from fetalhead.report import growth_chart_svg, report_html, report_rows, translations
+from fetalhead.report import chart_label, growth_chart_svg, report_html, report_rows, translations
 
 PS = 0.134737677
 
@@ -27,20 +27,20 @@ def test_rows_show_the_measurement_figures():
     t = translations("en")
     assert rows[t["hc"]] == f"{m.head_circumference_mm:.1f} mm"
     assert rows[t["bpd"]] == f"{m.biparietal_diameter_mm:.1f} mm"
-    assert rows[t["hc_centile"]] == f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA by dates 19w 0d)"
+    assert rows[chart_label("hc_centile", "intergrowth", t)] == f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA by dates 19w 0d)"
     assert 1 <= m.hc_centile <= 99
     w, d = fetalhead.display.weeks_days(m.ga_hc_hadlock_weeks)
     assert rows[t["ga_hadlock"]].startswith(f"{w}w {d}d (90 % range") or rows[t["ga_hadlock"]] == f"{w}w {d}d"
     px_rows = dict(report_rows(measured(spacing=None), t))
     assert "px" in px_rows[t["hc"]] and px_rows[t["bpd"]] == f"{t['not_available']}: {t['withheld_no_pixel_spacing']}"
-    assert px_rows[t["ga_hadlock"]] == px_rows[t["hc_centile"]] == px_rows[t["bpd"]]
+    assert px_rows[t["ga_hadlock"]] == px_rows[chart_label("hc_centile", "intergrowth", t)] == px_rows[t["bpd"]]
 
 
 def test_centiles_beyond_the_1st_and_99th_say_so_with_z_and_the_ga_they_refer_to():
     t = translations("en")
-    big = dict(report_rows(measured(ga=15.0), t))[t["hc_centile"]]  # a 35-week head at 15 weeks
+    big = dict(report_rows(measured(ga=15.0), t))[chart_label("hc_centile", "intergrowth", t)]  # a 35-week head at 15 weeks
     assert big.startswith("above the 99th (z +") and big.endswith("GA by dates 15w 0d)")
-    small = dict(report_rows(measured(ga=39 + 6 / 7, spacing=0.05), t))[t["hc_centile"]]
+    small = dict(report_rows(measured(ga=39 + 6 / 7, spacing=0.05), t))[chart_label("hc_centile", "intergrowth", t)]
     assert small.startswith("below the 1st (z -") and "39w 6d" in small
     assert "100" not in big and not small.startswith("0")
 
@@ -50,7 +50,7 @@ def test_a_figure_left_out_says_why_in_each_language():
     for lang in ("en", "hi", "te"):
         t = translations(lang)
         late = measured(ga=41.0)
-        row = dict(report_rows(late, t))[t["hc_centile"]]
+        row = dict(report_rows(late, t))[chart_label("hc_centile", "intergrowth", t)]
         assert row == f"{t['not_available']}: " + t["withheld_ga_outside_standard"].replace(
             "{lo}", f"{lo:g}").replace("{hi}", f"{hi:g}")
         assert fetalhead.report.chart_note(late, t) == row  # the chart does not ask for a GA that was given

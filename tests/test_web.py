@@ -314,3 +314,19 @@ def test_growth_chart_picture(client):
     assert svg.count("<polyline") == 5
     assert "fetus-point" not in client.get("/api/v1/growth-chart.svg", params={"ga_weeks": 20}).text
     assert client.get("/api/v1/growth-chart.svg", params={"ga_weeks": 50}).status_code == 422
+
+
+def test_the_growth_chart_is_chosen_per_request(client, scan_bytes):
+    ig = post_scan(client, scan_bytes, pixel_size_mm=PS, ga_weeks=20.5, include_image="false").json()
+    who = post_scan(client, scan_bytes, pixel_size_mm=PS, ga_weeks=20.5, chart="who", include_image="false").json()
+    assert ig["chart"] == "intergrowth" and who["chart"] == "who" and ig["hc_mm"] == who["hc_mm"]
+    assert who["hc_centile"] != ig["hc_centile"] and who["ofd_centile"] is None
+    assert who["withheld"]["ofd_centile"] == "not_in_chart"
+    back = client.post("/api/v1/biometry", json={"ellipse": ig["ellipse"], "measurement": ig, "ga_weeks": 20.5,
+                                                 "chart": "who"}).json()
+    assert back["hc_centile"] == pytest.approx(who["hc_centile"]) and "adjusted_by_hand" not in back["flags"]
+    assert post_scan(client, scan_bytes, chart="nichd").json()["error"]["code"] == "unknown_chart"
+    curves = client.get("/api/v1/growth-chart", params={"chart": "who"}).json()
+    assert curves["50"][curves["weeks"].index(20.0)] == pytest.approx(173.4, abs=0.1)
+    assert client.get("/api/v1/growth-chart", params={"chart": "who", "measure": "ofd"}).status_code == 400
+    assert "WHO fetal growth charts" in client.get("/api/v1/growth-chart.svg", params={"chart": "who"}).text

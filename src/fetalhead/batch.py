@@ -95,6 +95,7 @@ class MeasureOptions:
     pixel_size_table_name: str = ""
     overlay_dir: str | None = None
     ga_weeks: float | None = None
+    chart: str = "intergrowth"
     frame: int = 0
     accept_anisotropic: bool = False
     model_path: str | None = None
@@ -153,7 +154,7 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
         return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256,
                            failure="model_error")
     try:
-        m = measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source)
+        m = measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source, chart=opts.chart)
     except Exception as exc:  # never let one file end the batch
         return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
                            frame=opts.frame, sha256=scan.sha256, failure="internal_error")

@@ -28,6 +28,8 @@ __all__ = [
     "ga_from_hc_hadlock1984",
     "ga_from_bpd_hadlock1984",
     "ga_from_hc_intergrowth2016",
+    "intergrowth_dating_days",
+    "INTERGROWTH_DATING_WINDOW_DAYS",
     "intergrowth_mean_sd",
     "intergrowth_zscore",
     "intergrowth_centile",
@@ -35,6 +37,20 @@ __all__ = [
     "normal_cdf",
     "normal_ppf",
     "FORMULAS",
+    "WHO_FETAL_QUANTILES",
+    "WHO_FETAL_COEFFICIENTS",
+    "who_fetal_quantiles",
+    "who_fetal_zscore",
+    "who_fetal_centile",
+    "who_fetal_value_at_centile",
+    "CHARTS",
+    "DEFAULT_CHART",
+    "CHART_NAMES",
+    "check_chart",
+    "chart_measures",
+    "chart_zscore",
+    "chart_centile",
+    "chart_value_at_centile",
 ]
 
 
@@ -194,9 +210,29 @@ def ga_from_bpd_hadlock1984(bpd_mm: float) -> float:
     return 9.54 + 1.482 * bpd_cm + 0.1676 * bpd_cm ** 2
 
 
-#: INTERGROWTH-21st dating by HC was built for 14-40 weeks (Papageorghiou 2016);
-#: its equation gives these HC at 14 and 40 weeks.
-INTERGROWTH_DATING_HC_RANGE_MM = (97.5, 347.0)
+def intergrowth_dating_days(hc_mm: float) -> float:
+    """The INTERGROWTH-21st HC dating equation itself (days), with no range check:
+    ln(GA days) = 0.05970 (ln HC)^2 + 0.000000006409 HC^3 + 3.3258, HC in mm
+    (Papageorghiou et al. 2016; see :func:`ga_from_hc_intergrowth2016`)."""
+    ln_hc = math.log(hc_mm)
+    return math.exp(0.05970 * ln_hc ** 2 + 0.000000006409 * hc_mm ** 3 + 3.3258)
+
+
+def _hc_for_days(days: float) -> float:
+    lo, hi = 1.0, 1000.0  # the equation increases with HC over this range
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if intergrowth_dating_days(mid) < days else (lo, mid)
+    return round(0.5 * (lo + hi), 1)
+
+
+#: INTERGROWTH-21st dates a pregnancy by HC only from scans at 14+0 to 25+6 weeks (98-181 days after
+#: the last menstrual period): the window of the scans the equation was built for and recommended for
+#: (Papageorghiou et al. 2016, pregnancies without first-trimester dating; the `gigs` R package
+#: documents HC-based dating inputs from 98 to 181 days). Later, HC dates too poorly to be offered.
+INTERGROWTH_DATING_WINDOW_DAYS = (98, 181)
+#: The HC (mm) the equation gives at the window's ends (97.7 and 237.6 mm): the accepted inputs.
+INTERGROWTH_DATING_HC_RANGE_MM = tuple(_hc_for_days(d) for d in INTERGROWTH_DATING_WINDOW_DAYS)
 
 
 def ga_from_hc_intergrowth2016(hc_mm: float) -> float:
@@ -207,13 +243,15 @@ def ga_from_hc_intergrowth2016(hc_mm: float) -> float:
     Papageorghiou AT, Kemp B, Stones W, et al. "Ultrasound-based
     gestational-age estimation in late pregnancy." Ultrasound Obstet Gynecol
     2016;48:719-726, doi:10.1002/uog.15894 (equation for HC alone). For
-    pregnancies without first-trimester dating; valid for HC 97.5-347 mm
-    (14-40 weeks). Published check: HC 250 mm -> about 27.1 weeks.
+    pregnancies without first-trimester dating, from scans at 14+0 to 25+6
+    weeks (:data:`INTERGROWTH_DATING_WINDOW_DAYS`): HC 97.7-237.6 mm; a larger
+    HC is refused (:class:`OutOfRangeError`), since the source offers no HC
+    dating later in pregnancy. Published check of the equation: HC 250 mm ->
+    about 27.1 weeks (:func:`intergrowth_dating_days`).
     """
-    _check_range("HC", hc_mm, *INTERGROWTH_DATING_HC_RANGE_MM, "mm", "INTERGROWTH-21st dating (2016)")
-    ln_hc = math.log(hc_mm)
-    days = math.exp(0.05970 * ln_hc ** 2 + 0.000000006409 * hc_mm ** 3 + 3.3258)
-    return days / 7.0
+    _check_range("HC", hc_mm, *INTERGROWTH_DATING_HC_RANGE_MM, "mm",
+                 "INTERGROWTH-21st dating (2016; scans at 14+0 to 25+6 weeks)")
+    return intergrowth_dating_days(hc_mm) / 7.0
 
 
 # ---------------------------------------------------------------------------
@@ -298,6 +336,132 @@ def intergrowth_value_at_centile(measure: str, centile: float, ga_weeks: float) 
 
 
 # ---------------------------------------------------------------------------
+# WHO fetal growth charts (Kiserud et al. 2017)
+
+#: Kiserud T, Piaggio G, Carroli G, et al. "The World Health Organization fetal growth charts: a
+#: multinational longitudinal study of ultrasound biometric measurements and estimated fetal weight."
+#: PLoS Med 2017;14(1):e1002220, doi:10.1371/journal.pmed.1002220 (ten countries, India among them).
+#: Each quantile p of a measure is ln(y) = b0 + b1 GA + b2 GA^2 + b3 GA^3 (y in mm, GA in exact weeks,
+#: 14-40), fitted by quantile regression. The coefficients are those of the paper's supplementary
+#: tables for all fetuses (sexes together), as the WHO distributes them ("coefficientsGlobalV3");
+#: transcribed here from the copy in the whoFetalStandards R package (data-raw/coeffs), and checked
+#: against the values the paper prints (HC median about 173 mm at 20 weeks, about 342 mm at 40).
+WHO_FETAL_QUANTILES = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.975, 0.99)
+WHO_FETAL_COEFFICIENTS = {  # measure -> one (b0, b1, b2, b3) per quantile of WHO_FETAL_QUANTILES
+    "hc": ((1.51782795874402, 0.299296859125438, -7.52376152126206e-3, 6.7179373384666e-5),
+           (1.59317517131532, 0.29459800552433, -7.3860372566707e-3, 6.56951770216148e-5),
+           (1.74883945698398, 0.278405280785763, -6.77990950687641e-3, 5.83587774721548e-5),
+           (1.83059537388222, 0.27244251174974, -6.59546864496838e-3, 5.63957469365128e-5),
+           (1.94181945227701, 0.26584757167445, -6.44544904011178e-3, 5.54517813431795e-5),
+           (2.09924879247164, 0.253373656106037, -6.05647816678282e-3, 5.14256072059917e-5),
+           (2.20777451923048, 0.245212320927953, -5.78557948587613e-3, 4.83972618799514e-5),
+           (2.31776999721364, 0.236651510200538, -5.50781288608926e-3, 4.53975879344267e-5),
+           (2.39550106176494, 0.229586666082063, -5.25318141633775e-3, 4.23738937924844e-5),
+           (2.50074069629423, 0.220067854715719, -4.93623111462443e-3, 3.89066000946519e-5),
+           (2.50189533265806, 0.223785148311865, -5.14245402239348e-3, 4.20117020605557e-5)),
+    "bpd": ((0.591008401542612, 0.251833515513537, -5.82602136865785e-3, 4.85842528593502e-5),
+            (0.58340478243682, 0.257706867351367, -6.08380366281251e-3, 5.16940376186165e-5),
+            (0.640086541374477, 0.25352855332296, -5.91651627062447e-3, 4.94614232987744e-5),
+            (0.67586050811029, 0.25343383445191, -5.95606903884204e-3, 5.03055604381436e-5),
+            (0.769315103415485, 0.249927024175735, -5.92399444708251e-3, 5.076548429269e-5),
+            (0.872984231314326, 0.243385003540798, -5.71172523683453e-3, 4.82880035733658e-5),
+            (0.983298265402666, 0.236071116567572, -5.48348083012818e-3, 4.58419655773418e-5),
+            (1.01351909208103, 0.237088857953509, -5.5421492813894e-3, 4.65258350076297e-5),
+            (1.11401192681678, 0.228258457814188, -5.24271052970102e-3, 4.31665697359201e-5),
+            (1.17917438634649, 0.224245686901115, -5.13638678692311e-3, 4.21401138788865e-5),
+            (1.18876528083144, 0.22624188722951, -5.22504825833189e-3, 4.31577122241698e-5)),
+}
+#: Gestational ages (weeks) the WHO fetal growth charts cover (Kiserud et al. 2017).
+WHO_FETAL_GA_RANGE_WEEKS = (14.0, 40.0)
+
+
+def who_fetal_quantiles(measure: str, ga_weeks: float) -> list[float]:
+    """The WHO chart's quantiles (mm) of ``measure`` ("hc" or "bpd") at ``ga_weeks``, in the order of
+    :data:`WHO_FETAL_QUANTILES` (Kiserud et al. 2017; see :data:`WHO_FETAL_COEFFICIENTS`)."""
+    try:
+        rows = WHO_FETAL_COEFFICIENTS[measure.lower()]
+    except KeyError:
+        raise ValueError(f"the WHO fetal growth charts have {sorted(WHO_FETAL_COEFFICIENTS)}, not {measure!r}") from None
+    _check_range("gestational age", ga_weeks, *WHO_FETAL_GA_RANGE_WEEKS, "weeks",
+                 "the WHO fetal growth charts (2017)")
+    t = float(ga_weeks)
+    return [math.exp(b0 + b1 * t + b2 * t * t + b3 * t ** 3) for b0, b1, b2, b3 in rows]
+
+
+def who_fetal_zscore(measure: str, value_mm: float, ga_weeks: float) -> float:
+    """The z-score of a measurement on the WHO chart: between two quantiles, linear interpolation of
+    their normal scores against ln(value); beyond the 1st or 99th quantile, the outermost segment
+    extended (so an extreme value gets an extreme z, shown as "below the 1st" / "above the 99th")."""
+    qs = who_fetal_quantiles(measure, ga_weeks)
+    zs = [normal_ppf(p) for p in WHO_FETAL_QUANTILES]
+    ln = [math.log(q) for q in qs]
+    x = math.log(float(value_mm))
+    i = 0
+    while i < len(ln) - 2 and x > ln[i + 1]:
+        i += 1
+    return zs[i] + (x - ln[i]) * (zs[i + 1] - zs[i]) / (ln[i + 1] - ln[i])
+
+
+def who_fetal_centile(measure: str, value_mm: float, ga_weeks: float) -> float:
+    """Centile (0-100) of a measurement on the WHO fetal growth chart, by interpolation between its
+    published quantiles (:func:`who_fetal_zscore`)."""
+    return 100.0 * normal_cdf(who_fetal_zscore(measure, value_mm, ga_weeks))
+
+
+def who_fetal_value_at_centile(measure: str, centile: float, ga_weeks: float) -> float:
+    """The measurement (mm) at a centile (1-99) of the WHO chart, interpolated as :func:`who_fetal_zscore`."""
+    if not 1 <= centile <= 99:
+        raise ValueError("the WHO charts' quantiles span the 1st to the 99th centile")
+    qs = [math.log(q) for q in who_fetal_quantiles(measure, ga_weeks)]
+    zs = [normal_ppf(p) for p in WHO_FETAL_QUANTILES]
+    z = normal_ppf(centile / 100.0)
+    i = 0
+    while i < len(zs) - 2 and z > zs[i + 1]:
+        i += 1
+    return math.exp(qs[i] + (z - zs[i]) * (qs[i + 1] - qs[i]) / (zs[i + 1] - zs[i]))
+
+
+# ---------------------------------------------------------------------------
+# Growth charts by name: one way to ask for a centile, whichever chart is chosen
+
+#: The growth charts a centile can be read on; INTERGROWTH-21st is the default.
+CHARTS = ("intergrowth", "who")
+DEFAULT_CHART = "intergrowth"
+#: How each chart is named on the page and in the reports.
+CHART_NAMES = {"intergrowth": "INTERGROWTH-21st", "who": "WHO fetal growth charts"}
+
+
+def check_chart(chart: str) -> str:
+    if chart not in CHARTS:
+        raise ValueError(f"chart must be one of {', '.join(CHARTS)}, got {chart!r}")
+    return chart
+
+
+def chart_measures(chart: str) -> tuple[str, ...]:
+    """The head measures a chart has centiles for (the WHO charts have no OFD)."""
+    return tuple(_INTERGROWTH) if check_chart(chart) == "intergrowth" else tuple(WHO_FETAL_COEFFICIENTS)
+
+
+def chart_zscore(chart: str, measure: str, value_mm: float, ga_weeks: float) -> float:
+    """z-score of a measurement on ``chart`` ("intergrowth" or "who")."""
+    if check_chart(chart) == "who":
+        return who_fetal_zscore(measure, value_mm, ga_weeks)
+    return intergrowth_zscore(measure, value_mm, ga_weeks)
+
+
+def chart_centile(chart: str, measure: str, value_mm: float, ga_weeks: float) -> float:
+    """Centile (0-100) of a measurement on ``chart``."""
+    return 100.0 * normal_cdf(chart_zscore(chart, measure, value_mm, ga_weeks))
+
+
+def chart_value_at_centile(chart: str, measure: str, centile: float, ga_weeks: float) -> float:
+    """The measurement (mm) at ``centile`` on ``chart``, for the chart's curves."""
+    if check_chart(chart) == "who":
+        return who_fetal_value_at_centile(measure, centile, ga_weeks)
+    return intergrowth_value_at_centile(measure, centile, ga_weeks)
+
+
+# ---------------------------------------------------------------------------
 # Standard normal helpers (no scipy)
 
 
@@ -334,4 +498,6 @@ FORMULAS = {
                             "Hadlock et al., Radiology 1984;152:497-501, Table 3",
     "hc_centile": "INTERGROWTH-21st fetal growth standard: HC mean and SD by GA; "
                   "Papageorghiou et al., Lancet 2014;384:869-879, Table 3",
+    "hc_centile_who": "WHO fetal growth charts: ln HC = b0 + b1 GA + b2 GA² + b3 GA³ per quantile, centile "
+                      "interpolated between quantiles; Kiserud et al., PLoS Med 2017;14:e1002220",
 }

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from .biometry import CHARTS, DEFAULT_CHART
+
 __all__ = ["main"]
 
 
@@ -189,7 +191,8 @@ def _cmd_measure(args) -> int:
         return 2
     summary = BatchSummary()
     todo, summary.skipped = pending_scans(files, writer.done, args.frame)
-    opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, frame=args.frame,
+    opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, chart=args.chart,
+                                      frame=args.frame,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
                                       threads=args.threads or 1, precision=args.precision)
     try:
@@ -300,7 +303,8 @@ def _cmd_report(args) -> int:
     except (ScanReadError, ModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    m = measure_scan(scan, args.pixel_size, ga_weeks=args.ga_weeks, model=model, spacing_source="command line")
+    m = measure_scan(scan, args.pixel_size, ga_weeks=args.ga_weeks, model=model, spacing_source="command line",
+                     chart=args.chart)
     fmt = args.format or ("html" if str(args.out).lower().endswith((".html", ".htm")) else "pdf")
     try:
         data = report_pdf(m, scan.image, args.lang) if fmt == "pdf" else report_html(m, scan.image, args.lang).encode()
@@ -384,7 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--format", choices=("fetalhead", "hc18"), default="fetalhead",
                    help="CSV columns: all (fetalhead) or the HC18 challenge submission")
     m.add_argument("--ga-weeks", type=_gestational_age, metavar="W+D|WEEKS",
-                   help="gestational age by dates (20+3, or weeks as a number), for INTERGROWTH-21st centiles")
+                   help="gestational age by dates (20+3, or weeks as a number), for the centiles")
+    m.add_argument("--chart", choices=CHARTS, default=DEFAULT_CHART,
+                   help="growth chart of the centiles: INTERGROWTH-21st (default) or the WHO fetal growth charts")
     m.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     m.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default 1)")
     m.add_argument("--precision", choices=("fp32", "int8"), default=None,
@@ -426,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pixel-size", type=float, metavar="MM")
     r.add_argument("--ga-weeks", type=_gestational_age, metavar="W+D|WEEKS",
                    help="gestational age by dates (20+3, or weeks as a number), for the centile chart")
+    r.add_argument("--chart", choices=CHARTS, default=DEFAULT_CHART,
+                   help="growth chart: INTERGROWTH-21st (default) or the WHO fetal growth charts")
     r.add_argument("--lang", choices=("en", "hi", "te"), default="en")
     r.add_argument("--frame", type=int, default=0)
     r.add_argument("--model")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .biometry import (FORMULAS, HADLOCK_GA_RANGE_WEEKS, INTERGROWTH_GA_RANGE_WEEKS, intergrowth_value_at_centile)
+from .biometry import (CHART_NAMES, FORMULAS, HADLOCK_GA_RANGE_WEEKS, INTERGROWTH_GA_RANGE_WEEKS, intergrowth_value_at_centile)
 
 __all__ = [
     "QUALITY_THRESHOLD",
@@ -149,4 +149,4 @@ def form_limits() -> dict:
     """The limits the page's form and chart use (served at ``/api/v1/limits``)."""
     return {"pixel_size_mm": list(PIXEL_SIZE_RANGE_MM), "ga_weeks": list(GA_BY_DATES_RANGE_WEEKS),
             "chart_ga_weeks": list(CHART_GA_RANGE_WEEKS), "chart_hc_mm": list(chart_hc_range_mm()),
-            "quality_threshold": QUALITY_THRESHOLD, "formulas": dict(FORMULAS)}
+            "quality_threshold": QUALITY_THRESHOLD, "formulas": dict(FORMULAS), "charts": dict(CHART_NAMES)}

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from . import results
-from .biometry import (OutOfRangeError, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
-                       ga_from_hc_intergrowth2016, head_biometry, intergrowth_centile, intergrowth_zscore)
+from .biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, OutOfRangeError, chart_centile,
+                       chart_measures, chart_zscore, check_chart, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
+                       ga_from_hc_intergrowth2016, head_biometry)
 from .geometry import Ellipse, ellipse_landmarks
 from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
 from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, PLAUSIBLE_HC_RANGE_MM,
@@ -50,6 +51,8 @@ WITHHELD_REASONS = {
     "outside_formula_range": "the measurement is outside the range for which the formula is valid",
     "no_ga_by_dates": "a centile needs the gestational age by dates",
     "ga_outside_standard": "the gestational age by dates is outside the weeks the growth standard covers",
+    "outside_dating_window": "INTERGROWTH-21st dates by HC only from scans at 14+0 to 25+6 weeks",
+    "not_in_chart": "the chosen growth chart has no centiles for this measure",
 }
 #: Why nothing was measured (``Measurement.failure``): codes the page and the report translate.
 FAILURES = {
@@ -125,6 +128,7 @@ class Measurement:
     intervals: dict = field(default_factory=dict)  # "hc_mm": (low, high), ... (see fetalhead.results)
     withheld: dict = field(default_factory=dict)  # result column -> reason code (WITHHELD_REASONS) when it is None
     failure: str = ""  # why nothing was measured, as a code (FAILURES) when status is "failed"
+    chart: str = DEFAULT_CHART  # the growth chart of the centiles (fetalhead.biometry.CHARTS)
 
     @property
     def message(self) -> str:
@@ -188,6 +192,7 @@ class Measurement:
             m.status, m.messages = "failed", [str(x) for x in d.get("messages") or []]
             m.failure = str(d.get("failure") or "")
             return m
+        m.chart = check_chart(str(d.get("chart") or DEFAULT_CHART))
         ga = d.get("ga_by_dates_weeks")
         m.interval_half_widths = {k: float(v) for k, v in (d.get("interval_half_widths") or {}).items()}
         _fill(m, ellipse, spacing, m.spacing_source, None if ga is None else float(ga))
@@ -196,10 +201,10 @@ class Measurement:
         m.status = decide_status(m)
         return m
 
-    def with_ellipse(self, ellipse: Ellipse | None = None, *, ga_weeks=_KEEP) -> "Measurement":
+    def with_ellipse(self, ellipse: Ellipse | None = None, *, ga_weeks=_KEEP, chart=_KEEP) -> "Measurement":
         """A new measurement of the same scan with ``ellipse`` (adjusted by hand) and/or another
-        gestational age by dates: figures, flags and status recomputed by the same rules, the
-        frame, sha256, identifiers, spacing and quality kept; no network is run.
+        gestational age by dates and/or growth chart: figures, flags and status recomputed by the
+        same rules, the frame, sha256, identifiers, spacing and quality kept; no network is run.
 
         Raises ``ValueError`` when there is no ellipse to start from and none is given.
         """
@@ -211,7 +216,8 @@ class Measurement:
                         identifiers=dict(self.identifiers), sha256=self.sha256, image_size=self.image_size,
                         quality=self.quality, quality_components=dict(self.quality_components),
                         spacing_note=self.spacing_note, overlay_path=self.overlay_path,
-                        flags=[f for f in self.flags if f in _MODEL_FLAGS])
+                        flags=[f for f in self.flags if f in _MODEL_FLAGS],
+                        chart=self.chart if chart is _KEEP else check_chart(chart))
         adjusted = "adjusted_by_hand" in self.flags or (ellipse is not None and ellipse != self.ellipse)
         if not adjusted:  # the model's interval belongs to the model's ellipse
             m.interval_half_widths = dict(self.interval_half_widths)
@@ -328,7 +334,7 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
 def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, model: HeadModel | None = None,
             source: str | None = None, spacing_source: str | None = None, frame: int = 0,
             accept_anisotropic: bool = False, include_identifying: bool = False,
-            sha256: str | None = None) -> Measurement:
+            sha256: str | None = None, chart: str = DEFAULT_CHART) -> Measurement:
     """Measure the fetal head on one scan.
 
     Parameters
@@ -368,15 +374,18 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
     except ScanReadError as exc:
         return Measurement(src, "failed", messages=[str(exc)], frame=frame, failure="unreadable_scan",
                            sha256=getattr(exc, "sha256", None) or sha256 or "")
-    return measure_scan(scan, pixel_spacing_mm, ga_weeks=ga_weeks, model=model, spacing_source=spacing_source)
+    return measure_scan(scan, pixel_spacing_mm, ga_weeks=ga_weeks, model=model, spacing_source=spacing_source,
+                        chart=chart)
 
 
 def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,
-                 model: HeadModel | None = None, spacing_source: str | None = None) -> Measurement:
+                 model: HeadModel | None = None, spacing_source: str | None = None,
+                 chart: str = DEFAULT_CHART) -> Measurement:
     """:func:`measure` on a scan already read by :func:`load_scan` (the web app keeps its image)."""
     src = scan.name
     h, w = scan.image.shape
-    m = Measurement(src, "failed", frame=scan.frame, sha256=scan.sha256, image_size=(int(w), int(h)))
+    m = Measurement(src, "failed", frame=scan.frame, sha256=scan.sha256, image_size=(int(w), int(h)),
+                    chart=check_chart(chart))
     if scan.dicom is not None:
         m.identifiers = dict(scan.dicom.identifiers)
     try:
@@ -520,20 +529,9 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
             setattr(m, attr, val)
             if why:
                 msgs.append(why)
-                m.withheld[attr] = "outside_formula_range"
-        centiles = ("hc_zscore", "hc_centile", "bpd_centile", "ofd_centile")
-        if ga_weeks is None:
-            m.withheld.update(dict.fromkeys(centiles, "no_ga_by_dates"))
-        else:
-            m.hc_zscore, why = _safe(intergrowth_zscore, "hc", bio.head_circumference, ga_weeks)
-            if why:
-                msgs.append(why)
-                m.hc_centile = m.bpd_centile = m.ofd_centile = None
-                m.withheld.update(dict.fromkeys(centiles, "ga_outside_standard"))
-            else:
-                m.hc_centile = intergrowth_centile("hc", bio.head_circumference, ga_weeks)
-                m.bpd_centile = intergrowth_centile("bpd", bio.biparietal_diameter, ga_weeks)
-                m.ofd_centile = intergrowth_centile("ofd", bio.occipitofrontal_diameter, ga_weeks)
+                too_late = attr == "ga_hc_intergrowth_weeks" and value > INTERGROWTH_DATING_HC_RANGE_MM[1]
+                m.withheld[attr] = "outside_dating_window" if too_late else "outside_formula_range"
+        _fill_centiles(m, bio, ga_weeks, msgs)
     else:
         m.pixel_spacing_mm, m.spacing_source = None, "none"
         m.withheld = dict.fromkeys(("hc_mm", "bpd_mm", "ofd_mm", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks",
@@ -548,6 +546,26 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
         msgs.append(bio.note.split("; ")[-1])
     m.messages = msgs
     return m
+
+
+def _fill_centiles(m: Measurement, bio, ga_weeks, msgs: list) -> None:
+    """Centiles and the HC z-score on ``m.chart`` (INTERGROWTH-21st or WHO), or why they are left out."""
+    centiles = ("hc_zscore", "hc_centile", "bpd_centile", "ofd_centile")
+    if ga_weeks is None:
+        m.withheld.update(dict.fromkeys(centiles, "no_ga_by_dates"))
+        return
+    values = {"hc": bio.head_circumference, "bpd": bio.biparietal_diameter, "ofd": bio.occipitofrontal_diameter}
+    m.hc_zscore, why = _safe(chart_zscore, m.chart, "hc", values["hc"], ga_weeks)
+    if why:
+        msgs.append(why)
+        m.withheld.update(dict.fromkeys(centiles, "ga_outside_standard"))
+        return
+    have = chart_measures(m.chart)
+    for measure, value in values.items():
+        inside = measure in have
+        setattr(m, f"{measure}_centile", chart_centile(m.chart, measure, value, ga_weeks) if inside else None)
+        if not inside:
+            m.withheld[f"{measure}_centile"] = "not_in_chart"
 
 
 def _fill_intervals(m: Measurement) -> None:

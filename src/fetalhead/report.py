@@ -23,13 +23,13 @@ import cv2
 import numpy as np
 
 from .assets import FONTS_DIR, I18N_DIR, WEB_FONTS_DIR
-from .biometry import FORMULAS, intergrowth_value_at_centile
+from .biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_value_at_centile, check_chart
 from .display import centile_band, format_weeks_days
 from .limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .measurement import PAGE_SPACING_SOURCE
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
-           "report_rows", "display_values", "TABLE_ROWS", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
+           "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
 
 LANGUAGES = ("en", "hi", "te")
 CENTILES = (3, 10, 50, 90, 97)
@@ -44,14 +44,21 @@ def translations(lang: str = "en") -> dict:
     return json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8"))
 
 
-def growth_curves(measure: str = "hc", step_weeks: float = 0.5) -> dict:
-    """INTERGROWTH-21st centile curves (mm) over the chart's weeks: ``{"weeks": [...], "3": [...], ...}``."""
+def growth_curves(measure: str = "hc", step_weeks: float = 0.5, chart: str = DEFAULT_CHART) -> dict:
+    """Centile curves (mm) of ``chart`` (INTERGROWTH-21st or WHO) over the chart's weeks:
+    ``{"chart": ..., "weeks": [...], "3": [...], ...}``."""
     lo, hi = CHART_GA_RANGE_WEEKS
     weeks = np.arange(lo, hi + 1e-9, step_weeks)
-    out = {"measure": measure, "weeks": [float(w) for w in weeks]}
+    out = {"measure": measure, "chart": check_chart(chart), "weeks": [float(w) for w in weeks]}
     for c in CENTILES:
-        out[str(c)] = [round(intergrowth_value_at_centile(measure, c, float(w)), 2) for w in weeks]
+        out[str(c)] = [round(chart_value_at_centile(chart, measure, c, float(w)), 2) for w in weeks]
     return out
+
+
+def chart_label(key: str, chart: str, t: dict) -> str:
+    """A label that names the growth chart ("HC centile (WHO fetal growth charts)"); chart names stay
+    as published, in every language."""
+    return f"{t[key]} ({CHART_NAMES[chart]})"
 
 
 def _fmt(v, nd=1, unit=""):
@@ -138,15 +145,19 @@ def display_values(m, t: dict) -> dict:
 def report_rows(m, t: dict) -> list[tuple[str, str]]:
     """(label, value) pairs of the report's measurement table."""
     values = display_values(m, t)
-    return [(t[key], values[column]) for key, column in TABLE_ROWS]
+    return [(chart_label(key, m.chart, t) if key == "hc_centile" else t[key], values[column])
+            for key, column in TABLE_ROWS]
 
 
 def formula_lines(m) -> list[str]:
     """The formulas (with their sources) of the figures given, as the report lists them."""
     if m.head_circumference_mm is None:
         return [FORMULAS["hc_mm"]]
-    return [FORMULAS[k] for k in FORMULAS if k == "hc_mm" or getattr(m, "hc_centile" if k == "hc_centile" else k,
-                                                                     None) is not None]
+    out = [FORMULAS[k] for k in ("hc_mm", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "ga_bpd_hadlock_weeks")
+           if k == "hc_mm" or getattr(m, k) is not None]
+    if m.hc_centile is not None:
+        out.append(FORMULAS["hc_centile_who" if m.chart == "who" else "hc_centile"])
+    return out
 
 
 def chart_note(m, t: dict) -> str:
@@ -197,9 +208,10 @@ def _overlay_png(grey: np.ndarray, m) -> bytes:
     return buf.tobytes()
 
 
-def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width=440, height=300) -> str:
+def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width=440, height=300,
+                     chart: str = DEFAULT_CHART) -> str:
     """The HC centile chart as an inline SVG string (labels escaped): the page and the report draw it."""
-    curves = growth_curves("hc")
+    curves = growth_curves("hc", chart=chart)
     x0, y0, x1, y1 = 48, 12, width - 40, height - 36
     (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
 
@@ -207,7 +219,7 @@ def growth_chart_svg(hc_mm: float | None, ga_weeks: float | None, t: dict, width
         return x0 + (w - wmin) / (wmax - wmin) * (x1 - x0), y1 - (h - hmin) / (hmax - hmin) * (y1 - y0)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
-             f'aria-label="{html.escape(t["growth_chart"])}">',
+             f'aria-label="{html.escape(chart_label("growth_chart", chart, t))}">',
              f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="#888"/>']
     for w in range(int(wmin), int(wmax) + 1, 2):
         x, _ = px(w, hmin)
@@ -247,7 +259,7 @@ def report_html(m, grey: np.ndarray, lang: str = "en") -> str:
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in report_rows(m, t)) \
         if m.status != "failed" else ""
     status = "".join(f"<p class='status {e(m.status)}'>{e(s)}</p>" for s in _status_lines(m, t))
-    chart = growth_chart_svg(m.head_circumference_mm, m.ga_by_dates_weeks, t)
+    chart = growth_chart_svg(m.head_circumference_mm, m.ga_by_dates_weeks, t, chart=m.chart)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     font_face = ""
     script_font = {"hi": ("Noto Sans Devanagari", "NotoSansDevanagari-Regular.woff2"),
@@ -275,7 +287,7 @@ img{{max-width:100%;border:1px solid #ccc}} .status.flagged,.status.failed{{colo
 <table>{rows}</table>
 <p class="meta">{e(t['conventions'])} {e(t['conventions_bpd'])} {e(t['units_note'])}</p>
 <p class="meta">{e(t['formula'])}: {'<br>'.join(e(x) for x in formula_lines(m))}</p>
-<h2 style="font-size:15px">{e(t['growth_chart'])}</h2>
+<h2 style="font-size:15px">{e(chart_label('growth_chart', m.chart, t))}</h2>
 {chart}
 {f'<p class="meta">{e(chart_note(m, t))}</p>' if chart_note(m, t) else ''}
 <p class="review">{e(t['review_statement'])}</p>
@@ -341,7 +353,7 @@ def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
     chart_w = pdf.w - pdf.r_margin - chart_x - 14
     pdf.set_xy(chart_x - 14, y_top)
     pdf.set_font(main, size=9)
-    pdf.multi_cell(chart_w + 28, 4.5, t["growth_chart"], new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(chart_w + 28, 4.5, chart_label("growth_chart", m.chart, t), new_x="LMARGIN", new_y="NEXT")
     bottom = max(bottom, _pdf_chart(pdf, m, t, main, chart_x, pdf.get_y() + 3, chart_w, 55.0))
     pdf.set_y(bottom + 3)
     if m.status != "failed":
@@ -367,7 +379,7 @@ def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
 
 def _pdf_chart(pdf, m, t, font, x0: float, y_top: float, w: float, h: float) -> float:
     """The HC chart with its top-left corner at (x0, y_top) mm, w x h mm; returns the y below it and its note."""
-    curves = growth_curves("hc")
+    curves = growth_curves("hc", chart=m.chart)
     (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
 
     def px(wk, hc):

@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..geometry import Ellipse
 from ..imageio import ScanReadError, sniff_type
+from ..biometry import CHART_NAMES, CHARTS, DEFAULT_CHART, chart_measures
 from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
 from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_scan
 from ..model import HeadModel
@@ -138,17 +139,26 @@ def i18n(lang: str):
 
 
 @router.get("/growth-chart")
-def growth_chart(measure: str = Query("hc", pattern="^(hc|bpd|ofd)$")):
-    """INTERGROWTH-21st centile curves (3rd, 10th, 50th, 90th, 97th; mm) over the chart's weeks."""
-    return growth_curves(measure)
+def growth_chart(measure: str = Query("hc", pattern="^(hc|bpd|ofd)$"), chart: str = Query(DEFAULT_CHART)):
+    """Centile curves (3rd, 10th, 50th, 90th, 97th; mm) of a growth chart over the chart's weeks."""
+    _check_chart(chart)
+    if measure not in chart_measures(chart):
+        raise ApiError(400, "not_in_chart", f"the {CHART_NAMES[chart]} have no centiles for {measure}")
+    return growth_curves(measure, chart=chart)
 
 
 @router.get("/growth-chart.svg")
 def growth_chart_picture(lang: str = Query("en"), hc_mm: float | None = Query(None, gt=0, lt=10_000),
-                         ga_weeks: float | None = Query(None, **_GA)):
+                         ga_weeks: float | None = Query(None, **_GA), chart: str = Query(DEFAULT_CHART)):
     """The HC centile chart as the report draws it (SVG), with this fetus when both values are given."""
     _check_lang(lang)
-    return Response(growth_chart_svg(hc_mm, ga_weeks, translations(lang)), media_type="image/svg+xml")
+    _check_chart(chart)
+    return Response(growth_chart_svg(hc_mm, ga_weeks, translations(lang), chart=chart), media_type="image/svg+xml")
+
+
+def _check_chart(chart: str) -> None:
+    if chart not in CHARTS:
+        raise ApiError(400, "unknown_chart", f"chart must be one of {', '.join(CHARTS)}")
 
 
 def _check_lang(lang: str) -> None:
@@ -172,14 +182,17 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                      frame: int = Form(0, ge=0, le=100_000), include_identifying: bool = Form(False),
                      accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
                      lang: str = Form("en", description="language of the figures written out in `display`"),
+                     chart: str = Form(DEFAULT_CHART, description="growth chart of the centiles: intergrowth or who"),
                      model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
                      limiter=Depends(get_limiter)):
     """Measure the fetal head on an uploaded scan. DICOM files use their own calibration."""
     _check_lang(lang)
+    _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot():
         scan = _load(data, name, frame, include_identifying, accept_anisotropic)
-        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
+        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
+                         chart=chart)
         out = _answer(m, lang)
         if include_image:
             out["image_png_base64"] = _png_base64(scan.image)
@@ -209,6 +222,7 @@ class BiometryIn(BaseModel):
     pixel_spacing_mm: float | list[float] | None = None
     ga_weeks: float | None = Field(None, **_GA)
     lang: str = "en"
+    chart: str | None = None  # another growth chart for the centiles (default: the measurement's)
 
     @field_validator("pixel_spacing_mm")
     @classmethod
@@ -237,19 +251,23 @@ def biometry_endpoint(body: BiometryIn):
     quality are kept; ``ga_weeks`` is the gestational age by dates now entered (null: none).
     """
     _check_lang(body.lang)
+    if body.chart is not None:
+        _check_chart(body.chart)
     e = body.ellipse.to_ellipse()
     if body.measurement is not None:
         m = _measurement_from(body.measurement, "adjusted")
         if m.ellipse is None:
             raise ApiError(400, "invalid_measurement", "the measurement has no ellipse to adjust (it failed)")
         try:
-            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks), body.lang)
+            chart = m.chart if body.chart is None else body.chart
+            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks, chart=chart), body.lang)
         except (LimitError, ValueError) as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
     try:
         m = Measurement.from_dict({"path": "adjusted", "status": "ok", "pixel_spacing_mm": body.pixel_spacing_mm,
                                    "spacing_source": PAGE_SPACING_SOURCE, "ellipse": ellipse_json(e),
-                                   "ga_by_dates_weeks": body.ga_weeks, "flags": ["adjusted_by_hand"]})
+                                   "ga_by_dates_weeks": body.ga_weeks, "flags": ["adjusted_by_hand"],
+                                   "chart": body.chart or DEFAULT_CHART})
     except (LimitError, ValueError) as exc:
         raise ApiError(400, "invalid_pixel_size_mm", str(exc)) from None
     return _answer(m, body.lang)
@@ -262,19 +280,21 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
                                                                       "is measured"),
                     pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
                     frame: int = Form(0, ge=0, le=100_000), lang: str = Form("en"), format: str = Form("pdf"),
+                    chart: str = Form(DEFAULT_CHART, description="growth chart, when the scan is measured here"),
                     model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
                     limiter=Depends(get_limiter)):
     """The printable report (PDF or HTML) of exactly the measurement sent (figures recomputed from its
     ellipse by the same code, no network run); the scan is sent for the picture only."""
     _check_lang(lang)
+    _check_chart(chart)
     if format not in ("pdf", "html"):
         raise ApiError(400, "unknown_format", "format must be pdf or html")
     data, name = read_upload(file, settings)
     with limiter.slot():
-        return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model)
+        return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart)
 
 
-def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model):
+def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart):
     if measurement:
         try:
             sent = json.loads(measurement)
@@ -288,7 +308,8 @@ def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, forma
         m.source = name
     else:
         scan = _load(data, name, frame)
-        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE)
+        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
+                         chart=chart)
     stem = Path(name).stem or "scan"
     if format == "html":
         return HTMLResponse(report_html(m, scan.image, lang),

@@ -181,9 +181,19 @@ function showFigures(f) {
 }
 
 // ---------- growth chart: drawn by the server, as in the report ----------
+function showChartName(chart) {
+  const name = state.limits ? state.limits.charts[chart] : chart;
+  document.querySelectorAll(".chart-name").forEach((el) => { el.textContent = name; });
+  const formula = $("formula-centile");
+  formula.setAttribute("data-formula", chart === "who" ? "hc_centile_who" : "hc_centile");
+  if (state.limits) formula.textContent = state.limits.formulas[formula.getAttribute("data-formula")] || "";
+}
+
 async function drawChart(f) {
   const seq = ++state.chartSeq;
-  const q = new URLSearchParams({ lang: state.lang });
+  const chart = f && f.chart ? f.chart : $("chart-choice").value;
+  showChartName(chart);
+  const q = new URLSearchParams({ lang: state.lang, chart });
   if (f && f.unit === "mm" && !missing(f.hc_centile)) {
     q.set("hc_mm", f.hc_mm);
     q.set("ga_weeks", f.ga_by_dates_weeks);
@@ -238,6 +248,7 @@ async function measure() {
   if (!missing(form.ps.value)) fd.append("pixel_size_mm", String(form.ps.value));
   if (!missing(form.ga.value)) fd.append("ga_weeks", String(form.ga.value));
   fd.append("lang", state.lang);
+  fd.append("chart", $("chart-choice").value);
   const btn = $("measure");
   btn.disabled = true;
   btn.textContent = tr("measuring");
@@ -275,7 +286,7 @@ let pending = null;
 async function recompute(gaWeeks) {
   if (!state.ellipse || !state.result) return;
   const body = { ellipse: state.ellipse, measurement: state.result, ga_weeks: missing(gaWeeks) ? null : gaWeeks,
-    lang: state.lang };
+    lang: state.lang, chart: $("chart-choice").value };
   const seq = ++state.seq;
   const r = await fetch("/api/v1/biometry", { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body) });
@@ -319,6 +330,9 @@ async function loadLimits() {
   const r = await fetch("/api/v1/limits");
   if (!r.ok) return;
   state.limits = await r.json();
+  const choice = $("chart-choice");
+  choice.replaceChildren(...Object.entries(state.limits.charts).map(([value, name]) => new Option(name, value)));
+  choice.value = localStorage.getItem("fetalhead-chart") || "intergrowth";
   document.querySelectorAll("[data-formula]").forEach((el) => {
     el.textContent = state.limits.formulas[el.getAttribute("data-formula")] || "";
   });
@@ -396,6 +410,12 @@ window.addEventListener("DOMContentLoaded", async () => {
     const ps = fieldCheck("pixel-size", "pixel-size-error", parsePixelSize($("pixel-size").value));
     // the figures on screen were of the old pixel size: they go, and the scan is measured again
     if (state.result) { clearResult(); if (!ps.error) measure(); }
+  });
+  $("chart-choice").addEventListener("change", () => {
+    localStorage.setItem("fetalhead-chart", $("chart-choice").value);
+    // the same measurement, its centiles read on the other chart (no network run)
+    if (state.result && state.ellipse) recompute(currentGa());
+    else drawChart(null);
   });
   $("pdf").addEventListener("click", () => downloadReport("pdf"));
   $("html").addEventListener("click", () => downloadReport("html"));
