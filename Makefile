@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/python -m pip install -q -e '.[train,dicom,scale,web,test]'
+	$(BIN)/python -m pip install -q -e '.[train,dicom,scale,web,validate,test]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -127,7 +127,37 @@ def _cmd_evaluate(args) -> int:
     print(format_report(result))
     if args.json:
         print(f"report written to {args.json}")
+    if args.plots:
+        from .validation import evaluation_plots
+
+        try:
+            written = evaluation_plots(result, args.plots)
+        except (RuntimeError, OSError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"{len(written)} plot(s) written to {args.plots}")
     return 1 if result["overall"]["n_failed"] else 0
+
+
+def _cmd_validate(args) -> int:
+    from .model import ModelError, load_model
+    from .validation import ManualCsvError, validate
+
+    try:
+        model = load_model(args.model, precision=args.precision)
+        figures = validate(args.scans, args.manual, args.out, model=model, chart=args.chart)
+    except (ManualCsvError, ModelError, RuntimeError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for m, fig in figures["measurements"].items():
+        c = fig
+        loa = (f"limits {c['loa_low_mm']:+.2f} to {c['loa_high_mm']:+.2f} mm" if c.get("loa_low_mm") is not None
+               else "limits need 3 scans")
+        icc = f"ICC(2,1) {c['icc']:.3f}" if c.get("icc") is not None else "ICC -"
+        print(f"{m.upper():<4} n {c['n']:>4}  bias {c['bias_mm']:+.2f} mm  {loa}  {icc}  MAD {c['mad_mm']:.2f} mm")
+    print(f"{figures['n_compared']} of {figures['n_scans']} scans compared, {figures['n_failed']} failed; "
+          f"report: {args.out} (report.json and agreement.csv beside it)")
+    return 1 if figures["n_failed"] else 0
 
 
 def _row_line(m, reference_hc_mm: float | None) -> str:
@@ -373,7 +403,21 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("pred", help="results CSV (the columns of ellipses.csv)")
     e.add_argument("gt", help="ellipses.csv, a shared-layout folder or an official HC18 folder")
     e.add_argument("--json", metavar="FILE", help="write all figures, per band and per image, as JSON")
+    e.add_argument("--plots", metavar="DIR", help="also draw Bland-Altman plots of HC, BPD and OFD here (PNG; "
+                                                  "needs the validate extra)")
     e.set_defaults(func=_cmd_evaluate)
+
+    v = sub.add_parser("validate", help="agreement with a hospital's own manual measurements: Bland-Altman, "
+                                        "ICC, per trimester; HTML or PDF report (needs the validate extra)")
+    v.add_argument("scans", nargs="+", help="scan files or folders")
+    v.add_argument("--manual", required=True, metavar="CSV",
+                   help="filename, hc_mm/bpd_mm/ofd_mm, optional *_mm_2 (second observer), ga_weeks, pixel_size_mm")
+    v.add_argument("--out", required=True, metavar="REPORT", help="report.html or report.pdf (report.json and "
+                                                                  "agreement.csv are written beside it)")
+    v.add_argument("--chart", choices=CHARTS, default=DEFAULT_CHART, help="growth chart of the centiles")
+    v.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
+    v.add_argument("--precision", choices=("fp32", "int8"), default=None)
+    v.set_defaults(func=_cmd_validate)
 
     m = sub.add_parser("measure", help="measure the fetal head on scans (files or folders)")
     m.add_argument("paths", nargs="+", help="scan files or folders (*_Annotation.png are skipped)")

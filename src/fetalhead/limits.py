@@ -23,6 +23,7 @@ __all__ = [
     "TOO_UNCERTAIN_QUALITY",
     "SKULL_SEEN_MIN",
     "PLAUSIBLE_HC_RANGE_MM",
+    "PLAUSIBLE_DIAMETER_RANGE_MM",
     "PIXEL_SIZE_RANGE_MM",
     "GA_BY_DATES_RANGE_WEEKS",
     "CHART_GA_RANGE_WEEKS",
@@ -81,6 +82,12 @@ TOO_UNCERTAIN_QUALITY = 0.05
 #: 2014). Outside 40-400 mm a "head" is flagged ``implausible_head_size``: a wrong pixel
 #: size, or no fetal head.
 PLAUSIBLE_HC_RANGE_MM = (40.0, 400.0)
+
+#: Plausible BPD and OFD (mm) typed by a sonographer (``fetalhead validate``): the diameters of a head
+#: whose HC is in :data:`PLAUSIBLE_HC_RANGE_MM`, from HC/pi shrunk by 0.8 to HC/pi grown by 1.2 (the
+#: axis ratio of a fetal head lies within about 0.7-0.9: cephalic index 70-90 %).
+PLAUSIBLE_DIAMETER_RANGE_MM = (round(PLAUSIBLE_HC_RANGE_MM[0] / math.pi * 0.8, 1),
+                               round(PLAUSIBLE_HC_RANGE_MM[1] / math.pi * 1.2, 1))
 
 #: Plausible pixel sizes of obstetric B-mode images, mm per pixel. HC18's 807
 #: labelled scans span 0.049-0.393 mm (van den Heuvel et al., PLOS ONE 2018);
