@@ -24,11 +24,12 @@ demo: $(VENV)/.installed
 		--out out/demo/results.csv --overlay out/demo/overlays --print-rows
 	@echo "overlays in out/demo/overlays, results in out/demo/results.csv"
 
-# Debian's packages the tests use: Chromium for the browser tests (Playwright drives it; no browser
-# download), strace for the test that a measurement opens no network connection, npm for axe-core.
-SYSTEM_TOOLS = chromium strace npm
+# Debian's packages the tests use (command:package): Chromium for the browser tests (Playwright drives it;
+# no browser download), strace for the test that a measurement opens no network connection, npm for
+# axe-core, DCMTK (dcmsend as the scanner, dsrdump to read the SR) and Orthanc as the PACS.
+SYSTEM_TOOLS = chromium:chromium strace:strace npm:npm dcmsend:dcmtk Orthanc:orthanc
 system-deps:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || test -x /usr/sbin/$${t%%:*} || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian's$$missing for the tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \

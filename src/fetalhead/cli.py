@@ -139,6 +139,43 @@ def _cmd_evaluate(args) -> int:
     return 1 if result["overall"]["n_failed"] else 0
 
 
+def _cmd_dicom_node(args) -> int:
+    import signal
+    import threading
+
+    from .dicom_node import DicomNode, node_status, parse_destination
+
+    if args.status:
+        print(json.dumps(node_status(args.work_dir), indent=2))
+        return 0
+    try:
+        destination = parse_destination(args.send_to) if args.send_to else None
+        if not 0 < args.port < 65536:
+            raise ValueError(f"--port {args.port}: expected 1-65535")
+        if args.host not in ("127.0.0.1", "::1", "localhost") and not args.allow_calling_ae:
+            raise ValueError("listening beyond this computer needs --allow-calling-ae (DICOM has no login)")
+        from .model import load_model
+
+        model = load_model(args.model, precision=args.precision)
+        node = DicomNode(args.work_dir, ae_title=args.ae_title, host=args.host, port=args.port, send_to=destination,
+                         allowed_calling_aets=args.allow_calling_ae, max_associations=args.max_associations,
+                         max_queue=args.max_queue, model=model).start()
+    except (ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"fetalhead DICOM node {args.ae_title} on {args.host}:{args.port}; results to "
+          f"{destination or args.work_dir + '/outbox'}; log {args.work_dir}/node.log (Ctrl-C stops)")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(1.0):
+            pass
+    except KeyboardInterrupt:
+        pass
+    node.stop()
+    return 0
+
+
 def _cmd_validate(args) -> int:
     from .model import ModelError, load_model
     from .validation import ManualCsvError, validate
@@ -215,6 +252,9 @@ def _cmd_measure(args) -> int:
             check_output_path(args.json, "--json")
         if args.overlay:
             check_output_path(Path(args.overlay) / "probe", "--overlay")
+        for option, folder in (("--sr", args.sr), ("--fhir", args.fhir)):
+            if folder:
+                check_output_path(Path(folder) / "probe", option)
         writer = ResultWriter(args.out, args.format, resume=args.resume)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -224,7 +264,8 @@ def _cmd_measure(args) -> int:
     opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, chart=args.chart,
                                       frame=args.frame,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
-                                      threads=args.threads or 1, precision=args.precision)
+                                      threads=args.threads or 1, precision=args.precision, sr_dir=args.sr,
+                                      fhir_dir=args.fhir)
     try:
         results, closers = open_runner(todo, opts, workers=args.workers, dask_local=args.dask_local or 0,
                                        scheduler=args.scheduler)
@@ -407,6 +448,25 @@ def build_parser() -> argparse.ArgumentParser:
                                                   "needs the validate extra)")
     e.set_defaults(func=_cmd_evaluate)
 
+    n = sub.add_parser("dicom-node", help="a DICOM node: receive ultrasound images (C-STORE), measure them, send "
+                                          "the SR and overlay on (dicom extra)")
+    n.add_argument("--port", type=int, default=11112)
+    n.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only; "
+                                                        "0.0.0.0 for the network, with --allow-calling-ae)")
+    n.add_argument("--ae-title", default="FETALHEAD")
+    n.add_argument("--send-to", metavar="AET@HOST:PORT", help="where the SR and overlay go (a PACS); without it "
+                                                             "they stay in the work folder")
+    n.add_argument("--work-dir", default="fetalhead-node", help="journal, results and log (default ./fetalhead-node)")
+    n.add_argument("--allow-calling-ae", action="append", default=[], metavar="AET",
+                   help="accept stores only from these calling AE titles (repeat the option)")
+    n.add_argument("--max-associations", type=int, default=4)
+    n.add_argument("--max-queue", type=int, default=1000, help="instances waiting to be measured before stores "
+                                                              "are refused (out of resources)")
+    n.add_argument("--status", action="store_true", help="print the queue of --work-dir and exit")
+    n.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
+    n.add_argument("--precision", choices=("fp32", "int8"), default=None)
+    n.set_defaults(func=_cmd_dicom_node)
+
     v = sub.add_parser("validate", help="agreement with a hospital's own manual measurements: Bland-Altman, "
                                         "ICC, per trimester; HTML or PDF report (needs the validate extra)")
     v.add_argument("scans", nargs="+", help="scan files or folders")
@@ -428,6 +488,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", metavar="CSV|PARQUET",
                    help="results, one row per scan, written as each finishes (.parquet: needs pyarrow)")
     m.add_argument("--overlay", metavar="DIR", help="write an overlay picture per scan here")
+    m.add_argument("--sr", metavar="DIR", help="write a DICOM SR (TID 5000) and an overlay secondary capture per "
+                                               "measured ultrasound DICOM here (dicom extra)")
+    m.add_argument("--fhir", metavar="DIR", help="write a FHIR R4 Bundle (LOINC/UCUM Observations) per measured "
+                                                 "scan here")
     m.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     m.add_argument("--format", choices=("fetalhead", "hc18"), default="fetalhead",
                    help="CSV columns: all (fetalhead) or the HC18 challenge submission")

@@ -97,6 +97,7 @@ class DicomScan:
     pixel_spacing_tag_mm: tuple[float, float] | None
     identifiers: dict = field(default_factory=dict)
     accept_anisotropic: bool = False
+    header: object = None  # the pydicom Dataset without its pixel data (for the SR and overlay going back)
 
     def spacing_for(self, ellipse) -> SpacingDecision:
         """The spacing for a head whose ellipse (pixels) is ``ellipse`` (``None``: no head found)."""
@@ -325,6 +326,10 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
     ids = {k: str(ds.get(k)) for k in IDENTIFIER_FIELDS if ds.get(k) not in (None, "")}
     if include_identifying:
         ids.update({k: str(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
+    regions = ultrasound_regions(ds)
+    for tag_name in ("PixelData", "FloatPixelData"):
+        if tag_name in ds:
+            delattr(ds, tag_name)
     return DicomScan(path=name, image=grey, frame=frame, n_frames=n_frames, rows=rows, cols=cols,
-                     regions=ultrasound_regions(ds), pixel_spacing_tag_mm=tag_mm, identifiers=ids,
-                     accept_anisotropic=accept_anisotropic)
+                     regions=regions, pixel_spacing_tag_mm=tag_mm, identifiers=ids,
+                     accept_anisotropic=accept_anisotropic, header=ds)

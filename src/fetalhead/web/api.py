@@ -11,6 +11,7 @@ loop (and ``/health``) is never blocked by a scan.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from pathlib import Path
 from urllib.parse import quote
@@ -294,7 +295,8 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
         return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart)
 
 
-def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart):
+def _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart):
+    """The measurement sent (figures recomputed from its ellipse) with its scan, or the scan measured here."""
     if measurement:
         try:
             sent = json.loads(measurement)
@@ -306,13 +308,76 @@ def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, forma
             raise ApiError(409, "measurement_of_another_scan",
                            "the measurement sent is of another file than the scan sent: measure this scan first")
         m.source = name
-    else:
-        scan = _load(data, name, frame)
-        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
-                         chart=chart)
+        return m, scan
+    scan = _load(data, name, frame)
+    return measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
+                        chart=chart), scan
+
+
+def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart):
+    m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart)
     stem = Path(name).stem or "scan"
     if format == "html":
         return HTMLResponse(report_html(m, scan.image, lang),
                             headers={"Content-Disposition": content_disposition(f"{stem}_report.html")})
     return Response(report_pdf(m, scan.image, lang), media_type="application/pdf",
                     headers={"Content-Disposition": content_disposition(f"{stem}_report.pdf")})
+
+
+_MEASUREMENT_FORM = "the measurement (JSON, as /measure or /biometry answered it); without it the scan is measured"
+
+
+@router.post("/sr")
+def sr_endpoint(file: UploadFile = File(..., description="the ultrasound DICOM instance measured"),
+                measurement: str | None = Form(None, description=_MEASUREMENT_FORM),
+                ga_weeks: float | None = Form(None, **_GA), frame: int = Form(0, ge=0, le=100_000),
+                chart: str = Form(DEFAULT_CHART), part: str = Form("sr", pattern="^(sr|overlay)$"),
+                model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
+                limiter=Depends(get_limiter)):
+    """The DICOM Comprehensive SR (TID 5000) of the measurement, or (``part=overlay``) the secondary
+    capture of its overlay, in the source's study and a new series (application/dicom)."""
+    from ..dicom_sr import overlay_capture, structured_report
+    from ..overlay import draw_overlay
+
+    _check_chart(chart)
+    data, name = read_upload(file, settings)
+    with limiter.slot():
+        m, scan = _measurement_and_scan(data, name, measurement, None, ga_weeks, frame, model, chart)
+        header = getattr(scan.dicom, "header", None)
+        if header is None:
+            raise ApiError(415, "not_dicom", "a DICOM SR needs the source DICOM instance (this file is not DICOM)")
+        if m.head_circumference_mm is None:
+            raise ApiError(422, "nothing_to_report", f"nothing measured in mm to report (status {m.status})")
+        sha = model.metadata.get("sha256", "")
+        if part == "sr":
+            ds = structured_report(m, header, model_version=model.version, model_sha256=sha)
+        else:
+            ds = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model.version)
+        buf = io.BytesIO()
+        ds.save_as(buf, enforce_file_format=True)
+    stem = Path(name).stem or "scan"
+    return Response(buf.getvalue(), media_type="application/dicom",
+                    headers={"Content-Disposition": content_disposition(f"{stem}_{part}.dcm")})
+
+
+@router.post("/fhir")
+def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
+                  measurement: str | None = Form(None, description=_MEASUREMENT_FORM),
+                  pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
+                  frame: int = Form(0, ge=0, le=100_000), chart: str = Form(DEFAULT_CHART),
+                  model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
+                  limiter=Depends(get_limiter)):
+    """The FHIR R4 Bundle of the measurement: LOINC-coded Observations in UCUM units, the device, the
+    imaging study by its Study Instance UID; no patient data (application/fhir+json)."""
+    from ..fhir import fhir_bundle
+
+    _check_chart(chart)
+    data, name = read_upload(file, settings)
+    with limiter.slot():
+        m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart)
+    if m.head_circumference_mm is None:
+        raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
+    study = (scan.dicom.identifiers or {}).get("StudyInstanceUID") if scan.dicom is not None else None
+    bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
+                         study_instance_uid=study)
+    return Response(json.dumps(bundle), media_type="application/fhir+json")
