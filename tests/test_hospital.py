@@ -274,3 +274,19 @@ def test_the_api_gives_the_sr_the_overlay_and_the_fhir_bundle(us_dicom, samples_
     png = (samples_dir / "358_HC.png").read_bytes()
     refused = client.post("/api/v1/sr", files={"file": ("358_HC.png", png)})
     assert refused.status_code in (415, 422) and refused.json()["error"]["code"] in ("not_dicom", "nothing_to_report")
+
+
+@needs_pacs
+def test_a_full_queue_refuses_the_store_so_the_scanner_keeps_it(us_dicom, model, tmp_path):
+    from fetalhead.dicom_node import DicomNode
+
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, max_queue=0, model=model, poll_s=60).start()
+    try:
+        report = tmp_path / "dcmsend.txt"
+        subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1",
+                        str(port), str(us_dicom)], capture_output=True, text=True, timeout=60)
+        assert "0xa700 (Refused: OutOfResources)" in report.read_text()
+        assert list((tmp_path / "node" / "incoming").iterdir()) == []
+    finally:
+        node.stop()
