@@ -170,3 +170,36 @@ def write_jpeg_lossless_dicom(path, grey_u8, regions=()):
     ds.file_meta.TransferSyntaxUID = JPEGLosslessSV1
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def loop_frames(grey_u8, n=12, blurred=(3, 4), seed=0):
+    """A synthetic cine loop: the scan drifting 2 px right and 1 px down per frame, with ``blurred`` frames
+    (a moment of motion: heavy blur and speckle-like noise)."""
+    rng = np.random.default_rng(seed)
+    h, w = grey_u8.shape
+    frames = []
+    for i in range(n):
+        f = grey_u8.astype(np.float32)
+        if i in blurred:
+            f = cv2.GaussianBlur(f, (0, 0), 6) + rng.normal(0, 25, f.shape)
+        f = cv2.warpAffine(f, np.float32([[1, 0, 2 * i], [0, 1, i]]), (w, h))
+        frames.append(np.clip(f, 0, 255).astype(np.uint8))
+    return np.stack(frames)
+
+
+def write_loop_dicom(path, frames, spacing_cm, frame_time_ms=33.3):
+    h, w = frames.shape[1:]
+    write_us_dicom(path, frames, regions=[region(0, 0, w - 1, h - 1, spacing_cm)])
+    ds = pydicom.dcmread(path)
+    ds.FrameTime = frame_time_ms
+    ds.save_as(path)
+    return path
+
+
+def write_video(path, frames, fps=30.0, fourcc="MJPG"):
+    h, w = frames.shape[1:]
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h), False)
+    for f in frames:
+        out.write(f)
+    out.release()
+    return path

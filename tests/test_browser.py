@@ -472,3 +472,26 @@ def test_the_growth_chart_can_be_chosen(server, browser, samples_dir):
     assert "Kiserud" in page.text_content("#formula-centile")
     assert "WHO fetal growth charts" in Path(_download(page, "#html").path()).read_text()
     page.close()
+
+
+def test_a_loop_shows_a_frame_slider_over_the_hc_trace(server, browser, samples_dir, tmp_path):
+    from .dicom_fixtures import loop_frames, write_loop_dicom
+
+    frames = loop_frames(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE))
+    loop = write_loop_dicom(tmp_path / "loop.dcm", frames, PS / 10)
+    (best,) = fetalhead.measurement.measure_loop(loop, frames="best")
+    page = _open(browser, server)
+    _measure(page, loop)
+    sync_api.expect(page.locator("#loop")).to_be_visible()
+    assert page.input_value("#frame-slider") == str(best.frame)
+    assert page.get_attribute("#frame-slider", "max") == "11"
+    assert "chosen by the software" in page.text_content("#frame-label")
+    assert page.text_content("#val-hc").startswith(f"{best.head_circumference_mm:.1f} mm")
+    marker = page.get_attribute("#trace-marker", "x1")
+    page.fill("#frame-slider", "0")
+    page.dispatch_event("#frame-slider", "change")
+    sync_api.expect(page.locator("#frame-label")).to_have_text("Frame 1 of 12")
+    (first,) = fetalhead.measurement.measure_loop(loop, frames=0)
+    sync_api.expect(page.locator("#val-hc")).to_contain_text(f"{first.head_circumference_mm:.1f} mm")
+    assert page.get_attribute("#trace-marker", "x1") != marker
+    page.close()

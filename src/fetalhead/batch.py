@@ -29,7 +29,9 @@ __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup",
            "run_serial", "run_processes", "run_dask", "result_key", "SCAN_SUFFIXES", "pending_scans", "open_runner",
            "overlay_name", "write_json"]
 
-SCAN_SUFFIXES = IMAGE_SUFFIXES + (".dcm", ".dicom")
+#: Cine loops as video files (decoded by OpenCV).
+VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv")
+SCAN_SUFFIXES = IMAGE_SUFFIXES + (".dcm", ".dicom") + VIDEO_SUFFIXES
 
 
 def _is_scan_file(f: Path) -> bool:
@@ -102,6 +104,7 @@ class MeasureOptions:
     threads: int = 1
     precision: str | None = None
     sr_dir: str | None = None  # DICOM SR and overlay capture per measured ultrasound DICOM
+    frames: str | None = None  # cine loops: "best" or "all" (None: the one ``frame``)
     fhir_dir: str | None = None  # a FHIR R4 Bundle per measured scan
 
     @classmethod
@@ -155,20 +158,32 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     except Exception as exc:
         return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256,
                            failure="model_error")
+    loop = opts.frames in ("best", "all") and (scan.n_frames > 1 or scan.kind == "video")
     try:
-        m = measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source, chart=opts.chart)
+        if loop:
+            from .measurement import measure_loop
+
+            results = measure_loop(path, px, frames=opts.frames, ga_weeks=opts.ga_weeks, model=model, source=name,
+                                   spacing_source=source, accept_anisotropic=opts.accept_anisotropic, chart=opts.chart)
+        else:
+            results = [measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source,
+                                    chart=opts.chart)]
     except Exception as exc:  # never let one file end the batch
         return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
                            frame=opts.frame, sha256=scan.sha256, failure="internal_error")
-    if opts.overlay_dir:
-        target = Path(opts.overlay_dir) / overlay_name(path, opts.frame)
-        try:
-            m.overlay_path = str(write_overlay(target, scan.image, m))
-        except (OSError, RuntimeError) as exc:
-            m.flags.append("overlay_not_written")
-            m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
-    write_hand_off(m, scan, model, opts.sr_dir, opts.fhir_dir)
-    return m
+    for m in results:
+        frame_scan = scan
+        if loop and m.status != "failed" and (opts.overlay_dir or opts.sr_dir or opts.fhir_dir):
+            frame_scan = load_scan(path, name, m.frame, opts.accept_anisotropic, sha256=scan.sha256)
+        if opts.overlay_dir:
+            target = Path(opts.overlay_dir) / overlay_name(path, m.frame)
+            try:
+                m.overlay_path = str(write_overlay(target, frame_scan.image, m))
+            except (OSError, RuntimeError) as exc:
+                m.flags.append("overlay_not_written")
+                m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
+        write_hand_off(m, frame_scan, model, opts.sr_dir, opts.fhir_dir)
+    return results if opts.frames == "all" and loop else results[0]
 
 
 def write_hand_off(m: Measurement, scan, model, sr_dir=None, fhir_dir=None) -> list[Path]:
@@ -204,10 +219,12 @@ def write_hand_off(m: Measurement, scan, model, sr_dir=None, fhir_dir=None) -> l
     return written
 
 
-def pending_scans(files: list[Path], done: set[str], frame: int = 0
+def pending_scans(files: list[Path], done: set[str], frame: int | None = 0
                   ) -> tuple[list[tuple[Path, str | None]], int]:
     """The files not yet in the output (``done``: keys from :class:`ResultWriter`), each with the
-    sha256 computed here once, to be passed to :func:`measure_one`; and how many were skipped."""
+    sha256 computed here once, to be passed to :func:`measure_one`; and how many were skipped.
+    ``frame=None`` (cine loops, best or all frames): a file is done when any of its frames is."""
+    done_files = {k.rsplit(":", 1)[0] for k in done} if frame is None else set()
     if not done:
         return [(f, None) for f in files], 0
     todo, skipped = [], 0
@@ -217,7 +234,7 @@ def pending_scans(files: list[Path], done: set[str], frame: int = 0
         except OSError:
             todo.append((f, None))  # measure_one reports why it cannot be read
             continue
-        if result_key(digest, frame) in done:
+        if (digest in done_files) if frame is None else (result_key(digest, frame) in done):
             skipped += 1
         else:
             todo.append((f, digest))
@@ -267,7 +284,12 @@ class BatchSummary:
 def run_serial(files, opts: MeasureOptions) -> Iterator[Measurement]:
     """Measure here, one after the other. ``files``: paths, or (path, sha256) pairs."""
     for f, digest in _pairs(files):
-        yield measure_one(f, opts, digest)
+        yield from _rows(measure_one(f, opts, digest))
+
+
+def _rows(result) -> list[Measurement]:
+    """A file's results as rows: every frame of a loop measured with ``frames="all"``, else one."""
+    return result if isinstance(result, list) else [result]
 
 
 def _pairs(files) -> list[tuple[Path, str | None]]:
@@ -320,7 +342,7 @@ def run_processes(files, opts: MeasureOptions, workers: int) -> Iterator[Measure
             for fut in done:
                 item = running.pop(fut)
                 try:
-                    yield fut.result()
+                    yield from _rows(fut.result())
                 except BrokenProcessPool:
                     broken.append(item)
             if broken:
@@ -328,7 +350,7 @@ def run_processes(files, opts: MeasureOptions, workers: int) -> Iterator[Measure
                 running.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
                 for path, digest in broken:
-                    yield _measure_alone(path, digest, opts, new_pool)
+                    yield from _rows(_measure_alone(path, digest, opts, new_pool))
                 pool = new_pool(workers)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -364,7 +386,7 @@ def run_dask(files, opts: MeasureOptions, client) -> Iterator[Measurement]:
     futures = client.map(measure_one, [str(f) for f, _ in pairs], [opts] * len(pairs), [d for _, d in pairs],
                          pure=False, retries=1)
     for fut in as_completed(futures):
-        yield fut.result()
+        yield from _rows(fut.result())
 
 
 class RunnerError(RuntimeError):

@@ -18,6 +18,15 @@ __all__ = ["main"]
 
 
 
+def _frames(text: str):
+    from .cine import parse_frames
+
+    try:
+        return parse_frames(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _gestational_age(text: str) -> float:
     """``--ga-weeks``: weeks+days as clinicians write them (``20+3``), or weeks as a number (``20.43``)."""
     from .display import GestationalAgeFormatError, parse_gestational_age
@@ -212,6 +221,8 @@ def _row_line(m, reference_hc_mm: float | None) -> str:
             text += f"  | reference HC {reference_hc_mm:6.1f} mm ({m.head_circumference_mm - reference_hc_mm:+.1f})"
     else:
         text = f"HC {m.head_circumference_px:.1f} px (no pixel spacing)"
+    if m.n_frames > 1:
+        text += f"  [frame {m.frame} of {m.n_frames}" + (", best" if m.hc_trace else "") + "]"
     return f"{name:<24} {m.status:<8} {text}  quality {m.quality:.2f}"
 
 
@@ -260,9 +271,11 @@ def _cmd_measure(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     summary = BatchSummary()
-    todo, summary.skipped = pending_scans(files, writer.done, args.frame)
+    frames = args.frames if args.frames is not None else (args.frame or "best")
+    todo, summary.skipped = pending_scans(files, writer.done, frames if isinstance(frames, int) else None)
     opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, chart=args.chart,
-                                      frame=args.frame,
+                                      frame=frames if isinstance(frames, int) else 0,
+                                      frames=None if isinstance(frames, int) else frames,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
                                       threads=args.threads or 1, precision=args.precision, sr_dir=args.sr,
                                       fhir_dir=args.fhir)
@@ -504,7 +517,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--precision", choices=("fp32", "int8"), default=None,
                    help="the float model or its INT8 copy (default: fetalhead.model.DEFAULT_PRECISION)")
     m.add_argument("--print-rows", action="store_true", help="print one line per scan")
-    m.add_argument("--frame", type=int, default=0, help="frame of multi-frame DICOM files to measure (default 0)")
+    m.add_argument("--frames", type=_frames, default=None, metavar="best|all|N",
+                   help="cine loops (multi-frame DICOM, MP4/AVI video): the best frame with the HC trace "
+                        "(default), every frame (a row each), or frame N (0 = the first)")
+    m.add_argument("--frame", type=int, default=0, help="the same as --frames N")
     m.add_argument("--accept-anisotropic", action="store_true",
                    help="measure DICOM files whose x and y pixel spacing differ by more than 1%%")
     m.add_argument("--resume", action="store_true",

@@ -284,7 +284,62 @@ def read_dicom(source, frame: int = 0, accept_anisotropic: bool = False,
         raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
 
 
-def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions):
+def _header_without_pixels(ds):
+    """The dataset's elements (and file meta) without the pixel data: for the SR and overlay."""
+    from pydicom.dataset import Dataset
+
+    hdr = Dataset()
+    for elem in ds:
+        if elem.keyword not in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
+            hdr.add(elem)
+    if getattr(ds, "file_meta", None) is not None:
+        hdr.file_meta = ds.file_meta
+    return hdr
+
+
+def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bool = False,
+                      include_identifying: bool = False):
+    """Each frame of a (multi-frame) ultrasound DICOM file as ``(DicomScan, time_s)``, the file parsed
+    once and one frame decoded at a time; the time from the frame timing (``None`` when absent)."""
+    import io
+
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import pixel_array
+
+    from .cine import dicom_frame_times
+    from .imageio import check_dimensions
+
+    if name is None:
+        name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
+    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
+    try:
+        ds = pydicom.dcmread(fp)
+    except InvalidDicomError:
+        raise ScanReadError(f"{name}: not a DICOM file") from None
+    except Exception as exc:
+        raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+    try:
+        n = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        raise ScanReadError(f"{name}: damaged image header (NumberOfFrames)") from None
+    if n < 1:
+        raise ScanReadError(f"{name}: the loop has no frames (NumberOfFrames {n})")
+    header = _header_without_pixels(ds)
+    times = dicom_frame_times(ds, n)
+    for i in range(n):
+        try:
+            scan = _scan_from_dataset(ds, name, i, accept_anisotropic, include_identifying, pixel_array,
+                                      check_dimensions, header=header)
+        except ScanReadError:
+            raise
+        except Exception as exc:
+            raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+        yield scan, times[i]
+
+
+def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions,
+                       header=None):
     modality = str(ds.get("Modality", "") or "").strip().upper()
     if modality and modality != "US":
         raise ScanReadError(f"{name}: not an ultrasound image (Modality {modality}); fetalhead measures "
@@ -327,9 +382,7 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
     if include_identifying:
         ids.update({k: str(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
     regions = ultrasound_regions(ds)
-    for tag_name in ("PixelData", "FloatPixelData"):
-        if tag_name in ds:
-            delattr(ds, tag_name)
     return DicomScan(path=name, image=grey, frame=frame, n_frames=n_frames, rows=rows, cols=cols,
                      regions=regions, pixel_spacing_tag_mm=tag_mm, identifiers=ids,
-                     accept_anisotropic=accept_anisotropic, header=ds)
+                     accept_anisotropic=accept_anisotropic,
+                     header=header if header is not None else _header_without_pixels(ds))

@@ -56,7 +56,8 @@ def has_dicom_preamble(head: bytes) -> bool:
 
 
 def sniff_type(data: bytes) -> str | None:
-    """The scan type from a file's first bytes: png, jpeg, bmp, tiff, dicom, or None.
+    """The scan type from a file's first bytes: png, jpeg, bmp, tiff, dicom, video (MP4/MOV, AVI,
+    Matroska/WebM: cine loops), or None.
 
     DICOM is tested first ('DICM' at byte 128): its 128-byte preamble may hold
     anything, a TIFF header included (DICOM PS3.10 7.1).
@@ -71,6 +72,9 @@ def sniff_type(data: bytes) -> str | None:
         return "bmp"
     if data.startswith((b"II*\x00", b"MM\x00*")):
         return "tiff"
+    if data[4:8] == b"ftyp" or (data.startswith(b"RIFF") and data[8:12] == b"AVI ") or \
+            data.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video"
     return None
 
 

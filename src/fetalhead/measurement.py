@@ -34,7 +34,7 @@ from .uncertainty import relative_interval
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, inside_fraction, segment_head
 
-__all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "load_scan", "decide_spacing",
+__all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop", "load_scan", "decide_spacing",
            "decide_status",
            "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
@@ -63,6 +63,7 @@ FAILURES = {
     "no_measurable_head": "the network's head region is not an ellipse",
     "too_uncertain": "the 90 % range of HC would be too wide to give figures",
     "internal_error": "an unexpected error or a crash while measuring (a bug: please report it)",
+    "no_frame_measured": "no frame of the loop could be measured",
 }
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen")
@@ -75,10 +76,12 @@ class Scan:
 
     image: np.ndarray
     name: str
-    kind: str  # png, jpeg, bmp, tiff, dicom, array
+    kind: str  # png, jpeg, bmp, tiff, dicom, video, array
     frame: int = 0
     sha256: str = ""
     dicom: object | None = None  # fetalhead.dicom.DicomScan
+    n_frames: int = 1  # frames in the file (a cine loop: more than 1)
+    frame_time_s: float | None = None  # this frame's time in the loop, when the file says
 
 
 @dataclass
@@ -129,6 +132,10 @@ class Measurement:
     withheld: dict = field(default_factory=dict)  # result column -> reason code (WITHHELD_REASONS) when it is None
     failure: str = ""  # why nothing was measured, as a code (FAILURES) when status is "failed"
     chart: str = DEFAULT_CHART  # the growth chart of the centiles (fetalhead.biometry.CHARTS)
+    n_frames: int = 1  # frames in the file (a cine loop: more than 1)
+    frame_time_s: float | None = None  # the frame's time in the loop (s), when the file says
+    hc_trace: list = field(default_factory=list)  # a loop's best frame: every frame's HC, status, quality
+    frame_choice: str = ""  # a loop's best frame: which frame and why
 
     @property
     def message(self) -> str:
@@ -322,7 +329,15 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
 
             scan = read_dicom(data, frame=frame, accept_anisotropic=accept_anisotropic,
                               include_identifying=include_identifying, name=name)
-            return Scan(scan.image, name, "dicom", frame, digest, scan)
+            from .cine import dicom_frame_times
+
+            time_s = dicom_frame_times(scan.header, scan.n_frames)[frame] if scan.n_frames > 1 else None
+            return Scan(scan.image, name, "dicom", frame, digest, scan, scan.n_frames, time_s)
+        if kind == "video":
+            from .cine import read_video_frame
+
+            grey, n, time_s = read_video_frame(image if isinstance(image, (str, Path)) else data, name, frame)
+            return Scan(check_scan_array(grey, name), name, "video", frame, digest, None, n, time_s)
         if frame:
             raise ScanReadError(f"{name}: frame {frame} given, but the file is not a multi-frame DICOM")
         return Scan(decode_image(data, name, kind), name, kind or "unknown", 0, digest)
@@ -378,6 +393,61 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
                         chart=chart)
 
 
+def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float | None = None,
+                 model: HeadModel | None = None, source: str | None = None, spacing_source: str | None = None,
+                 accept_anisotropic: bool = False, include_identifying: bool = False,
+                 chart: str = DEFAULT_CHART) -> list[Measurement]:
+    """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
+
+    ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.cine.choose_best_frame` picks, with
+    every frame's HC in ``hc_trace`` and the reason in ``frame_choice``), ``"all"`` (one result per
+    frame, with ``frame`` and ``frame_time_s``) or a frame number. Never raises for a bad file: a
+    ``failed`` result says why.
+    """
+    from .cine import choose_best_frame, iter_loop_frames
+
+    src = source or (str(image) if isinstance(image, (str, Path)) else "<bytes>")
+    kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart)
+    if isinstance(frames, int):
+        return [measure(image, pixel_spacing_mm, source=src, frame=frames, accept_anisotropic=accept_anisotropic,
+                        include_identifying=include_identifying, **kw)]
+    if frames not in ("best", "all"):
+        raise ValueError(f"frames must be 'best', 'all' or a frame number, got {frames!r}")
+    try:
+        first = load_scan(image, src, 0, accept_anisotropic, include_identifying)
+    except ScanReadError as exc:
+        return [Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
+                            sha256=getattr(exc, "sha256", None) or "")]
+    model = model or load_model()
+    kw["model"] = model
+    if first.n_frames <= 1 and first.kind != "video":
+        return [measure_scan(first, pixel_spacing_mm, **kw)]
+    data = image if isinstance(image, (str, Path)) else bytes(image)
+    results = []
+    try:
+        for scan in iter_loop_frames(data, src, first.kind, accept_anisotropic=accept_anisotropic,
+                                     include_identifying=include_identifying, sha256=first.sha256):
+            m = measure_scan(scan, pixel_spacing_mm, **kw)
+            m.n_frames = first.n_frames
+            results.append(m)
+    except ScanReadError as exc:  # a loop that breaks half way: what was measured stays
+        results.append(Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
+                                   frame=len(results), sha256=first.sha256))
+    if frames == "all":
+        return results
+    index, why = choose_best_frame(results)
+    trace = [{"frame": m.frame, "time_s": m.frame_time_s, "hc_mm": m.head_circumference_mm,
+              "hc_px": m.head_circumference_px, "status": m.status, "quality": m.quality} for m in results]
+    if index is None:
+        chosen = Measurement(src, "failed", messages=[f"{src}: {why}"], failure="no_frame_measured",
+                             sha256=first.sha256, n_frames=first.n_frames)
+    else:
+        chosen = results[index]
+        chosen.messages.append(f"best frame: {why}")
+    chosen.hc_trace, chosen.frame_choice = trace, why
+    return [chosen]
+
+
 def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,
                  model: HeadModel | None = None, spacing_source: str | None = None,
                  chart: str = DEFAULT_CHART) -> Measurement:
@@ -385,7 +455,7 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
     src = scan.name
     h, w = scan.image.shape
     m = Measurement(src, "failed", frame=scan.frame, sha256=scan.sha256, image_size=(int(w), int(h)),
-                    chart=check_chart(chart))
+                    chart=check_chart(chart), n_frames=scan.n_frames, frame_time_s=scan.frame_time_s)
     if scan.dicom is not None:
         m.identifiers = dict(scan.dicom.identifiers)
     try:

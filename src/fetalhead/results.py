@@ -39,7 +39,7 @@ RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the 
     "ga_hc_hadlock_weeks_low", "ga_hc_hadlock_weeks_high", "ga_hc_intergrowth_weeks_low",
     "ga_hc_intergrowth_weeks_high",
     "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
-    "chart",
+    "chart", "time_s",
 )
 HC18_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad")
 #: DICOM identifiers (never patient data) that get their own result columns.
@@ -82,7 +82,8 @@ def _flat(m, rounded: bool) -> dict:
     row = dict.fromkeys(RESULT_COLUMNS)
     row.update(filename=name, subject_id=sid, path=m.source, status=m.status, spacing_source=m.spacing_source,
                model_version=m.model_version, frame=int(m.frame or 0), sha256=m.sha256 or None,
-               overlay=m.overlay_path or None, chart=m.chart if m.hc_centile is not None else None)
+               overlay=m.overlay_path or None, chart=m.chart if m.hc_centile is not None else None,
+               time_s=_num(m.frame_time_s, nd(3)))
     for key, col in ID_COLUMNS.items():
         row[col] = m.identifiers.get(key)
     if m.ellipse is not None:
@@ -160,6 +161,9 @@ def to_json(m) -> dict:
     d["interval_level"] = 0.9 if m.intervals else None
     d["interval_half_widths"] = dict(m.interval_half_widths) or None
     d["chart"] = m.chart  # the growth chart of the centiles (asked for, even when no centile was given)
+    d["n_frames"] = int(m.n_frames or 1)
+    d["hc_trace"] = list(m.hc_trace) or None  # a loop's best frame: every frame's HC, status and quality
+    d["frame_choice"] = m.frame_choice or None
     d["failure"] = m.failure or None  # why nothing was measured (fetalhead.measurement.FAILURES)
     d["withheld"] = dict(m.withheld)  # result column -> reason code (fetalhead.measurement.WITHHELD_REASONS)
     return d

@@ -93,7 +93,8 @@ def read_upload(file: UploadFile, settings: Settings) -> tuple[bytes, str]:
     if not data:
         raise ApiError(400, "empty", "the uploaded file is empty")
     if sniff_type(data) is None:
-        raise ApiError(415, "unsupported_type", "not a PNG, JPEG, BMP, TIFF or DICOM file (judged by content)")
+        raise ApiError(415, "unsupported_type", "not a PNG, JPEG, BMP, TIFF, DICOM or video (MP4, AVI) file "
+                                                "(judged by content)")
     return data, safe_name(file.filename)
 
 
@@ -178,9 +179,12 @@ def _answer(m: Measurement, lang: str) -> dict:
 
 
 @router.post("/measure")
-def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, TIFF or DICOM"),
+def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, TIFF, DICOM or a video loop"),
                      pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
-                     frame: int = Form(0, ge=0, le=100_000), include_identifying: bool = Form(False),
+                     frame: int | None = Form(None, ge=0, le=100_000, description="a loop's frame to measure; "
+                                              "without it a loop is measured whole and its best frame "
+                                              "answered, with every frame's HC in hc_trace"),
+                     include_identifying: bool = Form(False),
                      accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
                      lang: str = Form("en", description="language of the figures written out in `display`"),
                      chart: str = Form(DEFAULT_CHART, description="growth chart of the centiles: intergrowth or who"),
@@ -191,9 +195,18 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot():
-        scan = _load(data, name, frame, include_identifying, accept_anisotropic)
-        m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
-                         chart=chart)
+        scan = _load(data, name, frame or 0, include_identifying, accept_anisotropic)
+        if frame is None and (scan.n_frames > 1 or scan.kind == "video"):
+            from ..measurement import measure_loop
+
+            m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
+                             spacing_source=PAGE_SPACING_SOURCE, accept_anisotropic=accept_anisotropic,
+                             include_identifying=include_identifying, chart=chart)[0]
+            if m.frame != scan.frame and m.status != "failed":
+                scan = _load(data, name, m.frame, include_identifying, accept_anisotropic)
+        else:
+            m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
+                             chart=chart)
         out = _answer(m, lang)
         if include_image:
             out["image_png_base64"] = _png_base64(scan.image)

@@ -17,6 +17,8 @@ const state = {
   drag: null,
   limits: null,     // /api/v1/limits: form limits, chart axes and formulas, decided by the server
   seq: 0,           // every request about the scan carries a number; an answer for an older one is dropped
+  trace: null,      // a cine loop: every frame's HC (from the first answer), and the frame the server chose
+  bestFrame: null,
   chartSeq: 0,
 };
 
@@ -232,10 +234,40 @@ function clearResult() {
   state.seq++;  // any answer still on its way is for what is cleared
   state.result = state.figures = state.ellipse = state.original = state.image = null;
   $("result").hidden = true;
+  $("loop").hidden = true;
   $("announce").textContent = "";
 }
 
-async function measure() {
+// ---------- cine loops: a frame slider over the HC trace ----------
+function showLoop(f) {
+  const box = $("loop");
+  box.hidden = !state.trace;
+  if (!state.trace) return;
+  const n = state.trace.length, slider = $("frame-slider");
+  slider.max = String(n - 1);
+  slider.value = String(f.frame);
+  $("frame-label").textContent = fill(tr("loop_frame"), { n: f.frame + 1, total: n })
+    + (f.frame === state.bestFrame ? ` (${tr("loop_best")})` : "");
+  const svg = $("trace"), NS = "http://www.w3.org/2000/svg", W = 400, H = 70;
+  svg.setAttribute("aria-label", tr("loop_trace"));
+  const key = state.trace.some((p) => !missing(p.hc_mm)) ? "hc_mm" : "hc_px";
+  const vals = state.trace.map((p) => p[key]).filter((v) => !missing(v));
+  const lo = Math.min(...vals), hi = Math.max(...vals), span = Math.max(hi - lo, 1e-6);
+  const x = (i) => 8 + (i * (W - 16)) / Math.max(n - 1, 1), y = (v) => H - 8 - ((v - lo) / span) * (H - 16);
+  svg.replaceChildren();
+  const el = (name, attrs) => {
+    const node = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    svg.appendChild(node);
+    return node;
+  };
+  const pts = state.trace.map((p, i) => (missing(p[key]) ? null : `${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`))
+    .filter(Boolean).join(" ");
+  el("polyline", { points: pts, fill: "none", stroke: "#1f6f43", "stroke-width": 1.5 });
+  el("line", { x1: x(f.frame), x2: x(f.frame), y1: 2, y2: H - 2, stroke: "#b35c00", "stroke-width": 2, id: "trace-marker" });
+}
+
+async function measure(frame = null) {
   if (!state.file) return;
   const form = checkFields();
   if (!form.ok) {
@@ -249,6 +281,7 @@ async function measure() {
   if (!missing(form.ga.value)) fd.append("ga_weeks", String(form.ga.value));
   fd.append("lang", state.lang);
   fd.append("chart", $("chart-choice").value);
+  if (frame !== null) fd.append("frame", String(frame));
   const btn = $("measure");
   btn.disabled = true;
   btn.textContent = tr("measuring");
@@ -263,6 +296,10 @@ async function measure() {
     delete res.image_png_base64;
     state.result = res;
     state.figures = res;
+    if (frame === null) {  // a new measurement of the file: a loop brings its trace and its chosen frame
+      state.trace = res.n_frames > 1 && res.hc_trace ? res.hc_trace : null;
+      state.bestFrame = state.trace ? res.frame : null;
+    }
     state.ellipse = res.ellipse ? { ...res.ellipse } : null;
     state.original = state.ellipse && { ...state.ellipse };
     $("reset").disabled = true;
@@ -271,7 +308,8 @@ async function measure() {
     img.src = `data:image/png;base64,${png}`;
     $("result").hidden = false;
     showFigures(res);
-    $("status").focus();
+    showLoop(res);
+    if (frame === null) $("status").focus();
   } catch (err) {
     if (seq === state.seq) { clearResult(); showError(tr("error_generic")); }
   } finally {
@@ -376,6 +414,7 @@ function onKey(ev) {
 // ---------- wiring ----------
 function setFile(f) {
   state.file = f || null;
+  state.trace = state.bestFrame = null;
   clearResult();  // a new file: the old result is of another scan and goes
   showError("");
   $("file-name").textContent = f ? f.name : "";
@@ -395,7 +434,8 @@ window.addEventListener("DOMContentLoaded", async () => {
     if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); $("file").click(); }
   });
   drop.addEventListener("click", () => $("file").click());
-  $("measure").addEventListener("click", measure);
+  $("measure").addEventListener("click", () => measure());
+  $("frame-slider").addEventListener("change", (ev) => measure(Number(ev.target.value)));
   $("reset").addEventListener("click", () => {
     state.ellipse = state.original && { ...state.original };
     $("reset").disabled = true;
