@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .biometry import invert_cdf
+
 __all__ = ["BlandAltman", "bland_altman", "icc_2_1", "icc_3_1", "student_t_ppf", "within_percent",
            "CLINICAL_TOLERANCE_PERCENT", "trimester"]
 
@@ -165,13 +167,4 @@ def student_t_ppf(p: float, df: float) -> float:
     """Quantile of Student's t with ``df`` degrees of freedom (bisection on the CDF, to 1e-10)."""
     if not 0 < p < 1 or df <= 0:
         raise ValueError("p must lie in (0, 1) and df be positive")
-    lo, hi = -1e3, 1e3
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if student_t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-10:
-            break
-    return 0.5 * (lo + hi)
+    return invert_cdf(lambda t: student_t_cdf(t, df), p, -1e3, 1e3, 1e-10)

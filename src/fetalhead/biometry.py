@@ -36,6 +36,7 @@ __all__ = [
     "intergrowth_value_at_centile",
     "normal_cdf",
     "normal_ppf",
+    "invert_cdf",
     "FORMULAS",
     "WHO_FETAL_QUANTILES",
     "WHO_FETAL_COEFFICIENTS",
@@ -474,14 +475,18 @@ def normal_ppf(p: float) -> float:
     """Inverse standard normal CDF, by bisection on :func:`normal_cdf` (to 1e-12)."""
     if not 0 < p < 1:
         raise ValueError("p must lie strictly between 0 and 1")
-    lo, hi = -40.0, 40.0
+    return invert_cdf(normal_cdf, p, -40.0, 40.0, 1e-12)
+
+
+def invert_cdf(cdf, p: float, lo: float, hi: float, tol: float) -> float:
+    """The x in [lo, hi] where the increasing function ``cdf`` reaches ``p``, by bisection to ``tol``."""
     for _ in range(200):
         mid = 0.5 * (lo + hi)
-        if normal_cdf(mid) < p:
+        if cdf(mid) < p:
             lo = mid
         else:
             hi = mid
-        if hi - lo < 1e-12:
+        if hi - lo < tol:
             break
     return 0.5 * (lo + hi)
 
