@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test browser system-deps fonts serve bench-cine bench-page bench-accuracy bench-speed bench-robustness bench-scale bench-trust bench-load train clean
+.PHONY: demo test browser system-deps fonts serve bench-node bench-cine bench-page bench-accuracy bench-speed bench-robustness bench-scale bench-trust bench-load train clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ serve: $(VENV)/.installed-dev
 
 bench-accuracy: $(VENV)/.installed
 	$(BIN)/python bench/accuracy.py
+
+bench-node: $(VENV)/.installed-dev system-deps
+	$(BIN)/python bench/node.py
 
 bench-cine: $(VENV)/.installed-dev
 	$(BIN)/python bench/cine.py

@@ -106,6 +106,47 @@ def test_region_box_outside_matrix_refuses_mm(tmp_path, grey):
     assert m.head_circumference_mm is None and "outside the" in m.message
 
 
+def test_a_region_box_ending_at_the_matrix_edge_is_accepted(tmp_path, grey, png_hc):
+    """Philips CX50 / ClearVue 650 and Mindray DC-30 write max = Columns (one past the last pixel)."""
+    h, w = grey.shape
+    edge = fetalhead.measure(write_us_dicom(tmp_path / "e.dcm", grey, [region(0, 0, w, h, PS / 10)]))
+    assert edge.head_circumference_mm == pytest.approx(png_hc, abs=1e-6)
+    beyond = fetalhead.measure(write_us_dicom(tmp_path / "f.dcm", grey, [region(0, 0, w + 2, h - 1, PS / 10)]))
+    assert beyond.head_circumference_mm is None and "outside the" in beyond.message
+
+
+def test_burned_in_text_outside_the_regions_is_blanked_in_everything_written(tmp_path, grey):
+    import cv2
+
+    from fetalhead.measurement import load_scan
+    from fetalhead.overlay import draw_overlay
+
+    h, w = grey.shape
+    img = grey.copy()
+    img[:40, :] = 0
+    cv2.putText(img, "DOE^JANE ID-12345", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1.0, 255, 2)
+    p = write_us_dicom(tmp_path / "t.dcm", img, [region(0, 45, w - 1, h - 1, PS / 10)])
+    scan = load_scan(p)
+    assert scan.image[:45].max() == 0 and scan.image[45:].max() > 0
+    m = fetalhead.measure(p)
+    assert m.head_circumference_mm is not None
+    assert draw_overlay(scan.image, m, with_text=False)[:40].max() == 0  # no name in the overlay
+    kept = load_scan(p, blank_outside_regions=False)
+    assert kept.image[:40].max() > 0.9  # the option keeps the pixels as they are
+    # the command line: blanked by default, kept with --keep-outside-regions (the overlay also carries
+    # fetalhead's own caption, so the burned-in letters' pixels are compared)
+    from fetalhead.cli import main
+
+    letters = img[:40] > 200
+    brightness = {}
+    for name, extra in (("blanked", []), ("kept", ["--keep-outside-regions"])):
+        out = tmp_path / name
+        main(["measure", str(p), *extra, "--overlay", str(out), "--out", str(out / "r.csv"), "--no-progress"])
+        overlay = cv2.imread(str(next(out.glob("*_overlay.png"))), cv2.IMREAD_GRAYSCALE)
+        brightness[name] = float(overlay[:40][letters].mean())
+    assert brightness["blanked"] < brightness["kept"] / 2, brightness
+
+
 def test_several_regions_choose_the_one_holding_the_head(tmp_path, grey, png_hc):
     h, w = grey.shape
     regions = [region(0, 0, 99, 99, 0.5),  # a small Doppler-like box elsewhere, another scale
@@ -134,7 +175,7 @@ def test_anisotropic_spacing_needs_consent(tmp_path, grey):
 
 def test_head_outside_every_region(tmp_path, grey):
     p = write_us_dicom(tmp_path / "o.dcm", grey, [region(0, 0, 60, 60, PS / 10)])
-    m = fetalhead.measure(p)
+    m = fetalhead.measure(p, blank_outside_regions=False)  # (blanked, there would be no head to find)
     assert m.head_circumference_mm is None and "outside every calibrated" in m.message
 
 

@@ -1,10 +1,12 @@
 """Hospital hand-off: DICOM SR and overlay capture read by DCMTK, FHIR R4 validated by fhir.resources,
 and the DICOM node between DCMTK's dcmsend (the scanner) and Debian's Orthanc (the PACS)."""
 
+import io
 import json
 import subprocess
 import sys
 import time
+import urllib.request
 
 import cv2
 import pytest
@@ -136,6 +138,12 @@ def _wait(fn, timeout=60.0):
     return fn()
 
 
+def _content_items(ds):
+    for item in ds.get("ContentSequence", []):
+        yield item
+        yield from _content_items(item)
+
+
 def _dcmsend(path, port, calling="SCANNER"):
     return subprocess.run([DCMSEND, "-aet", calling, "-aec", "FETALHEAD", "127.0.0.1", str(port), str(path)],
                           capture_output=True, text=True, timeout=60)
@@ -153,10 +161,31 @@ def test_scanner_to_node_to_pacs(us_dicom, model, tmp_path):
         echo = subprocess.run(["echoscu", "-aet", "SCANNER", "-aec", "FETALHEAD", "127.0.0.1", str(port)],
                               capture_output=True, text=True, timeout=30)
         assert echo.returncode == 0, echo.stderr
+        # a file that is no ultrasound image is answered with a failure status, and the node goes on
+        ct = tmp_path / "ct.dcm"
+        ds = pydicom.dcmread(us_dicom)
+        ds.Modality, ds.SOPInstanceUID = "CT", pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(ct)
+        report = tmp_path / "ct-report.txt"
+        subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1", str(port),
+                        str(ct)], capture_output=True, text=True, timeout=60)
+        assert "0xa900" in report.read_text().lower()
         sent = _dcmsend(us_dicom, port)
         assert sent.returncode == 0, sent.stderr + sent.stdout
         stored = _wait(lambda: len(pacs.instances()) >= 2 and pacs.instances())
         assert stored and len(stored) == 2
+        # the SR the PACS holds has the HC that fetalhead measure gives for the same file
+        sr_id = [i for i in pacs.get("/instances")
+                 if pacs.get(f"/instances/{i}/simplified-tags")["SOPClassUID"] == pydicom.uid.ComprehensiveSRStorage][0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{pacs.http_port}/instances/{sr_id}/file", timeout=10) as r:
+            sr = pydicom.dcmread(io.BytesIO(r.read()))
+        hc = [item for item in _content_items(sr) if item.ValueType == "NUM"
+              and item.ConceptNameCodeSequence[0].CodeValue == "11984-2"][0]
+        expected = fetalhead.measure(us_dicom, model=model)
+        assert float(hc.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.head_circumference_mm,
+                                                                                rel=1e-6)
+        assert "not an ultrasound image (Modality CT)" in (tmp_path / "node" / "node.log").read_text()
         src = pydicom.dcmread(us_dicom, stop_before_pixels=True)
         classes = sorted(i["SOPClassUID"] for i in stored)
         assert classes == sorted([str(pydicom.uid.ComprehensiveSRStorage), "1.2.840.10008.5.1.4.1.1.7"])

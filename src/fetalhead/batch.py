@@ -105,6 +105,7 @@ class MeasureOptions:
     precision: str | None = None
     sr_dir: str | None = None  # DICOM SR and overlay capture per measured ultrasound DICOM
     frames: str | None = None  # cine loops: "best" or "all" (None: the one ``frame``)
+    blank_outside_regions: bool = True  # DICOM: blank burned-in text outside the ultrasound regions
     fhir_dir: str | None = None  # a FHIR R4 Bundle per measured scan
 
     @classmethod
@@ -145,7 +146,8 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     path = Path(path)
     name = os.fsdecode(path).encode("utf-8", "replace").decode("utf-8")  # names that are not UTF-8 stay printable
     try:
-        scan = load_scan(path, name, opts.frame, opts.accept_anisotropic, sha256=sha256)
+        scan = load_scan(path, name, opts.frame, opts.accept_anisotropic, sha256=sha256,
+                         blank_outside_regions=opts.blank_outside_regions)
     except ScanReadError as exc:
         return Measurement(name, "failed", messages=[str(exc)], frame=opts.frame, failure="unreadable_scan",
                            sha256=getattr(exc, "sha256", None) or sha256 or "")
@@ -164,7 +166,8 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
             from .measurement import measure_loop
 
             results = measure_loop(path, px, frames=opts.frames, ga_weeks=opts.ga_weeks, model=model, source=name,
-                                   spacing_source=source, accept_anisotropic=opts.accept_anisotropic, chart=opts.chart)
+                                   spacing_source=source, accept_anisotropic=opts.accept_anisotropic, chart=opts.chart,
+                                   blank_outside_regions=opts.blank_outside_regions)
         else:
             results = [measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source,
                                     chart=opts.chart)]
@@ -174,7 +177,8 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     for m in results:
         frame_scan = scan
         if loop and m.status != "failed" and (opts.overlay_dir or opts.sr_dir or opts.fhir_dir):
-            frame_scan = load_scan(path, name, m.frame, opts.accept_anisotropic, sha256=scan.sha256)
+            frame_scan = load_scan(path, name, m.frame, opts.accept_anisotropic, sha256=scan.sha256,
+                                   blank_outside_regions=opts.blank_outside_regions)
         if opts.overlay_dir:
             target = Path(opts.overlay_dir) / overlay_name(path, m.frame)
             try:

@@ -158,7 +158,8 @@ def loop_frame_count(scan) -> int:
 
 
 def iter_loop_frames(source, name: str, kind: str, *, accept_anisotropic: bool = False,
-                     include_identifying: bool = False, sha256: str = "") -> Iterator:
+                     include_identifying: bool = False, sha256: str = "", blank_outside_regions: bool = True
+                     ) -> Iterator:
     """Each frame of a loop as a :class:`fetalhead.measurement.Scan` (DICOM parsed once, video read in order)."""
     from .measurement import Scan
 
@@ -173,7 +174,8 @@ def iter_loop_frames(source, name: str, kind: str, *, accept_anisotropic: bool =
     from .dicom import read_dicom_frames
 
     for dicom_scan, t in read_dicom_frames(source, name=name, accept_anisotropic=accept_anisotropic,
-                                           include_identifying=include_identifying):
+                                           include_identifying=include_identifying,
+                                           blank_outside_regions=blank_outside_regions):
         scan = Scan(dicom_scan.image, name, "dicom", dicom_scan.frame, sha256, dicom_scan)
         scan.n_frames, scan.frame_time_s = dicom_scan.n_frames, t
         yield scan

@@ -278,7 +278,7 @@ def _cmd_measure(args) -> int:
                                       frames=None if isinstance(frames, int) else frames,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
                                       threads=args.threads or 1, precision=args.precision, sr_dir=args.sr,
-                                      fhir_dir=args.fhir)
+                                      fhir_dir=args.fhir, blank_outside_regions=not args.keep_outside_regions)
     try:
         results, closers = open_runner(todo, opts, workers=args.workers, dask_local=args.dask_local or 0,
                                        scheduler=args.scheduler)
@@ -521,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cine loops (multi-frame DICOM, MP4/AVI video): the best frame with the HC trace "
                         "(default), every frame (a row each), or frame N (0 = the first)")
     m.add_argument("--frame", type=int, default=0, help="the same as --frames N")
+    m.add_argument("--keep-outside-regions", action="store_true",
+                   help="DICOM: keep the pixels outside the ultrasound regions (by default they are blanked: "
+                        "scanners burn the patient's name and ID there)")
     m.add_argument("--accept-anisotropic", action="store_true",
                    help="measure DICOM files whose x and y pixel spacing differ by more than 1%%")
     m.add_argument("--resume", action="store_true",

@@ -73,7 +73,16 @@ class UltrasoundRegion:
         return self.x0 - 0.5 <= x <= self.x1 + 0.5 and self.y0 - 0.5 <= y <= self.y1 + 0.5
 
     def inside_matrix(self, rows: int, cols: int) -> bool:
-        return 0 <= self.x0 <= self.x1 < cols and 0 <= self.y0 <= self.y1 < rows
+        """The box lies in the pixel matrix; a box that ends one past the last pixel (its max equal to
+        Columns or Rows, as Philips CX50 / ClearVue 650 and Mindray DC-30 write it) is taken as
+        ending at the edge (:data:`REGION_EDGE_TOLERANCE_PX`); further out, it is not trusted."""
+        edge = REGION_EDGE_TOLERANCE_PX
+        return 0 <= self.x0 <= self.x1 < cols + edge and 0 <= self.y0 <= self.y1 < rows + edge
+
+
+#: How far past the last pixel a region's max may lie and still be read as "to the edge" (pixels):
+#: several scanners write max = Columns (or Rows), one past the last pixel index.
+REGION_EDGE_TOLERANCE_PX = 1
 
 
 @dataclass
@@ -196,11 +205,55 @@ def choose_spacing(regions: list[UltrasoundRegion], rows: int, cols: int, point_
     return _check_isotropy(ref, accept_anisotropic, f"SequenceOfUltrasoundRegions[{holding[0].index}]")
 
 
+def blank_outside(grey: np.ndarray, regions: list[UltrasoundRegion]) -> np.ndarray:
+    """``grey`` with what lies outside every ultrasound region set to black: scanners burn text into the
+    pixels there (patient name and ID, the date), which fetalhead must not copy into what it writes
+    (overlays, the page, reports, the SR's capture). Unchanged when the file defines no region, or
+    when no region box overlaps the image."""
+    if not regions:
+        return grey
+    h, w = grey.shape
+    keep = np.zeros((h, w), bool)
+    for r in regions:
+        x0, y0 = max(0, r.x0), max(0, r.y0)
+        x1, y1 = min(w - 1, r.x1), min(h - 1, r.y1)
+        if x0 <= x1 and y0 <= y1:
+            keep[y0:y1 + 1, x0:x1 + 1] = True
+    if not keep.any():
+        return grey
+    return np.where(keep, grey, 0.0).astype(grey.dtype)
+
+
+def _palette_in_little_endian(ds):
+    """``ds``, or for a big-endian file a small dataset with its palette tables' words swapped: the
+    OW table data keep the file's byte order, which pydicom's ``apply_color_lut`` reads as little
+    endian (a big-endian palette file then decodes almost black)."""
+    little = getattr(ds, "original_encoding", (None, True))[1]
+    if little is not False or "RedPaletteColorLookupTableData" not in ds:
+        return ds  # (segmented tables are read in the file's byte order by pydicom itself)
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    out = Dataset()
+    out.file_meta = FileMetaDataset()
+    out.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    for elem in ds:
+        if "PaletteColorLookupTable" in elem.keyword or elem.keyword in (
+                "PhotometricInterpretation", "BitsStored", "BitsAllocated", "PixelRepresentation", "SamplesPerPixel"):
+            out.add(elem)
+    for colour in ("Red", "Green", "Blue", "Alpha"):
+        key = f"{colour}PaletteColorLookupTableData"
+        if key in out:
+            data = bytes(out[key].value)
+            setattr(out, key, np.frombuffer(data[: len(data) // 2 * 2], ">u2").astype("<u2").tobytes())
+    return out
+
+
 def _to_grey(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
     from pydicom.pixels import apply_color_lut
 
     if photometric == "PALETTE COLOR":
-        arr = apply_color_lut(arr, ds)
+        arr = apply_color_lut(arr, _palette_in_little_endian(ds))
         if arr.dtype != np.uint8:
             arr = (arr.astype(np.float32) / 65535.0)
         photometric = "RGB"
@@ -236,7 +289,8 @@ ULTRASOUND_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.
 
 
 def read_dicom(source, frame: int = 0, accept_anisotropic: bool = False,
-               include_identifying: bool = False, name: str | None = None) -> DicomScan:
+               include_identifying: bool = False, name: str | None = None,
+               blank_outside_regions: bool = True) -> DicomScan:
     """Read one frame of an ultrasound DICOM file (decoding only that frame).
 
     Parameters
@@ -277,7 +331,7 @@ def read_dicom(source, frame: int = 0, accept_anisotropic: bool = False,
         raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
     try:
         return _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array,
-                                  check_dimensions)
+                                  check_dimensions, blank=blank_outside_regions)
     except ScanReadError:
         raise
     except Exception as exc:  # a damaged tag read lazily: never a traceback
@@ -298,7 +352,7 @@ def _header_without_pixels(ds):
 
 
 def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bool = False,
-                      include_identifying: bool = False):
+                      include_identifying: bool = False, blank_outside_regions: bool = True):
     """Each frame of a (multi-frame) ultrasound DICOM file as ``(DicomScan, time_s)``, the file parsed
     once and one frame decoded at a time; the time from the frame timing (``None`` when absent)."""
     import io
@@ -330,7 +384,7 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
     for i in range(n):
         try:
             scan = _scan_from_dataset(ds, name, i, accept_anisotropic, include_identifying, pixel_array,
-                                      check_dimensions, header=header)
+                                      check_dimensions, header=header, blank=blank_outside_regions)
         except ScanReadError:
             raise
         except Exception as exc:
@@ -339,7 +393,7 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
 
 
 def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions,
-                       header=None):
+                       header=None, blank=True):
     modality = str(ds.get("Modality", "") or "").strip().upper()
     if modality and modality != "US":
         raise ScanReadError(f"{name}: not an ultrasound image (Modality {modality}); fetalhead measures "
@@ -382,6 +436,8 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
     if include_identifying:
         ids.update({k: str(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
     regions = ultrasound_regions(ds)
+    if blank:
+        grey = blank_outside(grey, regions)
     return DicomScan(path=name, image=grey, frame=frame, n_frames=n_frames, rows=rows, cols=cols,
                      regions=regions, pixel_spacing_tag_mm=tag_mm, identifiers=ids,
                      accept_anisotropic=accept_anisotropic,

@@ -41,6 +41,7 @@ MAX_RETRY_DELAY_S = 300.0
 #: Frames of a cine loop measured to choose the one reported (evenly spaced, the best quality wins).
 CINE_FRAMES_SAMPLED = 8
 _OUT_OF_RESOURCES = 0xA700
+_NOT_MATCHING_SOP_CLASS = 0xA900  # "Error: Data Set does not match SOP Class"
 _CANNOT_UNDERSTAND = 0xC000
 
 
@@ -146,6 +147,10 @@ class DicomNode:
             uid = _safe_uid(event.request.AffectedSOPInstanceUID)
         except ValueError:
             return _CANNOT_UNDERSTAND
+        why = self._refusal(event)
+        if why:
+            self.log.warning("refused %s from %s: %s", uid, event.assoc.requestor.ae_title, why)
+            return _NOT_MATCHING_SOP_CLASS
         if len(list((self.work / "incoming").glob("*.dcm"))) >= self.max_queue:
             self.log.warning("refused %s: %d instances wait to be measured (--max-queue)", uid, self.max_queue)
             return _OUT_OF_RESOURCES
@@ -156,6 +161,22 @@ class DicomNode:
             return _OUT_OF_RESOURCES
         self.log.info("received %s from %s", uid, event.assoc.requestor.ae_title)
         return 0x0000
+
+    @staticmethod
+    def _refusal(event) -> str:
+        """Why a received dataset is not an ultrasound image to measure ("" when it is): answered at once
+        with a failure status rather than journalled (no patient data in the reason)."""
+        try:
+            ds = event.dataset
+            modality = str(ds.get("Modality", "") or "").strip().upper()
+            if modality and modality != "US":
+                return f"not an ultrasound image (Modality {modality})"
+            if "PixelData" not in ds:
+                return "no pixel data"
+            int(ds.Rows), int(ds.Columns)
+        except Exception as exc:  # a dataset that does not even parse
+            return f"unreadable dataset ({type(exc).__name__})"
+        return ""
 
     def _application_entity(self):
         from pynetdicom import AE, ALL_TRANSFER_SYNTAXES

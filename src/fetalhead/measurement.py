@@ -295,8 +295,13 @@ def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None
 
 
 def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotropic: bool = False,
-              include_identifying: bool = False, sha256: str | None = None) -> Scan:
+              include_identifying: bool = False, sha256: str | None = None,
+              blank_outside_regions: bool = True) -> Scan:
     """Read a scan from a path, the file's bytes or an array; the one place that sniffs the type.
+
+    ``blank_outside_regions``: in a DICOM file that defines ultrasound regions, what lies outside them
+    (text burned in by the scanner: patient name, ID) is blanked before anything is measured or
+    written (:func:`fetalhead.dicom.blank_outside`); ``False`` keeps the pixels as they are.
 
     A path is read once: its sha256 is computed from the same bytes (unless ``sha256`` is
     given, as a batch that already hashed the file for ``--resume`` does).
@@ -328,7 +333,8 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
             from .dicom import read_dicom
 
             scan = read_dicom(data, frame=frame, accept_anisotropic=accept_anisotropic,
-                              include_identifying=include_identifying, name=name)
+                              include_identifying=include_identifying, name=name,
+                              blank_outside_regions=blank_outside_regions)
             from .cine import dicom_frame_times
 
             time_s = dicom_frame_times(scan.header, scan.n_frames)[frame] if scan.n_frames > 1 else None
@@ -349,7 +355,7 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
 def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, model: HeadModel | None = None,
             source: str | None = None, spacing_source: str | None = None, frame: int = 0,
             accept_anisotropic: bool = False, include_identifying: bool = False,
-            sha256: str | None = None, chart: str = DEFAULT_CHART) -> Measurement:
+            sha256: str | None = None, chart: str = DEFAULT_CHART, blank_outside_regions: bool = True) -> Measurement:
     """Measure the fetal head on one scan.
 
     Parameters
@@ -385,7 +391,7 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
     """
     src = source or (str(image) if isinstance(image, (str, Path)) else "<array>")
     try:
-        scan = load_scan(image, src, frame, accept_anisotropic, include_identifying, sha256)
+        scan = load_scan(image, src, frame, accept_anisotropic, include_identifying, sha256, blank_outside_regions)
     except ScanReadError as exc:
         return Measurement(src, "failed", messages=[str(exc)], frame=frame, failure="unreadable_scan",
                            sha256=getattr(exc, "sha256", None) or sha256 or "")
@@ -396,7 +402,7 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
 def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float | None = None,
                  model: HeadModel | None = None, source: str | None = None, spacing_source: str | None = None,
                  accept_anisotropic: bool = False, include_identifying: bool = False,
-                 chart: str = DEFAULT_CHART) -> list[Measurement]:
+                 chart: str = DEFAULT_CHART, blank_outside_regions: bool = True) -> list[Measurement]:
     """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
 
     ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.cine.choose_best_frame` picks, with
@@ -410,11 +416,12 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart)
     if isinstance(frames, int):
         return [measure(image, pixel_spacing_mm, source=src, frame=frames, accept_anisotropic=accept_anisotropic,
-                        include_identifying=include_identifying, **kw)]
+                        include_identifying=include_identifying, blank_outside_regions=blank_outside_regions, **kw)]
     if frames not in ("best", "all"):
         raise ValueError(f"frames must be 'best', 'all' or a frame number, got {frames!r}")
     try:
-        first = load_scan(image, src, 0, accept_anisotropic, include_identifying)
+        first = load_scan(image, src, 0, accept_anisotropic, include_identifying,
+                          blank_outside_regions=blank_outside_regions)
     except ScanReadError as exc:
         return [Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
                             sha256=getattr(exc, "sha256", None) or "")]
@@ -426,7 +433,8 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     results = []
     try:
         for scan in iter_loop_frames(data, src, first.kind, accept_anisotropic=accept_anisotropic,
-                                     include_identifying=include_identifying, sha256=first.sha256):
+                                     include_identifying=include_identifying, sha256=first.sha256,
+                                     blank_outside_regions=blank_outside_regions):
             m = measure_scan(scan, pixel_spacing_mm, **kw)
             m.n_frames = first.n_frames
             results.append(m)

@@ -98,9 +98,11 @@ def read_upload(file: UploadFile, settings: Settings) -> tuple[bytes, str]:
     return data, safe_name(file.filename)
 
 
-def _load(data: bytes, name: str, frame: int, include_identifying: bool = False, accept_anisotropic: bool = False):
+def _load(data: bytes, name: str, frame: int, include_identifying: bool = False, accept_anisotropic: bool = False,
+          blank_outside_regions: bool = True):
     try:
-        return load_scan(data, name, frame, accept_anisotropic, include_identifying)
+        return load_scan(data, name, frame, accept_anisotropic, include_identifying,
+                         blank_outside_regions=blank_outside_regions)
     except ScanReadError as exc:
         raise ApiError(422, "unreadable_scan", str(exc)) from None
 
@@ -185,6 +187,8 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                                               "without it a loop is measured whole and its best frame "
                                               "answered, with every frame's HC in hc_trace"),
                      include_identifying: bool = Form(False),
+                     keep_outside_regions: bool = Form(False, description="DICOM: keep the pixels outside the "
+                                                       "ultrasound regions (burned-in text) in the image answered"),
                      accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
                      lang: str = Form("en", description="language of the figures written out in `display`"),
                      chart: str = Form(DEFAULT_CHART, description="growth chart of the centiles: intergrowth or who"),
@@ -195,15 +199,16 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot():
-        scan = _load(data, name, frame or 0, include_identifying, accept_anisotropic)
+        blank = not keep_outside_regions
+        scan = _load(data, name, frame or 0, include_identifying, accept_anisotropic, blank)
         if frame is None and (scan.n_frames > 1 or scan.kind == "video"):
             from ..measurement import measure_loop
 
             m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
                              spacing_source=PAGE_SPACING_SOURCE, accept_anisotropic=accept_anisotropic,
-                             include_identifying=include_identifying, chart=chart)[0]
+                             include_identifying=include_identifying, chart=chart, blank_outside_regions=blank)[0]
             if m.frame != scan.frame and m.status != "failed":
-                scan = _load(data, name, m.frame, include_identifying, accept_anisotropic)
+                scan = _load(data, name, m.frame, include_identifying, accept_anisotropic, blank)
         else:
             m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
                              chart=chart)
