@@ -91,6 +91,8 @@ def test_validate_command_writes_the_report_json_and_csv(samples_dir, tmp_path, 
     assert "http://" not in page and "https://" not in page  # nothing fetched when it is viewed
     flagged = [x["filename"] for x in doc["flagged_or_failed"]]
     assert all(f"{name}: what was measured" in page for name in flagged)
+    summary = (out.parent / "agreement_summary.csv").read_text().splitlines()
+    assert len(summary) == 4 and summary[1].startswith("hc,fetalhead_vs_observer_1,6,")
     csv_text = (out.parent / "agreement.csv").read_text().splitlines()
     assert len(csv_text) == 7 and csv_text[0].startswith("filename,status,ga_weeks,hc_fetalhead_mm")
     assert "bias" in capsys.readouterr().out

@@ -3,7 +3,8 @@
 ``fetalhead validate SCANS --manual manual.csv --out report.html`` (or ``report.pdf``) measures every
 scan named in ``manual.csv`` and writes, beside the report, ``report.json`` (the figures, per
 measurement: ``bias_mm``, ``loa_low_mm``, ``loa_high_mm``, ``icc``, ``mad_mm``, ``n``, and every
-comparison in full) and ``agreement.csv`` (one row per scan, for the paper's own analysis).
+comparison in full), ``agreement_summary.csv`` (the report's table, one row per measure and
+comparison) and ``agreement.csv`` (one row per scan, for the paper's own analysis).
 ``fetalhead evaluate PRED GT --plots DIR`` draws the same plots for a results CSV against an
 HC18-layout reference.
 
@@ -499,6 +500,19 @@ def write_report(out: str | Path, rows, measurements, paths: dict, meta: dict) -
            **{m: v for m, v in figures["measurements"].items()},
            **{k: v for k, v in figures.items() if k != "measurements"}, "flagged_or_failed": review}
     (out.parent / "report.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    with open(out.parent / "agreement_summary.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["measure", "comparison", "n", "bias_mm", "bias_ci_low_mm", "bias_ci_high_mm", "loa_low_mm",
+                    "loa_high_mm", "bias_percent", "loa_low_percent", "loa_high_percent", "icc_2_1", "mad_mm",
+                    "mad_mm_second_trimester", "mad_mm_third_trimester", "within_3_percent"])
+        for m, fig in figures["measurements"].items():
+            for name, c in fig["comparisons"].items():
+                ci = c.get("bias_ci_mm") or [None, None]
+                tri = c["mad_mm_by_trimester"]
+                w.writerow([m, name, c["n"], *(_csv_number(v, 4) for v in (
+                    c.get("bias_mm"), ci[0], ci[1], c.get("loa_low_mm"), c.get("loa_high_mm"), c.get("bias_percent"),
+                    c.get("loa_low_percent"), c.get("loa_high_percent"), c.get("icc"), c["mad_mm"],
+                    tri["second"]["mad_mm"], tri["third"]["mad_mm"], c["within_3_percent"]))])
     with open(out.parent / "agreement.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["filename", "status", "ga_weeks"] + [f"{m}_{who}" for m in MEASURES
