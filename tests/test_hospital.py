@@ -319,3 +319,20 @@ def test_a_full_queue_refuses_the_store_so_the_scanner_keeps_it(us_dicom, model,
         assert list((tmp_path / "node" / "incoming").iterdir()) == []
     finally:
         node.stop()
+
+
+def test_a_cine_loop_received_reports_its_best_frame(samples_dir, tmp_path, model):
+    from fetalhead.dicom_node import DicomNode
+    from fetalhead.measurement import measure_loop
+
+    from .dicom_fixtures import loop_frames, write_loop_dicom
+
+    frames = loop_frames(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE), n=6, blurred=(1,))
+    node = DicomNode(tmp_path / "node", model=model)
+    loop = write_loop_dicom(tmp_path / "node" / "incoming" / "1.2.3.5.dcm", frames, PS_CM)
+    (best,) = measure_loop(loop, model=model)
+    assert node.process_once() == 1
+    sr = pydicom.dcmread(next((tmp_path / "node" / "outbox" / "1.2.3.5").glob("*_sr.dcm")))
+    refs = [int(i.ReferencedSOPSequence[0].ReferencedFrameNumber) for i in _content_items(sr)
+            if i.ValueType == "IMAGE"]
+    assert refs and set(refs) == {best.frame + 1}

@@ -38,8 +38,6 @@ __all__ = ["DicomNode", "Destination", "parse_destination", "node_status", "MAX_
 
 #: The longest wait between two tries to send a result (seconds).
 MAX_RETRY_DELAY_S = 300.0
-#: Frames of a cine loop measured to choose the one reported (evenly spaced, the best quality wins).
-CINE_FRAMES_SAMPLED = 8
 _OUT_OF_RESOURCES = 0xA700
 _NOT_MATCHING_SOP_CLASS = 0xA900  # "Error: Data Set does not match SOP Class"
 _CANNOT_UNDERSTAND = 0xC000
@@ -201,21 +199,13 @@ class DicomNode:
         return self._model
 
     def _measure(self, path: Path):
-        """The measurement of the instance in ``path`` (a cine loop: the sampled frame of best quality)."""
-        from .measurement import load_scan, measure_scan
+        """The measurement of the instance in ``path`` and the scan of its frame (a cine loop: the best
+        frame, chosen as ``fetalhead measure --frames best`` chooses it)."""
+        from .measurement import load_scan, measure_loop
 
         model = self._model_or_load()
-        scan = load_scan(path, path.name)
-        n = getattr(scan.dicom, "n_frames", 1) if scan.dicom is not None else 1
-        best = (measure_scan(scan, model=model), scan)
-        if n > 1:
-            step = max(1, n // CINE_FRAMES_SAMPLED)
-            for frame in range(step, n, step):
-                other = load_scan(path, path.name, frame)
-                m = measure_scan(other, model=model)
-                if m.status != "failed" and (best[0].status == "failed" or (m.quality or 0) > (best[0].quality or 0)):
-                    best = (m, other)
-        return best
+        (m,) = measure_loop(path, frames="best", model=model, source=path.name)
+        return m, load_scan(path, path.name, m.frame if m.status != "failed" else 0)
 
     def process_once(self) -> int:
         """Measure every received instance waiting; return how many were handled."""
