@@ -345,7 +345,8 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
             grey, n, time_s = read_video_frame(image if isinstance(image, (str, Path)) else data, name, frame)
             return Scan(check_scan_array(grey, name), name, "video", frame, digest, None, n, time_s)
         if frame:
-            raise ScanReadError(f"{name}: frame {frame} given, but the file is not a multi-frame DICOM")
+            raise ScanReadError(f"{name}: frame {frame} given, but the file is a still image, not a loop "
+                                "(multi-frame DICOM or video)")
         return Scan(decode_image(data, name, kind), name, kind or "unknown", 0, digest)
     except ScanReadError as exc:
         exc.sha256 = digest  # a failed row still names the content it failed on
