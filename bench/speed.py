@@ -98,6 +98,41 @@ def _time_images(paths: list[str], precision: str = "fp32") -> list[float]:
     return times
 
 
+def _stages(paths: list[str], precision: str) -> dict:
+    """Where the time goes (medians, ms): reading and decoding the file, the network's coarse pass (1
+    view) and fine pass (the view and its mirror in one batch), and everything else of a measurement
+    (ellipse fits, outline evidence, intervals, figures)."""
+    from fetalhead.measurement import load_scan, measure_scan
+    from fetalhead.model import load_model
+
+    model = load_model(threads=1, precision=precision)
+    calls = []
+    predict = model.predict
+
+    def timed(batch):
+        t = time.perf_counter()
+        out = predict(batch)
+        calls.append((batch.shape[0], time.perf_counter() - t))
+        return out
+
+    model.predict = timed
+    measure_scan(load_scan(paths[0]), 0.1, model=model)
+    read, rest, coarse, fine = [], [], [], []
+    for p in paths:
+        calls.clear()
+        t0 = time.perf_counter()
+        scan = load_scan(p)
+        t1 = time.perf_counter()
+        measure_scan(scan, 0.1, model=model)
+        t2 = time.perf_counter()
+        read.append(t1 - t0)
+        coarse += [t for n, t in calls if n == 1]
+        fine += [t for n, t in calls if n > 1]
+        rest.append(t2 - t1 - sum(t for _, t in calls))
+    return {k: 1000 * statistics.median(v) for k, v in
+            (("read", read), ("coarse", coarse), ("fine", fine), ("rest", rest)) if v}
+
+
 def _worker(args) -> int:
     from fetalhead.measurement import measure
     from fetalhead.model import load_model
@@ -149,6 +184,10 @@ def main(argv=None) -> int:
               f" = {med / med_ref:.2f} x the reference; 2 processes x 1 thread: {rates[name]:.1f} images/s; "
               f"model {default_model_path(name).stat().st_size / 1e6:.2f} MB")
     print(f"peak memory of the 1-thread process: {peak_mb:.0f} MB")
+    st = _stages(paths[:40], DEFAULT_PRECISION)
+    print(f"where the time goes ({DEFAULT_PRECISION}, medians over {min(40, len(paths))} images): read and decode "
+          f"{st['read']:.1f} ms, coarse pass {st['coarse']:.1f} ms, fine pass (view + mirror) {st['fine']:.1f} ms, "
+          f"the rest {st['rest']:.1f} ms; the reference's whole budget at 0.5 x is {500 * med_ref:.1f} ms")
     return 0
 
 
