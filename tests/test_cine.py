@@ -99,3 +99,42 @@ def test_best_is_the_default_for_a_loop_and_stills_are_unchanged(frames, tmp_pat
     still = fetalhead.measure(samples_dir / "358_HC.png", PS)
     assert rows["358_HC.png"]["hc_mm"] == pytest.approx(still.head_circumference_mm)
     assert rows["358_HC.png"]["hc_trace"] is None and rows["358_HC.png"]["n_frames"] == 1
+
+
+def test_the_report_says_which_frame_of_the_loop(frames, tmp_path):
+    from fetalhead.report import report_rows, translations
+
+    loop = write_loop_dicom(tmp_path / "loop.dcm", frames, PS / 10)
+    (best,) = measure_loop(loop)
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        rows = dict(report_rows(best, t))
+        assert rows[t["loop_slider"]].startswith(t["loop_frame"].replace("{n}", str(best.frame + 1)).replace(
+            "{total}", "12")) and t["loop_best"] in rows[t["loop_slider"]]
+    (one,) = measure_loop(loop, frames=2)
+    assert dict(report_rows(one, translations("en")))["Frame of the loop"] == "Frame 3 of 12"
+
+
+def test_the_api_measures_a_video_loop_and_leaves_no_file_behind(frames, tmp_path, monkeypatch):
+    pytest.importorskip("fastapi")
+    import tempfile
+
+    from fastapi.testclient import TestClient
+
+    from fetalhead.web.app import create_app
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    video = write_video(tmp_path / "loop.avi", frames).read_bytes()
+    j = client.post("/api/v1/measure", files={"file": ("loop.avi", video)},
+                    data={"pixel_size_mm": str(PS), "include_image": "false"}).json()
+    assert j["n_frames"] == 12 and len(j["hc_trace"]) == 12 and j["frame_choice"] and j["frame"] not in (3, 4)
+    assert j["display"]["frame"].startswith(f"Frame {j['frame'] + 1} of 12")
+    five = client.post("/api/v1/measure", files={"file": ("loop.avi", video)},
+                       data={"pixel_size_mm": str(PS), "frame": "5", "include_image": "false"}).json()
+    assert five["frame"] == 5 and five["hc_trace"] is None
+    late = client.post("/api/v1/measure", files={"file": ("loop.avi", video)}, data={"frame": "40"})
+    assert late.status_code == 422 and "frame 40 requested" in late.json()["error"]["message"]
+    assert list(scratch.iterdir()) == []  # the private temporary copies are gone

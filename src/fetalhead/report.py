@@ -139,14 +139,20 @@ def display_values(m, t: dict) -> dict:
     out["quality"] = quality
     out["spacing_source"] = spacing_text(m.spacing_source, t)
     out["chart_note"] = chart_note(m, t)
+    if (m.n_frames or 1) > 1:  # a cine loop: which frame was measured, and whether the software chose it
+        out["frame"] = fill(t["loop_frame"], n=m.frame + 1, total=m.n_frames) + (
+            f" ({t['loop_best']})" if m.hc_trace else "")
     return out
 
 
 def report_rows(m, t: dict) -> list[tuple[str, str]]:
     """(label, value) pairs of the report's measurement table."""
     values = display_values(m, t)
-    return [(chart_label(key, m.chart, t) if key == "hc_centile" else t[key], values[column])
+    rows = [(chart_label(key, m.chart, t) if key == "hc_centile" else t[key], values[column])
             for key, column in TABLE_ROWS]
+    if "frame" in values:
+        rows.insert(0, (t["loop_slider"], values["frame"]))
+    return rows
 
 
 def formula_lines(m) -> list[str]:
