@@ -26,8 +26,9 @@ demo: $(VENV)/.installed
 
 # Debian's packages the tests use (command:package): Chromium for the browser tests (Playwright drives it;
 # no browser download), strace for the test that a measurement opens no network connection, npm for
-# axe-core, DCMTK (dcmsend as the scanner, dsrdump to read the SR) and Orthanc as the PACS.
-SYSTEM_TOOLS = chromium:chromium strace:strace npm:npm dcmsend:dcmtk Orthanc:orthanc
+# axe-core, DCMTK (dcmsend as the scanner, dsrdump to read the SR), Orthanc as the PACS and
+# dicom3tools' dciodvfy (checks the SR and the overlay capture against their IODs).
+SYSTEM_TOOLS = chromium:chromium strace:strace npm:npm dcmsend:dcmtk Orthanc:orthanc dciodvfy:dicom3tools
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || test -x /usr/sbin/$${t%%:*} || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \

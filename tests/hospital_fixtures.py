@@ -13,6 +13,7 @@ from pathlib import Path
 ORTHANC = shutil.which("Orthanc") or shutil.which("Orthanc", path="/usr/sbin:/usr/bin")
 DCMSEND = shutil.which("dcmsend")
 DSRDUMP = shutil.which("dsrdump")
+DCIODVFY = shutil.which("dciodvfy")
 
 
 class Orthanc:

@@ -21,7 +21,7 @@ from fetalhead.model import load_model  # noqa: E402
 from fetalhead.web.serving import free_loopback_port  # noqa: E402
 
 from .dicom_fixtures import region, write_us_dicom  # noqa: E402
-from .hospital_fixtures import DCMSEND, DSRDUMP, ORTHANC, Orthanc  # noqa: E402
+from .hospital_fixtures import DCIODVFY, DCMSEND, DSRDUMP, ORTHANC, Orthanc  # noqa: E402
 
 PS_CM = 0.0134737677
 
@@ -85,6 +85,22 @@ def test_dcmtk_reads_the_sr_as_tid_5000(us_dicom, model, tmp_path):
     assert f'"{m.head_circumference_mm:.6g}'[:6] in dump and "(mm,UCUM" in dump
     assert "(ELLIPSE," in dump and "Biometry Group" in dump and "Cephalic Index" in dump
     assert "Device Observer Model Name" in dump and model.version in dump
+
+
+@pytest.mark.skipif(DCIODVFY is None, reason="dicom3tools is not installed (make test installs it)")
+def test_dciodvfy_finds_no_error_in_the_sr_and_the_capture(us_dicom, model, tmp_path):
+    from fetalhead.batch import write_hand_off
+
+    ds = pydicom.dcmread(us_dicom)  # a source as scanners write it: with the study's date, time and ID
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20261128", "101500", "S1"
+    ds.save_as(us_dicom)
+    for path in write_hand_off(*measured(us_dicom, model), model, sr_dir=tmp_path):
+        out = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
+        lines = (out.stdout + out.stderr).splitlines()
+        errors = [x for x in lines if x.startswith("Error")]
+        assert errors == [], (path.name, errors)
+        # the only warnings left: our private coding scheme (99FHEAD) is not one dciodvfy knows
+        assert all("99FHEAD" in x for x in lines if x.startswith("Warning")), (path.name, lines)
 
 
 def test_fhir_bundle_is_valid_r4_and_holds_no_patient_data(us_dicom, model, tmp_path):

@@ -33,6 +33,9 @@ __all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "feta
 
 #: The series number of fetalhead's results in the source study.
 SR_SERIES_NUMBER = 9901
+#: Body Part Examined of the overlay capture when the source says none: fetal head biometry is done on
+#: transabdominal obstetric scans (from 14 weeks).
+OBSTETRIC_BODY_PART = "ABDOMEN"
 #: Private coding scheme for what DICOM has no code for (the 90 % interval limits).
 PRIVATE_SCHEME = "99FHEAD"
 _ROOT_UID_NAME = "fetalhead"
@@ -232,6 +235,9 @@ def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str):
         series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sc", source_uid, m.frame, model_version),
         instance_number=2, manufacturer="fetalhead (open source)", patient_orientation=("L", "F"))
     sc.SeriesDescription = "fetalhead fetal head biometry"
+    # General Series: Laterality is required (2C) for paired body parts; saying which part this is
+    # (the source's, else the abdomen of a transabdominal obstetric scan) tells readers it is not paired
+    sc.BodyPartExamined = str(header.get("BodyPartExamined") or "") or OBSTETRIC_BODY_PART
     sc.ImageComments = "fetalhead overlay: the head ellipse and calipers measured; needs a clinician's review"
     return sc
 
