@@ -26,6 +26,7 @@ beyond it a store is refused with "out of resources", A700, so the sender keeps 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -236,42 +237,52 @@ class DicomNode:
 
     # --- sending ----------------------------------------------------------------------------
     def send_once(self, now: float | None = None) -> int:
-        """Send every result due; return how many results were completely sent."""
+        """Send every result due, over one association; return how many results were completely sent.
+        A failure (no association, a refused store) counts as a try for each result not yet sent."""
         if self.send_to is None:
             return 0
         now = time.time() if now is None else now
-        done = 0
+        due = []
         for out in sorted(p for p in (self.work / "outbox").glob("*") if p.is_dir()):
-            state_path = out / "state.json"
             try:
-                state = json.loads(state_path.read_text())
+                state = json.loads((out / "state.json").read_text())
             except (OSError, ValueError):
                 continue  # still being written
-            if state.get("next_try", 0) > now:
-                continue
-            files = sorted(out.glob("*.dcm"))
-            try:
-                self._c_store(files)
-            except Exception as exc:
-                state["attempts"] = int(state.get("attempts", 0)) + 1
-                delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (state["attempts"] - 1))
-                state.update(next_try=now + delay, last_error=str(exc)[:300])
-                _json(state_path, state)
-                self.log.warning("send of %s to %s failed (try %d, next in %.0f s): %s", out.name, self.send_to,
-                                 state["attempts"], delay, str(exc)[:200])
-                continue
-            _json(self.work / "sent" / f"{out.name}.json", {"uid": out.name, "sent_to": str(self.send_to),
-                                                            "attempts": int(state.get("attempts", 0)) + 1,
-                                                            "sent_at": time.time()})
-            for f in out.iterdir():
-                f.unlink()
-            out.rmdir()
-            self.log.info("sent results of %s to %s", out.name, self.send_to)
-            done += 1
+            if state.get("next_try", 0) <= now:
+                due.append((out, state))
+        if not due:
+            return 0
+        done = 0
+        try:
+            with self._association() as assoc:
+                for out, state in due:
+                    self._c_store(assoc, sorted(out.glob("*.dcm")))
+                    self._mark_sent(out, state)
+                    done += 1
+        except Exception as exc:
+            for out, state in due[done:]:
+                self._mark_failed(out, state, now, exc)
         return done
 
-    def _c_store(self, files: list[Path]) -> None:
-        import pydicom
+    def _mark_sent(self, out: Path, state: dict) -> None:
+        _json(self.work / "sent" / f"{out.name}.json", {"uid": out.name, "sent_to": str(self.send_to),
+                                                        "attempts": int(state.get("attempts", 0)) + 1,
+                                                        "sent_at": time.time()})
+        for f in out.iterdir():
+            f.unlink()
+        out.rmdir()
+        self.log.info("sent results of %s to %s", out.name, self.send_to)
+
+    def _mark_failed(self, out: Path, state: dict, now: float, exc: Exception) -> None:
+        state["attempts"] = int(state.get("attempts", 0)) + 1
+        delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (state["attempts"] - 1))
+        state.update(next_try=now + delay, last_error=str(exc)[:300])
+        _json(out / "state.json", state)
+        self.log.warning("send of %s to %s failed (try %d, next in %.0f s): %s", out.name, self.send_to,
+                         state["attempts"], delay, str(exc)[:200])
+
+    @contextlib.contextmanager
+    def _association(self):
         from pynetdicom import AE
         from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
@@ -283,16 +294,22 @@ class DicomNode:
         if not assoc.is_established:
             raise ConnectionError(f"no association with {d} (refused, rejected or unreachable)")
         try:
-            for f in files:
-                if f.name.endswith(".sent.dcm"):
-                    continue
-                status = assoc.send_c_store(pydicom.dcmread(f))
-                code = getattr(status, "Status", None)
-                if code is None or code not in (0x0000, 0xB000, 0xB007, 0xB006):
-                    raise ConnectionError(f"{d} answered C-STORE status {code!r} for {f.name}")
-                f.rename(f.with_name(f.stem + ".sent.dcm"))  # accepted: never sent again
+            yield assoc
         finally:
-            assoc.release()
+            if assoc.is_established:
+                assoc.release()
+
+    def _c_store(self, assoc, files: list[Path]) -> None:
+        import pydicom
+
+        for f in files:
+            if f.name.endswith(".sent.dcm"):
+                continue
+            status = assoc.send_c_store(pydicom.dcmread(f))
+            code = getattr(status, "Status", None)
+            if code is None or code not in (0x0000, 0xB000, 0xB007, 0xB006):
+                raise ConnectionError(f"{self.send_to} answered C-STORE status {code!r} for {f.name}")
+            f.rename(f.with_name(f.stem + ".sent.dcm"))  # accepted: never sent again
 
     # --- running ----------------------------------------------------------------------------
     def _loop(self, fn) -> None:

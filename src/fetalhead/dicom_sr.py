@@ -202,10 +202,22 @@ _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDa
           "ReferringPhysicianName", "StudyID", "AccessionNumber")
 
 
-def _evidence(header):
-    import copy
+#: What the SR and the capture take from the source besides the Patient module (group 0010): the
+#: General Study module and the source instance's identity (for the evidence references).
+_EVIDENCE_KEYWORDS = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+                      "SeriesInstanceUID", "Modality", "StudyDate", "StudyTime", "ReferringPhysicianName",
+                      "StudyID", "AccessionNumber", "StudyDescription", "NumberOfFrames")
 
-    ev = copy.deepcopy(header)
+
+def _evidence(header):
+    """The source's patient and study modules and identity, as a small dataset (copying the whole
+    header would cost more than measuring); Type 2 attributes it lacks are added empty."""
+    from pydicom.dataset import Dataset
+
+    ev = Dataset()
+    for elem in header:
+        if elem.tag.group == 0x0010 or elem.keyword in _EVIDENCE_KEYWORDS:
+            ev.add(elem)
     for keyword in _TYPE2:
         if keyword not in ev:
             setattr(ev, keyword, "")
