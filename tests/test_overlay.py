@@ -28,3 +28,19 @@ def test_failed_measurement_overlay_says_why():
     m = Measurement("a.png", "failed", messages=["a.png: no head found in the image"])
     pic = draw_overlay(grey, m)
     assert pic.shape == (540, 800, 3) and not np.all(pic == pic[0, 0])  # the text is written
+
+
+def test_the_outline_colour_follows_the_status():
+    from fetalhead.geometry import ellipse_points
+    from fetalhead.overlay import AMBER, GREEN, RED
+
+    grey = np.full((540, 800), 0.3, np.float32)
+    m = Measurement("a.png", "ok", quality=0.95, image_size=(800, 540))
+    _fill(m, Ellipse(400, 270, 150, 110, 0), 0.15, "given", None)
+    x, y = ellipse_points(m.ellipse, 8)[1]  # on the outline, away from the calipers and their lines
+    colours = {}
+    for status in ("ok", "adjusted", "flagged"):
+        m.status = status
+        colours[status] = tuple(int(v) for v in draw_overlay(grey, m, with_text=False)[int(round(y)), int(round(x))])
+    for status, expected in (("ok", GREEN), ("adjusted", AMBER), ("flagged", RED)):  # anti-aliased lines
+        assert np.allclose(colours[status], expected, atol=40), (status, colours[status])

@@ -12,6 +12,7 @@ from .geometry import ellipse_points
 __all__ = ["draw_overlay", "write_overlay"]
 
 GREEN, CYAN, YELLOW, RED, WHITE = (0, 220, 0), (255, 255, 0), (0, 215, 255), (0, 0, 255), (255, 255, 255)
+AMBER = (0, 160, 255)  # BGR: the outline of a result adjusted by hand
 
 
 def _fmt(v, unit="", nd=1):
@@ -58,7 +59,7 @@ def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.nd
         box = out[: step * len(lines) + 8 * scale, : min(width, w)]
         box[:] = (box * 0.35).astype(np.uint8)
     if m.ellipse is not None:
-        colour = GREEN if m.status == "ok" else RED
+        colour = {"ok": GREEN, "adjusted": AMBER}.get(m.status, RED)
         pts = np.round(ellipse_points(m.ellipse, 720) * 16).astype(np.int32)
         cv2.polylines(out, [pts], True, colour, 1 * scale, cv2.LINE_AA, shift=4)
         lm = m.landmarks

@@ -137,7 +137,9 @@ function draw() {
   if (!e) return;
   const lw = Math.max(1.5, c.width / 500);
   g.lineWidth = lw;
-  g.strokeStyle = state.figures && state.figures.status === "ok" ? "#00dc00" : "#ff3030";
+  // the outline's colour follows the status, as in the overlay: ok green, adjusted amber, else red
+  const status = state.figures ? state.figures.status : "";
+  g.strokeStyle = status === "ok" ? "#00dc00" : status === "adjusted" ? "#ffa000" : "#ff3030";
   g.beginPath();
   g.ellipse(e.center_x, e.center_y, e.semi_major, e.semi_minor, (e.angle_deg * Math.PI) / 180, 0, 2 * Math.PI);
   g.stroke();
