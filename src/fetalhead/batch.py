@@ -141,7 +141,6 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     from .imageio import ScanReadError
     from .measurement import load_scan, measure_scan
     from .model import load_model
-    from .overlay import write_overlay
 
     path = Path(path)
     name = os.fsdecode(path).encode("utf-8", "replace").decode("utf-8")  # names that are not UTF-8 stay printable
@@ -161,33 +160,46 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
         return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256,
                            failure="model_error")
     loop = opts.frames in ("best", "all") and (scan.n_frames > 1 or scan.kind == "video")
+    kw = dict(ga_weeks=opts.ga_weeks, model=model, spacing_source=source, chart=opts.chart)
     try:
+        if loop and opts.frames == "all":  # each frame written from the frame at hand: the file is read once
+            from .measurement import iter_loop_measurements
+
+            results = []
+            for m, frame_scan in iter_loop_measurements(scan, path, px, accept_anisotropic=opts.accept_anisotropic,
+                                                        blank_outside_regions=opts.blank_outside_regions, **kw):
+                _write_outputs(m, frame_scan or scan, path, model, opts)
+                results.append(m)
+            return results
         if loop:
             from .measurement import measure_loop
 
-            results = measure_loop(path, px, frames=opts.frames, ga_weeks=opts.ga_weeks, model=model, source=name,
-                                   spacing_source=source, accept_anisotropic=opts.accept_anisotropic, chart=opts.chart,
-                                   blank_outside_regions=opts.blank_outside_regions)
+            (m,) = measure_loop(path, px, frames="best", source=name, accept_anisotropic=opts.accept_anisotropic,
+                                blank_outside_regions=opts.blank_outside_regions, first=scan, **kw)
+            if m.status != "failed" and m.frame != scan.frame and (opts.overlay_dir or opts.sr_dir or opts.fhir_dir):
+                scan = load_scan(path, name, m.frame, opts.accept_anisotropic, sha256=scan.sha256,
+                                 blank_outside_regions=opts.blank_outside_regions)  # the chosen frame's picture
         else:
-            results = [measure_scan(scan, px, ga_weeks=opts.ga_weeks, model=model, spacing_source=source,
-                                    chart=opts.chart)]
+            m = measure_scan(scan, px, **kw)
     except Exception as exc:  # never let one file end the batch
         return Measurement(name, "failed", messages=[f"{name}: unexpected error ({type(exc).__name__}: {exc})"],
                            frame=opts.frame, sha256=scan.sha256, failure="internal_error")
-    for m in results:
-        frame_scan = scan
-        if loop and m.status != "failed" and (opts.overlay_dir or opts.sr_dir or opts.fhir_dir):
-            frame_scan = load_scan(path, name, m.frame, opts.accept_anisotropic, sha256=scan.sha256,
-                                   blank_outside_regions=opts.blank_outside_regions)
-        if opts.overlay_dir:
-            target = Path(opts.overlay_dir) / overlay_name(path, m.frame)
-            try:
-                m.overlay_path = str(write_overlay(target, frame_scan.image, m))
-            except (OSError, RuntimeError) as exc:
-                m.flags.append("overlay_not_written")
-                m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
-        write_hand_off(m, frame_scan, model, opts.sr_dir, opts.fhir_dir)
-    return results if opts.frames == "all" and loop else results[0]
+    _write_outputs(m, scan, path, model, opts)
+    return m
+
+
+def _write_outputs(m: Measurement, scan, path: Path, model, opts: MeasureOptions) -> None:
+    """The overlay, SR and FHIR of ``m`` (from ``scan``, the frame measured), as ``opts`` asks."""
+    from .overlay import write_overlay
+
+    if opts.overlay_dir:
+        target = Path(opts.overlay_dir) / overlay_name(path, m.frame)
+        try:
+            m.overlay_path = str(write_overlay(target, scan.image, m))
+        except (OSError, RuntimeError) as exc:
+            m.flags.append("overlay_not_written")
+            m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
+    write_hand_off(m, scan, model, opts.sr_dir, opts.fhir_dir)
 
 
 def write_hand_off(m: Measurement, scan, model, sr_dir=None, fhir_dir=None) -> list[Path]:

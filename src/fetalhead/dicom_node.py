@@ -204,9 +204,11 @@ class DicomNode:
         frame, chosen as ``fetalhead measure --frames best`` chooses it)."""
         from .measurement import load_scan, measure_loop
 
-        model = self._model_or_load()
-        (m,) = measure_loop(path, frames="best", model=model, source=path.name)
-        return m, load_scan(path, path.name, m.frame if m.status != "failed" else 0)
+        scan = load_scan(path, path.name)
+        (m,) = measure_loop(path, frames="best", model=self._model_or_load(), source=path.name, first=scan)
+        if m.status != "failed" and m.frame != scan.frame:
+            scan = load_scan(path, path.name, m.frame, sha256=scan.sha256)
+        return m, scan
 
     def process_once(self) -> int:
         """Measure every received instance waiting; return how many were handled."""

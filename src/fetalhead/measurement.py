@@ -34,7 +34,8 @@ from .uncertainty import relative_interval
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, inside_fraction, segment_head
 
-__all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop", "load_scan", "decide_spacing",
+__all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
+           "iter_loop_measurements", "load_scan", "decide_spacing",
            "decide_status",
            "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
@@ -403,15 +404,17 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
 def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float | None = None,
                  model: HeadModel | None = None, source: str | None = None, spacing_source: str | None = None,
                  accept_anisotropic: bool = False, include_identifying: bool = False,
-                 chart: str = DEFAULT_CHART, blank_outside_regions: bool = True) -> list[Measurement]:
+                 chart: str = DEFAULT_CHART, blank_outside_regions: bool = True,
+                 first: Scan | None = None) -> list[Measurement]:
     """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
 
     ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.cine.choose_best_frame` picks, with
     every frame's HC in ``hc_trace`` and the reason in ``frame_choice``), ``"all"`` (one result per
-    frame, with ``frame`` and ``frame_time_s``) or a frame number. Never raises for a bad file: a
+    frame, with ``frame`` and ``frame_time_s``) or a frame number. ``first``: the loop's first frame
+    when the caller has already read it (it is not read again). Never raises for a bad file: a
     ``failed`` result says why.
     """
-    from .cine import choose_best_frame, iter_loop_frames
+    from .cine import choose_best_frame
 
     src = source or (str(image) if isinstance(image, (str, Path)) else "<bytes>")
     kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart)
@@ -420,28 +423,20 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                         include_identifying=include_identifying, blank_outside_regions=blank_outside_regions, **kw)]
     if frames not in ("best", "all"):
         raise ValueError(f"frames must be 'best', 'all' or a frame number, got {frames!r}")
-    try:
-        first = load_scan(image, src, 0, accept_anisotropic, include_identifying,
-                          blank_outside_regions=blank_outside_regions)
-    except ScanReadError as exc:
-        return [Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
-                            sha256=getattr(exc, "sha256", None) or "")]
-    model = model or load_model()
-    kw["model"] = model
+    if first is None:
+        try:
+            first = load_scan(image, src, 0, accept_anisotropic, include_identifying,
+                              blank_outside_regions=blank_outside_regions)
+        except ScanReadError as exc:
+            return [Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
+                                sha256=getattr(exc, "sha256", None) or "")]
+    kw["model"] = model or load_model()
     if first.n_frames <= 1 and first.kind != "video":
         return [measure_scan(first, pixel_spacing_mm, **kw)]
-    data = image if isinstance(image, (str, Path)) else bytes(image)
-    results = []
-    try:
-        for scan in iter_loop_frames(data, src, first.kind, accept_anisotropic=accept_anisotropic,
-                                     include_identifying=include_identifying, sha256=first.sha256,
-                                     blank_outside_regions=blank_outside_regions):
-            m = measure_scan(scan, pixel_spacing_mm, **kw)
-            m.n_frames = first.n_frames
-            results.append(m)
-    except ScanReadError as exc:  # a loop that breaks half way: what was measured stays
-        results.append(Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
-                                   frame=len(results), sha256=first.sha256))
+    results = [m for m, _ in iter_loop_measurements(first, image, pixel_spacing_mm,
+                                                   accept_anisotropic=accept_anisotropic,
+                                                   include_identifying=include_identifying,
+                                                   blank_outside_regions=blank_outside_regions, **kw)]
     if frames == "all":
         return results
     index, why = choose_best_frame(results)
@@ -455,6 +450,29 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
         chosen.messages.append(f"best frame: {why}")
     chosen.hc_trace, chosen.frame_choice = trace, why
     return [chosen]
+
+
+def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_anisotropic: bool = False,
+                           include_identifying: bool = False, blank_outside_regions: bool = True, **kw):
+    """Each frame of the loop whose first frame is ``first`` (read from ``image``: its path or bytes),
+    measured: ``(Measurement, Scan)`` pairs, one frame decoded at a time, so that what is written per
+    frame (an overlay, an SR) is written from the frame at hand. A loop that breaks half way ends with
+    a failed measurement (and no scan); what was measured stays. ``kw``: as :func:`measure_scan`."""
+    from .cine import iter_loop_frames
+
+    data = image if isinstance(image, (str, Path)) else bytes(image)
+    measured = 0
+    try:
+        for scan in iter_loop_frames(data, first.name, first.kind, accept_anisotropic=accept_anisotropic,
+                                     include_identifying=include_identifying, sha256=first.sha256,
+                                     blank_outside_regions=blank_outside_regions):
+            m = measure_scan(scan, pixel_spacing_mm, **kw)
+            m.n_frames = first.n_frames
+            measured += 1
+            yield m, scan
+    except ScanReadError as exc:
+        yield (Measurement(first.name, "failed", messages=[str(exc)], failure="unreadable_scan", frame=measured,
+                           sha256=first.sha256), None)
 
 
 def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,

@@ -206,7 +206,8 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
 
             m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
                              spacing_source=PAGE_SPACING_SOURCE, accept_anisotropic=accept_anisotropic,
-                             include_identifying=include_identifying, chart=chart, blank_outside_regions=blank)[0]
+                             include_identifying=include_identifying, chart=chart, blank_outside_regions=blank,
+                             first=scan)[0]
             if m.frame != scan.frame and m.status != "failed":
                 scan = _load(data, name, m.frame, include_identifying, accept_anisotropic, blank)
         else:
