@@ -42,3 +42,10 @@ def test_centile_bands():
     assert centile_band(0.5) == ("at", 1) and centile_band(37.4) == ("at", 37)
     assert centile_band(99.49) == ("at", 99) and centile_band(99.5) == ("above", hi)
     assert centile_band(100.0) == ("above", hi)
+
+
+def test_the_command_line_also_takes_weeks_as_a_number():
+    assert parse_gestational_age("20.43", decimal_weeks=True) == 20.43
+    assert parse_gestational_age("20+3", decimal_weeks=True) == pytest.approx(20 + 3 / 7)
+    with pytest.raises(GestationalAgeFormatError):
+        parse_gestational_age("20.43")

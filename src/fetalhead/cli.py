@@ -17,7 +17,6 @@ from .biometry import CHARTS, DEFAULT_CHART
 __all__ = ["main"]
 
 
-
 def _frames(text: str):
     from .cine import parse_frames
 
@@ -32,13 +31,10 @@ def _gestational_age(text: str) -> float:
     from .display import GestationalAgeFormatError, parse_gestational_age
 
     try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        return parse_gestational_age(text)
+        return parse_gestational_age(text, decimal_weeks=True)
     except GestationalAgeFormatError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 def _command_line(args) -> str:
     return "fetalhead " + " ".join(args.argv)
@@ -153,6 +149,7 @@ def _cmd_dicom_node(args) -> int:
     import threading
 
     from .dicom_node import DicomNode, node_status, parse_destination
+    from .limits import LOOPBACK_HOSTS
 
     if args.status:
         print(json.dumps(node_status(args.work_dir), indent=2))
@@ -161,7 +158,7 @@ def _cmd_dicom_node(args) -> int:
         destination = parse_destination(args.send_to) if args.send_to else None
         if not 0 < args.port < 65536:
             raise ValueError(f"--port {args.port}: expected 1-65535")
-        if args.host not in ("127.0.0.1", "::1", "localhost") and not args.allow_calling_ae:
+        if args.host not in LOOPBACK_HOSTS and not args.allow_calling_ae:
             raise ValueError("listening beyond this computer needs --allow-calling-ae (DICOM has no login)")
         from .model import load_model
 
@@ -195,8 +192,7 @@ def _cmd_validate(args) -> int:
     except (ManualCsvError, ModelError, RuntimeError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for m, fig in figures["measurements"].items():
-        c = fig
+    for m, c in figures["measurements"].items():
         loa = (f"limits {c['loa_low_mm']:+.2f} to {c['loa_high_mm']:+.2f} mm" if c.get("loa_low_mm") is not None
                else "limits need 3 scans")
         icc = f"ICC(2,1) {c['icc']:.3f}" if c.get("icc") is not None else "ICC -"

@@ -48,13 +48,14 @@ def format_weeks_days(ga_weeks: float | None, missing: str = "—") -> str:
     return f"{w}w {d}d"
 
 
-def parse_gestational_age(text) -> float | None:
+def parse_gestational_age(text, decimal_weeks: bool = False) -> float | None:
     """Weeks (a float) from a gestational age typed as weeks+days.
 
     Accepted: ``"20+3"``, ``"20 + 3"``, ``"20w3d"``, ``"20w 3d"``, ``"20w"``, ``"20"`` (days 0-6).
-    Empty text gives ``None``. A number (not text) is taken as weeks, as the API sends it.
+    Empty text gives ``None``. A number (not text) is taken as weeks, as the API sends it, and so is
+    decimal text (``"20.43"``) with ``decimal_weeks`` (the command line, where it was always weeks).
 
-    Raises :class:`GestationalAgeFormatError` for anything else, decimals included.
+    Raises :class:`GestationalAgeFormatError` for anything else, decimals included by default.
     """
     if text is None:
         return None
@@ -63,6 +64,11 @@ def parse_gestational_age(text) -> float | None:
     s = str(text).strip()
     if not s:
         return None
+    if decimal_weeks:
+        try:
+            return float(s)  # the range is checked where the value is used (fetalhead.limits)
+        except ValueError:
+            pass
     m = _WEEKS_DAYS.match(s)
     if not m:
         raise GestationalAgeFormatError(

@@ -25,6 +25,7 @@ __all__ = [
     "PLAUSIBLE_HC_RANGE_MM",
     "PLAUSIBLE_DIAMETER_RANGE_MM",
     "PIXEL_SIZE_RANGE_MM",
+    "LOOPBACK_HOSTS",
     "GA_BY_DATES_RANGE_WEEKS",
     "CHART_GA_RANGE_WEEKS",
     "chart_hc_range_mm",
@@ -88,6 +89,10 @@ PLAUSIBLE_HC_RANGE_MM = (40.0, 400.0)
 #: axis ratio of a fetal head lies within about 0.7-0.9: cephalic index 70-90 %).
 PLAUSIBLE_DIAMETER_RANGE_MM = (round(PLAUSIBLE_HC_RANGE_MM[0] / math.pi * 0.8, 1),
                                round(PLAUSIBLE_HC_RANGE_MM[1] / math.pi * 1.2, 1))
+
+#: The names of this computer: servers (web page, DICOM node) listen only here unless told otherwise,
+#: and beyond it they need a guard (a login for the page, a calling AE title list for the node).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 #: Plausible pixel sizes of obstetric B-mode images, mm per pixel. HC18's 807
 #: labelled scans span 0.049-0.393 mm (van den Heuvel et al., PLOS ONE 2018);

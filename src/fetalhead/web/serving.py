@@ -27,10 +27,11 @@ from pathlib import Path
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from ..limits import LOOPBACK_HOSTS
+
 __all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
            "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S"]
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: A client must send its whole request header within this time (slowloris).
 HEADER_TIMEOUT_S = 10.0
 #: ... and never pause longer than this while sending a body.
