@@ -159,10 +159,9 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     except Exception as exc:
         return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256,
                            failure="model_error")
-    loop = opts.frames in ("best", "all") and (scan.n_frames > 1 or scan.kind == "video")
     kw = dict(ga_weeks=opts.ga_weeks, model=model, spacing_source=source, chart=opts.chart)
     try:
-        if loop and opts.frames == "all":  # each frame written from the frame at hand: the file is read once
+        if opts.frames == "all" and scan.is_loop:  # each frame written from the frame at hand: the file is read once
             from .measurement import iter_loop_measurements
 
             results = []
@@ -171,7 +170,7 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
                 _write_outputs(m, frame_scan or scan, path, model, opts)
                 results.append(m)
             return results
-        if loop:
+        if opts.frames == "best":  # a loop: its best frame (a still image: itself)
             from .measurement import measure_loop
 
             (m,) = measure_loop(path, px, frames="best", source=name, accept_anisotropic=opts.accept_anisotropic,

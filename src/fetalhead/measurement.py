@@ -84,6 +84,11 @@ class Scan:
     n_frames: int = 1  # frames in the file (a cine loop: more than 1)
     frame_time_s: float | None = None  # this frame's time in the loop, when the file says
 
+    @property
+    def is_loop(self) -> bool:
+        """A cine loop: a multi-frame DICOM file, or a video (whatever its length)."""
+        return self.n_frames > 1 or self.kind == "video"
+
 
 @dataclass
 class Measurement:
@@ -431,7 +436,7 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
             return [Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
                                 sha256=getattr(exc, "sha256", None) or "")]
     kw["model"] = model or load_model()
-    if first.n_frames <= 1 and first.kind != "video":
+    if not first.is_loop:
         return [measure_scan(first, pixel_spacing_mm, **kw)]
     results = [m for m, _ in iter_loop_measurements(first, image, pixel_spacing_mm,
                                                    accept_anisotropic=accept_anisotropic,

@@ -201,7 +201,7 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
     with limiter.slot():
         blank = not keep_outside_regions
         scan = _load(data, name, frame or 0, include_identifying, accept_anisotropic, blank)
-        if frame is None and (scan.n_frames > 1 or scan.kind == "video"):
+        if frame is None:  # a loop: its best frame (a still image: itself)
             from ..measurement import measure_loop
 
             m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
