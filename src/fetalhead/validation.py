@@ -175,11 +175,25 @@ def _comparison(a: np.ndarray, b: np.ndarray, ga: np.ndarray) -> dict | None:
     return out
 
 
+def _measured_rows(rows: list[ManualRow], measurements: dict) -> list[ManualRow]:
+    """The manual rows whose scan fetalhead measured in mm (the ones compared)."""
+    return [r for r in rows if measurements.get(r.filename) is not None
+            and getattr(measurements[r.filename], "head_circumference_mm", None) is not None]
+
+
+def _comparison_arrays(measured: list[ManualRow], measurements: dict, m: str) -> dict:
+    """Each comparison's two arrays (mm, NaN where missing) of measure ``m`` over the rows ``measured``."""
+    auto = np.array([getattr(measurements[r.filename], MEASURES[m]) for r in measured], float)
+    o1 = np.array([r.observer_1.get(m, np.nan) for r in measured], float)
+    o2 = np.array([r.observer_2.get(m, np.nan) for r in measured], float)
+    return {"fetalhead_vs_observer_1": (auto, o1), "fetalhead_vs_observer_2": (auto, o2),
+            "observer_1_vs_observer_2": (o1, o2)}
+
+
 def compare(rows: list[ManualRow], measurements: dict) -> dict:
     """The agreement figures of fetalhead's ``measurements`` (file name -> Measurement) against the
     manual ``rows``; see the module's docstring. Pure: no file is read or written."""
-    measured = [r for r in rows if measurements.get(r.filename) is not None
-                and getattr(measurements[r.filename], "head_circumference_mm", None) is not None]
+    measured = _measured_rows(rows, measurements)
     ga = np.array([r.ga_weeks if r.ga_weeks is not None else (_hadlock(r.observer_1.get("hc")) or np.nan)
                    for r in measured], float)
     result = {"n_scans": len(rows), "n_compared": len(measured),
@@ -192,13 +206,9 @@ def compare(rows: list[ManualRow], measurements: dict) -> dict:
               "limits_of_agreement": "bias +/- 1.96 SD, 95 % confidence intervals as Bland and Altman 1999",
               "trimester_from": "GA by dates where given, else Hadlock 1984 GA of observer 1's HC",
               "measurements": {}}
-    for m, attr in MEASURES.items():
-        auto = np.array([getattr(measurements[r.filename], attr) for r in measured], float)
-        o1 = np.array([r.observer_1.get(m, np.nan) for r in measured], float)
-        o2 = np.array([r.observer_2.get(m, np.nan) for r in measured], float)
+    for m in MEASURES:
         comparisons = {}
-        for name, a, b in (("fetalhead_vs_observer_1", auto, o1), ("fetalhead_vs_observer_2", auto, o2),
-                           ("observer_1_vs_observer_2", o1, o2)):
+        for name, (a, b) in _comparison_arrays(measured, measurements, m).items():
             c = _comparison(a, b, ga)
             if c is not None:
                 comparisons[name] = c
@@ -268,26 +278,15 @@ def plot_bland_altman(a, b, title: str, unit: str = "mm", percent: bool = False)
     return buf.getvalue()
 
 
-def _comparison_arrays(rows, measurements, m):
-    attr = MEASURES[m]
-    measured = [r for r in rows if measurements.get(r.filename) is not None
-                and getattr(measurements[r.filename], "head_circumference_mm", None) is not None]
-    auto = np.array([getattr(measurements[r.filename], attr) for r in measured], float)
-    o1 = np.array([r.observer_1.get(m, np.nan) for r in measured], float)
-    o2 = np.array([r.observer_2.get(m, np.nan) for r in measured], float)
-    return {"fetalhead_vs_observer_1": (auto, o1), "fetalhead_vs_observer_2": (auto, o2),
-            "observer_1_vs_observer_2": (o1, o2)}
-
-
 _COMPARISON_TITLES = {"fetalhead_vs_observer_1": "fetalhead - observer 1",
                       "fetalhead_vs_observer_2": "fetalhead - observer 2",
                       "observer_1_vs_observer_2": "observer 1 - observer 2"}
 
 
 def _plots(rows, measurements, figures) -> list[tuple[str, bytes]]:
-    out = []
+    out, measured = [], _measured_rows(rows, measurements)
     for m, fig in figures["measurements"].items():
-        arrays = _comparison_arrays(rows, measurements, m)
+        arrays = _comparison_arrays(measured, measurements, m)
         for name in fig["comparisons"]:
             a, b = arrays[name]
             for percent in (False, True):
