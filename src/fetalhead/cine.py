@@ -31,7 +31,7 @@ import numpy as np
 
 from .imageio import ScanReadError
 
-__all__ = ["FRAME_CHOICES", "parse_frames", "loop_frame_count", "iter_loop_frames", "read_video_frame",
+__all__ = ["FRAME_CHOICES", "parse_frames", "iter_loop_frames", "read_video_frame", "dicom_frame_times",
            "choose_best_frame", "STABILITY_SCALE", "STABILITY_WINDOW", "MAX_VIDEO_FRAMES"]
 
 #: Relative HC difference from the neighbouring frames at which a frame's stability has fallen to 1/e
@@ -152,33 +152,22 @@ def dicom_frame_times(header, n_frames: int) -> list[float | None]:
     return [None] * n_frames
 
 
-def loop_frame_count(scan) -> int:
-    """Frames in the file of ``scan`` (a :class:`fetalhead.measurement.Scan`); 1 for a still image."""
-    return int(getattr(scan, "n_frames", 1) or 1)
-
-
 def iter_loop_frames(source, name: str, kind: str, *, accept_anisotropic: bool = False,
                      include_identifying: bool = False, sha256: str = "", blank_outside_regions: bool = True
                      ) -> Iterator:
     """Each frame of a loop as a :class:`fetalhead.measurement.Scan` (DICOM parsed once, video read in order)."""
     from .measurement import Scan
 
-    if kind == "video":
-        n = None
+    if kind == "video":  # (the number of frames is known only at the end of the video)
         for i, t, grey in _video_frames(source, name):
-            scan = Scan(grey, name, "video", i, sha256)
-            scan.frame_time_s = t
-            scan.n_frames = n or 0
-            yield scan
+            yield Scan(grey, name, "video", i, sha256, frame_time_s=t)
         return
     from .dicom import read_dicom_frames
 
     for dicom_scan, t in read_dicom_frames(source, name=name, accept_anisotropic=accept_anisotropic,
                                            include_identifying=include_identifying,
                                            blank_outside_regions=blank_outside_regions):
-        scan = Scan(dicom_scan.image, name, "dicom", dicom_scan.frame, sha256, dicom_scan)
-        scan.n_frames, scan.frame_time_s = dicom_scan.n_frames, t
-        yield scan
+        yield Scan(dicom_scan.image, name, "dicom", dicom_scan.frame, sha256, dicom_scan, dicom_scan.n_frames, t)
 
 
 def choose_best_frame(measurements: list) -> tuple[int | None, str]:
