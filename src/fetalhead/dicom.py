@@ -310,28 +310,40 @@ def read_dicom(source, frame: int = 0, accept_anisotropic: bool = False,
         Naming the file and the problem (not DICOM, not ultrasound, no pixel
         data, too large, no decoder for the transfer syntax, frame out of range, ...).
     """
-    import io
+    ds, name = _open_dataset(source, name)
+    return _decode_frame(ds, name, frame, accept_anisotropic, include_identifying, blank=blank_outside_regions)
 
-    from .imageio import check_dimensions
+
+def _open_dataset(source, name: str | None):
+    """The file (a path, or its bytes) parsed whole, and the name messages use; :class:`ScanReadError`
+    naming the file when it is not DICOM, is damaged, or the ``dicom`` extra is missing."""
+    import io
 
     if name is None:
         name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
     try:
         import pydicom
         from pydicom.errors import InvalidDicomError
-        from pydicom.pixels import pixel_array
     except ImportError:
         raise ScanReadError(f"{name}: reading DICOM needs the 'dicom' extra: pip install 'fetalhead[dicom]'") from None
     fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
     try:
-        ds = pydicom.dcmread(fp, stop_before_pixels=False)
+        return pydicom.dcmread(fp, stop_before_pixels=False), name
     except InvalidDicomError:
         raise ScanReadError(f"{name}: not a DICOM file") from None
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+
+
+def _decode_frame(ds, name, frame, accept_anisotropic, include_identifying, header=None, blank=True) -> DicomScan:
+    """One frame of a parsed file as a :class:`DicomScan`; every failure a :class:`ScanReadError`."""
+    from pydicom.pixels import pixel_array
+
+    from .imageio import check_dimensions
+
     try:
         return _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array,
-                                  check_dimensions, blank=blank_outside_regions)
+                                  check_dimensions, header=header, blank=blank)
     except ScanReadError:
         raise
     except Exception as exc:  # a damaged tag read lazily: never a traceback
@@ -355,24 +367,9 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
                       include_identifying: bool = False, blank_outside_regions: bool = True):
     """Each frame of a (multi-frame) ultrasound DICOM file as ``(DicomScan, time_s)``, the file parsed
     once and one frame decoded at a time; the time from the frame timing (``None`` when absent)."""
-    import io
-
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import pixel_array
-
     from .cine import dicom_frame_times
-    from .imageio import check_dimensions
 
-    if name is None:
-        name = "<bytes>" if isinstance(source, (bytes, bytearray)) else str(source)
-    fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
-    try:
-        ds = pydicom.dcmread(fp)
-    except InvalidDicomError:
-        raise ScanReadError(f"{name}: not a DICOM file") from None
-    except Exception as exc:
-        raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+    ds, name = _open_dataset(source, name)
     try:
         n = int(ds.get("NumberOfFrames", 1) or 1)
     except (TypeError, ValueError):
@@ -382,13 +379,7 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
     header = _header_without_pixels(ds)
     times = dicom_frame_times(ds, n)
     for i in range(n):
-        try:
-            scan = _scan_from_dataset(ds, name, i, accept_anisotropic, include_identifying, pixel_array,
-                                      check_dimensions, header=header, blank=blank_outside_regions)
-        except ScanReadError:
-            raise
-        except Exception as exc:
-            raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+        scan = _decode_frame(ds, name, i, accept_anisotropic, include_identifying, header, blank_outside_regions)
         yield scan, times[i]
 
 
