@@ -61,18 +61,24 @@ def fetalhead_uid(*parts) -> str:
 def _codes():
     from pydicom.sr.coding import Code
 
+    from .fhir import LOINC_CODES
+
+    def loinc(attr):
+        code, display = LOINC_CODES[attr]
+        return Code(code, "LN", display)
+
     return {
         "report": Code("125000", "DCM", "OB-GYN Ultrasound Procedure Report"),
         "biometry": Code("125002", "DCM", "Fetal Biometry"),
         "ratios": Code("125001", "DCM", "Fetal Biometry Ratios"),
         "group": Code("125005", "DCM", "Biometry Group"),
-        "hc": Code("11984-2", "LN", "Head Circumference"),
-        "bpd": Code("11820-8", "LN", "Biparietal Diameter"),
-        "ofd": Code("11851-3", "LN", "Occipital-Frontal Diameter"),
-        "ci": Code("11823-2", "LN", "Cephalic Index"),
-        "ga_hc_hadlock": Code("11932-1", "LN", "Head Circumference estimated gestational age, Hadlock 1984"),
-        "ga_bpd_hadlock": Code("11902-4", "LN", "Biparietal Diameter estimated gestational age, Hadlock 1984"),
-        "ga": Code("18185-9", "LN", "Gestational age"),
+        "hc": loinc("head_circumference_mm"),
+        "bpd": loinc("biparietal_diameter_mm"),
+        "ofd": loinc("occipitofrontal_diameter_mm"),
+        "ci": loinc("cephalic_index"),
+        "ga_hc_hadlock": loinc("ga_hc_hadlock_weeks"),
+        "ga_bpd_hadlock": loinc("ga_bpd_hadlock_weeks"),
+        "ga": loinc("ga_hc_intergrowth_weeks"),
         "equation": Code("121420", "DCM", "Equation"),
         "table": Code("121424", "DCM", "Table of Values"),
         "percentile": Code("125012", "DCM", "Growth Percentile rank"),

@@ -23,23 +23,33 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-__all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM"]
+__all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM", "LOINC_CODES"]
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 _DICOM_UID = "urn:dicom:uid"
 
-#: (result attribute, LOINC code, LOINC display, UCUM unit, unit display, method text or None)
+#: The LOINC code and display of each figure (result attribute -> (code, display)): the FHIR Bundle
+#: and the DICOM SR (:mod:`fetalhead.dicom_sr`) name the figures by these. INTERGROWTH-21st's GA has no
+#: code of its own: "Gestational age" with its method in words.
+LOINC_CODES = {
+    "head_circumference_mm": ("11984-2", "Head Circumference"),
+    "biparietal_diameter_mm": ("11820-8", "Biparietal Diameter"),
+    "occipitofrontal_diameter_mm": ("11851-3", "Occipital-Frontal Diameter"),
+    "cephalic_index": ("11823-2", "Cephalic Index"),
+    "ga_hc_hadlock_weeks": ("11932-1", "Head Circumference estimated gestational age, Hadlock 1984"),
+    "ga_bpd_hadlock_weeks": ("11902-4", "Biparietal Diameter estimated gestational age, Hadlock 1984"),
+    "ga_hc_intergrowth_weeks": ("18185-9", "Gestational age"),
+}
+#: (result attribute, UCUM unit, unit display, method text or None) of each Observation
 _FIGURES = (
-    ("head_circumference_mm", "11984-2", "Head Circumference", "mm", "mm", None),
-    ("biparietal_diameter_mm", "11820-8", "Biparietal Diameter", "mm", "mm", None),
-    ("occipitofrontal_diameter_mm", "11851-3", "Occipital-Frontal Diameter", "mm", "mm", None),
-    ("cephalic_index", "11823-2", "Cephalic Index", "%", "%", None),
-    ("ga_hc_hadlock_weeks", "11932-1", "Head circumference estimated gestational age (Hadlock 1984)", "wk", "weeks",
-     "Hadlock FP et al., Radiology 1984;152:497-501"),
-    ("ga_bpd_hadlock_weeks", "11902-4", "Biparietal diameter estimated gestational age (Hadlock 1984)", "wk", "weeks",
-     "Hadlock FP et al., Radiology 1984;152:497-501"),
-    ("ga_hc_intergrowth_weeks", "18185-9", "Gestational age", "wk", "weeks",
+    ("head_circumference_mm", "mm", "mm", None),
+    ("biparietal_diameter_mm", "mm", "mm", None),
+    ("occipitofrontal_diameter_mm", "mm", "mm", None),
+    ("cephalic_index", "%", "%", None),
+    ("ga_hc_hadlock_weeks", "wk", "weeks", "Hadlock FP et al., Radiology 1984;152:497-501"),
+    ("ga_bpd_hadlock_weeks", "wk", "weeks", "Hadlock FP et al., Radiology 1984;152:497-501"),
+    ("ga_hc_intergrowth_weeks", "wk", "weeks",
      "INTERGROWTH-21st HC dating equation: Papageorghiou AT et al., Ultrasound Obstet Gynecol 2016;48:719-726"),
 )
 _INTERVALS = {"head_circumference_mm": "hc_mm", "biparietal_diameter_mm": "bpd_mm",
@@ -73,7 +83,8 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
         device["identifier"] = [{"system": "urn:fetalhead:model-sha256", "value": model_sha256}]
     entries = [{"fullUrl": f"urn:uuid:{device_id}", "resource": device}]
     review = m.status in ("flagged", "adjusted")
-    for attr, code, display, unit, unit_display, method in _FIGURES:
+    for attr, unit, unit_display, method in _FIGURES:
+        code, display = LOINC_CODES[attr]
         value = getattr(m, attr)
         if value is None:
             continue
