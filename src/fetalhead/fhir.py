@@ -65,13 +65,15 @@ def _uuid(*parts) -> str:
 
 def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance_uid: str | None = None,
                 effective: str | None = None) -> dict:
-    """The FHIR R4 Bundle (a dict) of measurement ``m``; see the module's docstring.
+    """The FHIR R4 Bundle (a dict) of measurement ``m``; see the module's docstring. The imaging study is
+    ``study_instance_uid``, by default the one the measured DICOM file named (``m.identifiers``).
 
     Raises ``ValueError`` when ``m`` has no figure in mm (failed, or no pixel spacing)."""
     from .biometry import CHART_NAMES
 
     if m.head_circumference_mm is None:
         raise ValueError(f"{m.source}: no measurement in mm for a health record (status {m.status})")
+    study_instance_uid = study_instance_uid or (m.identifiers or {}).get("StudyInstanceUID")
     key = (m.sha256 or m.source, m.frame, model_version)
     device_id = _uuid("device", model_sha256 or model_version)
     device = {"resourceType": "Device", "id": device_id,
@@ -131,8 +133,7 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
 
 def write_fhir(m, out_dir: str | Path, *, model_version: str, model_sha256: str = "") -> Path:
     """Write ``<stem>_fhir.json`` (:func:`fhir_bundle`) into ``out_dir``; return its path."""
-    study = (m.identifiers or {}).get("StudyInstanceUID")
-    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256, study_instance_uid=study)
+    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{Path(m.source).stem}{f'_f{m.frame}' if m.frame else ''}_fhir.json"

@@ -393,10 +393,8 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot():
-        m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart)
+        m, _ = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart)
     if m.head_circumference_mm is None:
         raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
-    study = (scan.dicom.identifiers or {}).get("StudyInstanceUID") if scan.dicom is not None else None
-    bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
-                         study_instance_uid=study)
+    bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""))
     return Response(json.dumps(bundle), media_type="application/fhir+json")
