@@ -300,23 +300,21 @@ def threshold_crossings(values: np.ndarray, threshold: float = 0.5) -> np.ndarra
     values lie on either side of the threshold, the crossing is placed by linear
     interpolation (the edges of a marching-squares contour).
     """
-    v = np.asarray(values, dtype=np.float64)
+    v = np.asarray(values)
     if v.ndim != 2:
         raise ValueError("values must be a 2D array")
+    d = v - np.asarray(threshold, dtype=v.dtype if v.dtype.kind == "f" else np.float64)
+    above, below = d > 0, d < 0  # strictly either side: a value on the threshold is no crossing
     out = []
-    # horizontal neighbours
-    a, b = v[:, :-1], v[:, 1:]
-    hit = (a - threshold) * (b - threshold) < 0
-    yy, xx = np.nonzero(hit)
-    if yy.size:
-        fa, fb = a[yy, xx], b[yy, xx]
-        out.append(np.stack([xx + (threshold - fa) / (fb - fa), yy.astype(float)], axis=1))
-    a, b = v[:-1, :], v[1:, :]
-    hit = (a - threshold) * (b - threshold) < 0
-    yy, xx = np.nonzero(hit)
-    if yy.size:
-        fa, fb = a[yy, xx], b[yy, xx]
-        out.append(np.stack([xx.astype(float), yy + (threshold - fa) / (fb - fa)], axis=1))
+    for axis in (1, 0):  # horizontal, then vertical neighbours
+        lo = (slice(None), slice(None, -1)) if axis == 1 else (slice(None, -1), slice(None))
+        hi = (slice(None), slice(1, None)) if axis == 1 else (slice(1, None), slice(None))
+        yy, xx = np.nonzero((above[lo] & below[hi]) | (below[lo] & above[hi]))
+        if yy.size:
+            fa = d[lo][yy, xx].astype(np.float64)
+            fb = d[hi][yy, xx].astype(np.float64)
+            step = fa / (fa - fb)
+            out.append(np.stack([xx + step, yy.astype(float)] if axis == 1 else [xx.astype(float), yy + step], axis=1))
     if not out:
         return np.zeros((0, 2))
     return np.concatenate(out, axis=0)
@@ -342,14 +340,21 @@ def mask_boundary_points(mask: np.ndarray, threshold: float = 0.5) -> tuple[np.n
     """
     import cv2
 
-    m = np.asarray(mask, dtype=np.float64)
+    m = np.asarray(mask)
+    if m.dtype.kind != "f":
+        m = m.astype(np.float64)
     if m.ndim != 2:
         raise ValueError("mask must be 2D")
     region = largest_component(m > threshold)
     if region.sum() < 5:
         raise ValueError("mask has no region to fit")
-    near = cv2.dilate(region.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    return threshold_crossings(np.where(near, m, 0.0), threshold), region
+    ys, xs = np.nonzero(region)  # only the region's box (1 pixel wider) can hold its crossings
+    y0, y1 = max(int(ys.min()) - 1, 0), int(ys.max()) + 2
+    x0, x1 = max(int(xs.min()) - 1, 0), int(xs.max()) + 2
+    box = region[y0:y1, x0:x1]
+    near = cv2.dilate(box.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    pts = threshold_crossings(np.where(near, m[y0:y1, x0:x1], 0.0), threshold)
+    return pts + np.array([x0, y0], dtype=float), region
 
 
 def fit_ellipse_to_mask(mask: np.ndarray, threshold: float = 0.5, robust: bool = True) -> Ellipse:
@@ -386,7 +391,7 @@ def fit_ellipse_to_outline(outline: np.ndarray, robust: bool = True) -> Ellipse:
 def ellipse_to_mask(ellipse: Ellipse, shape: tuple[int, int]) -> np.ndarray:
     """Filled ellipse rasterised on a grid of ``shape`` (H, W): True where the pixel centre is inside."""
     h, w = int(shape[0]), int(shape[1])
-    yy, xx = np.mgrid[0:h, 0:w]
+    yy, xx = np.ogrid[0:h, 0:w]
     return ellipse.implicit(xx, yy) <= 1.0
 
 
@@ -426,12 +431,16 @@ def distance_to_outline(points: np.ndarray, ellipse: Ellipse) -> np.ndarray:
     v = np.abs(-dx * math.sin(t) + dy * math.cos(t))
     # Closest point on the first-quadrant arc: minimise over s in [0, pi/2].
     s = np.arctan2(a * v, b * u)
-    for _ in range(30):
+    for _ in range(30):  # Newton converges in a few steps: stop once no angle moves by 1e-12 rad
         cs, sn = np.cos(s), np.sin(s)
         ex, ey = a * cs - u, b * sn - v
         g = -ex * a * sn + ey * b * cs
         gp = (a * sn) ** 2 + (b * cs) ** 2 - ex * a * cs - ey * b * sn
-        s = np.clip(s - g / np.where(np.abs(gp) < 1e-12, 1e-12, gp), 0.0, np.pi / 2)
+        s_new = np.clip(s - g / np.where(np.abs(gp) < 1e-12, 1e-12, gp), 0.0, np.pi / 2)
+        done = s_new.size == 0 or float(np.max(np.abs(s_new - s))) < 1e-12
+        s = s_new
+        if done:
+            break
     return np.hypot(a * np.cos(s) - u, b * np.sin(s) - v)
 
 
