@@ -144,3 +144,26 @@ def test_shipped_onnx_matches_shipped_torch_weights(samples_dir):
 
 def test_dataset_for_training_has_all_labels(hc18):
     assert all(s.ellipse is not None for s in load_dataset(hc18))
+
+
+def test_unet_with_a_strided_stem_keeps_the_view_size_and_works_at_half_resolution():
+    from fetalhead.training.unet import UNet
+
+    seen = []
+
+    def record(module, inputs, output):
+        seen.append(tuple(output.shape[-2:]))
+
+    full, half = UNet(), UNet(stem_stride=2)
+    x = torch.zeros(2, 1, 160, 96)
+    for net in (full, half):
+        seen.clear()
+        handles = [m.register_forward_hook(record) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        with torch.no_grad():
+            assert net.eval()(x).shape == (2, 1, 160, 96)
+        for h in handles:
+            h.remove()
+        largest = max(seen)
+        assert largest == ((160, 96) if net is full else (80, 48))
+    with pytest.raises(ValueError, match="stem_stride"):
+        UNet(stem_stride=4)

@@ -20,7 +20,7 @@ def load_checkpoint_model(checkpoint: str | Path):
 
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
     channels = tuple(ck.get("config", {}).get("channels", (16, 32, 48, 64, 96)))
-    model = UNet(channels)
+    model = UNet(channels, int(ck.get("config", {}).get("stem_stride", 1)))
     model.load_state_dict(ck["model"])
     model.eval()
     return model, ck
@@ -69,6 +69,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extr
         "fetalhead_version": __version__,
         "created_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "architecture": {"type": "UNet", "channels": list(cfg.get("channels", (16, 32, 48, 64, 96))),
+                         "stem_stride": int(cfg.get("stem_stride", 1)),
                          "parameters": int(sum(p.numel() for p in model.parameters()))},
         "input": {"name": "image", "layout": "NCHW", "channels": 1, "size_px": [size, size],
                   "dtype": "float32",

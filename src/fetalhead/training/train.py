@@ -40,6 +40,7 @@ class TrainConfig:
     seed: int = 0
     input_size: int = 160
     channels: tuple = (16, 32, 48, 64, 96)
+    stem_stride: int = 2
     val_fraction: float = 0.2
     split_seed: int = 0
     whole_view_prob: float = 0.35
@@ -181,7 +182,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     log(f"images read in {time.time() - t_load:.1f} s")
 
     _set_seed(cfg.seed)
-    model = UNet(cfg.channels).to(memory_format=torch.channels_last)
+    model = UNet(cfg.channels, cfg.stem_stride).to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     total_steps = cfg.epochs * cfg.steps_per_epoch
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
@@ -193,9 +194,9 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     if ckpt_path.is_file():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         old = ck.get("config", {})
-        changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size",
-                                "scan_defects", "random_crop_prob", "blank_view_prob")
-                   if k in old and old[k] != getattr(cfg, k)]
+        changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size", "channels",
+                                "stem_stride", "scan_defects", "random_crop_prob", "blank_view_prob")
+                   if k in old and json.dumps(old[k]) != json.dumps(getattr(cfg, k))]
         if changed:
             raise ValueError(f"{ckpt_path}: cannot resume with other settings ({', '.join(changed)} differ from "
                              "the interrupted run); use the same settings, or a new --out")
