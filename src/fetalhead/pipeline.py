@@ -108,12 +108,19 @@ def _fit_prob(prob: np.ndarray, weighted: bool = False) -> tuple[Ellipse, np.nda
 
 
 def _boundary_sharpness(prob: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    """Gradient magnitude of the probability at each point (per pixel), floored so no point is ignored."""
-    gy, gx = np.gradient(prob.astype(np.float32))
-    g = np.hypot(gx, gy)
-    x = np.clip(np.round(pts[:, 0]).astype(int), 0, prob.shape[1] - 1)
-    y = np.clip(np.round(pts[:, 1]).astype(int), 0, prob.shape[0] - 1)
-    return np.maximum(g[y, x], 0.02).astype(float)
+    """Gradient magnitude of the probability at each point (per pixel), floored so no point is ignored.
+
+    Central differences at the nearest pixel (one-sided on the border), as ``np.gradient``, read at
+    the points only."""
+    h, w = prob.shape
+    x = np.clip(np.round(pts[:, 0]).astype(int), 0, w - 1)
+    y = np.clip(np.round(pts[:, 1]).astype(int), 0, h - 1)
+    xm, xp = np.maximum(x - 1, 0), np.minimum(x + 1, w - 1)
+    ym, yp = np.maximum(y - 1, 0), np.minimum(y + 1, h - 1)
+    p = prob.astype(np.float32, copy=False)
+    gx = (p[y, xp] - p[y, xm]) / np.maximum(xp - xm, 1)
+    gy = (p[yp, x] - p[ym, x]) / np.maximum(yp - ym, 1)
+    return np.maximum(np.hypot(gx, gy), 0.02).astype(float)
 
 
 def _sample(img: np.ndarray, xy: np.ndarray) -> np.ndarray:
