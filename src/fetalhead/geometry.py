@@ -322,13 +322,20 @@ def threshold_crossings(values: np.ndarray, threshold: float = 0.5) -> np.ndarra
 
 def largest_component(binary: np.ndarray) -> np.ndarray:
     """The largest 8-connected region of a binary map (all False when there is none)."""
+    return _largest_component_box(binary)[0]
+
+
+def _largest_component_box(binary: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """The largest 8-connected region and its bounding box (x0, y0, x1, y1), ends excluded."""
     import cv2
 
     n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
     if n <= 1:
-        return np.zeros_like(binary, dtype=bool)
+        return np.zeros_like(binary, dtype=bool), (0, 0, 0, 0)
     best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    return labels == best
+    x, y, w, h = (int(stats[best, k]) for k in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                  cv2.CC_STAT_HEIGHT))
+    return labels == best, (x, y, x + w, y + h)
 
 
 def mask_boundary_points(mask: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
@@ -345,12 +352,11 @@ def mask_boundary_points(mask: np.ndarray, threshold: float = 0.5) -> tuple[np.n
         m = m.astype(np.float64)
     if m.ndim != 2:
         raise ValueError("mask must be 2D")
-    region = largest_component(m > threshold)
+    region, (bx0, by0, bx1, by1) = _largest_component_box(m > threshold)
     if region.sum() < 5:
         raise ValueError("mask has no region to fit")
-    ys, xs = np.nonzero(region)  # only the region's box (1 pixel wider) can hold its crossings
-    y0, y1 = max(int(ys.min()) - 1, 0), int(ys.max()) + 2
-    x0, x1 = max(int(xs.min()) - 1, 0), int(xs.max()) + 2
+    # only the region's box, 1 pixel wider, can hold its crossings
+    y0, y1, x0, x1 = max(by0 - 1, 0), by1 + 1, max(bx0 - 1, 0), bx1 + 1
     box = region[y0:y1, x0:x1]
     near = cv2.dilate(box.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     pts = threshold_crossings(np.where(near, m[y0:y1, x0:x1], 0.0), threshold)
