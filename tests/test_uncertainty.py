@@ -1,10 +1,13 @@
 """Normalised split conformal intervals and the review flag, on synthetic numbers."""
 
+import json
+
 import numpy as np
 import pytest
 
 from fetalhead.uncertainty import (FEATURES, Calibration, choose_flag_half_width, conformal_quantile,
-                                   feature_vector, fit_calibration, fit_difficulty, relative_interval)
+                                   feature_vector, fit_calibration, fit_difficulty, neighbour_difficulty,
+                                   relative_interval)
 
 
 def test_conformal_quantile_is_the_finite_sample_rank():
@@ -22,7 +25,8 @@ def test_difficulty_fit_recovers_a_known_law():
     assert w[0] == pytest.approx(0.8, abs=0.1) and abs(w[1]) < 0.1 and abs(w[2]) < 0.1
 
 
-def test_calibrated_intervals_cover_90_percent_and_adapt():
+@pytest.mark.parametrize("method", ["neighbours", "linear"])
+def test_calibrated_intervals_cover_90_percent_and_adapt(method):
     rng = np.random.default_rng(1)
     n = 6000
     feats = np.stack([feature_vector({"outline_seen": v}) for v in rng.uniform(0.2, 1.0, n)])
@@ -30,7 +34,9 @@ def test_calibrated_intervals_cover_90_percent_and_adapt():
     sigma = 0.004 + 0.05 * (1 - seen)  # errors grow as less of the skull is seen
     err = sigma * rng.normal(size=n)
     fit = rng.uniform(size=n) < 0.5
-    cal = fit_calibration(feats[: n // 2], err[: n // 2], err[: n // 2] * 1.2, err[: n // 2], fit[: n // 2])
+    cal = fit_calibration(feats[: n // 2], err[: n // 2], err[: n // 2] * 1.2, err[: n // 2], fit[: n // 2],
+                          method=method)
+    assert cal.method == method
     test_f, test_e = feats[n // 2:], err[n // 2:]
     hw = np.array([cal.half_widths_of(f)["hc"] for f in test_f])
     cover = np.mean(np.abs(test_e) <= hw)
@@ -64,3 +70,50 @@ def test_calibration_for_other_features_is_refused():
     d["features"] = ["something_else"]
     with pytest.raises(ValueError, match="fetalhead calibrate"):
         Calibration.from_dict(d)
+
+
+def test_neighbour_difficulty_is_the_median_error_of_the_nearest_scans():
+    # two groups of reference scans far apart in feature space, with errors 1 % and 5 %
+    z = np.array([[0.0, 0.0]] * 5 + [[10.0, 0.0]] * 5)
+    err = np.array([0.01] * 5 + [0.05] * 5)
+    d = neighbour_difficulty(z, err, np.array([[0.5, 0.0], [9.0, 1.0]]), k=5)
+    assert d.tolist() == pytest.approx([0.01, 0.05])
+    # k larger than the reference: all of it
+    assert neighbour_difficulty(z, err, np.array([[0.0, 0.0]]), k=50)[0] == pytest.approx(0.03)
+
+
+def test_neighbour_calibration_follows_a_law_that_is_not_log_linear():
+    # the error scale is large at both ends of a feature (e.g. tiny and huge heads), small between:
+    # one straight law in the feature cannot follow it; the nearest scans can
+    rng = np.random.default_rng(3)
+    n = 8000
+    feats = np.zeros((n, len(FEATURES)))
+    u = rng.uniform(-1, 1, n)
+    feats[:, FEATURES.index("hc_mm")] = u
+    err = (0.003 + 0.04 * u ** 2) * rng.normal(size=n)
+    fit = np.arange(n) % 2 == 0
+    half = n // 2
+    test_f, test_e = feats[half:], err[half:]
+    widths = {}
+    for method in ("neighbours", "linear"):
+        cal = fit_calibration(feats[:half], err[:half], err[:half], err[:half], fit[:half], method=method)
+        hw = cal.q_hc * cal.difficulties(test_f)
+        assert 0.87 <= np.mean(np.abs(test_e) <= hw) <= 0.93
+        widths[method] = hw.mean()
+    assert widths["neighbours"] < 0.8 * widths["linear"]
+
+
+def test_neighbour_calibration_round_trip_and_refusal():
+    rng = np.random.default_rng(4)
+    feats = rng.normal(size=(400, len(FEATURES)))
+    err = 0.01 * np.exp(feats[:, 0]) * rng.normal(size=400)
+    cal = fit_calibration(feats, err, err, err, np.arange(400) % 2 == 0)
+    d = cal.to_dict()
+    assert d["method"] == "neighbours" and d["neighbours"]["n"] == 200 and d["neighbours"]["k"] == 40
+    back = Calibration.from_dict(json.loads(json.dumps(d)))
+    assert back.half_widths_of(feats[1]) == cal.half_widths_of(feats[1])
+    broken = dict(d, neighbours={k: v for k, v in d["neighbours"].items() if k != "z"})
+    with pytest.raises(ValueError, match="fetalhead calibrate"):
+        Calibration.from_dict(broken)
+    with pytest.raises(ValueError, match="unknown calibration method"):
+        Calibration.from_dict(dict(d, method="magic"))
