@@ -83,6 +83,37 @@ def summary(rows) -> dict:
     }
 
 
+def cross_fitted(records, split_seed: int = 2, calibration_seed: int = 1) -> list[dict]:
+    """Every record judged by a calibration made on the other half of the subjects only."""
+    judged = []
+    for fold in (0, 1):
+        train = [r for r in records if subject_half(r.subject, seed=split_seed) != fold]
+        test = [r for r in records if subject_half(r.subject, seed=split_seed) == fold]
+        judged += judge(test, calibrate_records(train, seed=calibration_seed), fold)
+    return judged
+
+
+def repeated(records, n_splits: int) -> None:
+    """How much the figures move with the split of the subjects: the same cross-fitting over
+    ``n_splits`` other random splits (of the judged and of the calibration halves)."""
+    rows = []
+    for k in range(n_splits):
+        judged = cross_fitted(records, split_seed=100 + k, calibration_seed=200 + k)
+        per = {fn.__name__: summary([x for x in judged if x["rec"].variation == fn.__name__]) for fn in VARIATIONS}
+        worst = min(per, key=lambda v: per[v]["coverage"])
+        rows.append((per["identity"], per[worst]["coverage"], worst))
+    clean_cov = [100 * r[0]["coverage"] for r in rows]
+    clean_hw = [r[0]["half_width"] for r in rows]
+    silent = [100 * r[0]["silent"] for r in rows]
+    worst_cov = [100 * r[1] for r in rows]
+    print(f"\nthe same over {n_splits} other random splits of the subjects: mean (lowest-highest)")
+    print(f"  clean: coverage {np.mean(clean_cov):.1f} % ({min(clean_cov):.1f}-{max(clean_cov):.1f}), mean half-width "
+          f"{np.mean(clean_hw):.2f} % ({min(clean_hw):.2f}-{max(clean_hw):.2f}), silent {np.mean(silent):.1f} % "
+          f"({min(silent):.1f}-{max(silent):.1f})")
+    print(f"  the least covered variation of each split: coverage {np.mean(worst_cov):.1f} % "
+          f"({min(worst_cov):.1f}-{max(worst_cov):.1f}); which: {', '.join(sorted({r[2] for r in rows}))}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
@@ -91,6 +122,8 @@ def main(argv=None) -> int:
     ap.add_argument("--records", metavar="PICKLE", help="keep the measured records here and reuse them when the "
                                                         "file exists (to study the calibration without re-measuring)")
     ap.add_argument("--skip-non-head", action="store_true")
+    ap.add_argument("--splits", type=int, default=10, help="other random subject splits to repeat the "
+                                                           "cross-fitting on (0: none)")
     args = ap.parse_args(argv)
     samples = [s for s in load_dataset(args.data) if s.ellipse is not None]
     _, val = subject_split(samples, 0.2, seed=0)
@@ -104,11 +137,7 @@ def main(argv=None) -> int:
         records = collect_records(val, model)
         if args.records:
             Path(args.records).write_bytes(pickle.dumps(records))
-    judged = []
-    for fold in (0, 1):
-        train = [r for r in records if subject_half(r.subject, seed=2) != fold]
-        test = [r for r in records if subject_half(r.subject, seed=2) == fold]
-        judged += judge(test, calibrate_records(train, seed=1), fold)
+    judged = cross_fitted(records, split_seed=2)
     print(f"model {model.version}; {len(val)} validation images ({len({s.subject_id for s in val})} subjects) x "
           f"{len(VARIATIONS)} variations; cross-fitted calibration; {time.time() - t0:.0f} s")
     head = (f"{'variation':<22} {'n':>4} {'failed':>6} {'ADF mm':>7} {'cover':>6} {'±% HC':>6} {'flagged':>7} "
@@ -123,6 +152,8 @@ def main(argv=None) -> int:
     print(f"{'all damaged':<22} {s['n']:>4} {s['failed']:>6} {s['adf']:>7.2f} {100 * s['coverage']:>5.1f}% "
           f"{s['half_width']:>6.2f} {100 * s['flagged']:>6.1f}% {100 * s['silent']:>5.1f}% "
           f"{100 * s['caught']:>5.0f}% {s['n_wrong']:>5} {s['auroc']:>6.3f}")
+    if args.splits:
+        repeated(records, args.splits)
     if args.skip_non_head:
         return 0
     # images with no fetal head, judged by the shipped model as it is
