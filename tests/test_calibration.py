@@ -40,3 +40,44 @@ def test_calibrate_command_writes_the_model_metadata(hc18, tmp_path):
     assert main(["calibrate", "--data", str(hc18), "--limit", "4", "--out", str(out), "--no-progress"]) == 0
     cal = json.loads(out.read_text())["calibration"]
     assert cal["features"] == list(FEATURES) and cal["q_hc"] > 0 and "validation split" in cal["data"]
+    meta = json.loads(out.read_text())
+    assert meta["pipeline"]["boundary_level"] in [float(k) for k in meta["boundary_level_choice"]["levels"]]
+
+
+class _BlurredReader:
+    """A synthetic network whose probability is 0.4 on the drawn outline (its 0.5 level lies inside it)."""
+
+    def __init__(self):
+        from fetalhead.pipeline import PipelineConfig
+
+        self.pipeline_config = PipelineConfig()
+
+    def predict(self, batch):
+        import cv2
+
+        out = np.empty_like(batch)
+        for k, v in enumerate(batch[:, 0]):
+            v = cv2.GaussianBlur(v, (0, 0), 2.0)
+            lo, hi = float(v.min()), float(v.max())
+            out[k, 0] = 6.0 * (v - (lo + hi) / 2) / max(hi - lo, 1e-6) + np.log(0.4 / 0.6)
+        return out
+
+
+def test_boundary_level_is_chosen_where_the_hc_has_no_bias(tmp_path):
+    import cv2
+
+    from fetalhead.calibration import choose_boundary_level
+    from fetalhead.datasets import HeadSample
+    from fetalhead.geometry import Ellipse, ellipse_coverage
+
+    samples = []
+    for i, (a, b, angle) in enumerate([(150, 110, 10), (120, 100, 70), (170, 120, 135), (90, 70, 40)]):
+        e = Ellipse(400 + 10 * i, 270 - 5 * i, a, b, angle)
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), (255 * (0.15 + 0.6 * ellipse_coverage(e, (540, 800)))).astype(np.uint8))
+        samples.append(HeadSample(path.name, path, i, 0.1, None, e))
+    level, table = choose_boundary_level(samples, _BlurredReader(), n_images=4)
+    assert level == 0.40
+    assert table["0.50"]["median_rel_err_pct"] < -0.2  # the 0.5 level lies inside the outline
+    assert abs(table["0.40"]["median_rel_err_pct"]) < abs(table["0.50"]["median_rel_err_pct"]) / 3
+    assert table["0.40"]["n"] == 4

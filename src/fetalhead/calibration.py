@@ -1,6 +1,9 @@
 """``fetalhead calibrate``: fit the model's uncertainty (:mod:`fetalhead.uncertainty`) on scans that
 training never saw, and store it in the model's metadata.
 
+First the outline's probability level (:func:`choose_boundary_level`) is chosen on *training* images
+(never the validation split): the level at which the model's HC has no median bias.
+
 The scans: the fixed subject-grouped validation split of HC18, each measured clean and under every
 damage of :data:`fetalhead.variations.VARIATIONS` (scanner changes, acoustic shadows, missing skull
 arcs, sector and border cuts), so that the intervals hold on hard scans too. The subjects are split
@@ -10,6 +13,7 @@ are taken on the other (split conformal prediction).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import zlib
@@ -26,7 +30,14 @@ from .pipeline import HeadNotFoundError, segment_head
 from .uncertainty import Calibration, feature_vector, fit_calibration
 from .variations import VARIATIONS
 
-__all__ = ["Record", "collect_records", "calibrate_records", "calibrate_model", "subject_half"]
+__all__ = ["Record", "collect_records", "calibrate_records", "calibrate_model", "subject_half",
+           "choose_boundary_level", "BOUNDARY_LEVELS", "LEVEL_CHOICE_IMAGES"]
+
+#: Probability levels tried as the outline (a network trained on filled masks puts the 0.5 level
+#: slightly inside or outside the skull's outer border, depending on how it blurs the edge).
+BOUNDARY_LEVELS = (0.30, 0.35, 0.40, 0.45, 0.50, 0.55, 0.60)
+#: Training images (a seeded random choice of the training part of the split) the level is chosen on.
+LEVEL_CHOICE_IMAGES = 200
 
 
 @dataclass
@@ -90,6 +101,33 @@ def collect_records(samples: list[HeadSample], model, variations=VARIATIONS, pro
     return out
 
 
+def choose_boundary_level(samples: list[HeadSample], model, levels=BOUNDARY_LEVELS,
+                          n_images: int = LEVEL_CHOICE_IMAGES, seed: int = 0) -> tuple[float, dict]:
+    """The level (of ``levels``) whose median relative HC error on ``n_images`` of ``samples`` is
+    nearest 0, and per level that median and the mean absolute relative error (in %)."""
+    rng = np.random.default_rng(seed)
+    pick = sorted(rng.choice(len(samples), size=min(n_images, len(samples)), replace=False).tolist())
+    images = [(read_scan(samples[i].image_path), samples[i].ellipse) for i in pick]
+    table = {}
+    for level in levels:
+        cfg = dataclasses.replace(model.pipeline_config, boundary_level=float(level))
+        rel = []
+        for img, ref in images:
+            try:
+                e = segment_head(img, model.predict, cfg).ellipse
+            except HeadNotFoundError:
+                continue
+            rel.append((e.perimeter_px - ref.perimeter_px) / ref.perimeter_px)
+        if rel:
+            table[f"{level:.2f}"] = {"median_rel_err_pct": round(100 * float(np.median(rel)), 3),
+                                     "mean_abs_rel_err_pct": round(100 * float(np.mean(np.abs(rel))), 3),
+                                     "n": len(rel)}
+    if not table:
+        raise ValueError("no head found in any of the images the boundary level is chosen on")
+    best = min(table, key=lambda k: abs(table[k]["median_rel_err_pct"]))
+    return float(best), table
+
+
 def calibrate_records(records: list[Record], data: str = "", seed: int = 1) -> Calibration:
     """A :class:`Calibration` from measured records: difficulty on one half of the subjects, quantiles
     and flag line on the other."""
@@ -108,9 +146,14 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
     """Measure the validation split under every variation, calibrate, and store the result in the
     model's metadata JSON (``out_json``, default: beside the model)."""
     samples = [s for s in load_dataset(data) if s.ellipse is not None and s.image_path.is_file()]
-    _, val = subject_split(samples, 0.2, seed=0)
+    train, val = subject_split(samples, 0.2, seed=0)
     if limit:
-        val = val[:limit]
+        train, val = train[:limit], val[:limit]
+    level, table = choose_boundary_level(train, model)
+    model.pipeline_config = dataclasses.replace(model.pipeline_config, boundary_level=level)
+    log(f"outline level {level:.2f}: median HC error {table[f'{level:.2f}']['median_rel_err_pct']:+.2f} % on "
+        f"{table[f'{level:.2f}']['n']} training images (0.50: "
+        f"{table.get('0.50', {}).get('median_rel_err_pct', float('nan')):+.2f} %)")
     log(f"calibrating {model.version} on {len(val)} validation images x {len(VARIATIONS)} variations")
     records = collect_records(val, model, progress=progress)
     desc = (f"HC18 validation split (fetalhead.datasets.subject_split(val_fraction=0.2, seed=0): {len(val)} images, "
@@ -121,6 +164,11 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
     cal = calibrate_records(records, data=desc)
     path = Path(out_json) if out_json else model.path.with_suffix(".json")
     meta = json.loads(path.read_text()) if path.is_file() else {}
+    meta["pipeline"] = dataclasses.asdict(model.pipeline_config)
+    meta["boundary_level_choice"] = {
+        "data": f"{min(LEVEL_CHOICE_IMAGES, len(train))} images of the training part of the subject-grouped split "
+                "(seeded random choice; never the validation split)",
+        "rule": "the level whose median relative HC error is nearest 0", "levels": table}
     meta["calibration"] = cal.to_dict()
     path.write_text(json.dumps(meta, indent=2))
     log(f"calibration written to {path}: q_hc {cal.q_hc:.3f}, flag line +/-{100 * cal.flag_half_width:.2f} % of HC")

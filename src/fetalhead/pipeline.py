@@ -9,8 +9,8 @@ of the same shape (ONNX Runtime when measuring, PyTorch while training).
 2. Fine: a view of side ``crop_side_factor x semi-major axis`` centred on that
    ellipse (so every head fills the view about the same, whatever its size),
    predicted as is and mirrored (test-time augmentation); the mean probability's
-   sub-pixel 0.5 crossings (hundreds of boundary points) get a robust ellipse
-   fit, mapped back to original pixels. ``refine_passes`` repeats this pass
+   sub-pixel crossings of ``boundary_level`` (hundreds of boundary points) get a
+   robust ellipse fit, mapped back to original pixels. ``refine_passes`` repeats this pass
    centred on the refined ellipse.
 
 A quality score in [0, 1] comes with every result (see :class:`SegmentationResult`).
@@ -47,12 +47,17 @@ class PipelineConfig:
     """Settings of the two-pass procedure; they travel with the model in its metadata."""
 
     input_size: int = 160
+    coarse_input_size: int = 0  # side of the coarse pass's whole-image view; 0: input_size
     crop_side_factor: float = 2.5
     refine_passes: int = 1
     mirror_tta: bool = True
     vertical_flip_tta: bool = False
     min_coarse_area_fraction: float = 0.002
     weighted_fit: bool = True  # measured: lower HC error clean and under shadows (BENCHMARKS.md)
+    #: the probability level taken as the outline; 0.5 unless ``fetalhead calibrate`` chose, on
+    #: *training* images, the level at which the model's HC has no median bias
+    #: (:func:`fetalhead.calibration.choose_boundary_level`)
+    boundary_level: float = 0.5
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -93,12 +98,13 @@ def _predict_prob(predict: Predict, views: list[np.ndarray]) -> np.ndarray:
     return _sigmoid(logits[:, 0])
 
 
-def _fit_prob(prob: np.ndarray, weighted: bool = False) -> tuple[Ellipse, np.ndarray, np.ndarray]:
-    """Ellipse (view pixels) fitted to the 0.5 crossings around the largest region, that region and
-    the crossing points. With ``weighted`` each point counts by the sharpness of the probability
+def _fit_prob(prob: np.ndarray, weighted: bool = False, level: float = 0.5
+              ) -> tuple[Ellipse, np.ndarray, np.ndarray]:
+    """Ellipse (view pixels) fitted to the ``level`` crossings around the largest region, that region
+    and the crossing points. With ``weighted`` each point counts by the sharpness of the probability
     there (the arcs the network is sure of lead; a shadowed, uncertain arc is completed)."""
     try:
-        pts, region = mask_boundary_points(prob, 0.5)
+        pts, region = mask_boundary_points(prob, level)
     except ValueError:
         raise HeadNotFoundError("no head region in the network output") from None
     if region.sum() < 10:
@@ -187,12 +193,12 @@ def _longest_gap(seen: np.ndarray) -> float:
 
 
 def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig) -> Ellipse:
-    size = cfg.input_size
+    size = cfg.coarse_input_size or cfg.input_size
     m = letterbox_affine(image.shape, size)
     prob = _predict_prob(predict, [warp_to_view(image, m, size)])[0]
     if (prob > 0.5).sum() < cfg.min_coarse_area_fraction * size * size:
         raise HeadNotFoundError("no head found in the image")
-    e_view, _, _ = _fit_prob(prob)
+    e_view, _, _ = _fit_prob(prob, level=cfg.boundary_level)
     return e_view.transformed(invert_affine(m))
 
 
@@ -220,7 +226,7 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
     for k, (h, v) in enumerate(flips):  # back to the view's orientation
         probs[k] = probs[k][::-1 if v else 1, ::-1 if h else 1].copy()
     mean_prob = probs.mean(axis=0)
-    e_view, region, pts = _fit_prob(mean_prob, cfg.weighted_fit)
+    e_view, region, pts = _fit_prob(mean_prob, cfg.weighted_fit, cfg.boundary_level)
     comps = outline_evidence(view, mean_prob, e_view)
     comps["fit_residual"] = float(np.sqrt(np.mean(distance_to_outline(pts, e_view) ** 2)) / e_view.semi_minor)
     fit_mask = ellipse_to_mask(e_view, (size, size))
@@ -229,7 +235,7 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
     comps["mask_fit"] = float(inter / max(union, 1))
     if len(flips) > 1:
         try:
-            e0v, e1v = (_fit_prob(p)[0] for p in probs[:2])
+            e0v, e1v = (_fit_prob(p, level=cfg.boundary_level)[0] for p in probs[:2])
             rel = abs(e0v.perimeter_px - e1v.perimeter_px) / max(e_view.perimeter_px, 1e-9)
             gap = float(np.mean(distance_to_outline(ellipse_points(e0v, 72), e1v))) / e_view.semi_minor
         except (HeadNotFoundError, ValueError):
