@@ -154,3 +154,23 @@ def test_weighted_fit_follows_the_sure_arcs():
     assert abs(weighted.perimeter_px - e.perimeter_px) < 0.3 * abs(plain.perimeter_px - e.perimeter_px)
     with pytest.raises(ValueError):
         fit_ellipse_to_points(pts, weights=np.zeros(len(pts)))
+
+
+def test_mirrored_views_are_compared_along_the_outline():
+    e = Ellipse(400, 270, 170, 125, 30)
+    agree = segment_head(render(e), image_reader).components
+    assert agree["tta_hc_rel_diff"] < 0.002 and agree["tta_outline_diff"] < 0.005
+
+    def swollen_when_mirrored(batch):
+        """The mirrored view (the second) reads the head 5 % larger: its outline lies outside."""
+        out = image_reader(batch)
+        if len(batch) > 1:
+            v = out[1, 0]
+            grown = cv2.resize(v, None, fx=1.05, fy=1.05, interpolation=cv2.INTER_LINEAR)
+            k0 = (grown.shape[0] - v.shape[0]) // 2
+            out[1, 0] = grown[k0:k0 + v.shape[0], k0:k0 + v.shape[1]]
+        return out
+
+    disagree = segment_head(render(e), swollen_when_mirrored).components
+    assert disagree["tta_hc_rel_diff"] == pytest.approx(0.05, abs=0.01)
+    assert disagree["tta_outline_diff"] > 0.03
