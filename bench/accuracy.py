@@ -27,7 +27,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--out", default=str(ROOT / "out" / "bench"))
-    ap.add_argument("--model", default=None)
+    ap.add_argument("--model", default=None, help="the float ONNX file (default: the shipped one)")
+    ap.add_argument("--precision", choices=("fp32", "int8"), default=None,
+                    help="the float model or its INT8 copy (default: the package's default, int8)")
     ap.add_argument("--write-model-card", action="store_true",
                     help="store the overall and per-band figures in the model's metadata JSON ('validation')")
     args = ap.parse_args(argv)
@@ -35,9 +37,10 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     samples = load_dataset(args.data)
     _, val = subject_split(samples, 0.2, seed=0)
-    model = load_model(args.model)
+    model = load_model(args.model, precision=args.precision)
     opts = MeasureOptions(pixel_size_table={s.filename: s.pixel_size_mm for s in val},
-                          pixel_size_table_name="validation split", model_path=args.model)
+                          pixel_size_table_name="validation split", model_path=args.model,
+                          precision=args.precision)
     t0 = time.time()
     results = out / "val_results.csv"
     writer = ResultWriter(results)
