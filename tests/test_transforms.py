@@ -43,3 +43,16 @@ def test_standardize():
     v = standardize(np.arange(16, dtype=np.float32).reshape(4, 4))
     assert v.mean() == pytest.approx(0, abs=1e-6) and v.std() == pytest.approx(1, abs=1e-5)
     assert np.all(standardize(np.ones((4, 4), np.float32)) == 0)
+
+
+def test_views_of_one_image_share_its_pyramid():
+    from fetalhead.transforms import letterbox_affine, view_affine, warp_to_view
+
+    rng = np.random.default_rng(0)
+    img = rng.random((540, 800)).astype(np.float32)
+    pyramid = []
+    views = [(letterbox_affine(img.shape, 160), 160), (view_affine((400, 270), 380, 160), 160),
+             (view_affine((300, 200), 90, 160), 160)]
+    for m, size in views:
+        assert np.array_equal(warp_to_view(img, m, size, pyramid), warp_to_view(img, m, size))
+    assert len(pyramid) == 2 and pyramid[0].shape == (270, 400) and pyramid[1].shape == (135, 200)

@@ -216,10 +216,10 @@ def _longest_gap(seen: np.ndarray) -> float:
     return longest / len(seen)
 
 
-def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig) -> Ellipse:
+def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig, pyramid: list | None = None) -> Ellipse:
     size = cfg.coarse_input_size or cfg.input_size
     m = letterbox_affine(image.shape, size)
-    prob = _predict_prob(predict, [warp_to_view(image, m, size)])[0]
+    prob = _predict_prob(predict, [warp_to_view(image, m, size, pyramid)])[0]
     if (prob > 0.5).sum() < cfg.min_coarse_area_fraction * size * size:
         raise HeadNotFoundError("no head found in the image")
     e_view, _, _ = _fit_prob(prob, level=cfg.boundary_level)
@@ -234,12 +234,12 @@ def inside_fraction(e: Ellipse, shape) -> float:
     return float(ok.mean())
 
 
-def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig
+def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig, pyramid: list | None = None
           ) -> tuple[Ellipse, dict]:
     size = cfg.input_size
     side = cfg.crop_side_factor * e0.semi_major
     m = view_affine(e0.center, side, size)
-    view = warp_to_view(image, m, size)
+    view = warp_to_view(image, m, size, pyramid)
     flips = [(False, False)]
     if cfg.mirror_tta:
         flips.append((True, False))
@@ -287,10 +287,11 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
     if img.ndim != 2:
         raise ValueError("image must be 2D grey")
     try:
-        coarse = _coarse(img, predict, cfg)
+        pyramid: list = []  # the image's reduced levels, shared by the coarse and fine views
+        coarse = _coarse(img, predict, cfg, pyramid)
         e, comps = coarse, {}
         for _ in range(max(1, cfg.refine_passes)):
-            e, comps = _fine(img, e, predict, cfg)
+            e, comps = _fine(img, e, predict, cfg, pyramid)
     except ValueError as exc:  # an ellipse fit that failed on a degenerate mask
         raise HeadNotFoundError(f"no head ellipse could be fitted ({exc})") from None
     inside = inside_fraction(e, img.shape)

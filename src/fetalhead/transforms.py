@@ -95,17 +95,26 @@ def affine_scale(matrix: np.ndarray) -> float:
     return float(math.sqrt(abs(np.linalg.det(m))))
 
 
-def warp_to_view(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+def warp_to_view(image: np.ndarray, matrix: np.ndarray, size: int, pyramid: list | None = None) -> np.ndarray:
     """Resample ``image`` (2D float32) into the ``size x size`` view; outside the image is 0.
 
     When the view shrinks the image by more than 2x, the image is first reduced
     with Gaussian pyramid steps (each halves it after low-pass filtering), so the
-    view is not aliased.
+    view is not aliased. ``pyramid``: a list kept by the caller for several views of
+    the same image (its reduced levels, ``pyramid[k]`` halved ``k + 1`` times), so
+    that each level is computed once.
     """
     m = np.asarray(matrix, dtype=np.float64).copy()
     img = image
+    k = 0
     while affine_scale(m) < 0.5 and min(img.shape[:2]) > 8:
-        img = cv2.pyrDown(img)
+        if pyramid is None:
+            img = cv2.pyrDown(img)
+        else:
+            if len(pyramid) <= k:
+                pyramid.append(cv2.pyrDown(img))
+            img = pyramid[k]
+        k += 1
         m[:, :2] *= 2.0  # a pixel of the reduced image is 2 pixels of the previous one
     return cv2.warpAffine(img, m, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
