@@ -7,7 +7,7 @@
 
 import os as _os
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 # Nothing leaves the machine: ONNX Runtime's own telemetry (a device id under ~/.cache/Microsoft
 # and an event queue for an outside host) is switched off before anything can import it.
