@@ -77,7 +77,9 @@ def main(argv=None) -> int:
         card = json.loads(card_path.read_text())
         card["validation"] = {"split": "fetalhead.datasets.subject_split(val_fraction=0.2, seed=0): "
                                        f"{len(val)} images, {len({s.subject_id for s in val})} subjects",
-                              "command": "python bench/accuracy.py" + (f" --precision {args.precision}" if args.precision else ""), "overall": res["overall"],
+                              "command": "python bench/accuracy.py"
+                              + (f" --precision {args.precision}" if args.precision else ""),
+                              "overall": res["overall"],
                               "bands": res["bands"], "quality_flag": res["quality_flag"]}
         card_path.write_text(json.dumps(card, indent=2))
         print(f"validation figures stored in {card_path}")
