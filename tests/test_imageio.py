@@ -83,3 +83,22 @@ def test_header_dimensions_without_decoding():
         assert image_dimensions(data, sniff_type(data)) == (90, 70)
     assert sniff_type(b"\0" * 128 + b"DICM" + b"\0" * 10) == "dicom"
     assert sniff_type(b"II*\0" + b"\0" * 124 + b"DICM" + b"\0" * 10) == "dicom"  # a TIFF header in the preamble
+
+
+def test_plain_grey_png_is_recognised_and_nothing_else(samples_dir):
+    import zlib
+
+    from fetalhead.imageio import is_plain_grey8_png
+
+    data = (samples_dir / "358_HC.png").read_bytes()
+    assert is_plain_grey8_png(data)
+    grey = np.full((20, 30), 128, np.uint8)
+    assert is_plain_grey8_png(cv2.imencode(".png", grey)[1].tobytes())
+    assert not is_plain_grey8_png(cv2.imencode(".png", np.dstack([grey] * 3))[1].tobytes())  # colour
+    assert not is_plain_grey8_png(cv2.imencode(".png", grey.astype(np.uint16) * 200)[1].tobytes())  # 16-bit
+    assert not is_plain_grey8_png(cv2.imencode(".jpg", grey)[1].tobytes())
+    # a gamma chunk changes how a browser shows the grey levels: not plain
+    gama = b"gAMA" + (45455).to_bytes(4, "big")
+    chunk = (4).to_bytes(4, "big") + gama + zlib.crc32(gama).to_bytes(4, "big")
+    assert not is_plain_grey8_png(data[:33] + chunk + data[33:])
+    assert not is_plain_grey8_png(data[:40])  # cut before its end

@@ -330,3 +330,21 @@ def test_the_growth_chart_is_chosen_per_request(client, scan_bytes):
     assert curves["50"][curves["weeks"].index(20.0)] == pytest.approx(173.4, abs=0.1)
     assert client.get("/api/v1/growth-chart", params={"chart": "who", "measure": "ofd"}).status_code == 400
     assert "WHO fetal growth charts" in client.get("/api/v1/growth-chart.svg", params={"chart": "who"}).text
+
+
+def test_the_image_answered_is_the_grey_image_measured(client, scan_bytes, samples_dir):
+    import base64
+
+    from fetalhead.imageio import read_scan
+
+    grey = np.round(read_scan(samples_dir / "358_HC.png") * 255).astype(np.uint8)
+
+    def answered(data, name):
+        b64 = post_scan(client, data, name=name, pixel_size_mm=PS).json()["image_png_base64"]
+        return cv2.imdecode(np.frombuffer(base64.b64decode(b64), np.uint8), cv2.IMREAD_UNCHANGED)
+
+    plain = answered(scan_bytes, "a.png")  # a plain grey PNG goes back as it came
+    assert plain.ndim == 2 and np.array_equal(plain, grey)
+    colour = cv2.imencode(".png", np.dstack([grey, grey, grey]))[1].tobytes()
+    again = answered(colour, "b.png")  # a colour PNG: the grey measured, encoded again
+    assert again.ndim == 2 and np.abs(again.astype(int) - grey).max() <= 1

@@ -16,7 +16,7 @@ from .transforms import to_grey_float
 
 __all__ = ["ScanReadError", "read_scan", "read_file", "decode_image", "check_scan_array", "check_dimensions",
            "image_dimensions", "sniff_type", "has_dicom_preamble", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
-           "MAX_PIXELS", "IMAGE_KINDS"]
+           "MAX_PIXELS", "IMAGE_KINDS", "is_plain_grey8_png"]
 
 #: Sides shorter than this hold no measurable head at the network's 160 px view.
 MIN_SIDE_PX = 64
@@ -121,6 +121,31 @@ def _tiff_dimensions(data: bytes) -> tuple[int, int] | None:
     if 256 in dims and 257 in dims:
         return dims[256], dims[257]
     return None
+
+
+#: PNG chunks that change nothing of how the grey levels show (pixel size, time): a PNG with only
+#: these besides IHDR/IDAT/IEND shows exactly the grey levels it decodes to.
+_PLAIN_PNG_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"pHYs", b"tIME"}
+
+
+def is_plain_grey8_png(data: bytes) -> bool:
+    """True for an 8-bit greyscale, non-interlaced PNG with no chunk that alters its display (gamma,
+    colour profile, palette, transparency) or carries text: such a file *is* the grey image it
+    decodes to, and can be shown as it came instead of encoded again."""
+    if len(data) < 33 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return False
+    if data[24] != 8 or data[25] != 0 or data[28] != 0:  # bit depth, colour type grey, interlace
+        return False
+    i = 8
+    while i + 8 <= len(data):
+        n = int.from_bytes(data[i:i + 4], "big")
+        kind = data[i + 4:i + 8]
+        if kind not in _PLAIN_PNG_CHUNKS:
+            return False
+        if kind == b"IEND":
+            return True
+        i += 12 + n
+    return False
 
 
 def image_dimensions(data: bytes, kind: str) -> tuple[int, int] | None:

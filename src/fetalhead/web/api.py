@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
 from ..geometry import Ellipse
-from ..imageio import ScanReadError, sniff_type
+from ..imageio import ScanReadError, is_plain_grey8_png, sniff_type
 from ..biometry import CHART_NAMES, CHARTS, DEFAULT_CHART, chart_measures
 from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
 from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_scan
@@ -214,8 +214,9 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
             m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
                              chart=chart)
         out = _answer(m, lang)
-        if include_image:
-            out["image_png_base64"] = _png_base64(scan.image)
+        if include_image:  # a plain 8-bit grey PNG upload is the image measured: sent back as it came
+            plain = scan.kind == "png" and scan.frame == 0 and is_plain_grey8_png(data)
+            out["image_png_base64"] = base64.b64encode(data).decode() if plain else _png_base64(scan.image)
     return out
 
 
