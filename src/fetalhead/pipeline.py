@@ -184,12 +184,13 @@ TTA_RAYS = 72
 _TTA_RADII = np.linspace(0.75, 1.25, 51)
 
 
-def _outline_radii(prob: np.ndarray, e: Ellipse, level: float) -> np.ndarray:
-    """Where ``prob`` last falls through ``level`` along each of :data:`TTA_RAYS` rays from the centre
-    of ``e``, as a radius relative to ``e``'s (0.75 or 1.25 when it does not within that range).
+def _outline_radii(prob: np.ndarray, rays: np.ndarray, level: float) -> np.ndarray:
+    """Where ``prob`` last falls through ``level`` along each ray of ``rays`` (points at the relative
+    radii :data:`_TTA_RADII` of an ellipse, ``_scaled_points(e, _TTA_RADII, TTA_RAYS)``), as a radius
+    relative to the ellipse's (0.75 or 1.25 when it does not within that range).
 
     The mirrored views' outlines compared ray by ray: far cheaper than an ellipse fit to each view."""
-    p = _sample(prob, _scaled_points(e, _TTA_RADII, TTA_RAYS))
+    p = _sample(prob, rays)
     inside = p >= level
     last = len(_TTA_RADII) - 1 - np.argmax(inside[:, ::-1], axis=1)  # outermost sample inside
     rows = np.arange(len(p))
@@ -258,8 +259,9 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig,
     union = np.logical_or(fit_mask, region).sum()
     comps["mask_fit"] = float(inter / max(union, 1))
     if len(flips) > 1:
-        r0, r1 = (_outline_radii(p, e_view, cfg.boundary_level) for p in probs[:2])
-        rho = np.hypot(*(_scaled_points(e_view, np.ones(1), TTA_RAYS)[:, 0] - e_view.center).T)
+        rays = _scaled_points(e_view, _TTA_RADII, TTA_RAYS)
+        r0, r1 = (_outline_radii(p, rays, cfg.boundary_level) for p in probs[:2])
+        rho = np.hypot(*(rays[:, 0] - e_view.center).T) / _TTA_RADII[0]  # the outline's radius per ray
         comps["tta_hc_rel_diff"] = float(abs(np.mean(r0 - r1)))
         comps["tta_outline_diff"] = float(np.mean(np.abs(r0 - r1) * rho) / e_view.semi_minor)
     return e_view.transformed(invert_affine(m)), comps
