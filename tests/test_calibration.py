@@ -29,6 +29,8 @@ def test_subject_half_is_stable_and_balanced():
 def test_calibrate_records_learns_that_unseen_skull_is_hard():
     cal = calibrate_records(fake_records())
     assert cal.weights[FEATURES.index("outline_seen")] > 0  # less skull seen: wider
+    # the difficulty the intervals use (the neighbours') says the same
+    assert cal.difficulty({"outline_seen": 0.35}) > 2 * cal.difficulty({"outline_seen": 0.95})
     assert 0 < cal.flag_half_width < 0.1 and cal.q_hc > 0
     with pytest.raises(ValueError, match="at least 40"):
         calibrate_records(fake_records(10))

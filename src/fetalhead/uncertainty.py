@@ -138,7 +138,11 @@ def relative_interval(value: float, half_width: float) -> tuple[float, float]:
 
 @dataclass
 class Calibration:
-    """The fitted difficulty model, the conformal quantiles and the flag line of one model."""
+    """The fitted difficulty model, the conformal quantiles and the flag line of one model.
+
+    ``weights`` and ``bias`` are the log-linear law; with ``method="neighbours"`` they are fitted
+    and kept too (a readable summary of which features make a scan hard) but the difficulty comes
+    from the neighbours."""
 
     weights: list[float]
     bias: float
