@@ -110,7 +110,8 @@ def repeated(records, n_splits: int) -> None:
     print(f"\nthe same over {n_splits} other random splits of the subjects: mean (lowest-highest)")
     print(f"  clean: coverage {np.mean(clean_cov):.1f} % ({min(clean_cov):.1f}-{max(clean_cov):.1f}), mean half-width "
           f"{np.mean(clean_hw):.2f} % ({min(clean_hw):.2f}-{max(clean_hw):.2f}), silent {np.mean(silent):.1f} % "
-          f"({min(silent):.1f}-{max(silent):.1f}), flagged {np.mean(flagged):.1f} % ({min(flagged):.1f}-{max(flagged):.1f})")
+          f"({min(silent):.1f}-{max(silent):.1f}), flagged {np.mean(flagged):.1f} % "
+          f"({min(flagged):.1f}-{max(flagged):.1f})")
     print(f"  the least covered variation of each split: coverage {np.mean(worst_cov):.1f} % "
           f"({min(worst_cov):.1f}-{max(worst_cov):.1f}); which: {', '.join(sorted({r[2] for r in rows}))}")
 
