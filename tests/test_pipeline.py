@@ -175,15 +175,3 @@ def test_mirrored_views_are_compared_along_the_outline():
     assert disagree["tta_hc_rel_diff"] == pytest.approx(0.05, abs=0.01)
     assert disagree["tta_outline_diff"] > 0.03
 
-
-def test_a_smaller_coarse_view_finds_the_same_head():
-    e = Ellipse(380, 250, 170, 120, 75)
-    seen = []
-
-    def reader(batch):
-        seen.append(batch.shape[-1])
-        return image_reader(batch)
-
-    res = segment_head(render(e), reader, PipelineConfig(coarse_input_size=96))
-    assert seen == [96, 160]  # the coarse view at 96 px, the fine views at 160
-    assert_same_ellipse(res.ellipse, e)

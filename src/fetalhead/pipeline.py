@@ -47,7 +47,6 @@ class PipelineConfig:
     """Settings of the two-pass procedure; they travel with the model in its metadata."""
 
     input_size: int = 160
-    coarse_input_size: int = 0  # side of the coarse pass's whole-image view; 0: input_size
     crop_side_factor: float = 2.5
     refine_passes: int = 1
     mirror_tta: bool = True
@@ -218,7 +217,7 @@ def _longest_gap(seen: np.ndarray) -> float:
 
 
 def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig, pyramid: list | None = None) -> Ellipse:
-    size = cfg.coarse_input_size or cfg.input_size
+    size = cfg.input_size
     m = letterbox_affine(image.shape, size)
     prob = _predict_prob(predict, [warp_to_view(image, m, size, pyramid)])[0]
     if (prob > 0.5).sum() < cfg.min_coarse_area_fraction * size * size:
