@@ -174,4 +174,3 @@ def test_mirrored_views_are_compared_along_the_outline():
     disagree = segment_head(render(e), swollen_when_mirrored).components
     assert disagree["tta_hc_rel_diff"] == pytest.approx(0.05, abs=0.01)
     assert disagree["tta_outline_diff"] > 0.03
-
