@@ -72,3 +72,19 @@ def test_quantize_command(hc18, tmp_path, monkeypatch):
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["quantization"]["precision"] == "int8" and HeadModel(out).predict(
         np.zeros((1, 1, 160, 160), np.float32)).shape == (1, 1, 160, 160)
+
+
+def test_calibration_views_follow_the_models_pipeline_settings(hc18):
+    """The INT8 copy is calibrated on the views the model's own pipeline makes: its view size and
+    the fine view's crop factor come from the model's settings, not from constants."""
+    from fetalhead.pipeline import PipelineConfig
+    from fetalhead.quantize import calibration_views
+
+    base = calibration_views(hc18, n_images=2)
+    assert base.shape == (6, 1, 160, 160)  # coarse, fine and mirrored fine per image
+    small = calibration_views(hc18, n_images=2, config=PipelineConfig(input_size=96))
+    assert small.shape == (6, 1, 96, 96)
+    wide = calibration_views(hc18, n_images=2, config=PipelineConfig(crop_side_factor=3.5))
+    assert np.array_equal(wide[0::3], base[0::3])  # the coarse views do not depend on the crop
+    assert not np.allclose(wide[1::3], base[1::3])  # the fine views do
+    assert np.allclose(wide[2::3], wide[1::3][..., ::-1], atol=1e-5)  # the mirror is the fine view mirrored

@@ -20,6 +20,7 @@ import numpy as np
 
 from .datasets import load_dataset, subject_split
 from .imageio import file_sha256, read_scan
+from .pipeline import PipelineConfig
 from .transforms import letterbox_affine, standardize, view_affine, warp_to_view
 
 __all__ = ["calibration_views", "quantize_model", "int8_path"]
@@ -31,8 +32,12 @@ def int8_path(fp32_path: str | Path) -> Path:
     return p.with_name(p.stem + "_int8.onnx")
 
 
-def calibration_views(data: str | Path, n_images: int = 120, size: int = 160, seed: int = 0) -> np.ndarray:
-    """Standardised views ``(N, 1, size, size)`` of training images, as the pipeline makes them."""
+def calibration_views(data: str | Path, n_images: int = 120, config: PipelineConfig | None = None,
+                      seed: int = 0) -> np.ndarray:
+    """Standardised views ``(N, 1, S, S)`` of training images, as the pipeline with ``config`` (the
+    model's own settings: view size ``S`` and the fine view's crop factor) makes them."""
+    cfg = config or PipelineConfig()
+    size = cfg.input_size
     samples = [s for s in load_dataset(data) if s.ellipse is not None and s.image_path.is_file()]
     train, _ = subject_split(samples, 0.2, seed=0)
     rng = np.random.default_rng(seed)
@@ -43,7 +48,7 @@ def calibration_views(data: str | Path, n_images: int = 120, size: int = 160, se
         img = read_scan(s.image_path)
         views.append(warp_to_view(img, letterbox_affine(img.shape, size), size))
         e = s.ellipse
-        fine = warp_to_view(img, view_affine(e.center, 2.5 * e.semi_major, size), size)
+        fine = warp_to_view(img, view_affine(e.center, cfg.crop_side_factor * e.semi_major, size), size)
         views += [fine, np.ascontiguousarray(fine[:, ::-1])]
     return np.stack([standardize(v) for v in views])[:, None].astype(np.float32)
 
@@ -66,8 +71,7 @@ def quantize_model(fp32_path: str | Path, data: str | Path, out: str | Path | No
     fp32_path = Path(fp32_path)
     out = Path(out) if out else int8_path(fp32_path)
     meta = json.loads(fp32_path.with_suffix(".json").read_text())
-    size = int(meta.get("input", {}).get("size_px", [160])[0])
-    views = calibration_views(data, n_images, size)
+    views = calibration_views(data, n_images, PipelineConfig.from_dict(meta.get("pipeline", {})))
     input_name = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
     pre = out.with_name(out.stem + ".pre.onnx").resolve()
     source, target = str(fp32_path.resolve()), str(out.resolve())
