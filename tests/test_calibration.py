@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from fetalhead.calibration import Record, calibrate_records, subject_half
+from fetalhead.calibration import POOLED_QUANTILE_LEVEL, Record, calibrate_records, subject_half
 from fetalhead.cli import main
 from fetalhead.uncertainty import FEATURES, feature_vector
 
@@ -32,6 +32,8 @@ def test_calibrate_records_learns_that_unseen_skull_is_hard():
     # the difficulty the intervals use (the neighbours') says the same
     assert cal.difficulty({"outline_seen": 0.35}) > 2 * cal.difficulty({"outline_seen": 0.95})
     assert 0 < cal.flag_half_width < 0.1 and cal.q_hc > 0
+    # the pooled scores' quantile is taken above the ranges' 90 % (the pool is not a user's mix)
+    assert cal.level == 0.9 and cal.quantile_level == POOLED_QUANTILE_LEVEL > 0.9
     with pytest.raises(ValueError, match="at least 40"):
         calibrate_records(fake_records(10))
 

@@ -117,3 +117,26 @@ def test_neighbour_calibration_round_trip_and_refusal():
         Calibration.from_dict(broken)
     with pytest.raises(ValueError, match="unknown calibration method"):
         Calibration.from_dict(dict(d, method="magic"))
+
+
+def test_quantile_level_above_the_interval_level_widens_and_is_recorded():
+    # a calibration pool unlike a user's mix may take its conformal quantile above the intervals'
+    # 90 %: on exchangeable scans the ranges then cover about that share, and say so in the metadata
+    rng = np.random.default_rng(5)
+    n = 8000
+    feats = rng.normal(size=(n, len(FEATURES)))
+    err = 0.01 * rng.normal(size=n)
+    fit = np.arange(n) % 2 == 0
+    half = n // 2
+    plain = fit_calibration(feats[:half], err[:half], err[:half], err[:half], fit[:half])
+    wide = fit_calibration(feats[:half], err[:half], err[:half], err[:half], fit[:half], quantile_level=0.95)
+    assert wide.level == plain.level == 0.9 and wide.quantile_level == 0.95 and plain.quantile_level is None
+    assert wide.q_hc > plain.q_hc
+    test_f, test_e = feats[half:], err[half:]
+    covered = np.abs(test_e) <= wide.q_hc * wide.difficulties(test_f)
+    assert 0.93 <= covered.mean() <= 0.97
+    d = wide.to_dict()
+    assert d["quantile_level"] == 0.95 and "quantile_level" not in plain.to_dict()
+    assert Calibration.from_dict(json.loads(json.dumps(d))).quantile_level == 0.95
+    with pytest.raises(ValueError, match="quantile_level"):
+        fit_calibration(feats[:half], err[:half], err[:half], err[:half], fit[:half], quantile_level=0.8)

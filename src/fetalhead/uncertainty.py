@@ -20,7 +20,9 @@ et al. 2002; Lei et al., JASA 2018, section 5.2):
 2. On *other* calibration scans, the scores ``|relative error| / d``; their conformal quantile
    ``q`` (the ``ceil((n + 1)(1 - alpha)) / n`` empirical quantile) makes ``value * (1 +/- q d)`` a
    ``1 - alpha`` interval for exchangeable scans: narrow where the skull is clear, wide where it is
-   shadowed, cut or ambiguous.
+   shadowed, cut or ambiguous. ``quantile_level`` may take that quantile above the interval's
+   level when the calibration scans are not a user's mix (see
+   :data:`fetalhead.calibration.POOLED_QUANTILE_LEVEL`).
 3. A result is flagged for review when its HC interval's half-width exceeds ``flag_half_width``
    (chosen on the calibration scans so that few results that stay unflagged are wrong); its
    quality score falls linearly from 1 (a razor-thin interval) to 0.5 at the flag line and to 0 at
@@ -155,6 +157,9 @@ class Calibration:
     data: str = ""
     n: int = 0
     method: str = "linear"
+    #: the level of the conformal quantile of the calibration scores (None: ``level``); above ``level``
+    #: when the calibration scans were pooled from a mix unlike a user's
+    quantile_level: float | None = None
     #: method "neighbours": {"mean", "scale": per feature; "k"; "n"; "z", "rel_err_hc": float32
     #: little-endian, base64} of the scans the difficulty was fitted on
     neighbours: dict | None = None
@@ -208,8 +213,9 @@ class Calibration:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["weights"] = [float(v) for v in self.weights]
-        if self.neighbours is None:
-            d.pop("neighbours")
+        for key in ("neighbours", "quantile_level"):
+            if d[key] is None:
+                d.pop(key)
         return d
 
     @classmethod
@@ -244,8 +250,14 @@ MAX_CLEAN_FLAGGED = 0.15
 
 def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, fit_mask, data: str = "",
                     alpha: float = 1 - INTERVAL_LEVEL, max_silent: float = 0.015, clean=None,
-                    method: str = "neighbours", neighbour_fraction: float = NEIGHBOUR_FRACTION) -> Calibration:
-    """Difficulty fitted on the scans where ``fit_mask`` is true, quantiles and the flag line on the others."""
+                    method: str = "neighbours", neighbour_fraction: float = NEIGHBOUR_FRACTION,
+                    quantile_level: float | None = None) -> Calibration:
+    """Difficulty fitted on the scans where ``fit_mask`` is true, quantiles and the flag line on the others.
+
+    The intervals are ``1 - alpha`` intervals; their conformal quantiles are taken at ``quantile_level``
+    (default ``1 - alpha``, exact for scans exchangeable with the calibration scans)."""
+    if quantile_level is not None and not (1 - alpha <= quantile_level < 1):
+        raise ValueError(f"quantile_level must lie in [{1 - alpha:g}, 1), got {quantile_level}")
     x = np.asarray(features, dtype=float)
     fit_mask = np.asarray(fit_mask, dtype=bool)
     hc, bpd, ofd = (np.abs(np.asarray(v, dtype=float)) for v in (rel_err_hc, rel_err_bpd, rel_err_ofd))
@@ -259,10 +271,11 @@ def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, 
                       "k": max(1, int(round(neighbour_fraction * len(z)))), "n": int(len(z)),
                       "z": _pack(z), "rel_err_hc": _pack(hc[fit_mask])}
     cal = Calibration(list(map(float, w)), b, 0.0, 0.0, 0.0, flag_half_width=1.0, level=1 - alpha,
-                      data=data, n=int(len(x)), method=method, neighbours=neighbours)
+                      data=data, n=int(len(x)), method=method, neighbours=neighbours, quantile_level=quantile_level)
     cal_idx = ~fit_mask
     d = cal.difficulties(x[cal_idx])
-    cal.q_hc, cal.q_bpd, cal.q_ofd = (conformal_quantile(v[cal_idx] / d, alpha) for v in (hc, bpd, ofd))
+    q_alpha = alpha if quantile_level is None else 1 - quantile_level
+    cal.q_hc, cal.q_bpd, cal.q_ofd = (conformal_quantile(v[cal_idx] / d, q_alpha) for v in (hc, bpd, ofd))
     # the clean-flag cap on the quantile half's clean scans: taken on both halves (twice the scans) it
     # raised the shipped line from +/-3.16 to +/-3.51 % and let a bundled scan 3.5 % off (192_HC.png)
     # pass as `ok`; over 10 cross-fitted splits the two ways flag 17.1 and 16.0 % of clean scans alike
