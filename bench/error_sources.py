@@ -37,6 +37,7 @@ from fetalhead.imageio import read_scan
 from fetalhead.model import HeadModel, load_model
 from fetalhead.pipeline import HeadNotFoundError, segment_head
 from fetalhead.uncertainty import WRONG_HC_SHARE
+from trust import auroc  # bench/trust.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The earlier shipped models: 0.1.0 (trained without scan damage) and 0.2.0 (full-resolution U-Net,
@@ -73,15 +74,6 @@ def relative_hc_errors(model, images, samples) -> dict:
 
 def _rel(res: dict, names) -> np.ndarray:
     return np.array([(res[n][0] - res[n][1]) / res[n][1] for n in names])
-
-
-def _auroc(scores, positive) -> float:
-    """Probability that a positive scores higher than a negative (ties count half)."""
-    s, p = np.asarray(scores, float), np.asarray(positive, bool)
-    a, b = s[p], s[~p]
-    if not len(a) or not len(b):
-        return float("nan")
-    return float(((a[:, None] > b[None, :]).sum() + 0.5 * (a[:, None] == b[None, :]).sum()) / (len(a) * len(b)))
 
 
 def describe(rel: np.ndarray, hc_ref_mm: np.ndarray) -> str:
@@ -137,7 +129,7 @@ def main(argv=None) -> int:
             print(f"{other.version:<22} {level:>5.3f} {np.mean(np.abs(b) * ref_mm):>6.2f} {wb.sum():>5} "
                   f"{np.corrcoef(a, b)[0, 1]:>5.2f} {100 * b.std():>5.2f}% {100 * (a - b).std():>6.2f}% "
                   f"{f'{(wa & wb).sum()} of {wa.sum()}':>10} {np.mean(np.abs(mean_rel) * ref_mm):>8.2f} "
-                  f"{_auroc(np.abs(a - b), wa):>10.2f}")
+                  f"{auroc(-np.abs(a - b)[wa], -np.abs(a - b)[~wa]):>10.2f}")
     print("\nr: correlation of the two networks' per-scan relative HC errors; sd err / sd diff: spread of the "
           "other network's error and of the two networks' difference (% of HC); both wrong: scans wrong for "
           "both, of those wrong for the shipped model; mean ADF: the two HCs averaged; AUROC diff: how well "
