@@ -182,6 +182,39 @@ def test_status_follows_the_flags_in_one_place():
     assert px.status == "ok" and "no_pixel_spacing" in px.flags and px.head_circumference_mm is None
 
 
+def test_a_head_cut_by_the_sector_edge_is_flagged_once_with_the_reason():
+    """Part of the outline where the scan holds no echo (outside the ultrasound sector) sends the
+    result to review; when the image border cuts it, the border's flag alone says so."""
+    from fetalhead.geometry import Ellipse
+    from fetalhead.measurement import Measurement, from_segmentation
+    from fetalhead.pipeline import SegmentationResult
+
+    comps = {"mask_fit": 0.98, "inside_fraction": 1.0, "outline_seen": 0.9, "tta_hc_rel_diff": 0.001,
+             "boundary_sharpness": 0.9, "outline_in_field": 0.97}
+
+    def judged(e, **changes):
+        seg = SegmentationResult(e, 0.95, dict(comps, **changes))
+        return from_segmentation(Measurement("s.png", "failed", image_size=(800, 540)), seg, 0.15, "test")
+
+    inside = Ellipse(400, 270, 180, 145, 0)
+    assert judged(inside).status == "ok"
+    cut = judged(inside, outline_in_field=0.75)
+    assert cut.status == "flagged" and cut.flags == ["head_cut_by_sector_edge"]
+    assert "25 % of the outline" in cut.message and "sector" in cut.message
+    border = judged(Ellipse(80, 270, 180, 130, 0), outline_in_field=0.75)
+    assert border.status == "flagged" and "head_cut_by_image_border" in border.flags
+    assert "head_cut_by_sector_edge" not in border.flags
+
+
+def test_every_review_flag_is_said_in_every_language():
+    from fetalhead.measurement import REVIEW_FLAGS
+    from fetalhead.report import translations
+
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        assert all(t.get(f"flag_{f}") for f in REVIEW_FLAGS), lang
+
+
 def test_implausible_head_size_is_flagged_with_the_reason():
     from fetalhead.geometry import Ellipse
 

@@ -138,6 +138,30 @@ def test_outline_evidence_sees_a_skull_ring_and_not_a_disc():
     assert 0.3 < ev["outline_seen"] < 0.7 and 0.3 < ev["skull_gap"] < 0.7
 
 
+def test_outline_in_field_is_the_share_of_the_outline_with_any_echo():
+    """Black beyond a sector edge (no echo at all) lowers ``outline_in_field``; a dark acoustic
+    shadow, whose speckle still holds some echo, does not."""
+    from fetalhead.augment import sector_cut
+    from fetalhead.pipeline import outline_evidence
+
+    e = Ellipse(80, 80, 50, 40, 0)
+    inner = Ellipse(80, 80, 47, 37.6, 0)
+    full, brain = ellipse_coverage(e, (160, 160)), ellipse_coverage(inner, (160, 160))
+    ring = (0.1 + 0.8 * (full - brain) + 0.2 * brain).astype(np.float32)
+    prob = full.astype(np.float32)
+    assert outline_evidence(ring, prob, e)["outline_in_field"] == 1.0
+    # the sector's edge 30 px right of the centre: the outline beyond x = 110 (about a fifth of the
+    # angles, and the rays from 0.7 to 1.3 of the radius there) lies in the black
+    cut = sector_cut(ring, (110.0, 80.0), (1.0, 0.0))
+    in_field = outline_evidence(cut, prob, e)["outline_in_field"]
+    beyond = np.mean(80 + 0.7 * 50 * np.cos(np.linspace(0, 2 * np.pi, 72, endpoint=False)) > 110)
+    assert in_field == pytest.approx(1 - beyond, abs=0.03) and in_field < 0.9
+    shadow = ring.copy()
+    rng = np.random.default_rng(0)
+    shadow[:, 110:] = rng.uniform(0.0, 0.03, shadow[:, 110:].shape)  # dark, but speckled
+    assert outline_evidence(shadow, prob, e)["outline_in_field"] == 1.0
+
+
 def test_weighted_fit_follows_the_sure_arcs():
     """Boundary points of a true ellipse plus a bulge where the probability is soft: the weighted fit
     stays on the sure arcs."""

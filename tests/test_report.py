@@ -114,7 +114,8 @@ def test_a_flagged_pdf_stays_on_one_page(lang):
     from fetalhead.report import report_pdf
 
     m = measured(ga=41.0)
-    m.flags += ["low_quality", "skull_not_seen", "head_cut_by_image_border", "implausible_head_size",
+    m.flags += ["low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
+                "implausible_head_size",
                 "cephalic_index_out_of_range"]
     m.status = "flagged"
     data = report_pdf(m, np.full((800, 800), 0.3, np.float32), lang)  # a square scan: the tallest picture

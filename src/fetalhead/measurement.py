@@ -28,7 +28,7 @@ from .biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, OutOfRange
 from .geometry import Ellipse, ellipse_landmarks
 from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
 from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, PLAUSIBLE_HC_RANGE_MM,
-                     QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError, check_ga_by_dates,
+                     QUALITY_THRESHOLD, SKULL_SEEN_MIN, OUTLINE_IN_FIELD_MIN, TOO_UNCERTAIN_QUALITY, LimitError, check_ga_by_dates,
                      check_pixel_spacing)
 from .uncertainty import relative_interval
 from .model import HeadModel, load_model
@@ -43,7 +43,8 @@ RESULT_COLUMNS = results.RESULT_COLUMNS
 HC18_COLUMNS = results.HC18_COLUMNS
 
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
-REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "implausible_head_size")
+REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
+                "implausible_head_size")
 #: The pixel size's source when it was typed on the page (the page and the report translate it).
 PAGE_SPACING_SOURCE = "entered on the page"
 #: Why a figure is left out (``Measurement.withheld``): codes the page and the report translate.
@@ -67,7 +68,7 @@ FAILURES = {
     "no_frame_measured": "no frame of the loop could be measured",
 }
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
-_MODEL_FLAGS = ("low_quality", "skull_not_seen")
+_MODEL_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_sector_edge")
 _KEEP = object()
 
 
@@ -578,6 +579,8 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
     flags = ["low_quality"] if quality < threshold else []
     if comps.get("outline_seen", 1.0) < SKULL_SEEN_MIN:
         flags.append("skull_not_seen")
+    if comps.get("outline_in_field", 1.0) < OUTLINE_IN_FIELD_MIN:
+        flags.append("head_cut_by_sector_edge")
     return Assessment(comps, quality, half_widths, flags)
 
 
@@ -597,6 +600,8 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
     m.head_circumference_px = e.perimeter_px
     m.ga_by_dates_weeks = ga_weeks
     m.flags = [f for f in m.flags if f in _MODEL_FLAGS] + scan_flags(e, m.image_size)
+    if "head_cut_by_image_border" in m.flags:  # outside the image is no echo too: one cut, one flag
+        m.flags = [f for f in m.flags if f != "head_cut_by_sector_edge"]
     m.withheld = {}
     msgs = []
     if "low_quality" in m.flags:
@@ -611,6 +616,10 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
                     "or no fetal head): check the scan")
     if "head_cut_by_image_border" in m.flags:
         msgs.append("the head is cut by the image border: check the ellipse where the skull is not seen")
+    if "head_cut_by_sector_edge" in m.flags:
+        seen = m.quality_components.get("outline_in_field", 0.0)
+        msgs.append(f"{100 * (1 - seen):.0f} % of the outline lies where the scan holds no echo (outside the "
+                    "ultrasound sector): check the ellipse there")
     if m.spacing_note:
         msgs.append(m.spacing_note)
     bio = head_biometry(e, spacing)

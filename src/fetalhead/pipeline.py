@@ -153,6 +153,10 @@ EVIDENCE_ANGLES = 72
 #: out from the brighter of the grey inside (0.7 r) and outside (1.3 r) by this share of the
 #: view's grey range (1st-99th centile): a bright ring, not the edge of a bright disc.
 SKULL_ECHO_MIN_CONTRAST = 0.12
+#: Grey level (of 1) at or below which a pixel holds no echo at all: the black outside an
+#: ultrasound sector or outside the image (one 8-bit step; speckle, even in an acoustic shadow, is
+#: brighter somewhere along 0.7-1.3 of the radius).
+NO_ECHO_GREY = 1.0 / 255.0
 
 
 def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
@@ -163,7 +167,10 @@ def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
       :data:`SKULL_ECHO_MIN_CONTRAST` of the grey range);
       low behind acoustic shadows, missing skull arcs, or where there is no skull;
     * ``boundary_sharpness``: mean over angles of prob(0.9 r) - prob(1.1 r), the network's
-      certainty that the outline is there.
+      certainty that the outline is there;
+    * ``outline_in_field``: share of angles where the scan holds any echo (grey above
+      :data:`NO_ECHO_GREY`) between 0.7 and 1.3 of the radius: low where the outline runs out of
+      the imaged sector or out of the image.
     """
     radii = np.array([0.7, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3])
     pts = _scaled_points(e, radii, EVIDENCE_ANGLES)
@@ -174,7 +181,8 @@ def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
     p = _sample(prob, pts)
     seen = ridge / span > SKULL_ECHO_MIN_CONTRAST
     return {"outline_seen": float(np.mean(seen)), "skull_gap": _longest_gap(seen),
-            "boundary_sharpness": float(np.clip(p[:, 1] - p[:, 5], 0, 1).mean())}
+            "boundary_sharpness": float(np.clip(p[:, 1] - p[:, 5], 0, 1).mean()),
+            "outline_in_field": float(np.mean(grey.max(axis=1) > NO_ECHO_GREY))}
 
 
 #: Rays from the fitted centre along which the mirrored views' outlines are compared, and the
