@@ -2,7 +2,8 @@
 
 Measures the fixed validation split of HC18 (never trained on) clean and under every variation of
 ``bench/robustness.py`` (:data:`fetalhead.variations.VARIATIONS`: scanner changes, acoustic shadows,
-missing skull arcs, sector and border cuts), and images with no fetal head at all.
+missing skull arcs, sector and border cuts), images with no fetal head at all, and how often each flag
+is raised on HC18's official test images (real scans with no public reference).
 
 The intervals and the flag line are *cross-fitted*: the validation subjects are split in two by a
 hash; each half is judged with a calibration (``fetalhead.calibration.calibrate_records``) made on the
@@ -171,7 +172,32 @@ def main(argv=None) -> int:
     other = _other_anatomy(model)
     if other:
         print(f"{'other anatomy (DICOM)':<22} " + "  ".join(f"{k} {v}" for k, v in other.items()))
+    _official_test_images(model, Path(args.data))
     return 0
+
+
+def _official_test_images(model, data: Path) -> None:
+    """HC18's official test images (no public reference: how often each flag is raised on real
+    scans never seen, and which scans raise the rarer ones)."""
+    import csv
+    from collections import Counter
+
+    table = data / "test_set_pixel_size.csv"
+    if not table.is_file():
+        return
+    rows = list(csv.DictReader(table.open()))
+    status, flags, which = Counter(), Counter(), {}
+    for row in rows:
+        path = data / "test_set" / row["filename"]
+        m = measure_scan(Scan(read_scan(path), row["filename"], "png"), float(row["pixel size(mm)"]), model=model)
+        status[m.status] += 1
+        for f in m.flags:
+            flags[f] += 1
+            which.setdefault(f, []).append(row["filename"])
+    print(f"\nHC18's {len(rows)} official test images (no public reference): " +
+          ", ".join(f"{k} {status[k]}" for k in ("ok", "flagged", "failed")))
+    for f, n in flags.most_common():
+        print(f"  {f:<26} {n:>4}" + (f"  ({', '.join(which[f])})" if n <= 3 else ""))
 
 
 def _other_anatomy(model) -> dict:
