@@ -182,7 +182,7 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
     desc = (f"HC18 validation split (fetalhead.datasets.subject_split(val_fraction=0.2, seed=0): {len(val)} images, "
             f"{len({s.subject_id for s in val})} subjects, never trained on), each clean and under "
             f"{len(VARIATIONS) - 1} damages (fetalhead.variations.VARIATIONS); difficulty fitted on half of the "
-            f"subjects, conformal quantiles (at {POOLED_QUANTILE_LEVEL:.0%} of the pooled scores, so that the "
+            f"subjects, conformal quantiles (at {100 * POOLED_QUANTILE_LEVEL:.0f} % of the pooled scores, so that the "
             "90 % ranges hold on clean scans and under each damage) and flag line on the other half (flag line: "
             "silent failures at most 1.5 %, raised so that at most 15 % of clean scans are flagged)")
     cal = calibrate_records(records, data=desc)
