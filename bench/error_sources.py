@@ -61,19 +61,19 @@ def model_from_history(rev: str, folder: Path) -> HeadModel:
 
 
 def relative_hc_errors(model, images, samples) -> dict:
-    """{filename: (measured HC px, reference HC px)} for each sample whose head is found."""
+    """{filename: relative HC error (measured - reference) / reference} for each sample whose head is found."""
     out = {}
     for img, s in zip(images, samples):
         try:
             e = segment_head(img, model.predict, model.pipeline_config).ellipse
         except HeadNotFoundError:
             continue
-        out[s.filename] = (e.perimeter_px, s.ellipse.perimeter_px)
+        out[s.filename] = (e.perimeter_px - s.ellipse.perimeter_px) / s.ellipse.perimeter_px
     return out
 
 
 def _rel(res: dict, names) -> np.ndarray:
-    return np.array([(res[n][0] - res[n][1]) / res[n][1] for n in names])
+    return np.array([res[n] for n in names])
 
 
 def describe(rel: np.ndarray, hc_ref_mm: np.ndarray) -> str:

@@ -29,9 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from fetalhead.calibration import calibrate_records, collect_records, subject_half
-from fetalhead.datasets import load_dataset, subject_split
+from fetalhead.datasets import load_dataset, read_pixel_size_csv, subject_split
 from fetalhead.imageio import read_scan
-from fetalhead.measurement import Scan, measure_scan
+from fetalhead.measurement import Scan, measure, measure_scan
 from fetalhead.model import load_model
 from fetalhead.uncertainty import WRONG_HC_SHARE
 from fetalhead.variations import NON_HEAD, VARIATIONS
@@ -178,23 +178,21 @@ def main(argv=None) -> int:
 
 def _official_test_images(model, data: Path) -> None:
     """HC18's official test images (no public reference: how often each flag is raised on real
-    scans never seen, and which scans raise the rarer ones)."""
-    import csv
+    scans never seen, and which scans raise the rarer ones), measured as a user's files are."""
     from collections import Counter
 
     table = data / "test_set_pixel_size.csv"
     if not table.is_file():
         return
-    rows = list(csv.DictReader(table.open()))
+    pixel_sizes = read_pixel_size_csv(table)
     status, flags, which = Counter(), Counter(), {}
-    for row in rows:
-        path = data / "test_set" / row["filename"]
-        m = measure_scan(Scan(read_scan(path), row["filename"], "png"), float(row["pixel size(mm)"]), model=model)
+    for name, spacing in pixel_sizes.items():
+        m = measure(data / "test_set" / name, spacing, model=model)
         status[m.status] += 1
         for f in m.flags:
             flags[f] += 1
-            which.setdefault(f, []).append(row["filename"])
-    print(f"\nHC18's {len(rows)} official test images (no public reference): " +
+            which.setdefault(f, []).append(name)
+    print(f"\nHC18's {len(pixel_sizes)} official test images (no public reference): " +
           ", ".join(f"{k} {status[k]}" for k in ("ok", "flagged", "failed")))
     for f, n in flags.most_common():
         print(f"  {f:<26} {n:>4}" + (f"  ({', '.join(which[f])})" if n <= 3 else ""))

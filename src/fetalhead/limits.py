@@ -53,8 +53,8 @@ SKULL_SEEN_MIN = 0.3
 #: ultrasound sector or the image) below which the head is flagged ``head_cut_by_sector_edge``: the
 #: same tenth of the outline as :data:`INSIDE_FRACTION_FLAG`. On the HC18 validation split (INT8 model
 #: 0.3.0) clean heads have 0.97 or more; a sector edge across a quarter of the head's width gives
-#: 0.74-0.90 (99 % of them below 0.9); under gamma 1.8 contrast, which turns the darkest grey black, 3
-#: % of heads fall below it.
+#: 0.74-0.90 (99 % of them below 0.9); under gamma 1.8 contrast, which turns the darkest grey black,
+#: 3 % of heads fall below it.
 OUTLINE_IN_FIELD_MIN = 0.9
 
 #: Share of the fitted ellipse's outline inside the image below which the head is

@@ -27,9 +27,9 @@ from .biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, OutOfRange
                        ga_from_hc_intergrowth2016, head_biometry)
 from .geometry import Ellipse, ellipse_landmarks
 from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
-from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, PLAUSIBLE_HC_RANGE_MM,
-                     QUALITY_THRESHOLD, SKULL_SEEN_MIN, OUTLINE_IN_FIELD_MIN, TOO_UNCERTAIN_QUALITY, LimitError, check_ga_by_dates,
-                     check_pixel_spacing)
+from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN,
+                     PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
+                     check_ga_by_dates, check_pixel_spacing)
 from .uncertainty import relative_interval
 from .model import HeadModel, load_model
 from .pipeline import HeadNotFoundError, inside_fraction, segment_head
