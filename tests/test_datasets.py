@@ -3,9 +3,9 @@ import shutil
 
 import pytest
 
-from fetalhead.datasets import (DatasetError, detect_layout, ellipse_from_landmarks, is_validation_subject,
-                                load_dataset, read_landmark_csv, read_pixel_size_csv, subject_id_from_filename,
-                                subject_split)
+from fetalhead.datasets import (DatasetError, detect_layout, ellipse_from_landmarks, fold_split,
+                                is_validation_subject, load_dataset, read_landmark_csv, read_pixel_size_csv,
+                                subject_fold, subject_id_from_filename, subject_split)
 from fetalhead.geometry import Ellipse, ellipse_landmarks
 
 
@@ -79,6 +79,28 @@ def test_split_is_by_subject_fixed_and_seeded(hc18):
     _, val3 = subject_split(samples, 0.2, seed=1)
     assert {s.filename for s in val3} != {s.filename for s in val}
     assert is_validation_subject(5, 1.0) and not is_validation_subject(5, 0.0)
+
+
+def test_folds_partition_by_subject_and_are_fixed(hc18):
+    samples = load_dataset(hc18)
+    held = [fold_split(samples, 3, k)[1] for k in range(3)]
+    names = [{s.filename for s in h} for h in held]
+    # every image held out exactly once, a subject never in two folds, folds of similar size
+    assert sum(len(n) for n in names) == len(samples) == len(set().union(*names))
+    subjects = [{s.subject_id for s in h} for h in held]
+    assert not (subjects[0] & subjects[1]) and not (subjects[0] & subjects[2]) and not (subjects[1] & subjects[2])
+    assert all(0.25 < len(n) / len(samples) < 0.42 for n in names)
+    train, held0 = fold_split(samples, 3, 0)
+    assert not ({s.subject_id for s in train} & subjects[0]) and len(train) + len(held0) == len(samples)
+    # fixed: a subset or reordering keeps each subject's fold; another seed moves them
+    sub = fold_split(list(reversed(samples))[:300], 3, 0)[1]
+    assert {s.filename for s in sub} <= names[0]
+    assert {s.filename for s in fold_split(samples, 3, 0, seed=1)[1]} != names[0]
+    assert all(subject_fold(s, 5) in range(5) for s in range(200))
+    with pytest.raises(ValueError):
+        subject_fold(1, 1)
+    with pytest.raises(ValueError):
+        fold_split(samples, 3, 3)
 
 
 def test_bad_inputs(tmp_path):

@@ -64,7 +64,11 @@ def _cmd_train(args) -> int:
     cfg = TrainConfig(data=args.data, out=args.out, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch,
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
                       max_train_images=args.max_train_images, max_val_images=args.max_val_images,
+                      n_folds=args.folds, fold=args.fold if args.folds else -1, val_every=args.val_every,
                       command=_command_line(args))
+    if args.folds and not 0 <= args.fold < args.folds:
+        print(f"fetalhead train: --fold must lie in 0 .. {args.folds - 1}", file=sys.stderr)
+        return 2
     result = train(cfg, progress=not args.no_progress)
     if args.export:
         from .training.export import export_onnx
@@ -414,6 +418,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch")
     t.add_argument("--max-train-images", type=int, default=0, help="use only the first N (smoke tests)")
     t.add_argument("--max-val-images", type=int, default=0)
+    t.add_argument("--folds", type=int, default=0, metavar="K",
+                   help="subject-grouped K-fold cross-validation: train on all folds but --fold (default: the "
+                        "fixed 80/20 split)")
+    t.add_argument("--fold", type=int, default=0, help="the held-out fold, 0 .. K-1 (with --folds)")
+    t.add_argument("--val-every", type=int, default=1, metavar="N",
+                   help="validate every N epochs and after the last (default 1)")
     t.add_argument("--export", metavar="ONNX", help="export the final weights to this ONNX file with metadata")
     t.add_argument("--no-progress", action="store_true")
     t.set_defaults(func=_cmd_train)

@@ -347,6 +347,36 @@ def is_validation_subject(subject_id, val_fraction: float = 0.2, seed: int = 0) 
     return u < val_fraction
 
 
+def subject_fold(subject_id, n_folds: int, seed: int = 0) -> int:
+    """The cross-validation fold (0 .. ``n_folds - 1``) a subject belongs to.
+
+    Like :func:`is_validation_subject`, the fold hashes (seed, subject) with
+    SHA-256: it is fixed whatever other subjects are present, so every image of
+    a subject is held out together and the folds can be recorded and rebuilt.
+    """
+    if int(n_folds) != n_folds or n_folds < 2:
+        raise ValueError("n_folds must be an integer of at least 2")
+    digest = hashlib.sha256(f"fetalhead-fold:{seed}:{subject_id}".encode()).digest()
+    u = int.from_bytes(digest[:8], "big") / 2.0 ** 64
+    return min(int(u * n_folds), int(n_folds) - 1)
+
+
+def sample_key(sample: HeadSample):
+    """What groups a sample with its subject: the subject number, else the file name stem."""
+    return sample.subject_id if sample.subject_id is not None else Path(sample.filename).stem
+
+
+def fold_split(samples: list[HeadSample], n_folds: int, fold: int, seed: int = 0
+               ) -> tuple[list[HeadSample], list[HeadSample]]:
+    """Subject-grouped K-fold split: ``(train, held_out)`` for fold ``fold`` of ``n_folds``."""
+    if not 0 <= fold < n_folds:
+        raise ValueError(f"fold must lie in 0 .. {n_folds - 1}, got {fold}")
+    train, held = [], []
+    for s in samples:
+        (held if subject_fold(sample_key(s), n_folds, seed) == fold else train).append(s)
+    return train, held
+
+
 def subject_split(samples: list[HeadSample], val_fraction: float = 0.2, seed: int = 0
                   ) -> tuple[list[HeadSample], list[HeadSample]]:
     """Subject-grouped train/validation split (see :func:`is_validation_subject`).
@@ -355,6 +385,5 @@ def subject_split(samples: list[HeadSample], val_fraction: float = 0.2, seed: in
     """
     train, val = [], []
     for s in samples:
-        key = s.subject_id if s.subject_id is not None else Path(s.filename).stem
-        (val if is_validation_subject(key, val_fraction, seed) else train).append(s)
+        (val if is_validation_subject(sample_key(s), val_fraction, seed) else train).append(s)
     return train, val

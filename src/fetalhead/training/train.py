@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..augment import random_scan_defects, random_scanner_look
-from ..datasets import HeadSample, load_dataset, subject_split
+from ..datasets import HeadSample, fold_split, load_dataset, subject_split
 from ..geometry import Ellipse, ellipse_coverage
 from ..imageio import read_scan
 from ..pipeline import HeadNotFoundError, PipelineConfig, segment_head
@@ -52,6 +52,9 @@ class TrainConfig:
     max_train_images: int = 0
     max_val_images: int = 0
     bf16: bool = True
+    n_folds: int = 0
+    fold: int = -1
+    val_every: int = 1
     command: str = ""
 
 
@@ -168,7 +171,11 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     samples = [s for s in load_dataset(cfg.data) if s.ellipse is not None and s.image_path.is_file()]
-    train_s, val_s = subject_split(samples, cfg.val_fraction, cfg.split_seed)
+    if cfg.n_folds:
+        # cross-validation: train on the other folds, validate on (and later predict) this one
+        train_s, val_s = fold_split(samples, cfg.n_folds, cfg.fold, cfg.split_seed)
+    else:
+        train_s, val_s = subject_split(samples, cfg.val_fraction, cfg.split_seed)
     if cfg.max_train_images:
         train_s = train_s[:cfg.max_train_images]
     if cfg.max_val_images:
@@ -195,7 +202,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         old = ck.get("config", {})
         changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size", "channels",
-                                "stem_stride", "scan_defects", "random_crop_prob", "blank_view_prob")
+                                "stem_stride", "scan_defects", "random_crop_prob", "blank_view_prob", "n_folds",
+                                "fold", "split_seed", "val_fraction")
                    if k in old and json.dumps(old[k]) != json.dumps(getattr(cfg, k))]
         if changed:
             raise ValueError(f"{ckpt_path}: cannot resume with other settings ({', '.join(changed)} differ from "
@@ -245,7 +253,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
             sched.step()
             losses.append(float(loss.detach()))
             bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        figures = validate(model, val_imgs, val_s, pipeline_cfg) if val_s else {}
+        due = (epoch + 1) % max(cfg.val_every, 1) == 0 or epoch + 1 == cfg.epochs
+        figures = validate(model, val_imgs, val_s, pipeline_cfg) if val_s and due else {}
         rec = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": float(sched.get_last_lr()[0]),
                "elapsed_s": time.time() - t0, **{f"val_{k}": v for k, v in figures.items()}}
         history.append(rec)
