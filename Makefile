@@ -76,7 +76,7 @@ bench-scale: $(VENV)/.installed-dev
 
 # Reproduce the shipped model (about 70 minutes on 2 CPU cores), export it into the package, calibrate its
 # 90 % intervals and review flag on the validation split, and make its INT8 copy.
-MODEL = src/fetalhead/models/fetalhead_unet.onnx
+MODEL = src/fetalhead/model/weights/fetalhead_unet.onnx
 train: $(VENV)/.installed-dev
 	$(BIN)/fetalhead train --data ../shared/data/hc18 --out runs/shipped --seed 0
 	$(BIN)/fetalhead export runs/shipped/last.pt $(MODEL) --weights training-artifacts/fetalhead_unet.pt

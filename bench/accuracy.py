@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from fetalhead.batch import MeasureOptions, ResultWriter, run_serial
-from fetalhead.datasets import load_dataset, subject_split
-from fetalhead.evaluation import evaluate_predictions, format_report, read_predictions
-from fetalhead.model import load_model
+from fetalhead.scans.datasets import load_dataset, subject_split
+from fetalhead.studies.evaluation import evaluate_predictions, format_report, read_predictions
+from fetalhead.model.runtime import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     if args.write_model_card:
         card_path = model.path.with_suffix(".json")
         card = json.loads(card_path.read_text())
-        card["validation"] = {"split": "fetalhead.datasets.subject_split(val_fraction=0.2, seed=0): "
+        card["validation"] = {"split": "fetalhead.scans.datasets.subject_split(val_fraction=0.2, seed=0): "
                                        f"{len(val)} images, {len({s.subject_id for s in val})} subjects",
                               "command": "python bench/accuracy.py"
                               + (f" --precision {args.precision}" if args.precision else ""),

@@ -38,9 +38,9 @@ def _make_loop(path: Path, n: int) -> Path:
 
 def _measure_every(args) -> int:
     path, k, step, threads, precision = args
-    from fetalhead.cine import iter_loop_frames
+    from fetalhead.scans.cine import iter_loop_frames
     from fetalhead.measurement import measure_scan
-    from fetalhead.model import load_model
+    from fetalhead.model.runtime import load_model
 
     model = load_model(threads=threads, precision=precision)
     done = 0
@@ -72,7 +72,7 @@ def main(argv=None) -> int:
         n = _measure_every((loop, 0, 1, 2, args.precision))
         rows.append(("2 cores (1 process x 2 threads)", n / (time.perf_counter() - t)))
         from fetalhead.measurement import measure_loop
-        from fetalhead.model import load_model
+        from fetalhead.model.runtime import load_model
 
         model = load_model(threads=1, precision=args.precision)
         t = time.perf_counter()

@@ -15,7 +15,7 @@ bench measures two things that bound how far that can go with HC18's labels:
 
     python bench/error_sources.py [--precision fp32|int8] [--other-model-commit REV ...]
 
-"Wrong" is issue 10's definition (:data:`fetalhead.uncertainty.WRONG_HC_SHARE`: HC more than 2.5 %
+"Wrong" is issue 10's definition (:data:`fetalhead.model.uncertainty.WRONG_HC_SHARE`: HC more than 2.5 %
 from the reference).
 """
 
@@ -31,19 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
-from fetalhead.calibration import choose_boundary_level
-from fetalhead.datasets import load_dataset, subject_split
-from fetalhead.imageio import read_scan
-from fetalhead.model import HeadModel, load_model
-from fetalhead.pipeline import HeadNotFoundError, segment_head
-from fetalhead.uncertainty import WRONG_HC_SHARE
+from fetalhead.studies.calibration import choose_boundary_level
+from fetalhead.scans.datasets import load_dataset, subject_split
+from fetalhead.scans.imageio import read_scan
+from fetalhead.model.runtime import HeadModel, load_model
+from fetalhead.model.pipeline import HeadNotFoundError, segment_head
+from fetalhead.model.uncertainty import WRONG_HC_SHARE
 from trust import auroc  # bench/trust.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The earlier shipped models: 0.1.0 (trained without scan damage) and 0.2.0 (full-resolution U-Net,
 #: trained with shadows and missing arcs); both seed 0 on the same training split.
 EARLIER_MODEL_COMMITS = ("614241e", "f4a46e2")
-_MODEL_FILE = "src/fetalhead/models/fetalhead_unet"
+_MODEL_FILE = "src/fetalhead/models/fetalhead_unet"  # where the earlier models lay in their commits
 
 
 def model_from_history(rev: str, folder: Path) -> HeadModel:

@@ -44,9 +44,9 @@ def main(argv=None) -> int:
     import cv2
     import pydicom
 
-    from fetalhead.dicom_node import Destination, DicomNode
-    from fetalhead.dicom_sr import fetalhead_uid
-    from fetalhead.model import load_model
+    from fetalhead.hospital.node import Destination, DicomNode
+    from fetalhead.hospital.sr import fetalhead_uid
+    from fetalhead.model.runtime import load_model
     from fetalhead.web.serving import free_loopback_port
     from tests.dicom_fixtures import region, write_us_dicom
     from tests.hospital_fixtures import DCMSEND, ORTHANC, Orthanc

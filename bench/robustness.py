@@ -1,6 +1,6 @@
 """Accuracy of the shipped model under scanner-like changes of the validation images.
 
-Each variation of :data:`fetalhead.variations.VARIATIONS` (scanner changes, acoustic
+Each variation of :data:`fetalhead.studies.variations.VARIATIONS` (scanner changes, acoustic
 shadows of several widths and positions, missing skull arcs, sector and border cuts) is
 applied to every image of the fixed validation split (the reference ellipse moved with
 the image where the geometry changes), and the HC figures are printed per variation
@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from fetalhead.datasets import load_dataset, subject_split
-from fetalhead.evaluation import ellipse_errors
-from fetalhead.imageio import read_scan
+from fetalhead.scans.datasets import load_dataset, subject_split
+from fetalhead.studies.evaluation import ellipse_errors
+from fetalhead.scans.imageio import read_scan
 from fetalhead.measurement import measure
-from fetalhead.model import load_model
-from fetalhead.variations import VARIATIONS
+from fetalhead.model.runtime import load_model
+from fetalhead.studies.variations import VARIATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -85,7 +85,7 @@ def _time_reference(paths: list[str], onnx_path: Path) -> list[float]:
 
 def _time_images(paths: list[str], precision: str = "fp32") -> list[float]:
     from fetalhead.measurement import measure
-    from fetalhead.model import load_model
+    from fetalhead.model.runtime import load_model
 
     model = load_model(threads=1, precision=precision)
     measure(paths[0], 0.1, model=model)  # warm-up
@@ -103,7 +103,7 @@ def _stages(paths: list[str], precision: str) -> dict:
     view) and fine pass (the view and its mirror in one batch), and everything else of a measurement
     (ellipse fits, outline evidence, intervals, figures)."""
     from fetalhead.measurement import load_scan, measure_scan
-    from fetalhead.model import load_model
+    from fetalhead.model.runtime import load_model
 
     model = load_model(threads=1, precision=precision)
     calls = []
@@ -135,7 +135,7 @@ def _stages(paths: list[str], precision: str) -> dict:
 
 def _worker(args) -> int:
     from fetalhead.measurement import measure
-    from fetalhead.model import load_model
+    from fetalhead.model.runtime import load_model
 
     paths, precision = args
     model = load_model(threads=1, precision=precision)
@@ -165,7 +165,7 @@ def main(argv=None) -> int:
             int8 += _time_images(chunk, "int8")
     med_ref = statistics.median(ref)
     ctx = mp.get_context("spawn")
-    from fetalhead.model import DEFAULT_PRECISION, default_model_path
+    from fetalhead.model.runtime import DEFAULT_PRECISION, default_model_path
 
     rates = {}
     with ctx.Pool(2) as pool:

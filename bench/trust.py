@@ -1,12 +1,12 @@
 """How honest the results are: 90 % interval coverage and width, flags, silent failures, non-heads.
 
 Measures the fixed validation split of HC18 (never trained on) clean and under every variation of
-``bench/robustness.py`` (:data:`fetalhead.variations.VARIATIONS`: scanner changes, acoustic shadows,
+``bench/robustness.py`` (:data:`fetalhead.studies.variations.VARIATIONS`: scanner changes, acoustic shadows,
 missing skull arcs, sector and border cuts), images with no fetal head at all, and how often each flag
 is raised on HC18's official test images (real scans with no public reference).
 
 The intervals and the flag line are *cross-fitted*: the validation subjects are split in two by a
-hash; each half is judged with a calibration (``fetalhead.calibration.calibrate_records``) made on the
+hash; each half is judged with a calibration (``fetalhead.studies.calibration.calibrate_records``) made on the
 other half only, so no figure here comes from the scans it was fitted on. Non-head images are
 judged by the shipped model as it is (its own stored calibration).
 
@@ -28,13 +28,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fetalhead.calibration import calibrate_records, collect_records, subject_half
-from fetalhead.datasets import load_dataset, read_pixel_size_csv, subject_split
-from fetalhead.imageio import read_scan
+from fetalhead.studies.calibration import calibrate_records, collect_records, subject_half
+from fetalhead.scans.datasets import load_dataset, read_pixel_size_csv, subject_split
+from fetalhead.scans.imageio import read_scan
 from fetalhead.measurement import Scan, measure, measure_scan
-from fetalhead.model import load_model
-from fetalhead.uncertainty import WRONG_HC_SHARE
-from fetalhead.variations import NON_HEAD, VARIATIONS
+from fetalhead.model.runtime import load_model
+from fetalhead.model.uncertainty import WRONG_HC_SHARE
+from fetalhead.studies.variations import NON_HEAD, VARIATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,7 @@ def _other_anatomy(model) -> dict:
         from pydicom.data import get_testdata_file
     except ImportError:
         return {}
-    from fetalhead.transforms import to_grey_float
+    from fetalhead.model.transforms import to_grey_float
 
     counts = {"ok": 0, "flagged": 0, "failed": 0}
     for name in ("examples_palette.dcm", "examples_jpeg2k.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm",

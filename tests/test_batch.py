@@ -156,7 +156,7 @@ def test_resume_hashes_each_file_once(folder, tmp_path, monkeypatch, samples_dir
     """--resume hashes each file once (for matching) and hands the hash to the worker, which does not hash
     again; without --resume each file is read once and hashed from those bytes."""
     import fetalhead.batch as batch
-    import fetalhead.imageio as imageio
+    import fetalhead.scans.imageio as imageio
     import fetalhead.measurement as measurement
 
     out = tmp_path / "r.csv"
@@ -252,7 +252,7 @@ def test_a_dying_worker_loses_no_scan(folder, tmp_path):
 
 
 def test_a_failing_overlay_write_is_a_flag_not_the_end(folder, tmp_path, monkeypatch):
-    import fetalhead.overlay as overlay
+    import fetalhead.outputs.overlay as overlay
 
     calls = []
 

@@ -131,10 +131,10 @@ def test_overlays_of_scans_with_the_same_name_do_not_overwrite(samples_dir, tmp_
 
 def test_hc18_format_maps_the_ellipse_to_mm_with_anisotropic_spacing():
     """An ellipse (100, 100, 100, 50, 90 deg) at (0.1, 0.2) mm is 20 x 5 mm, as head_biometry says."""
-    from fetalhead.biometry import head_biometry
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.biometry import head_biometry
+    from fetalhead.clinical.geometry import Ellipse
     from fetalhead.measurement import Measurement
-    from fetalhead.results import hc18_row
+    from fetalhead.outputs.results import hc18_row
 
     e = Ellipse(100, 100, 100, 50, 90)
     m = Measurement("x.png", "ok", ellipse=e, pixel_spacing_mm=(0.1, 0.2))

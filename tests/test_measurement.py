@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import fetalhead
-from fetalhead.biometry import ga_from_hc_hadlock1984
-from fetalhead.geometry import ellipse_perimeter
-from fetalhead.imageio import read_scan
-from fetalhead.model import HeadModel, ModelError, default_model_path, load_model
+from fetalhead.clinical.biometry import ga_from_hc_hadlock1984
+from fetalhead.clinical.geometry import ellipse_perimeter
+from fetalhead.scans.imageio import read_scan
+from fetalhead.model.runtime import HeadModel, ModelError, default_model_path, load_model
 
 
 def reference(samples_dir):
@@ -153,7 +153,7 @@ class SyntheticModel:
     calibration = None
 
     def __init__(self, predict=None):
-        from fetalhead.pipeline import PipelineConfig
+        from fetalhead.model.pipeline import PipelineConfig
 
         self.predict = predict or skull_reader
         self.pipeline_config = PipelineConfig()
@@ -161,7 +161,7 @@ class SyntheticModel:
 
 def rendered(e, shape=(540, 800)):
     """A head: dark background, grey brain, a bright skull ring just inside the outer border."""
-    from fetalhead.geometry import Ellipse, ellipse_coverage
+    from fetalhead.clinical.geometry import Ellipse, ellipse_coverage
 
     inner = Ellipse(e.center_x, e.center_y, e.semi_major * 0.94, e.semi_minor * 0.94, e.angle_deg)
     full, brain = ellipse_coverage(e, shape), ellipse_coverage(inner, shape)
@@ -169,7 +169,7 @@ def rendered(e, shape=(540, 800)):
 
 
 def test_status_follows_the_flags_in_one_place():
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
     from fetalhead.measurement import decide_status
 
     e = Ellipse(400, 270, 180, 145, 20)  # cephalic index 80.6 %, in the normal range
@@ -185,9 +185,9 @@ def test_status_follows_the_flags_in_one_place():
 def test_a_head_cut_by_the_sector_edge_is_flagged_once_with_the_reason():
     """Part of the outline where the scan holds no echo (outside the ultrasound sector) sends the
     result to review; when the image border cuts it, the border's flag alone says so."""
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
     from fetalhead.measurement import Measurement, from_segmentation
-    from fetalhead.pipeline import SegmentationResult
+    from fetalhead.model.pipeline import SegmentationResult
 
     comps = {"mask_fit": 0.98, "inside_fraction": 1.0, "outline_seen": 0.9, "tta_hc_rel_diff": 0.001,
              "boundary_sharpness": 0.9, "outline_in_field": 0.97}
@@ -208,7 +208,7 @@ def test_a_head_cut_by_the_sector_edge_is_flagged_once_with_the_reason():
 
 def test_every_review_flag_is_said_in_every_language():
     from fetalhead.measurement import REVIEW_FLAGS
-    from fetalhead.report import translations
+    from fetalhead.outputs.report import translations
 
     for lang in ("en", "hi", "te"):
         t = translations(lang)
@@ -216,7 +216,7 @@ def test_every_review_flag_is_said_in_every_language():
 
 
 def test_implausible_head_size_is_flagged_with_the_reason():
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
 
     big = fetalhead.measure(rendered(Ellipse(400, 270, 250, 200, 0)), 0.9, model=SyntheticModel())  # HC ~ 1270 mm
     assert big.status == "flagged" and "implausible_head_size" in big.flags
@@ -225,7 +225,7 @@ def test_implausible_head_size_is_flagged_with_the_reason():
 
 @pytest.mark.parametrize("spacing", [1e300, 0, -1, 1.66, float("nan"), 0.001, (0.1, 5.0)])
 def test_pixel_sizes_outside_the_plausible_range_are_refused(spacing):
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
 
     m = fetalhead.measure(rendered(Ellipse(400, 270, 180, 130, 0)), spacing, model=SyntheticModel())
     assert m.status == "failed" and m.head_circumference_mm is None and "plausible range" in m.message
@@ -234,7 +234,7 @@ def test_pixel_sizes_outside_the_plausible_range_are_refused(spacing):
 
 def test_quality_near_zero_prints_no_hc():
     """A predictor whose output is no ellipse (a thin cross) is failed: no HC, no gestational age."""
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
 
     def cross(batch):
         out = np.full_like(batch, -10.0)
@@ -250,7 +250,7 @@ def test_quality_near_zero_prints_no_hc():
 
 
 def test_with_ellipse_recomputes_and_keeps_the_scan(samples_dir):
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
 
     base = fetalhead.measure(samples_dir / "358_HC.png", 0.13, ga_weeks=21)
     e = base.ellipse
@@ -310,9 +310,9 @@ def test_decompression_bomb_is_refused_before_decoding(tmp_path):
 
 
 def test_a_bright_disc_without_a_skull_is_not_ok():
-    from fetalhead.geometry import Ellipse
+    from fetalhead.clinical.geometry import Ellipse
 
-    from .test_pipeline import render
+    from .model.test_pipeline import render
 
     m = fetalhead.measure(render(Ellipse(400, 270, 180, 140, 0)), 0.15, model=SyntheticModel())
     assert m.status == "flagged" and "skull_not_seen" in m.flags and "skull echo" in m.message
@@ -321,9 +321,9 @@ def test_a_bright_disc_without_a_skull_is_not_ok():
 def test_calibrated_model_gives_intervals_that_widen_on_hidden_skull():
     """With a calibration, every measurement carries a 90 % interval; hiding part of the skull (a
     shadow band across the head) widens it, or flags the result."""
-    from fetalhead.augment import acoustic_shadow
-    from fetalhead.geometry import Ellipse
-    from fetalhead.uncertainty import FEATURES, Calibration
+    from fetalhead.model.augment import acoustic_shadow
+    from fetalhead.clinical.geometry import Ellipse
+    from fetalhead.model.uncertainty import FEATURES, Calibration
 
     w = [0.0] * len(FEATURES)
     w[FEATURES.index("outline_seen")] = 3.0  # difficulty grows as less of the skull is seen

@@ -13,7 +13,7 @@ __version__ = "0.3.0"
 # and an event queue for an outside host) is switched off before anything can import it.
 _os.environ["ORT_DISABLE_TELEMETRY"] = "1"
 
-from .geometry import Ellipse  # noqa: E402
+from .clinical.geometry import Ellipse  # noqa: E402
 
 
 def measure(image, pixel_spacing_mm=None, **kwargs):

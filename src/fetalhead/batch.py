@@ -6,7 +6,7 @@ Dask cluster, and write each result as soon as it exists.
   with ``resume`` the files already in the output (keyed by the sha256 of the file's content
   and the frame, not by name) are skipped.
 * The work function :func:`measure_one` takes a path and picklable options, and loads the
-  ONNX model once per process (``fetalhead.model.load_model`` is cached), so the same code runs
+  ONNX model once per process (``fetalhead.model.runtime.load_model`` is cached), so the same code runs
   serially, in a ``multiprocessing`` pool or on Dask workers.
 """
 
@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
-from .imageio import file_sha256
-from .limits import check_pixel_spacing
+from .scans.datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
+from .scans.imageio import file_sha256
+from .clinical.limits import check_pixel_spacing
 from .measurement import Measurement
-from .results import ResultWriter, check_output_path, result_key, write_json
+from .outputs.results import ResultWriter, check_output_path, result_key, write_json
 
 __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup", "ResultWriter", "measure_one",
            "run_serial", "run_processes", "run_dask", "result_key", "SCAN_SUFFIXES", "pending_scans", "open_runner",
@@ -40,7 +40,7 @@ def _is_scan_file(f: Path) -> bool:
     if f.suffix.lower() in SCAN_SUFFIXES:
         return True
     if f.suffix == "":  # DICOM files often have no suffix: look for the DICM preamble
-        from .dicom import is_dicom_file
+        from .scans.dicom import is_dicom_file
 
         return is_dicom_file(f)
     return False
@@ -138,9 +138,9 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
     computed for ``--resume``). A failing overlay write is a flag on the row, not the end of
     the batch.
     """
-    from .imageio import ScanReadError
+    from .scans.imageio import ScanReadError
     from .measurement import load_scan, measure_scan
-    from .model import load_model
+    from .model.runtime import load_model
 
     path = Path(path)
     name = os.fsdecode(path).encode("utf-8", "replace").decode("utf-8")  # names that are not UTF-8 stay printable
@@ -189,7 +189,7 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
 
 def _write_outputs(m: Measurement, scan, path: Path, model, opts: MeasureOptions) -> None:
     """The overlay, SR and FHIR of ``m`` (from ``scan``, the frame measured), as ``opts`` asks."""
-    from .overlay import write_overlay
+    from .outputs.overlay import write_overlay
 
     if opts.overlay_dir:
         target = Path(opts.overlay_dir) / overlay_name(path, m.frame)
@@ -213,7 +213,7 @@ def write_hand_off(m: Measurement, scan, model, sr_dir=None, fhir_dir=None) -> l
         return written
     sha = (getattr(model, "metadata", None) or {}).get("sha256", "")
     if sr_dir:
-        from .dicom_sr import write_hospital_dicom
+        from .hospital.sr import write_hospital_dicom
 
         if scan.dicom is None:
             m.messages.append("no DICOM SR: the source is not a DICOM file (no study to add it to)")
@@ -224,7 +224,7 @@ def write_hand_off(m: Measurement, scan, model, sr_dir=None, fhir_dir=None) -> l
                 m.flags.append("sr_not_written")
                 m.messages.append(f"DICOM SR not written to {sr_dir} ({exc})")
     if fhir_dir:
-        from .fhir import write_fhir
+        from .hospital.fhir import write_fhir
 
         try:
             written.append(write_fhir(m, fhir_dir, model_version=model.version, model_sha256=sha))
@@ -313,7 +313,7 @@ def _pairs(files) -> list[tuple[Path, str | None]]:
 
 def _pool_init(opts: MeasureOptions) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(opts.threads))
-    from .model import load_model
+    from .model.runtime import load_model
 
     load_model(opts.model_path, threads=opts.threads, precision=opts.precision)  # once per worker process
 

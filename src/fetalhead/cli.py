@@ -12,13 +12,13 @@ import json
 import sys
 from pathlib import Path
 
-from .biometry import CHARTS, DEFAULT_CHART
+from .clinical.biometry import CHARTS, DEFAULT_CHART
 
 __all__ = ["main"]
 
 
 def _frames(text: str):
-    from .cine import parse_frames
+    from .scans.cine import parse_frames
 
     try:
         return parse_frames(text)
@@ -28,7 +28,7 @@ def _frames(text: str):
 
 def _gestational_age(text: str) -> float:
     """``--ga-weeks``: weeks+days as clinicians write them (``20+3``), or weeks as a number (``20.43``)."""
-    from .display import GestationalAgeFormatError, parse_gestational_age
+    from .outputs.display import GestationalAgeFormatError, parse_gestational_age
 
     try:
         return parse_gestational_age(text, decimal_weeks=True)
@@ -81,12 +81,12 @@ def _cmd_train(args) -> int:
 
 def _cmd_quantize(args) -> int:
     try:
-        from .quantize import quantize_model
+        from .model.quantize import quantize_model
     except ImportError as exc:
         print(f"fetalhead quantize needs the 'train' extra (onnx): {exc}", file=sys.stderr)
         return 1
-    from .datasets import DatasetError
-    from .model import default_model_path
+    from .scans.datasets import DatasetError
+    from .model.runtime import default_model_path
 
     try:
         meta = quantize_model(args.model or default_model_path("fp32"), args.data, args.out, n_images=args.images)
@@ -98,9 +98,9 @@ def _cmd_quantize(args) -> int:
 
 
 def _cmd_calibrate(args) -> int:
-    from .calibration import calibrate_model
-    from .datasets import DatasetError
-    from .model import HeadModel, ModelError
+    from .studies.calibration import calibrate_model
+    from .scans.datasets import DatasetError
+    from .model.runtime import HeadModel, ModelError
 
     try:
         model = HeadModel(args.model, threads=args.threads)
@@ -114,7 +114,7 @@ def _cmd_calibrate(args) -> int:
 
 
 def _cmd_check_data(args) -> int:
-    from .datacheck import check_dataset, write_json
+    from .studies.datacheck import check_dataset, write_json
 
     report = check_dataset(args.path, hc_tolerance_mm=args.hc_tolerance_mm, progress=not args.no_progress)
     print(report.text())
@@ -125,8 +125,8 @@ def _cmd_check_data(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .datasets import DatasetError
-    from .evaluation import evaluate_files, format_report
+    from .scans.datasets import DatasetError
+    from .studies.evaluation import evaluate_files, format_report
 
     try:
         result = evaluate_files(args.pred, args.gt, args.json)
@@ -137,7 +137,7 @@ def _cmd_evaluate(args) -> int:
     if args.json:
         print(f"report written to {args.json}")
     if args.plots:
-        from .validation import evaluation_plots
+        from .studies.validation import evaluation_plots
 
         try:
             written = evaluation_plots(result, args.plots)
@@ -152,8 +152,8 @@ def _cmd_dicom_node(args) -> int:
     import signal
     import threading
 
-    from .dicom_node import DicomNode, node_status, parse_destination
-    from .limits import LOOPBACK_HOSTS
+    from .hospital.node import DicomNode, node_status, parse_destination
+    from .clinical.limits import LOOPBACK_HOSTS
 
     if args.status:
         print(json.dumps(node_status(args.work_dir), indent=2))
@@ -164,7 +164,7 @@ def _cmd_dicom_node(args) -> int:
             raise ValueError(f"--port {args.port}: expected 1-65535")
         if args.host not in LOOPBACK_HOSTS and not args.allow_calling_ae:
             raise ValueError("listening beyond this computer needs --allow-calling-ae (DICOM has no login)")
-        from .model import load_model
+        from .model.runtime import load_model
 
         model = load_model(args.model, precision=args.precision)
         node = DicomNode(args.work_dir, ae_title=args.ae_title, host=args.host, port=args.port, send_to=destination,
@@ -187,8 +187,8 @@ def _cmd_dicom_node(args) -> int:
 
 
 def _cmd_validate(args) -> int:
-    from .model import ModelError, load_model
-    from .validation import ManualCsvError, validate
+    from .model.runtime import ModelError, load_model
+    from .studies.validation import ManualCsvError, validate
 
     try:
         model = load_model(args.model, precision=args.precision)
@@ -231,10 +231,10 @@ def _cmd_measure(args) -> int:
 
     from .batch import (BatchSummary, MeasureOptions, PixelSizeLookup, RunnerError, collect_scans, open_runner,
                         pending_scans)
-    from .datasets import DatasetError
-    from .limits import LimitError, check_ga_by_dates
-    from .model import ModelError, load_model
-    from .results import ResultWriter, check_output_path, write_json
+    from .scans.datasets import DatasetError
+    from .clinical.limits import LimitError, check_ga_by_dates
+    from .model.runtime import ModelError, load_model
+    from .outputs.results import ResultWriter, check_output_path, write_json
 
     try:
         check_ga_by_dates(args.ga_weeks, "--ga-weeks")
@@ -315,7 +315,7 @@ def _cmd_measure(args) -> int:
 
 
 def _cmd_serve(args) -> int:
-    from .model import ModelError
+    from .model.runtime import ModelError
 
     try:
         from .web.app import create_app
@@ -367,12 +367,12 @@ def _cmd_serve(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .imageio import ScanReadError
-    from .limits import LimitError, check_ga_by_dates, check_pixel_spacing
+    from .scans.imageio import ScanReadError
+    from .clinical.limits import LimitError, check_ga_by_dates, check_pixel_spacing
     from .measurement import load_scan, measure_scan
-    from .model import ModelError, load_model
-    from .report import report_html, report_pdf
-    from .results import check_output_path
+    from .model.runtime import ModelError, load_model
+    from .outputs.report import report_html, report_pdf
+    from .outputs.results import check_output_path
 
     try:
         check_pixel_spacing(args.pixel_size, "--pixel-size")
@@ -521,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     m.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default 1)")
     m.add_argument("--precision", choices=("fp32", "int8"), default=None,
-                   help="the float model or its INT8 copy (default: fetalhead.model.DEFAULT_PRECISION)")
+                   help="the float model or its INT8 copy (default: fetalhead.model.runtime.DEFAULT_PRECISION)")
     m.add_argument("--print-rows", action="store_true", help="print one line per scan")
     m.add_argument("--frames", type=_frames, default=None, metavar="best|all|N",
                    help="cine loops (multi-frame DICOM, MP4/AVI video): the best frame with the HC trace "

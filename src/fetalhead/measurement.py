@@ -6,11 +6,11 @@ alone decides:
 * the input type, by one content sniff (:func:`load_scan`: a path, the file's bytes or an
   array; DICOM by 'DICM' at byte 128 first, then PNG/JPEG/BMP/TIFF);
 * which pixel spacing wins (:func:`decide_spacing`: the DICOM file's own calibration, else
-  the spacing given, each checked against :data:`fetalhead.limits.PIXEL_SIZE_RANGE_MM`);
+  the spacing given, each checked against :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`);
 * the status (:func:`decide_status`: ``failed`` without an ellipse, ``flagged`` with any
   of :data:`REVIEW_FLAGS`, else ``ok``).
 
-The result format (CSV, HC18, JSON) lives in :mod:`fetalhead.results`. A measurement
+The result format (CSV, HC18, JSON) lives in :mod:`fetalhead.outputs.results`. A measurement
 adjusted by hand is :meth:`Measurement.with_ellipse`: the same decisions, no network.
 """
 
@@ -21,18 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-from . import results
-from .biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, OutOfRangeError, chart_centile,
+from .outputs import results
+from .clinical.biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, OutOfRangeError, chart_centile,
                        chart_measures, chart_zscore, check_chart, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry)
-from .geometry import Ellipse, ellipse_landmarks
-from .imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
-from .limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN,
+from .clinical.geometry import Ellipse, ellipse_landmarks
+from .scans.imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
+from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN,
                      PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
                      check_ga_by_dates, check_pixel_spacing)
-from .uncertainty import relative_interval
-from .model import HeadModel, load_model
-from .pipeline import HeadNotFoundError, inside_fraction, segment_head
+from .model.uncertainty import relative_interval
+from .model.runtime import HeadModel, load_model
+from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
            "iter_loop_measurements", "load_scan", "decide_spacing",
@@ -81,7 +81,7 @@ class Scan:
     kind: str  # png, jpeg, bmp, tiff, dicom, video, array
     frame: int = 0
     sha256: str = ""
-    dicom: object | None = None  # fetalhead.dicom.DicomScan
+    dicom: object | None = None  # fetalhead.scans.dicom.DicomScan
     n_frames: int = 1  # frames in the file (a cine loop: more than 1)
     frame_time_s: float | None = None  # this frame's time in the loop, when the file says
 
@@ -135,10 +135,10 @@ class Measurement:
     image_size: tuple[int, int] | None = None  # (width, height) in pixels
     overlay_path: str = ""
     interval_half_widths: dict = field(default_factory=dict)  # relative half-widths of the 90 % intervals
-    intervals: dict = field(default_factory=dict)  # "hc_mm": (low, high), ... (see fetalhead.results)
+    intervals: dict = field(default_factory=dict)  # "hc_mm": (low, high), ... (see fetalhead.outputs.results)
     withheld: dict = field(default_factory=dict)  # result column -> reason code (WITHHELD_REASONS) when it is None
     failure: str = ""  # why nothing was measured, as a code (FAILURES) when status is "failed"
-    chart: str = DEFAULT_CHART  # the growth chart of the centiles (fetalhead.biometry.CHARTS)
+    chart: str = DEFAULT_CHART  # the growth chart of the centiles (fetalhead.clinical.biometry.CHARTS)
     n_frames: int = 1  # frames in the file (a cine loop: more than 1)
     frame_time_s: float | None = None  # the frame's time in the loop (s), when the file says
     hc_trace: list = field(default_factory=list)  # a loop's best frame: every frame's HC, status, quality
@@ -156,17 +156,17 @@ class Measurement:
     def unit(self) -> str:
         return "mm" if self.head_circumference_mm is not None else "px"
 
-    # --- the result format lives in fetalhead.results -------------------------------------
+    # --- the result format lives in fetalhead.outputs.results -------------------------------------
     def to_row(self, rounded: bool = True) -> dict:
-        """One results-CSV row; see :func:`fetalhead.results.csv_row`."""
+        """One results-CSV row; see :func:`fetalhead.outputs.results.csv_row`."""
         return results.csv_row(self, rounded)
 
     def to_hc18_row(self) -> dict:
-        """One HC18 submission row; see :func:`fetalhead.results.hc18_row`."""
+        """One HC18 submission row; see :func:`fetalhead.outputs.results.hc18_row`."""
         return results.hc18_row(self)
 
     def to_dict(self) -> dict:
-        """The JSON form; see :func:`fetalhead.results.to_json`."""
+        """The JSON form; see :func:`fetalhead.outputs.results.to_json`."""
         return results.to_json(self)
 
     @classmethod
@@ -275,9 +275,9 @@ def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None
 
     The DICOM file's own calibration (for the region holding the head) wins; a given
     spacing is used for a DICOM file only when the file has no usable calibration. Every
-    spacing, from wherever, must lie in :data:`fetalhead.limits.PIXEL_SIZE_RANGE_MM`.
+    spacing, from wherever, must lie in :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`.
 
-    Returns ``(spacing or None, source, note)``; raises :class:`fetalhead.limits.LimitError`
+    Returns ``(spacing or None, source, note)``; raises :class:`fetalhead.clinical.limits.LimitError`
     for a *given* spacing out of range (a DICOM file's implausible calibration gives no mm and
     a note instead).
     """
@@ -308,7 +308,7 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
 
     ``blank_outside_regions``: in a DICOM file that defines ultrasound regions, what lies outside them
     (text burned in by the scanner: patient name, ID) is blanked before anything is measured or
-    written (:func:`fetalhead.dicom.blank_outside`); ``False`` keeps the pixels as they are.
+    written (:func:`fetalhead.scans.dicom.blank_outside`); ``False`` keeps the pixels as they are.
 
     A path is read once: its sha256 is computed from the same bytes (unless ``sha256`` is
     given, as a batch that already hashed the file for ``--resume`` does).
@@ -337,17 +337,17 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
     try:
         kind = sniff_type(data)
         if kind == "dicom" or (kind is None and Path(name).suffix.lower() in (".dcm", ".dicom")):
-            from .dicom import read_dicom
+            from .scans.dicom import read_dicom
 
             scan = read_dicom(data, frame=frame, accept_anisotropic=accept_anisotropic,
                               include_identifying=include_identifying, name=name,
                               blank_outside_regions=blank_outside_regions)
-            from .cine import dicom_frame_times
+            from .scans.cine import dicom_frame_times
 
             time_s = dicom_frame_times(scan.header, scan.n_frames)[frame] if scan.n_frames > 1 else None
             return Scan(scan.image, name, "dicom", frame, digest, scan, scan.n_frames, time_s)
         if kind == "video":
-            from .cine import read_video_frame
+            from .scans.cine import read_video_frame
 
             grey, n, time_s = read_video_frame(image if isinstance(image, (str, Path)) else data, name, frame)
             return Scan(check_scan_array(grey, name), name, "video", frame, digest, None, n, time_s)
@@ -373,9 +373,9 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
         file's bytes, or an image array (grey or BGR colour, 8/16-bit or float in [0, 1]).
     pixel_spacing_mm : float or (float, float), optional
         Pixel size in mm (isotropic, or x and y), within
-        :data:`fetalhead.limits.PIXEL_SIZE_RANGE_MM`. Without it the lengths are
+        :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`. Without it the lengths are
         reported in pixels only and ``message`` says that no mm could be given.
-        A DICOM file's own calibration (see :mod:`fetalhead.dicom`) takes
+        A DICOM file's own calibration (see :mod:`fetalhead.scans.dicom`) takes
         precedence; this value is used for a DICOM file only when the file has no
         usable calibration, and ``spacing_source`` then says so.
     ga_weeks : float, optional
@@ -414,13 +414,13 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                  first: Scan | None = None) -> list[Measurement]:
     """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
 
-    ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.cine.choose_best_frame` picks, with
+    ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.scans.cine.choose_best_frame` picks, with
     every frame's HC in ``hc_trace`` and the reason in ``frame_choice``), ``"all"`` (one result per
     frame, with ``frame`` and ``frame_time_s``) or a frame number. ``first``: the loop's first frame
     when the caller has already read it (it is not read again). Never raises for a bad file: a
     ``failed`` result says why.
     """
-    from .cine import choose_best_frame
+    from .scans.cine import choose_best_frame
 
     src = source or (str(image) if isinstance(image, (str, Path)) else "<bytes>")
     kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart)
@@ -464,7 +464,7 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
     measured: ``(Measurement, Scan)`` pairs, one frame decoded at a time, so that what is written per
     frame (an overlay, an SR) is written from the frame at hand. A loop that breaks half way ends with
     a failed measurement (and no scan); what was measured stays. ``kw``: as :func:`measure_scan`."""
-    from .cine import iter_loop_frames
+    from .scans.cine import iter_loop_frames
 
     data = image if isinstance(image, (str, Path)) else bytes(image)
     measured = 0
@@ -549,11 +549,11 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
     the model, the quality score and the 90 % interval half-widths.
 
     * no head-like ellipse (the network's region is no ellipse: IoU with its fit under
-      :data:`fetalhead.limits.NO_HEAD_MASK_FIT`, or an implausible shape): failed;
-    * with a calibration (:mod:`fetalhead.uncertainty`), the quality is the calibrated one and a
-      quality under :data:`fetalhead.limits.TOO_UNCERTAIN_QUALITY` is failed (no figures near zero);
-      under :data:`fetalhead.limits.CALIBRATED_QUALITY_THRESHOLD`: ``low_quality``; without one,
-      the segmentation's own score and :data:`fetalhead.limits.QUALITY_THRESHOLD`;
+      :data:`fetalhead.clinical.limits.NO_HEAD_MASK_FIT`, or an implausible shape): failed;
+    * with a calibration (:mod:`fetalhead.model.uncertainty`), the quality is the calibrated one and a
+      quality under :data:`fetalhead.clinical.limits.TOO_UNCERTAIN_QUALITY` is failed (no figures near zero);
+      under :data:`fetalhead.clinical.limits.CALIBRATED_QUALITY_THRESHOLD`: ``low_quality``; without one,
+      the segmentation's own score and :data:`fetalhead.clinical.limits.QUALITY_THRESHOLD`;
     * the skull echo seen on too little of the outline: ``skull_not_seen``.
 
     Used by :func:`measure_scan` and by the calibration and trust benchmarks, so that they judge

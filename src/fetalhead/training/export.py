@@ -7,7 +7,7 @@ import json
 import platform
 from pathlib import Path
 
-from ..imageio import file_sha256
+from ..scans.imageio import file_sha256
 
 __all__ = ["export_onnx", "load_checkpoint_model", "save_weights"]
 
@@ -49,7 +49,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extr
     import torch
 
     from .. import __version__
-    from ..pipeline import PipelineConfig
+    from ..model.pipeline import PipelineConfig
 
     model, ck = load_checkpoint_model(checkpoint)
     cfg = ck.get("config", {})
@@ -78,7 +78,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extr
         "pipeline": PipelineConfig(input_size=size).__dict__,
         "training": {
             "data": "HC18 (van den Heuvel et al. 2018, CC BY 4.0), training part of the fixed "
-                    "subject-grouped split (fetalhead.datasets.subject_split, val_fraction "
+                    "subject-grouped split (fetalhead.scans.datasets.subject_split, val_fraction "
                     f"{cfg.get('val_fraction', 0.2)}, split_seed {cfg.get('split_seed', 0)})",
             "command": command or cfg.get("command", ""),
             "config": cfg,

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..augment import random_scan_defects, random_scanner_look
-from ..datasets import HeadSample, fold_split, load_dataset, subject_split
-from ..geometry import Ellipse, ellipse_coverage
-from ..imageio import read_scan
-from ..pipeline import HeadNotFoundError, PipelineConfig, segment_head
-from ..transforms import view_affine, warp_to_view, standardize
+from ..model.augment import random_scan_defects, random_scanner_look
+from ..scans.datasets import HeadSample, fold_split, load_dataset, subject_split
+from ..clinical.geometry import Ellipse, ellipse_coverage
+from ..scans.imageio import read_scan
+from ..model.pipeline import HeadNotFoundError, PipelineConfig, segment_head
+from ..model.transforms import view_affine, warp_to_view, standardize
 
 __all__ = ["TrainConfig", "train", "sample_view", "blank_view", "probe_direction"]
 
@@ -135,7 +135,7 @@ def validate(model, images, samples, pipeline_cfg: PipelineConfig) -> dict:
     """HC and geometry figures of the measuring pipeline with a torch model on labelled samples."""
     import torch
 
-    from ..evaluation import ellipse_errors
+    from ..studies.evaluation import ellipse_errors
 
     model.eval()
 

@@ -22,14 +22,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field, field_validator
 
-from ..geometry import Ellipse
-from ..imageio import ScanReadError, is_plain_grey8_png, sniff_type
-from ..biometry import CHART_NAMES, CHARTS, DEFAULT_CHART, chart_measures
-from ..limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
+from ..clinical.geometry import Ellipse
+from ..scans.imageio import ScanReadError, is_plain_grey8_png, sniff_type
+from ..clinical.biometry import CHART_NAMES, CHARTS, DEFAULT_CHART, chart_measures
+from ..clinical.limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
 from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_scan
-from ..model import HeadModel
-from ..results import ellipse_json
-from ..report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
+from ..model.runtime import HeadModel
+from ..outputs.results import ellipse_json
+from ..outputs.report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
 
@@ -356,8 +356,8 @@ def sr_endpoint(file: UploadFile = File(..., description="the ultrasound DICOM i
                 limiter=Depends(get_limiter)):
     """The DICOM Comprehensive SR (TID 5000) of the measurement, or (``part=overlay``) the secondary
     capture of its overlay, in the source's study and a new series (application/dicom)."""
-    from ..dicom_sr import overlay_capture, structured_report
-    from ..overlay import draw_overlay
+    from ..hospital.sr import overlay_capture, structured_report
+    from ..outputs.overlay import draw_overlay
 
     _check_chart(chart)
     data, name = read_upload(file, settings)
@@ -389,7 +389,7 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
                   limiter=Depends(get_limiter)):
     """The FHIR R4 Bundle of the measurement: LOINC-coded Observations in UCUM units, the device, the
     imaging study by its Study Instance UID; no patient data (application/fhir+json)."""
-    from ..fhir import fhir_bundle
+    from ..hospital.fhir import fhir_bundle
 
     _check_chart(chart)
     data, name = read_upload(file, settings)

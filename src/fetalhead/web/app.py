@@ -24,8 +24,8 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..assets import FONTS_DIR, WEB_FONTS_DIR
-from ..imageio import sniff_type
-from ..model import load_model
+from ..scans.imageio import sniff_type
+from ..model.runtime import load_model
 from .api import ApiError, Settings, router
 from .serving import LOOPBACK_HOSTS, Busy, GuardMiddleware, WorkLimiter
 

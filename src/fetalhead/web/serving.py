@@ -27,7 +27,7 @@ from pathlib import Path
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..limits import LOOPBACK_HOSTS
+from ..clinical.limits import LOOPBACK_HOSTS
 
 __all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
            "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S"]

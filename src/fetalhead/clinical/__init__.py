@@ -1,0 +1,1 @@
+"""fetalhead.clinical."""

@@ -1,0 +1,143 @@
+"""A measurement as a FHIR R4 Bundle, for health records (India's ABDM speaks FHIR R4).
+
+One Bundle (type ``collection``) per measured scan:
+
+* a Device: fetalhead, with the model version (``version``) and the model's sha256 as identifier;
+* an Observation per figure, LOINC-coded with UCUM units: HC (11984-2), BPD (11820-8), OFD (11851-3)
+  in mm, the cephalic index (11823-2) in %, the gestational age from HC by Hadlock 1984 (11932-1) and
+  from BPD by Hadlock 1984 (11902-4) in weeks, and the INTERGROWTH-21st HC gestational age (no code
+  of its own: 18185-9 "Gestational age" with the method in words). Status ``preliminary``: measured
+  by software, a clinician reviews it. The calibrated 90 % interval is a note (FHIR's referenceRange
+  is a normal range, which this is not); a flagged result gets the interpretation "abnormal" only
+  when it is flagged for review, with the reasons in the note;
+* each Observation refers to the device and, for DICOM, to the imaging study by its Study Instance UID
+  (``derivedFrom``: an ImagingStudy identifier ``urn:oid:<uid>``), and to no patient: the receiving
+  system links the Bundle to its own patient record (nothing identifying leaves in this file).
+
+Plain dictionaries (the JSON form); the tests validate them with the ``fhir.resources`` library.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from pathlib import Path
+
+__all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM", "LOINC_CODES"]
+
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+_DICOM_UID = "urn:dicom:uid"
+
+#: The LOINC code and display of each figure (result attribute -> (code, display)): the FHIR Bundle
+#: and the DICOM SR (:mod:`fetalhead.hospital.sr`) name the figures by these. INTERGROWTH-21st's GA has no
+#: code of its own: "Gestational age" with its method in words.
+LOINC_CODES = {
+    "head_circumference_mm": ("11984-2", "Head Circumference"),
+    "biparietal_diameter_mm": ("11820-8", "Biparietal Diameter"),
+    "occipitofrontal_diameter_mm": ("11851-3", "Occipital-Frontal Diameter"),
+    "cephalic_index": ("11823-2", "Cephalic Index"),
+    "ga_hc_hadlock_weeks": ("11932-1", "Head Circumference estimated gestational age, Hadlock 1984"),
+    "ga_bpd_hadlock_weeks": ("11902-4", "Biparietal Diameter estimated gestational age, Hadlock 1984"),
+    "ga_hc_intergrowth_weeks": ("18185-9", "Gestational age"),
+}
+#: (result attribute, UCUM unit, unit display, method text or None) of each Observation
+_FIGURES = (
+    ("head_circumference_mm", "mm", "mm", None),
+    ("biparietal_diameter_mm", "mm", "mm", None),
+    ("occipitofrontal_diameter_mm", "mm", "mm", None),
+    ("cephalic_index", "%", "%", None),
+    ("ga_hc_hadlock_weeks", "wk", "weeks", "Hadlock FP et al., Radiology 1984;152:497-501"),
+    ("ga_bpd_hadlock_weeks", "wk", "weeks", "Hadlock FP et al., Radiology 1984;152:497-501"),
+    ("ga_hc_intergrowth_weeks", "wk", "weeks",
+     "INTERGROWTH-21st HC dating equation: Papageorghiou AT et al., Ultrasound Obstet Gynecol 2016;48:719-726"),
+)
+_INTERVALS = {"head_circumference_mm": "hc_mm", "biparietal_diameter_mm": "bpd_mm",
+              "occipitofrontal_diameter_mm": "ofd_mm", "ga_hc_hadlock_weeks": "ga_hc_hadlock_weeks",
+              "ga_hc_intergrowth_weeks": "ga_hc_intergrowth_weeks"}
+
+
+def _uuid(*parts) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "fetalhead:" + ":".join(map(str, parts))))
+
+
+def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance_uid: str | None = None,
+                effective: str | None = None) -> dict:
+    """The FHIR R4 Bundle (a dict) of measurement ``m``; see the module's docstring. The imaging study is
+    ``study_instance_uid``, by default the one the measured DICOM file named (``m.identifiers``).
+
+    Raises ``ValueError`` when ``m`` has no figure in mm (failed, or no pixel spacing)."""
+    from ..clinical.biometry import CHART_NAMES
+
+    if m.head_circumference_mm is None:
+        raise ValueError(f"{m.source}: no measurement in mm for a health record (status {m.status})")
+    study_instance_uid = study_instance_uid or (m.identifiers or {}).get("StudyInstanceUID")
+    key = (m.sha256 or m.source, m.frame, model_version)
+    device_id = _uuid("device", model_sha256 or model_version)
+    device = {"resourceType": "Device", "id": device_id,
+              "deviceName": [{"name": "fetalhead", "type": "model-name"}],
+              "manufacturer": "fetalhead (open source)",
+              "version": [{"value": model_version}],
+              "note": [{"text": "Fetal head biometry software on 2D ultrasound; results need a clinician's review"}]}
+    if model_sha256:
+        device["identifier"] = [{"system": "urn:fetalhead:model-sha256", "value": model_sha256}]
+    entries = [{"fullUrl": f"urn:uuid:{device_id}", "resource": device}]
+    review = m.status in ("flagged", "adjusted")
+    for attr, unit, unit_display, method in _FIGURES:
+        code, display = LOINC_CODES[attr]
+        value = getattr(m, attr)
+        if value is None:
+            continue
+        obs_id = _uuid("observation", *key, code, attr)
+        obs = {"resourceType": "Observation", "id": obs_id, "status": "preliminary",
+               "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                         "code": "imaging", "display": "Imaging"}]}],
+               "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+               "valueQuantity": {"value": round(float(value), 2), "unit": unit_display, "system": UCUM, "code": unit},
+               "device": {"reference": f"urn:uuid:{device_id}"},
+               "issued": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        if method:
+            obs["method"] = {"text": method}
+        if effective:
+            obs["effectiveDateTime"] = effective
+        notes = []
+        interval = (m.intervals or {}).get(_INTERVALS.get(attr, ""))
+        if interval:
+            notes.append(f"calibrated 90 % interval {interval[0]:.2f}-{interval[1]:.2f} {unit_display}")
+        if review:
+            notes.append(f"status {m.status}" + (f": {', '.join(m.flags)}" if m.flags else ""))
+            if m.status == "flagged":
+                obs["interpretation"] = [{"coding": [{
+                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                    "code": "A", "display": "Abnormal"}], "text": "flagged for review by the software"}]
+        if notes:
+            obs["note"] = [{"text": "; ".join(notes)}]
+        if study_instance_uid:
+            obs["derivedFrom"] = [{"type": "ImagingStudy", "identifier": {"system": _DICOM_UID,
+                                                                          "value": f"urn:oid:{study_instance_uid}"}}]
+        entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": obs})
+    if m.hc_centile is not None:
+        obs_id = _uuid("observation", *key, "centile")
+        entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": {
+            "resourceType": "Observation", "id": obs_id, "status": "preliminary",
+            "code": {"text": f"Head circumference centile ({CHART_NAMES[m.chart]})"},
+            "valueQuantity": {"value": round(float(m.hc_centile), 1), "unit": "%", "system": UCUM, "code": "%"},
+            "note": [{"text": f"z-score {m.hc_zscore:+.2f} at a gestational age by dates of "
+                              f"{m.ga_by_dates_weeks:.3f} weeks"}],
+            "device": {"reference": f"urn:uuid:{device_id}"}}})
+    return {"resourceType": "Bundle", "id": _uuid("bundle", *key), "type": "collection",
+            "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "entry": entries}
+
+
+def write_fhir(m, out_dir: str | Path, *, model_version: str, model_sha256: str = "") -> Path:
+    """Write ``<stem>_fhir.json`` (:func:`fhir_bundle`) into ``out_dir``; return its path."""
+    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{Path(m.source).stem}{f'_f{m.frame}' if m.frame else ''}_fhir.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(bundle, indent=2), encoding="utf-8")
+    tmp.replace(path)
+    return path

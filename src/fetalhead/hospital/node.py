@@ -1,0 +1,345 @@
+"""A DICOM node beside the PACS: receives ultrasound images and cine loops (C-STORE), measures each,
+and sends the SR and the overlay capture on to a destination (extra ``dicom``: pydicom, pynetdicom,
+highdicom).
+
+``fetalhead dicom-node --port 11112 --ae-title FETALHEAD --send-to PACS@10.0.0.5:104 --work-dir DIR``
+
+Nothing is lost, everything is on disk in ``DIR`` (a journal by folders, so a restart carries on):
+
+* ``incoming/<SOPInstanceUID>.dcm``: each received instance is written (and synced) there *before*
+  the C-STORE is acknowledged; a scanner whose store failed can resend;
+* ``outbox/<SOPInstanceUID>/``: the SR and overlay made from it, with ``state.json`` (attempts, next
+  try, last error); the received file is then deleted (the PACS holds the original);
+* ``sent/<SOPInstanceUID>.json`` once both were accepted by the destination; ``failed/<UID>.json``
+  for a received instance that could not be measured (the reason; nothing is sent);
+* a send that fails (destination down, refused) is retried with back-off (1 s, 2 s, 4 s, ... at most
+  :data:`MAX_RETRY_DELAY_S`), also after a restart. Each file is marked sent the moment the
+  destination accepts it, so it is not sent again; if the node stops between the acceptance and the
+  mark, the same file (same SOP Instance UID, derived from the source) is sent once more, which a PACS
+  stores once: each result is stored exactly once.
+
+Logs (``node.log``) and status hold UIDs and reasons, never patient data. ``--status`` prints the
+queue. C-ECHO is answered. Calling AE titles can be restricted (``--allow-calling-ae``), and the number
+of associations (``--max-associations``) and of instances waiting to be measured (``--max-queue``:
+beyond it a store is refused with "out of resources", A700, so the sender keeps it and retries).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DicomNode", "Destination", "parse_destination", "node_status", "MAX_RETRY_DELAY_S"]
+
+#: The longest wait between two tries to send a result (seconds).
+MAX_RETRY_DELAY_S = 300.0
+_OUT_OF_RESOURCES = 0xA700
+_NOT_MATCHING_SOP_CLASS = 0xA900  # "Error: Data Set does not match SOP Class"
+_CANNOT_UNDERSTAND = 0xC000
+
+
+@dataclass
+class Destination:
+    ae_title: str
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.ae_title}@{self.host}:{self.port}"
+
+
+def parse_destination(text: str) -> Destination:
+    """``AET@HOST:PORT`` -> :class:`Destination`; ``ValueError`` naming what is wrong."""
+    try:
+        aet, rest = text.split("@", 1)
+        host, port = rest.rsplit(":", 1)
+        port_n = int(port)
+    except ValueError:
+        raise ValueError(f"--send-to {text!r}: expected AET@HOST:PORT, e.g. PACS@10.0.0.5:104") from None
+    if not aet or len(aet) > 16 or not host or not 0 < port_n < 65536:
+        raise ValueError(f"--send-to {text!r}: the AE title is 1-16 characters and the port 1-65535")
+    return Destination(aet, host, port_n)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".part")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def _json(path: Path, obj) -> None:
+    _write_atomic(path, json.dumps(obj, indent=2).encode())
+
+
+def _safe_uid(uid: str) -> str:
+    uid = str(uid).strip()
+    if not uid or len(uid) > 64 or any(ch not in "0123456789." for ch in uid):
+        raise ValueError(f"not a DICOM UID: {uid[:70]!r}")
+    return uid
+
+
+def node_status(work_dir: str | Path) -> dict:
+    """The queue in ``work_dir``: instances waiting to be measured, results waiting to be sent (with
+    their last error), sent, and instances that could not be measured (with the reason)."""
+    work = Path(work_dir)
+    waiting_send, failed_send = [], []
+    for d in sorted((work / "outbox").glob("*")) if (work / "outbox").is_dir() else []:
+        try:
+            state = json.loads((d / "state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        item = {"uid": d.name, "attempts": state.get("attempts", 0), "last_error": state.get("last_error")}
+        (failed_send if state.get("last_error") else waiting_send).append(item)
+    failed = []
+    for f in sorted((work / "failed").glob("*.json")) if (work / "failed").is_dir() else []:
+        try:
+            failed.append(json.loads(f.read_text()))
+        except (OSError, ValueError):
+            failed.append({"uid": f.stem, "reason": "unreadable record"})
+    return {"received_waiting": len(list((work / "incoming").glob("*.dcm"))) if (work / "incoming").is_dir() else 0,
+            "to_send": len(waiting_send) + len(failed_send), "send_retrying": failed_send,
+            "sent": len(list((work / "sent").glob("*.json"))) if (work / "sent").is_dir() else 0,
+            "not_measured": failed}
+
+
+class DicomNode:
+    """The storage SCP, the measuring worker and the sender; :meth:`start` runs all three in threads."""
+
+    def __init__(self, work_dir: str | Path, *, ae_title: str = "FETALHEAD", host: str = "127.0.0.1",
+                 port: int = 11112, send_to: Destination | None = None, allowed_calling_aets=(),
+                 max_associations: int = 4, max_queue: int = 1000, model=None, retry_base_s: float = 1.0,
+                 poll_s: float = 0.2):
+        self.work = Path(work_dir)
+        for sub in ("incoming", "outbox", "sent", "failed"):
+            (self.work / sub).mkdir(parents=True, exist_ok=True)
+        self.ae_title, self.host, self.port = ae_title, host, int(port)
+        self.send_to, self.allowed = send_to, [a.strip() for a in allowed_calling_aets if a.strip()]
+        self.max_associations, self.max_queue = int(max_associations), int(max_queue)
+        self.retry_base_s, self.poll_s = float(retry_base_s), float(poll_s)
+        self._model = model
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server = None
+        self.log = logging.getLogger(f"fetalhead.hospital.node.{id(self)}")
+        self.log.propagate = False
+        if not self.log.handlers:
+            handler = logging.FileHandler(self.work / "node.log")
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+            self.log.addHandler(handler)
+            self.log.setLevel(logging.INFO)
+
+    # --- receiving --------------------------------------------------------------------------
+    def _on_echo(self, event) -> int:
+        return 0x0000
+
+    def _on_store(self, event) -> int:
+        try:
+            uid = _safe_uid(event.request.AffectedSOPInstanceUID)
+        except ValueError:
+            return _CANNOT_UNDERSTAND
+        why = self._refusal(event)
+        if why:
+            self.log.warning("refused %s from %s: %s", uid, event.assoc.requestor.ae_title, why)
+            return _NOT_MATCHING_SOP_CLASS
+        if len(list((self.work / "incoming").glob("*.dcm"))) >= self.max_queue:
+            self.log.warning("refused %s: %d instances wait to be measured (--max-queue)", uid, self.max_queue)
+            return _OUT_OF_RESOURCES
+        try:
+            _write_atomic(self.work / "incoming" / f"{uid}.dcm", event.encoded_dataset())
+        except OSError as exc:
+            self.log.error("could not journal %s: %s", uid, exc.strerror or exc)
+            return _OUT_OF_RESOURCES
+        self.log.info("received %s from %s", uid, event.assoc.requestor.ae_title)
+        return 0x0000
+
+    @staticmethod
+    def _refusal(event) -> str:
+        """Why a received dataset is not an ultrasound image to measure ("" when it is): answered at once
+        with a failure status rather than journalled (no patient data in the reason)."""
+        try:
+            ds = event.dataset
+            modality = str(ds.get("Modality", "") or "").strip().upper()
+            if modality and modality != "US":
+                return f"not an ultrasound image (Modality {modality})"
+            if "PixelData" not in ds:
+                return "no pixel data"
+            int(ds.Rows), int(ds.Columns)
+        except Exception as exc:  # a dataset that does not even parse
+            return f"unreadable dataset ({type(exc).__name__})"
+        return ""
+
+    def _application_entity(self):
+        from pynetdicom import AE, ALL_TRANSFER_SYNTAXES
+        from pynetdicom.sop_class import (UltrasoundImageStorage, UltrasoundMultiFrameImageStorage, Verification)
+
+        ae = AE(ae_title=self.ae_title)
+        for sop in (UltrasoundImageStorage, UltrasoundMultiFrameImageStorage):
+            ae.add_supported_context(sop, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification)
+        ae.require_called_aet = True
+        if self.allowed:
+            ae.require_calling_aet = self.allowed
+        ae.maximum_associations = self.max_associations
+        return ae
+
+    # --- measuring --------------------------------------------------------------------------
+    def _model_or_load(self):
+        if self._model is None:
+            from ..model.runtime import load_model
+
+            self._model = load_model()
+        return self._model
+
+    def _measure(self, path: Path):
+        """The measurement of the instance in ``path`` and the scan of its frame (a cine loop: the best
+        frame, chosen as ``fetalhead measure --frames best`` chooses it)."""
+        from ..measurement import load_scan, measure_loop
+
+        scan = load_scan(path, path.name)
+        (m,) = measure_loop(path, frames="best", model=self._model_or_load(), source=path.name, first=scan)
+        if m.status != "failed" and m.frame != scan.frame:
+            scan = load_scan(path, path.name, m.frame, sha256=scan.sha256)
+        return m, scan
+
+    def process_once(self) -> int:
+        """Measure every received instance waiting; return how many were handled."""
+        from ..batch import write_hand_off
+        from ..scans.imageio import ScanReadError
+
+        handled = 0
+        for path in sorted((self.work / "incoming").glob("*.dcm"), key=lambda p: p.stat().st_mtime):
+            uid = path.stem
+            try:
+                m, scan = self._measure(path)
+                if m.status == "failed" or m.head_circumference_mm is None:
+                    raise ValueError(f"not measured: {m.failure or 'no pixel spacing'}")
+                out = self.work / "outbox" / uid
+                out.mkdir(exist_ok=True)
+                written = write_hand_off(m, scan, self._model_or_load(), sr_dir=out)
+                if "sr_not_written" in m.flags or not written:
+                    raise ValueError("the SR could not be written")
+                _json(out / "state.json", {"attempts": 0, "next_try": 0.0, "last_error": None,
+                                           "status": m.status, "frame": m.frame})
+                self.log.info("measured %s frame %d: %s, SR %s", uid, m.frame, m.status, written[0].name)
+            except (ScanReadError, ValueError, RuntimeError, OSError) as exc:
+                _json(self.work / "failed" / f"{uid}.json", {"uid": uid, "reason": str(exc).replace(str(path), uid)})
+                self.log.warning("could not measure %s: %s", uid, type(exc).__name__)
+            path.unlink(missing_ok=True)
+            handled += 1
+        return handled
+
+    # --- sending ----------------------------------------------------------------------------
+    def send_once(self, now: float | None = None) -> int:
+        """Send every result due, over one association; return how many results were completely sent.
+        A failure (no association, a refused store) counts as a try for each result not yet sent."""
+        if self.send_to is None:
+            return 0
+        now = time.time() if now is None else now
+        due = []
+        for out in sorted(p for p in (self.work / "outbox").glob("*") if p.is_dir()):
+            try:
+                state = json.loads((out / "state.json").read_text())
+            except (OSError, ValueError):
+                continue  # still being written
+            if state.get("next_try", 0) <= now:
+                due.append((out, state))
+        if not due:
+            return 0
+        done = 0
+        try:
+            with self._association() as assoc:
+                for out, state in due:
+                    self._c_store(assoc, sorted(out.glob("*.dcm")))
+                    self._mark_sent(out, state)
+                    done += 1
+        except Exception as exc:
+            for out, state in due[done:]:
+                self._mark_failed(out, state, now, exc)
+        return done
+
+    def _mark_sent(self, out: Path, state: dict) -> None:
+        _json(self.work / "sent" / f"{out.name}.json", {"uid": out.name, "sent_to": str(self.send_to),
+                                                        "attempts": int(state.get("attempts", 0)) + 1,
+                                                        "sent_at": time.time()})
+        for f in out.iterdir():
+            f.unlink()
+        out.rmdir()
+        self.log.info("sent results of %s to %s", out.name, self.send_to)
+
+    def _mark_failed(self, out: Path, state: dict, now: float, exc: Exception) -> None:
+        state["attempts"] = int(state.get("attempts", 0)) + 1
+        delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (state["attempts"] - 1))
+        state.update(next_try=now + delay, last_error=str(exc)[:300])
+        _json(out / "state.json", state)
+        self.log.warning("send of %s to %s failed (try %d, next in %.0f s): %s", out.name, self.send_to,
+                         state["attempts"], delay, str(exc)[:200])
+
+    @contextlib.contextmanager
+    def _association(self):
+        from pynetdicom import AE
+        from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
+
+        ae = AE(ae_title=self.ae_title)
+        ae.add_requested_context(ComprehensiveSRStorage)
+        ae.add_requested_context(SecondaryCaptureImageStorage)
+        d = self.send_to
+        assoc = ae.associate(d.host, d.port, ae_title=d.ae_title)
+        if not assoc.is_established:
+            raise ConnectionError(f"no association with {d} (refused, rejected or unreachable)")
+        try:
+            yield assoc
+        finally:
+            if assoc.is_established:
+                assoc.release()
+
+    def _c_store(self, assoc, files: list[Path]) -> None:
+        import pydicom
+
+        for f in files:
+            if f.name.endswith(".sent.dcm"):
+                continue
+            status = assoc.send_c_store(pydicom.dcmread(f))
+            code = getattr(status, "Status", None)
+            if code is None or code not in (0x0000, 0xB000, 0xB007, 0xB006):
+                raise ConnectionError(f"{self.send_to} answered C-STORE status {code!r} for {f.name}")
+            f.rename(f.with_name(f.stem + ".sent.dcm"))  # accepted: never sent again
+
+    # --- running ----------------------------------------------------------------------------
+    def _loop(self, fn) -> None:
+        while not self._stop.is_set():
+            try:
+                fn()
+            except Exception as exc:  # a bug in one round never stops the node
+                self.log.error("%s: %s", fn.__name__, exc)
+            self._stop.wait(self.poll_s)
+
+    def start(self) -> "DicomNode":
+        from pynetdicom import evt
+
+        ae = self._application_entity()
+        self._server = ae.start_server((self.host, self.port), block=False,
+                                       evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo)])
+        for fn in (self.process_once, self.send_once):
+            t = threading.Thread(target=self._loop, args=(fn,), daemon=True, name=f"fetalhead-node-{fn.__name__}")
+            t.start()
+            self._threads.append(t)
+        self.log.info("listening as %s on %s:%d, sending to %s", self.ae_title, self.host, self.port,
+                      self.send_to or "nobody (results stay in outbox)")
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._server is not None:
+            self._server.shutdown()
+        for t in self._threads:
+            t.join(timeout=30)
+        self.log.info("stopped")

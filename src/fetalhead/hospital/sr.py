@@ -1,0 +1,283 @@
+"""The measurement going back to the PACS: a DICOM Comprehensive SR and a secondary capture of the
+overlay, in the source image's study, in a new series (extra ``dicom``: pydicom and highdicom).
+
+The SR follows the structure of TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16):
+
+* root CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report"), template 5000 (DCMR), with the
+  observer context: the device that measured (fetalhead and its model version, TID 1004);
+* CONTAINER (125002, DCM, "Fetal Biometry") holding one CONTAINER (125005, DCM, "Biometry Group")
+  per measure (TID 5008): the NUM in mm (UCUM) - HC (11984-2, LN), BPD (11820-8, LN), OFD (11851-3,
+  LN) - INFERRED FROM its SCOORD on the source image (the ellipse for HC, the two calipers for BPD and
+  OFD), with its calibrated 90 % interval (a private code, 99FHEAD, since DICOM has none for it); the
+  gestational age derived from it (Hadlock 1984: HC 11932-1, BPD 11902-4; INTERGROWTH-21st, which has
+  no code, as (18185-9, LN, "Gestational age") with its equation as text, 121420 DCM "Equation");
+  the centile and z-score (125012 / 125013, DCM) on the chart named as text (121424, DCM, "Table of
+  Values") when a GA by dates was given;
+* CONTAINER (125001, DCM, "Fetal Biometry Ratios") with the cephalic index (11823-2, LN) in %;
+* a TEXT comment (121106, DCM) with the status and flags in words ("needs a clinician's review").
+
+Patient and study modules are copied from the source (highdicom's evidence), which is where they
+belong in DICOM going back to the PACS; they go nowhere else. SOP Instance UIDs are derived from the
+source instance, the frame and the model, so measuring the same image again with the same model
+gives the same UIDs: a PACS stores a resent result once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER",
+           "PRIVATE_SCHEME"]
+
+#: The series number of fetalhead's results in the source study.
+SR_SERIES_NUMBER = 9901
+#: Body Part Examined of the overlay capture when the source says none: fetal head biometry is done on
+#: transabdominal obstetric scans (from 14 weeks).
+OBSTETRIC_BODY_PART = "ABDOMEN"
+#: Private coding scheme for what DICOM has no code for (the 90 % interval limits).
+PRIVATE_SCHEME = "99FHEAD"
+_ROOT_UID_NAME = "fetalhead"
+
+
+def _need():
+    try:
+        import highdicom as hd
+        import pydicom
+    except ImportError:
+        raise RuntimeError("DICOM SR needs the 'dicom' extra: pip install 'fetalhead[dicom]'") from None
+    return hd, pydicom
+
+
+def fetalhead_uid(*parts) -> str:
+    """A UID derived from ``parts``: "2.25." and the integer of a name-based UUID (ISO/IEC 9834-8, the
+    DICOM root for UUID-derived UIDs, PS3.5 B.2): the same parts always give the same UID."""
+    import uuid
+
+    return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_OID, ":".join([_ROOT_UID_NAME, *map(str, parts)])).int)
+
+
+def _codes():
+    from pydicom.sr.coding import Code
+
+    from .fhir import LOINC_CODES
+
+    def loinc(attr):
+        code, display = LOINC_CODES[attr]
+        return Code(code, "LN", display)
+
+    return {
+        "report": Code("125000", "DCM", "OB-GYN Ultrasound Procedure Report"),
+        "biometry": Code("125002", "DCM", "Fetal Biometry"),
+        "ratios": Code("125001", "DCM", "Fetal Biometry Ratios"),
+        "group": Code("125005", "DCM", "Biometry Group"),
+        "hc": loinc("head_circumference_mm"),
+        "bpd": loinc("biparietal_diameter_mm"),
+        "ofd": loinc("occipitofrontal_diameter_mm"),
+        "ci": loinc("cephalic_index"),
+        "ga_hc_hadlock": loinc("ga_hc_hadlock_weeks"),
+        "ga_bpd_hadlock": loinc("ga_bpd_hadlock_weeks"),
+        "ga": loinc("ga_hc_intergrowth_weeks"),
+        "equation": Code("121420", "DCM", "Equation"),
+        "table": Code("121424", "DCM", "Table of Values"),
+        "percentile": Code("125012", "DCM", "Growth Percentile rank"),
+        "zscore": Code("125013", "DCM", "Growth Z-score"),
+        "comment": Code("121106", "DCM", "Comment"),
+        "image": Code("121112", "DCM", "Source of Measurement"),
+        "low": Code("interval-low", PRIVATE_SCHEME, "Lower limit of the calibrated 90 % interval"),
+        "high": Code("interval-high", PRIVATE_SCHEME, "Upper limit of the calibrated 90 % interval"),
+        "mm": Code("mm", "UCUM", "millimeter"),
+        "wk": Code("wk", "UCUM", "week"),
+        "percent": Code("%", "UCUM", "percent"),
+        "one": Code("1", "UCUM", "no units"),
+    }
+
+
+def _num(hd, name, value, unit, relationship="CONTAINS"):
+    return hd.sr.NumContentItem(name=name, value=float(value), unit=unit, relationship_type=relationship)
+
+
+def _ascii(text: str) -> str:
+    """Our words in the default DICOM character set (the formulas' superscripts written as ^2, ^3)."""
+    text = str(text).replace("²", "^2").replace("³", "^3").replace("±", "+/-").replace("–", "-")
+    return text.encode("ascii", "replace").decode("ascii")
+
+
+def _text(hd, name, value, relationship):
+    return hd.sr.TextContentItem(name=name, value=_ascii(value)[:1024], relationship_type=relationship)
+
+
+def _on_image(hd, header, frame: int, graphic_type: str, points, c):
+    """A SCOORD on the source image (pixel coordinates, DICOM's convention: the top-left pixel's
+    centre is (1, 1), fetalhead's is (0, 0)), SELECTED FROM that image."""
+    scoord = hd.sr.ScoordContentItem(name=c["image"], graphic_type=graphic_type,
+                                     graphic_data=np.asarray(points, float) + 1.0,
+                                     pixel_origin_interpretation="VOLUME" if int(header.get("NumberOfFrames", 1)
+                                                                                 or 1) <= 1 else "FRAME",
+                                     relationship_type="INFERRED FROM")
+    image = hd.sr.ImageContentItem(name=c["image"], referenced_sop_class_uid=header.SOPClassUID,
+                                   referenced_sop_instance_uid=header.SOPInstanceUID,
+                                   referenced_frame_numbers=frame + 1 if int(header.get("NumberOfFrames", 1) or 1) > 1
+                                   else None, relationship_type="SELECTED FROM")
+    scoord.ContentSequence = [image]
+    return scoord
+
+
+def _biometry_group(hd, c, m, key, value, points, graphic, header, extra=()):
+    group = hd.sr.ContainerContentItem(name=c["group"], relationship_type="CONTAINS")
+    num = _num(hd, c[key], value, c["mm"])
+    children = [_on_image(hd, header, m.frame, graphic, points, c)]
+    column = {"hc": "hc_mm", "bpd": "bpd_mm", "ofd": "ofd_mm"}[key]
+    if column in (m.intervals or {}):
+        lo, hi = m.intervals[column]
+        children += [_num(hd, c["low"], lo, c["mm"], "HAS PROPERTIES"), _num(hd, c["high"], hi, c["mm"], "HAS PROPERTIES")]
+    num.ContentSequence = children
+    group.ContentSequence = [num, *extra]
+    return group
+
+
+def structured_report(m, header, *, model_version: str, model_sha256: str = ""):
+    """The Comprehensive SR (a pydicom Dataset) of measurement ``m`` of the image whose header is
+    ``header`` (pydicom Dataset of the source, pixel data not needed). ``m`` must have mm figures.
+
+    Raises ``ValueError`` when ``m`` has no mm figures (failed, or no pixel spacing)."""
+    hd, _ = _need()
+    from ..clinical.biometry import CHART_NAMES, FORMULAS
+
+    if m.ellipse is None or m.head_circumference_mm is None:
+        raise ValueError(f"{m.source}: no measurement in mm to report (status {m.status})")
+    c = _codes()
+    lm = m.landmarks
+    e = m.ellipse
+    ellipse_points = [lm["ofd_1"], lm["ofd_2"], lm["bpd_1"], lm["bpd_2"]]  # major axis ends, then minor
+    ga_items = []
+    if m.ga_hc_hadlock_weeks is not None:
+        ga_items.append(_num(hd, c["ga_hc_hadlock"], m.ga_hc_hadlock_weeks, c["wk"]))
+    if m.ga_hc_intergrowth_weeks is not None:
+        ig = _num(hd, c["ga"], m.ga_hc_intergrowth_weeks, c["wk"])
+        ig.ContentSequence = [_text(hd, c["equation"], "INTERGROWTH-21st: " + FORMULAS["ga_hc_intergrowth_weeks"],
+                                    "HAS CONCEPT MOD")]
+        ga_items.append(ig)
+    if m.hc_centile is not None:
+        table = _text(hd, c["table"], f"{CHART_NAMES[m.chart]}; GA by dates {m.ga_by_dates_weeks:.3f} weeks",
+                      "HAS CONCEPT MOD")
+        centile = _num(hd, c["percentile"], m.hc_centile, c["percent"])
+        centile.ContentSequence = [table]
+        z = _num(hd, c["zscore"], m.hc_zscore, c["one"])
+        z.ContentSequence = [_text(hd, c["table"], CHART_NAMES[m.chart], "HAS CONCEPT MOD")]
+        ga_items += [centile, z]
+    bpd_items = []
+    if m.ga_bpd_hadlock_weeks is not None:
+        bpd_items.append(_num(hd, c["ga_bpd_hadlock"], m.ga_bpd_hadlock_weeks, c["wk"]))
+    biometry = hd.sr.ContainerContentItem(name=c["biometry"], relationship_type="CONTAINS")
+    biometry.ContentSequence = [
+        _biometry_group(hd, c, m, "hc", m.head_circumference_mm, ellipse_points, "ELLIPSE", header, ga_items),
+        _biometry_group(hd, c, m, "bpd", m.biparietal_diameter_mm, [lm["bpd_1"], lm["bpd_2"]], "POLYLINE", header,
+                        bpd_items),
+        _biometry_group(hd, c, m, "ofd", m.occipitofrontal_diameter_mm, [lm["ofd_1"], lm["ofd_2"]], "POLYLINE",
+                        header),
+    ]
+    ratios = hd.sr.ContainerContentItem(name=c["ratios"], relationship_type="CONTAINS")
+    ratios.ContentSequence = [_num(hd, c["ci"], m.cephalic_index, c["percent"])]
+    words = f"status {m.status}" + (f"; flags: {', '.join(m.flags)}" if m.flags else "") + \
+        f"; ellipse centre ({e.center_x:.1f}, {e.center_y:.1f}) px, pixel spacing {m.pixel_spacing_mm} mm " \
+        "(x, y); measured by software: needs a clinician's review before any clinical use"
+    observer = hd.sr.ObserverContext(
+        observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
+        observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
+            uid=fetalhead_uid("device", model_sha256 or model_version), name="fetalhead",
+            manufacturer_name="fetalhead (open source)", model_name=model_version[:64]))
+    root = hd.sr.ContainerContentItem(name=c["report"], template_id="5000")
+    root.ContentSequence = [*observer, biometry, ratios, _text(hd, c["comment"], words, "CONTAINS")]
+    source_uid = str(header.SOPInstanceUID)
+    sr = hd.sr.ComprehensiveSR(
+        evidence=[_evidence(header)], content=root,
+        series_instance_uid=fetalhead_uid("series", header.StudyInstanceUID, model_version),
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sr", source_uid, m.frame, model_version),
+        instance_number=1, manufacturer="fetalhead (open source)", is_complete=True, is_final=False,
+        is_verified=False)
+    sr.SeriesDescription = "fetalhead fetal head biometry"
+    _declare_private_scheme(sr)
+    return sr
+
+
+#: Type 2 attributes of the Patient and General Study modules: present (maybe empty) in a valid
+#: image; an image that lacks one gets it empty in the copy handed on, never a made-up value.
+_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+          "ReferringPhysicianName", "StudyID", "AccessionNumber")
+
+
+#: What the SR and the capture take from the source besides the Patient module (group 0010): the
+#: General Study module and the source instance's identity (for the evidence references).
+_EVIDENCE_KEYWORDS = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID",
+                      "SeriesInstanceUID", "Modality", "StudyDate", "StudyTime", "ReferringPhysicianName",
+                      "StudyID", "AccessionNumber", "StudyDescription", "NumberOfFrames")
+
+
+def _evidence(header):
+    """The source's patient and study modules and identity, as a small dataset (copying the whole
+    header would cost more than measuring); Type 2 attributes it lacks are added empty."""
+    from pydicom.dataset import Dataset
+
+    ev = Dataset()
+    for elem in header:
+        if elem.tag.group == 0x0010 or elem.keyword in _EVIDENCE_KEYWORDS:
+            ev.add(elem)
+    for keyword in _TYPE2:
+        if keyword not in ev:
+            setattr(ev, keyword, "")
+    return ev
+
+
+def _declare_private_scheme(ds) -> None:
+    from pydicom.dataset import Dataset
+
+    item = Dataset()
+    item.CodingSchemeDesignator = PRIVATE_SCHEME
+    item.CodingSchemeName = "fetalhead codes for what DICOM has none"
+    item.CodingSchemeResponsibleOrganization = "fetalhead project"
+    ds.CodingSchemeIdentificationSequence = [item]
+
+
+def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str):
+    """A secondary capture (RGB) of the overlay: what was measured, drawn on the source image, in the
+    same new series as the SR."""
+    hd, _ = _need()
+    source_uid = str(header.SOPInstanceUID)
+    rgb = np.ascontiguousarray(overlay_rgb[..., ::-1]).astype(np.uint8)  # OpenCV BGR -> RGB
+    sc = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=_evidence(header), pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
+        coordinate_system="PATIENT", series_instance_uid=fetalhead_uid("series", header.StudyInstanceUID,
+                                                                     model_version),
+        series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sc", source_uid, m.frame, model_version),
+        instance_number=2, manufacturer="fetalhead (open source)", patient_orientation=("L", "F"))
+    sc.SeriesDescription = "fetalhead fetal head biometry"
+    # General Series: Laterality is required (2C) for paired body parts; saying which part this is
+    # (the source's, else the abdomen of a transabdominal obstetric scan) tells readers it is not paired
+    sc.BodyPartExamined = str(header.get("BodyPartExamined") or "") or OBSTETRIC_BODY_PART
+    sc.ImageComments = "fetalhead overlay: the head ellipse and calipers measured; needs a clinician's review"
+    return sc
+
+
+def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, model_sha256: str = "") -> list[Path]:
+    """Write ``<stem>_sr.dcm`` and ``<stem>_overlay.dcm`` for a measured ultrasound DICOM ``scan``
+    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths.
+
+    Raises ``ValueError`` for a scan that is not DICOM or a measurement without mm figures."""
+    from ..outputs.overlay import draw_overlay
+
+    header = getattr(getattr(scan, "dicom", None), "header", None)
+    if header is None:
+        raise ValueError(f"{scan.name}: not a DICOM file: a DICOM SR needs the source instance")
+    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256)
+    sc = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model_version)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(scan.name).stem + (f"_f{m.frame}" if m.frame else "")
+    paths = [out_dir / f"{stem}_sr.dcm", out_dir / f"{stem}_overlay.dcm"]
+    for ds, path in zip((sr, sc), paths):
+        tmp = path.with_suffix(".tmp")
+        ds.save_as(tmp, enforce_file_format=True)
+        tmp.replace(path)
+    return paths

@@ -1,0 +1,1 @@
+"""fetalhead.model.runtime."""

@@ -1,0 +1,286 @@
+"""How sure a measurement is: a per-scan difficulty, calibrated 90 % intervals and the review flag.
+
+Plain functions on numbers. The method is normalised split conformal prediction (Papadopoulos
+et al. 2002; Lei et al., JASA 2018, section 5.2):
+
+1. A *difficulty* ``d`` of each scan from what the pipeline saw (:data:`FEATURES`: disagreement
+   of the mirrored views and of the coarse and fine passes, how well the network's mask is an
+   ellipse, how much of the outline lies in the image, how much of the skull outline the image
+   actually shows and its longest gap, how sharp the network's boundary is, the fit residual, the
+   disagreement of the mirrored outlines, the head's size in pixels and in mm). Two ways
+   (``Calibration.method``):
+
+   * ``"neighbours"`` (the default since model 0.3): the median |relative error| of the
+     :data:`NEIGHBOUR_FRACTION` of calibration scans nearest in standardised feature space (the
+     k-nearest-neighbour normaliser of Papadopoulos, Vovk & Gammerman, JAIR 40:815, 2011): it
+     follows error scales that no single straight law in the features does (a clean small head
+     and a shadowed large one are hard for different reasons);
+   * ``"linear"``: ``log d = b + w . f``, fitted by least squares to ``log(|relative error| +
+     floor)`` on calibration scans.
+2. On *other* calibration scans, the scores ``|relative error| / d``; their conformal quantile
+   ``q`` (the ``ceil((n + 1)(1 - alpha)) / n`` empirical quantile) makes ``value * (1 +/- q d)`` a
+   ``1 - alpha`` interval for exchangeable scans: narrow where the skull is clear, wide where it is
+   shadowed, cut or ambiguous. ``quantile_level`` may take that quantile above the interval's
+   level when the calibration scans are not a user's mix (see
+   :data:`fetalhead.studies.calibration.POOLED_QUANTILE_LEVEL`).
+3. A result is flagged for review when its HC interval's half-width exceeds ``flag_half_width``
+   (chosen on the calibration scans so that few results that stay unflagged are wrong); its
+   quality score falls linearly from 1 (a razor-thin interval) to 0.5 at the flag line and to 0 at
+   :data:`QUALITY_ZERO_HALF_WIDTH` (+/-10 % of HC).
+
+The fitted numbers travel with the model (``calibration`` in its metadata JSON), written by
+``fetalhead calibrate``.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+__all__ = ["QUALITY_ZERO_HALF_WIDTH", "FEATURES", "Calibration", "feature_vector", "conformal_quantile", "fit_difficulty",
+           "fit_calibration", "choose_flag_half_width", "relative_interval", "WRONG_HC_SHARE", "INTERVAL_LEVEL",
+           "NEIGHBOUR_FRACTION", "neighbour_difficulty"]
+
+#: A measurement is *wrong* when its HC is more than this share from the reference (issue 10's
+#: definition; about the inter-observer 95 % limits of HC, Sarris et al., UOG 2012).
+WRONG_HC_SHARE = 0.025
+#: The intervals' level.
+INTERVAL_LEVEL = 0.90
+#: A 90 % interval of HC this wide (+/-10 %, about +/-2 weeks of gestational age at 20 weeks by
+#: Hadlock 1984) carries no clinical use: the quality score is 0 there.
+QUALITY_ZERO_HALF_WIDTH = 0.10
+#: The floor added to relative errors before taking logs (0.2 %: HC18's own annotation rounding).
+_LOG_FLOOR = 0.002
+#: The share of the calibration scans whose errors set a scan's difficulty (method "neighbours").
+#: Chosen on the records of model 0.2.0 (10 repeated cross-fitted splits of the validation split x
+#: its damages): 10 % gave wider intervals (clean +/-3.03 %) at the same coverage, 30-50 % lower
+#: coverage under the hardest damage; 20 %: clean coverage 90.0 %, +/-2.81 % (the log-linear law:
+#: 90.7 %, +/-3.05 %). On model 0.3.0's records the two methods come out alike (clean coverage 87.0
+#: against 88.1 %, +/-2.76 against 2.79 %, AUROC of wrong vs right 0.71 against 0.68).
+NEIGHBOUR_FRACTION = 0.2
+#: The smallest difficulty (relative error scale) a scan can have.
+_MIN_DIFFICULTY = 1e-4
+
+FEATURES = ("tta_hc_rel_diff", "coarse_fine_rel_diff", "mask_fit", "inside_fraction", "outline_seen",
+            "boundary_sharpness", "fit_residual", "head_px", "tta_outline_diff", "skull_gap", "hc_mm")
+#: HC used for the size feature when the pixel size is unknown (the middle of HC18's range, mm).
+_TYPICAL_HC_MM = 175.0
+
+
+def feature_vector(components: dict) -> np.ndarray:
+    """The difficulty features of one scan from the pipeline's quality components (missing -> worst)."""
+    c = components
+    return np.array([
+        math.log(float(c.get("tta_hc_rel_diff", 0.05)) + 1e-3),
+        math.log(float(c.get("coarse_fine_rel_diff", 0.05)) + 1e-3),
+        1.0 - float(c.get("mask_fit", 0.0)),
+        1.0 - float(c.get("inside_fraction", 0.0)),
+        1.0 - float(c.get("outline_seen", 0.0)),
+        1.0 - float(c.get("boundary_sharpness", 0.0)),
+        math.log(float(c.get("fit_residual", 0.05)) + 1e-3),
+        math.log(max(float(c.get("head_px", 100.0)), 10.0)),
+        math.log(float(c.get("tta_outline_diff", 0.05)) + 1e-3),
+        float(c.get("skull_gap", 1.0)),
+        math.log(min(max(float(c.get("hc_mm") or _TYPICAL_HC_MM), 20.0), 600.0)),
+    ])
+
+
+def conformal_quantile(scores, alpha: float = 1 - INTERVAL_LEVEL) -> float:
+    """The split-conformal quantile: the ``ceil((n + 1)(1 - alpha))``-th smallest score (inf if n is too small)."""
+    s = np.sort(np.asarray(scores, dtype=float))
+    n = len(s)
+    k = math.ceil((n + 1) * (1 - alpha))
+    return float("inf") if k > n or n == 0 else float(s[k - 1])
+
+
+def fit_difficulty(features: np.ndarray, rel_errors: np.ndarray, ridge: float = 1e-2) -> tuple[np.ndarray, float]:
+    """Weights and bias of ``log d = b + w . f`` (ridge least squares on standardised features)."""
+    x = np.asarray(features, dtype=float)
+    y = np.log(np.abs(np.asarray(rel_errors, dtype=float)) + _LOG_FLOOR)
+    mu, sd = x.mean(axis=0), x.std(axis=0)
+    sd[sd < 1e-9] = 1.0
+    z = (x - mu) / sd
+    a = np.hstack([z, np.ones((len(z), 1))])
+    reg = ridge * len(z) * np.eye(a.shape[1])
+    reg[-1, -1] = 0.0
+    coef = np.linalg.solve(a.T @ a + reg, a.T @ y)
+    w = coef[:-1] / sd
+    b = float(coef[-1] - (mu / sd) @ coef[:-1])
+    return w, b
+
+
+def neighbour_difficulty(reference_z: np.ndarray, reference_errors: np.ndarray, z: np.ndarray, k: int) -> np.ndarray:
+    """Median |relative error| of the ``k`` reference scans nearest (Euclidean) to each row of ``z``.
+
+    ``reference_z`` (n, p) and ``z`` (m, p) are standardised features; returns (m,)."""
+    ref = np.asarray(reference_z, dtype=float)
+    zz = np.atleast_2d(np.asarray(z, dtype=float))
+    err = np.abs(np.asarray(reference_errors, dtype=float))
+    k = int(min(max(k, 1), len(ref)))
+    d2 = (zz ** 2).sum(axis=1)[:, None] + (ref ** 2).sum(axis=1)[None, :] - 2.0 * zz @ ref.T
+    idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
+    return np.maximum(np.median(err[idx], axis=1), _MIN_DIFFICULTY)
+
+
+def _pack(a: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(a, dtype="<f4").tobytes()).decode("ascii")
+
+
+def _unpack(text: str, shape) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(float).reshape(shape)
+
+
+def relative_interval(value: float, half_width: float) -> tuple[float, float]:
+    """``value * (1 -/+ half_width)``, the lower end kept positive."""
+    return max(value * (1 - half_width), 0.0), value * (1 + half_width)
+
+
+@dataclass
+class Calibration:
+    """The fitted difficulty model, the conformal quantiles and the flag line of one model.
+
+    ``weights`` and ``bias`` are the log-linear law; with ``method="neighbours"`` they are fitted
+    and kept too (a readable summary of which features make a scan hard) but the difficulty comes
+    from the neighbours."""
+
+    weights: list[float]
+    bias: float
+    q_hc: float
+    q_bpd: float
+    q_ofd: float
+    flag_half_width: float
+    level: float = INTERVAL_LEVEL
+    features: list[str] = field(default_factory=lambda: list(FEATURES))
+    data: str = ""
+    n: int = 0
+    method: str = "linear"
+    #: the level of the conformal quantile of the calibration scores (None: ``level``); above ``level``
+    #: when the calibration scans were pooled from a mix unlike a user's
+    quantile_level: float | None = None
+    #: method "neighbours": {"mean", "scale": per feature; "k"; "n"; "z", "rel_err_hc": float32
+    #: little-endian, base64} of the scans the difficulty was fitted on
+    neighbours: dict | None = None
+
+    def __post_init__(self):
+        self._ref = None
+        if self.method == "neighbours":
+            nb = self.neighbours or {}
+            p = len(FEATURES)
+            try:
+                n = int(nb["n"])
+                self._ref = (np.asarray(nb["mean"], float), np.asarray(nb["scale"], float),
+                             _unpack(nb["z"], (n, p)), _unpack(nb["rel_err_hc"], (n,)), int(nb["k"]))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(f"the model's neighbour calibration is incomplete ({exc}): run fetalhead "
+                                 "calibrate") from None
+        elif self.method != "linear":
+            raise ValueError(f"unknown calibration method {self.method!r}: run fetalhead calibrate")
+
+    def difficulty(self, components: dict) -> float:
+        return self.difficulty_of(feature_vector(components))
+
+    def difficulty_of(self, features: np.ndarray) -> float:
+        return float(self.difficulties(np.asarray(features, float)[None])[0])
+
+    def difficulties(self, features: np.ndarray) -> np.ndarray:
+        """The difficulty of each row of ``features`` (m, p)."""
+        x = np.atleast_2d(np.asarray(features, dtype=float))
+        if self._ref is not None:
+            mean, scale, z, err, k = self._ref
+            return neighbour_difficulty(z, err, (x - mean) / scale, k)
+        return np.exp(np.minimum(self.bias + x @ np.asarray(self.weights, float), 5.0))
+
+    def half_widths(self, components: dict) -> dict:
+        """Relative half-widths of the HC, BPD and OFD intervals for one scan."""
+        return self.half_widths_of(feature_vector(components))
+
+    def half_widths_of(self, features: np.ndarray) -> dict:
+        d = self.difficulty_of(features)
+        return {"hc": self.q_hc * d, "bpd": self.q_bpd * d, "ofd": self.q_ofd * d}
+
+    def quality(self, hc_half_width: float) -> float:
+        """1 for a razor-thin interval, 0.5 at the flag line, 0 at :data:`QUALITY_ZERO_HALF_WIDTH`
+        (linear in between)."""
+        hw, line = float(hc_half_width), self.flag_half_width
+        if hw <= line:
+            return float(1.0 - 0.5 * hw / line)
+        zero = max(QUALITY_ZERO_HALF_WIDTH, 2 * line)
+        return float(max(0.0, 0.5 * (zero - hw) / (zero - line)))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["weights"] = [float(v) for v in self.weights]
+        for key in ("neighbours", "quantile_level"):
+            if d[key] is None:
+                d.pop(key)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Calibration":
+        names = cls.__dataclass_fields__.keys()
+        cal = cls(**{k: v for k, v in d.items() if k in names})
+        if list(cal.features) != list(FEATURES) or len(cal.weights) != len(FEATURES):
+            raise ValueError("the model's calibration was made for other features: run fetalhead calibrate")
+        return cal
+
+
+def choose_flag_half_width(half_widths, wrong, max_silent: float = 0.015, clean=None,
+                           max_clean_flagged: float = 1.0) -> float:
+    """The largest HC half-width line such that, among the results under it (not flagged), at most
+    ``max_silent`` are wrong (the *silent failure rate*); raised, if need be, so that at most
+    ``max_clean_flagged`` of the ``clean`` scans are flagged (a flag on most clean scans is noise
+    that teaches users to ignore it)."""
+    hw = np.asarray(half_widths, dtype=float)
+    wr = np.asarray(wrong, dtype=bool)
+    order = np.argsort(hw)
+    silent = np.cumsum(wr[order]) / np.arange(1, len(hw) + 1)  # wrong share among the k narrowest
+    ok = np.nonzero(silent <= max_silent)[0]
+    line = float(hw[order][ok[-1]]) if ok.size else float(hw.min()) * 0.999
+    if clean is not None and max_clean_flagged < 1.0 and np.any(clean):
+        line = max(line, float(np.quantile(hw[np.asarray(clean, bool)], 1.0 - max_clean_flagged)))
+    return line
+
+
+#: At most this share of clean scans is flagged for review by the interval's width (issue 10's bar).
+MAX_CLEAN_FLAGGED = 0.15
+
+
+def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, fit_mask, data: str = "",
+                    alpha: float = 1 - INTERVAL_LEVEL, max_silent: float = 0.015, clean=None,
+                    method: str = "neighbours", neighbour_fraction: float = NEIGHBOUR_FRACTION,
+                    quantile_level: float | None = None) -> Calibration:
+    """Difficulty fitted on the scans where ``fit_mask`` is true, quantiles and the flag line on the others.
+
+    The intervals are ``1 - alpha`` intervals; their conformal quantiles are taken at ``quantile_level``
+    (default ``1 - alpha``, exact for scans exchangeable with the calibration scans)."""
+    if quantile_level is not None and not (1 - alpha <= quantile_level < 1):
+        raise ValueError(f"quantile_level must lie in [{1 - alpha:g}, 1), got {quantile_level}")
+    x = np.asarray(features, dtype=float)
+    fit_mask = np.asarray(fit_mask, dtype=bool)
+    hc, bpd, ofd = (np.abs(np.asarray(v, dtype=float)) for v in (rel_err_hc, rel_err_bpd, rel_err_ofd))
+    w, b = fit_difficulty(x[fit_mask], hc[fit_mask])
+    neighbours = None
+    if method == "neighbours":
+        mean, scale = x[fit_mask].mean(axis=0), x[fit_mask].std(axis=0)
+        scale[scale < 1e-9] = 1.0
+        z = (x[fit_mask] - mean) / scale
+        neighbours = {"mean": [float(v) for v in mean], "scale": [float(v) for v in scale],
+                      "k": max(1, int(round(neighbour_fraction * len(z)))), "n": int(len(z)),
+                      "z": _pack(z), "rel_err_hc": _pack(hc[fit_mask])}
+    cal = Calibration(list(map(float, w)), b, 0.0, 0.0, 0.0, flag_half_width=1.0, level=1 - alpha,
+                      data=data, n=int(len(x)), method=method, neighbours=neighbours, quantile_level=quantile_level)
+    cal_idx = ~fit_mask
+    d = cal.difficulties(x[cal_idx])
+    q_alpha = alpha if quantile_level is None else 1 - quantile_level
+    cal.q_hc, cal.q_bpd, cal.q_ofd = (conformal_quantile(v[cal_idx] / d, q_alpha) for v in (hc, bpd, ofd))
+    # the clean-flag cap on the quantile half's clean scans: taken on both halves (twice the scans) it
+    # raised the shipped line (quantile then at 90 %) from +/-3.16 to +/-3.51 % and let a bundled scan
+    # 3.5 % off (192_HC.png) pass as `ok`; over 10 cross-fitted splits the two ways flag 17.1 and 16.0 %
+    # of clean scans alike
+    clean_cal = None if clean is None else np.asarray(clean, bool)[cal_idx]
+    cal.flag_half_width = choose_flag_half_width(cal.q_hc * d, hc[cal_idx] > WRONG_HC_SHARE, max_silent, clean_cal,
+                                                 MAX_CLEAN_FLAGGED)
+    return cal

@@ -1,0 +1,86 @@
+"""Overlay pictures: the scan with the head ellipse, the 4 calipers and the figures written on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..clinical.geometry import ellipse_points
+
+__all__ = ["draw_overlay", "write_overlay"]
+
+GREEN, CYAN, YELLOW, RED, WHITE = (0, 220, 0), (255, 255, 0), (0, 215, 255), (0, 0, 255), (255, 255, 255)
+AMBER = (0, 160, 255)  # BGR: the outline of a result adjusted by hand
+
+
+def _fmt(v, unit="", nd=1):
+    return "-" if v is None else f"{v:.{nd}f}{unit}"
+
+
+def _text_lines(m) -> list[str]:
+    if m.ellipse is None:
+        return [f"FAILED: {m.message[:90]}"]
+    lines = []
+    if m.head_circumference_mm is not None:
+        lines.append(f"HC {_fmt(m.head_circumference_mm, ' mm')}  BPD {_fmt(m.biparietal_diameter_mm, ' mm')}"
+                     f"  OFD {_fmt(m.occipitofrontal_diameter_mm, ' mm')}  CI {_fmt(m.cephalic_index, '%')}")
+        if m.ga_hc_hadlock_weeks is not None or m.ga_hc_intergrowth_weeks is not None:
+            lines.append(f"GA by HC: Hadlock 1984 {_fmt(m.ga_hc_hadlock_weeks, ' wk')}"
+                         f"  INTERGROWTH-21st {_fmt(m.ga_hc_intergrowth_weeks, ' wk')}")
+        else:
+            lines.append("GA: HC outside the range of the dating formulas")
+    else:
+        lines.append(f"HC {_fmt(m.head_circumference_px, ' px')}  (no pixel spacing: no mm)")
+    lines.append(f"quality {_fmt(m.quality, '', 2)}  {m.status.upper()}"
+                 + (f"  [{', '.join(m.flags)}]" if m.flags else ""))
+    return lines
+
+
+def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.ndarray:
+    """BGR uint8 picture of ``grey`` (float in [0, 1]) with the measurement drawn on it.
+
+    Ellipse in green (red when flagged), the four landmarks as cyan dots, the BPD
+    and OFD as yellow lines, and the figures (mm, or px without spacing), the
+    gestational age and the quality written in the top-left corner (``with_text``; the
+    reports write the figures beside the picture instead, in the chosen language).
+    """
+    img = np.clip(np.asarray(grey, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    out = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    h, w = img.shape
+    scale = max(1, int(round(max(h, w) / 800)))
+    m = measurement
+    lines = _text_lines(m) if with_text else []
+    font, fs, th = cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, 1 * scale
+    step = 20 * scale
+    if lines:  # darken behind the text (before drawing the calipers) so it reads on any scan
+        width = max(cv2.getTextSize(t, font, fs, th)[0][0] for t in lines) + 12 * scale
+        box = out[: step * len(lines) + 8 * scale, : min(width, w)]
+        box[:] = (box * 0.35).astype(np.uint8)
+    if m.ellipse is not None:
+        colour = {"ok": GREEN, "adjusted": AMBER}.get(m.status, RED)
+        pts = np.round(ellipse_points(m.ellipse, 720) * 16).astype(np.int32)
+        cv2.polylines(out, [pts], True, colour, 1 * scale, cv2.LINE_AA, shift=4)
+        lm = m.landmarks
+        for a, b in (("ofd_1", "ofd_2"), ("bpd_1", "bpd_2")):
+            p1 = tuple(int(round(v * 16)) for v in lm[a])
+            p2 = tuple(int(round(v * 16)) for v in lm[b])
+            cv2.line(out, p1, p2, YELLOW, 1 * scale, cv2.LINE_AA, shift=4)
+        for key in ("ofd_1", "ofd_2", "bpd_1", "bpd_2"):
+            c = tuple(int(round(v * 16)) for v in lm[key])
+            cv2.circle(out, c, 4 * 16 * scale, CYAN, -1, cv2.LINE_AA, shift=4)
+    y = 18 * scale
+    for text in lines:
+        cv2.putText(out, text, (6 * scale, y), font, fs, WHITE, th, cv2.LINE_AA)
+        y += step
+    return out
+
+
+def write_overlay(path: str | Path, grey: np.ndarray, measurement) -> Path:
+    """Draw and write the overlay as PNG; returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), draw_overlay(grey, measurement)):
+        raise OSError(f"{path}: could not write the overlay")
+    return path

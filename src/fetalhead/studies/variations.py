@@ -1,0 +1,175 @@
+"""Deterministic damages of a labelled scan, for calibration and benchmarks (numpy and OpenCV only).
+
+Each variation takes ``(image, ellipse, pixel_size_mm, rng)`` (grey float32 in [0, 1], the
+reference head ellipse in pixels, mm per pixel) and returns the damaged image, the reference
+ellipse moved with it, and the pixel size that now holds. Geometric ones move the ellipse;
+acoustic shadows, missing skull arcs and sector cuts (from :mod:`fetalhead.model.augment`) leave the
+head where it was and hide part of its skull; the beam comes from the top of the image, as in
+HC18's sector scans.
+
+:data:`VARIATIONS` is the list that ``fetalhead calibrate``, ``bench/robustness.py`` and
+``bench/trust.py`` use; :data:`NON_HEAD` makes images that hold no fetal head at all.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..model.augment import acoustic_shadow, missing_skull_arc, sector_cut
+from ..clinical.geometry import Ellipse
+
+__all__ = ["VARIATIONS", "HARD_VARIATIONS", "NON_HEAD", "variation_names"]
+
+BEAM = (0.0, 1.0)  # the sound travels down the image
+
+
+def _affine(img, e, m):
+    h, w = img.shape
+    out = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+    return out, e.transformed(m)
+
+
+def identity(img, e, ps, rng):
+    return img, e, ps
+
+
+def gain_low(img, e, ps, rng):
+    return np.clip(img * 0.5, 0, 1).astype(np.float32), e, ps
+
+
+def gain_high(img, e, ps, rng):
+    return np.clip(img * 1.8, 0, 1).astype(np.float32), e, ps
+
+
+def contrast(img, e, ps, rng):
+    return np.power(img, 1.8).astype(np.float32), e, ps
+
+
+def speckle(img, e, ps, rng):
+    n = cv2.GaussianBlur(rng.standard_normal(img.shape).astype(np.float32), (0, 0), 0.8)
+    n /= n.std()
+    return np.clip(img * (1 + 0.3 * n), 0, 1).astype(np.float32), e, ps
+
+
+def half_resolution(img, e, ps, rng):
+    h, w = img.shape
+    small = cv2.resize(img, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    m = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25]])  # pixel-centre convention of a 2x reduction
+    return small, e.transformed(m), ps * 2
+
+
+def rotate_30(img, e, ps, rng):
+    h, w = img.shape
+    out, e2 = _affine(img, e, cv2.getRotationMatrix2D(((w - 1) / 2, (h - 1) / 2), 30, 1.0))
+    return out, e2, ps
+
+
+def rotate_90(img, e, ps, rng):
+    h, w = img.shape
+    out = np.ascontiguousarray(np.rot90(img))  # counter-clockwise: (x, y) -> (y, w - 1 - x)
+    return out, e.transformed(np.array([[0, 1, 0], [-1, 0, w - 1]], float)), ps
+
+
+def off_centre(img, e, ps, rng):
+    h, w = img.shape
+    out, e2 = _affine(img, e, np.array([[1, 0, 0.2 * w], [0, 1, -0.1 * h]], float))
+    return out, e2, ps
+
+
+def jpeg_q30(img, e, ps, rng):
+    ok, buf = cv2.imencode(".jpg", (img * 255 + 0.5).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 30])
+    return cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255, e, ps
+
+
+def _shadow(img, e: Ellipse, offset: float, width: float, attenuation: float = 0.08):
+    """A shadow cast from above the head: ``offset`` across the head (-1..1 of the semi-major axis,
+    horizontally), ``width`` in shares of the BPD."""
+    x = e.center_x + offset * e.semi_major
+    top = e.center_y - 1.3 * max(e.semi_major, e.semi_minor)
+    return acoustic_shadow(img, (x, top), BEAM, width * 2 * e.semi_minor, attenuation, softness_px=3.0)
+
+
+def shadow_narrow_centre(img, e, ps, rng):
+    return _shadow(img, e, 0.0, 0.15), e, ps
+
+
+def shadow_wide_centre(img, e, ps, rng):
+    return _shadow(img, e, 0.0, 0.4), e, ps
+
+
+def shadow_side(img, e, ps, rng):
+    return _shadow(img, e, 0.75, 0.3), e, ps
+
+
+def shadow_two_bands(img, e, ps, rng):
+    return _shadow(_shadow(img, e, -0.6, 0.2), e, 0.5, 0.2), e, ps
+
+
+def missing_arc_60(img, e, ps, rng):
+    return missing_skull_arc(img, e, start_deg=-30, extent_deg=60, visibility=0.0), e, ps
+
+
+def missing_arcs_faint(img, e, ps, rng):
+    out = missing_skull_arc(img, e, start_deg=60, extent_deg=70, visibility=0.3)
+    return missing_skull_arc(out, e, start_deg=200, extent_deg=50, visibility=0.0), e, ps
+
+
+def sector_edge_cut(img, e, ps, rng):
+    """The sector's edge crosses the head: a quarter of its width lies outside (black)."""
+    return sector_cut(img, (e.center_x + 0.5 * e.semi_major, e.center_y), (1.0, 0.3), softness_px=1.0), e, ps
+
+
+def border_cut(img, e, ps, rng):
+    """The head shifted so that the image border cuts about a fifth of its width."""
+    h, w = img.shape
+    dx = (w - 1) - (e.center_x + 0.6 * max(e.semi_major, e.semi_minor))
+    out, e2 = _affine(img, e, np.array([[1, 0, dx], [0, 1, 0]], float))
+    return out, e2, ps
+
+
+VARIATIONS = [identity, gain_low, gain_high, contrast, speckle, half_resolution, rotate_30, rotate_90, off_centre,
+              jpeg_q30, shadow_narrow_centre, shadow_wide_centre, shadow_side, shadow_two_bands, missing_arc_60,
+              missing_arcs_faint, sector_edge_cut, border_cut]
+HARD_VARIATIONS = [shadow_narrow_centre, shadow_wide_centre, shadow_side, shadow_two_bands, missing_arc_60,
+                   missing_arcs_faint, sector_edge_cut, border_cut]
+
+
+def variation_names(fns=VARIATIONS) -> list[str]:
+    return [f.__name__ for f in fns]
+
+
+# --- images that hold no fetal head --------------------------------------------------------------
+
+
+def no_head_crop(img, e, rng):
+    """The part of the scan farthest from the head, enlarged to the scan's size (tissue, no head)."""
+    h, w = img.shape
+    side = int(min(h, w) * 0.45)
+    corners = [(0, 0), (w - side, 0), (0, h - side), (w - side, h - side)]
+    far = max(corners, key=lambda c: (c[0] + side / 2 - e.center_x) ** 2 + (c[1] + side / 2 - e.center_y) ** 2)
+    crop = img[far[1]:far[1] + side, far[0]:far[0] + side]
+    return cv2.resize(crop, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def speckle_texture(img, e, rng):
+    """Speckle-like tissue texture with no structure."""
+    h, w = img.shape
+    n = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 2.0)
+    return np.clip(0.35 + 0.12 * n / n.std(), 0, 1).astype(np.float32)
+
+
+def gradient_image(img, e, rng):
+    h, w = img.shape
+    return np.tile(np.linspace(0.05, 0.9, w, dtype=np.float32), (h, 1))
+
+
+def bright_disc(img, e, rng):
+    """A filled bright disc with no skull echo (a bladder- or cyst-like blob, inverted)."""
+    h, w = img.shape
+    out = np.full((h, w), 0.15, np.float32)
+    cv2.circle(out, (w // 2, h // 2), min(h, w) // 4, 0.8, -1)
+    return cv2.GaussianBlur(out, (0, 0), 2.0)
+
+
+NON_HEAD = [no_head_crop, speckle_texture, gradient_image, bright_disc]

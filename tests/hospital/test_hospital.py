@@ -1,0 +1,354 @@
+"""Hospital hand-off: DICOM SR and overlay capture read by DCMTK, FHIR R4 validated by fhir.resources,
+and the DICOM node between DCMTK's dcmsend (the scanner) and Debian's Orthanc (the PACS)."""
+
+import io
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+
+import cv2
+import pytest
+
+pytest.importorskip("highdicom")
+pytest.importorskip("pynetdicom")
+pydicom = pytest.importorskip("pydicom")
+
+import fetalhead  # noqa: E402
+from fetalhead.measurement import load_scan, measure_scan  # noqa: E402
+from fetalhead.model.runtime import load_model  # noqa: E402
+from fetalhead.web.serving import free_loopback_port  # noqa: E402
+
+from ..dicom_fixtures import region, write_us_dicom  # noqa: E402
+from ..hospital_fixtures import DCIODVFY, DCMSEND, DSRDUMP, ORTHANC, Orthanc  # noqa: E402
+
+PS_CM = 0.0134737677
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model()
+
+
+@pytest.fixture()
+def us_dicom(samples_dir, tmp_path):
+    img = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = img.shape
+    path = tmp_path / "us.dcm"
+    write_us_dicom(path, img, regions=[region(0, 0, w - 1, h - 1, PS_CM)])
+    return path
+
+
+def measured(path, model, ga=20.5):
+    scan = load_scan(path, path.name)
+    return measure_scan(scan, ga_weeks=ga, model=model), scan
+
+
+def test_sr_and_overlay_in_the_source_study(us_dicom, model, tmp_path):
+    from fetalhead.batch import write_hand_off
+
+    m, scan = measured(us_dicom, model)
+    paths = write_hand_off(m, scan, model, sr_dir=tmp_path / "sr")
+    src = pydicom.dcmread(us_dicom, stop_before_pixels=True)
+    sr, sc = (pydicom.dcmread(p) for p in paths)
+    assert sr.SOPClassUID == pydicom.uid.ComprehensiveSRStorage and sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+    for ds in (sr, sc):  # same study and patient, a new series
+        assert ds.StudyInstanceUID == src.StudyInstanceUID and ds.SeriesInstanceUID != src.SeriesInstanceUID
+        assert ds.PatientName == src.PatientName and ds.PatientID == src.PatientID
+    assert sr.SeriesInstanceUID == sc.SeriesInstanceUID
+    root = sr.ContentTemplateSequence[0]
+    assert (root.MappingResource, root.TemplateIdentifier) == ("DCMR", "5000")
+    assert sr.ConceptNameCodeSequence[0].CodeValue == "125000"
+    text = str(sr)
+    for code in ("11984-2", "11820-8", "11851-3", "11823-2", "11932-1", "11902-4", "125012", "125013"):
+        assert code in text, code
+    assert sr.CurrentRequestedProcedureEvidenceSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[
+        0].ReferencedSOPInstanceUID == src.SOPInstanceUID
+    # measured again with the same model: the same UIDs (a PACS stores a resent result once)
+    again = write_hand_off(*measured(us_dicom, model), model, sr_dir=tmp_path / "sr2")
+    assert pydicom.dcmread(again[0]).SOPInstanceUID == sr.SOPInstanceUID
+
+
+@pytest.mark.skipif(DSRDUMP is None, reason="DCMTK is not installed (make test installs it)")
+def test_dcmtk_reads_the_sr_as_tid_5000(us_dicom, model, tmp_path):
+    from fetalhead.batch import write_hand_off
+
+    m, scan = measured(us_dicom, model)
+    sr_path = write_hand_off(m, scan, model, sr_dir=tmp_path)[0]
+    out = subprocess.run([DSRDUMP, "+Pt", str(sr_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = (out.stdout + out.stderr).splitlines()
+    assert not [x for x in lines if x.startswith(("E:", "W:", "F:"))], lines[:5]
+    dump = out.stdout
+    assert "OB-GYN Ultrasound Procedure Report" in dump and "TID 5000 (DCMR)" in dump
+    assert f'"{m.head_circumference_mm:.6g}'[:6] in dump and "(mm,UCUM" in dump
+    assert "(ELLIPSE," in dump and "Biometry Group" in dump and "Cephalic Index" in dump
+    assert "Device Observer Model Name" in dump and model.version in dump
+
+
+@pytest.mark.skipif(DCIODVFY is None, reason="dicom3tools is not installed (make test installs it)")
+def test_dciodvfy_finds_no_error_in_the_sr_and_the_capture(us_dicom, model, tmp_path):
+    from fetalhead.batch import write_hand_off
+
+    ds = pydicom.dcmread(us_dicom)  # a source as scanners write it: with the study's date, time and ID
+    ds.StudyDate, ds.StudyTime, ds.StudyID = "20261128", "101500", "S1"
+    ds.save_as(us_dicom)
+    for path in write_hand_off(*measured(us_dicom, model), model, sr_dir=tmp_path):
+        out = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
+        lines = (out.stdout + out.stderr).splitlines()
+        errors = [x for x in lines if x.startswith("Error")]
+        assert errors == [], (path.name, errors)
+        # the only warnings left: our private coding scheme (99FHEAD) is not one dciodvfy knows
+        assert all("99FHEAD" in x for x in lines if x.startswith("Warning")), (path.name, lines)
+
+
+def test_fhir_bundle_is_valid_r4_and_holds_no_patient_data(us_dicom, model, tmp_path):
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.batch import write_hand_off
+
+    m, scan = measured(us_dicom, model)
+    path = [p for p in write_hand_off(m, scan, model, fhir_dir=tmp_path) if p.suffix == ".json"][0]
+    doc = json.loads(path.read_text())
+    bundle = Bundle.model_validate(doc)  # the FHIR definitions (R4B, R4's technical correction)
+    obs = {e.resource.code.coding[0].code: e.resource for e in bundle.entry
+           if e.resource.__resource_type__ == "Observation" and e.resource.code.coding}
+    assert float(obs["11984-2"].valueQuantity.value) == pytest.approx(m.head_circumference_mm, abs=0.01)
+    assert obs["11984-2"].valueQuantity.code == "mm" and obs["11984-2"].valueQuantity.system == "http://unitsofmeasure.org"
+    assert {"11820-8", "11851-3", "11823-2", "11932-1", "11902-4", "18185-9"} <= set(obs)
+    assert "INTERGROWTH-21st" in obs["18185-9"].method.text
+    assert all(o.status == "preliminary" for o in obs.values())
+    study = pydicom.dcmread(us_dicom, stop_before_pixels=True).StudyInstanceUID
+    assert obs["11984-2"].derivedFrom[0].identifier.value == f"urn:oid:{study}"
+    device = [e.resource for e in bundle.entry if e.resource.__resource_type__ == "Device"][0]
+    assert device.version[0].value == model.version
+    raw = path.read_text()
+    assert "Doe" not in raw and "ID-12345" not in raw and "19900101" not in raw
+
+
+def test_measure_command_writes_sr_and_fhir(us_dicom, samples_dir, tmp_path):
+    from fetalhead.cli import main
+
+    (tmp_path / "in").mkdir()
+    us_dicom.rename(tmp_path / "in" / "us.dcm")
+    (tmp_path / "in" / "358_HC.png").write_bytes((samples_dir / "358_HC.png").read_bytes())
+    assert main(["measure", str(tmp_path / "in"), "--pixel-size", "0.1347", "--sr", str(tmp_path / "sr"),
+                 "--fhir", str(tmp_path / "fhir"), "--out", str(tmp_path / "r.csv"), "--no-progress"]) == 0
+    assert sorted(p.name for p in (tmp_path / "sr").iterdir()) == ["us_overlay.dcm", "us_sr.dcm"]
+    assert sorted(p.name for p in (tmp_path / "fhir").iterdir()) == ["358_HC_fhir.json", "us_fhir.json"]
+    assert "no DICOM SR: the source is not a DICOM file" in (tmp_path / "r.csv").read_text()
+
+
+needs_pacs = pytest.mark.skipif(ORTHANC is None or DCMSEND is None,
+                                reason="Orthanc and DCMTK are not installed (make test installs them)")
+
+
+def _wait(fn, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    return fn()
+
+
+def _content_items(ds):
+    for item in ds.get("ContentSequence", []):
+        yield item
+        yield from _content_items(item)
+
+
+def _dcmsend(path, port, calling="SCANNER"):
+    return subprocess.run([DCMSEND, "-aet", calling, "-aec", "FETALHEAD", "127.0.0.1", str(port), str(path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@needs_pacs
+def test_scanner_to_node_to_pacs(us_dicom, model, tmp_path):
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    pacs = Orthanc(tmp_path / "pacs", free_loopback_port(), free_loopback_port()).start()
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, send_to=Destination("ORTHANC", "127.0.0.1", pacs.dicom_port),
+                     allowed_calling_aets=["SCANNER"], model=model).start()
+    try:
+        echo = subprocess.run(["echoscu", "-aet", "SCANNER", "-aec", "FETALHEAD", "127.0.0.1", str(port)],
+                              capture_output=True, text=True, timeout=30)
+        assert echo.returncode == 0, echo.stderr
+        # a file that is no ultrasound image is answered with a failure status, and the node goes on
+        ct = tmp_path / "ct.dcm"
+        ds = pydicom.dcmread(us_dicom)
+        ds.Modality, ds.SOPInstanceUID = "CT", pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(ct)
+        report = tmp_path / "ct-report.txt"
+        subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1", str(port),
+                        str(ct)], capture_output=True, text=True, timeout=60)
+        assert "0xa900" in report.read_text().lower()
+        sent = _dcmsend(us_dicom, port)
+        assert sent.returncode == 0, sent.stderr + sent.stdout
+        stored = _wait(lambda: len(pacs.instances()) >= 2 and pacs.instances())
+        assert stored and len(stored) == 2
+        # the SR the PACS holds has the HC that fetalhead measure gives for the same file
+        sr_id = [i for i in pacs.get("/instances")
+                 if pacs.get(f"/instances/{i}/simplified-tags")["SOPClassUID"] == pydicom.uid.ComprehensiveSRStorage][0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{pacs.http_port}/instances/{sr_id}/file", timeout=10) as r:
+            sr = pydicom.dcmread(io.BytesIO(r.read()))
+        hc = [item for item in _content_items(sr) if item.ValueType == "NUM"
+              and item.ConceptNameCodeSequence[0].CodeValue == "11984-2"][0]
+        expected = fetalhead.measure(us_dicom, model=model)
+        assert float(hc.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.head_circumference_mm,
+                                                                                rel=1e-6)
+        assert "not an ultrasound image (Modality CT)" in (tmp_path / "node" / "node.log").read_text()
+        src = pydicom.dcmread(us_dicom, stop_before_pixels=True)
+        classes = sorted(i["SOPClassUID"] for i in stored)
+        assert classes == sorted([str(pydicom.uid.ComprehensiveSRStorage), "1.2.840.10008.5.1.4.1.1.7"])
+        assert all(i["StudyInstanceUID"] == src.StudyInstanceUID for i in stored)
+        assert _wait(lambda: node_status(tmp_path / "node")["sent"] == 1)
+        # a store from a calling AE title not allowed is refused
+        assert _dcmsend(us_dicom, port, calling="INTRUDER").returncode != 0
+        log = (tmp_path / "node" / "node.log").read_text()
+        assert src.SOPInstanceUID in log and "Doe" not in log and "ID-12345" not in log
+    finally:
+        node.stop()
+        pacs.stop()
+
+
+@needs_pacs
+def test_results_wait_for_a_pacs_that_is_down_and_survive_a_restart(us_dicom, model, tmp_path):
+    """The destination is down: the result stays queued with the reason, through a restart of the
+    node, and goes to the PACS once it is up; it is stored once."""
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    pacs_port, http_port, port = free_loopback_port(), free_loopback_port(), free_loopback_port()
+    dest = Destination("ORTHANC", "127.0.0.1", pacs_port)
+    node = DicomNode(tmp_path / "node", port=port, send_to=dest, model=model, retry_base_s=0.2).start()
+    try:
+        assert _dcmsend(us_dicom, port).returncode == 0
+        status = _wait(lambda: (s := node_status(tmp_path / "node"))["send_retrying"] and s)
+        assert status["to_send"] == 1 and status["sent"] == 0
+        assert "no association" in status["send_retrying"][0]["last_error"]
+    finally:
+        node.stop()
+    # the CLI's status view shows the same queue
+    out = subprocess.run([sys.executable, "-m", "fetalhead.cli", "dicom-node", "--work-dir", str(tmp_path / "node"),
+                          "--status"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["to_send"] == 1
+    pacs = Orthanc(tmp_path / "pacs", pacs_port, http_port).start()
+    node = DicomNode(tmp_path / "node", port=port, send_to=dest, model=model, retry_base_s=0.2).start()
+    try:
+        assert _wait(lambda: node_status(tmp_path / "node")["sent"] == 1)
+        assert len(pacs.instances()) == 2 and node_status(tmp_path / "node")["to_send"] == 0
+    finally:
+        node.stop()
+        pacs.stop()
+
+
+def test_a_received_instance_that_cannot_be_measured_is_recorded(tmp_path, model):
+    from fetalhead.hospital.node import DicomNode, node_status
+
+    node = DicomNode(tmp_path / "node", model=model)
+    (tmp_path / "node" / "incoming" / "1.2.3.4.dcm").write_bytes(b"not dicom")
+    assert node.process_once() == 1
+    status = node_status(tmp_path / "node")
+    assert status["received_waiting"] == 0 and status["not_measured"][0]["uid"] == "1.2.3.4"
+    assert "not a DICOM file" in status["not_measured"][0]["reason"]
+
+
+def test_destination_parsing():
+    from fetalhead.hospital.node import parse_destination
+
+    d = parse_destination("PACS@10.0.0.5:104")
+    assert (d.ae_title, d.host, d.port) == ("PACS", "10.0.0.5", 104)
+    for bad in ("PACS10.0.0.5:104", "PACS@host", "@h:1", "A" * 17 + "@h:104", "P@h:0"):
+        with pytest.raises(ValueError, match="--send-to"):
+            parse_destination(bad)
+
+
+def test_dicom_node_command_runs_answers_echo_and_stops_on_sigterm(tmp_path):
+    import shutil
+    import signal
+
+    port = free_loopback_port()
+    proc = subprocess.Popen([sys.executable, "-m", "fetalhead.cli", "dicom-node", "--port", str(port),
+                             "--work-dir", str(tmp_path / "node")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        echoscu = shutil.which("echoscu")
+        if echoscu:
+            ok = _wait(lambda: subprocess.run([echoscu, "-aec", "FETALHEAD", "127.0.0.1", str(port)],
+                                              capture_output=True).returncode == 0, timeout=60)
+            assert ok
+        else:
+            assert _wait(lambda: (tmp_path / "node" / "node.log").exists(), timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped" in (tmp_path / "node" / "node.log").read_text()
+    # beyond this computer only with a list of calling AE titles (DICOM has no login)
+    from fetalhead.cli import main
+
+    assert main(["dicom-node", "--host", "0.0.0.0", "--work-dir", str(tmp_path / "n2")]) == 2
+
+
+def test_the_api_gives_the_sr_the_overlay_and_the_fhir_bundle(us_dicom, samples_dir):
+    pytest.importorskip("fastapi")
+    import io
+
+    from fastapi.testclient import TestClient
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.web.app import create_app
+
+    client = TestClient(create_app(), base_url="http://127.0.0.1")
+    data = us_dicom.read_bytes()
+    measured_json = client.post("/api/v1/measure", files={"file": ("us.dcm", data)},
+                                data={"ga_weeks": "20.5", "include_image": "false"}).json()
+    sr = client.post("/api/v1/sr", files={"file": ("us.dcm", data)}, data={"measurement": json.dumps(measured_json)})
+    assert sr.status_code == 200 and sr.headers["content-type"] == "application/dicom"
+    ds = pydicom.dcmread(io.BytesIO(sr.content))
+    assert ds.ConceptNameCodeSequence[0].CodeValue == "125000"
+    overlay = client.post("/api/v1/sr", files={"file": ("us.dcm", data)}, data={"part": "overlay"})
+    assert pydicom.dcmread(io.BytesIO(overlay.content)).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+    fhir = client.post("/api/v1/fhir", files={"file": ("us.dcm", data)}, data={"ga_weeks": "20.5"})
+    assert fhir.headers["content-type"] == "application/fhir+json"
+    Bundle.model_validate(fhir.json())
+    png = (samples_dir / "358_HC.png").read_bytes()
+    refused = client.post("/api/v1/sr", files={"file": ("358_HC.png", png)})
+    assert refused.status_code in (415, 422) and refused.json()["error"]["code"] in ("not_dicom", "nothing_to_report")
+
+
+@needs_pacs
+def test_a_full_queue_refuses_the_store_so_the_scanner_keeps_it(us_dicom, model, tmp_path):
+    from fetalhead.hospital.node import DicomNode
+
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, max_queue=0, model=model, poll_s=60).start()
+    try:
+        report = tmp_path / "dcmsend.txt"
+        subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1",
+                        str(port), str(us_dicom)], capture_output=True, text=True, timeout=60)
+        assert "0xa700 (Refused: OutOfResources)" in report.read_text()
+        assert list((tmp_path / "node" / "incoming").iterdir()) == []
+    finally:
+        node.stop()
+
+
+def test_a_cine_loop_received_reports_its_best_frame(samples_dir, tmp_path, model):
+    from fetalhead.hospital.node import DicomNode
+    from fetalhead.measurement import measure_loop
+
+    from ..dicom_fixtures import loop_frames, write_loop_dicom
+
+    frames = loop_frames(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE), n=6, blurred=(1,))
+    node = DicomNode(tmp_path / "node", model=model)
+    loop = write_loop_dicom(tmp_path / "node" / "incoming" / "1.2.3.5.dcm", frames, PS_CM)
+    (best,) = measure_loop(loop, model=model)
+    assert node.process_once() == 1
+    sr = pydicom.dcmread(next((tmp_path / "node" / "outbox" / "1.2.3.5").glob("*_sr.dcm")))
+    refs = [int(i.ReferencedSOPSequence[0].ReferencedFrameNumber) for i in _content_items(sr)
+            if i.ValueType == "IMAGE"]
+    assert refs and set(refs) == {best.frame + 1}

@@ -1,0 +1,151 @@
+"""Printable reports (HTML and PDF) of one measurement, in three languages."""
+
+import html
+
+import numpy as np
+import pytest
+
+import fetalhead
+import fetalhead.outputs.report
+from fetalhead.clinical.geometry import Ellipse
+from fetalhead.clinical.limits import CHART_GA_RANGE_WEEKS
+from fetalhead.measurement import Measurement, _fill
+from fetalhead.outputs.report import chart_label, growth_chart_svg, report_html, report_rows, translations
+
+PS = 0.134737677
+
+
+def measured(ga=22.0, spacing=0.15):
+    m = Measurement("a.png", "ok", quality=0.93, model_version="t", image_size=(800, 540))
+    _fill(m, Ellipse(400, 270, 190, 150, 10), spacing, "given", ga)
+    return m
+
+
+def test_rows_show_the_measurement_figures():
+    m = measured(ga=19.0)
+    rows = dict(report_rows(m, translations("en")))
+    t = translations("en")
+    assert rows[t["hc"]] == f"{m.head_circumference_mm:.1f} mm"
+    assert rows[t["bpd"]] == f"{m.biparietal_diameter_mm:.1f} mm"
+    assert rows[chart_label("hc_centile", "intergrowth", t)] == f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA by dates 19w 0d)"
+    assert 1 <= m.hc_centile <= 99
+    w, d = fetalhead.outputs.display.weeks_days(m.ga_hc_hadlock_weeks)
+    assert rows[t["ga_hadlock"]].startswith(f"{w}w {d}d (90 % range") or rows[t["ga_hadlock"]] == f"{w}w {d}d"
+    px_rows = dict(report_rows(measured(spacing=None), t))
+    assert "px" in px_rows[t["hc"]] and px_rows[t["bpd"]] == f"{t['not_available']}: {t['withheld_no_pixel_spacing']}"
+    assert px_rows[t["ga_hadlock"]] == px_rows[chart_label("hc_centile", "intergrowth", t)] == px_rows[t["bpd"]]
+
+
+def test_centiles_beyond_the_1st_and_99th_say_so_with_z_and_the_ga_they_refer_to():
+    t = translations("en")
+    big = dict(report_rows(measured(ga=15.0), t))[chart_label("hc_centile", "intergrowth", t)]  # a 35-week head at 15 weeks
+    assert big.startswith("above the 99th (z +") and big.endswith("GA by dates 15w 0d)")
+    small = dict(report_rows(measured(ga=39 + 6 / 7, spacing=0.05), t))[chart_label("hc_centile", "intergrowth", t)]
+    assert small.startswith("below the 1st (z -") and "39w 6d" in small
+    assert "100" not in big and not small.startswith("0")
+
+
+def test_a_figure_left_out_says_why_in_each_language():
+    lo, hi = CHART_GA_RANGE_WEEKS
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        late = measured(ga=41.0)
+        row = dict(report_rows(late, t))[chart_label("hc_centile", "intergrowth", t)]
+        assert row == f"{t['not_available']}: " + t["withheld_ga_outside_standard"].replace(
+            "{lo}", f"{lo:g}").replace("{hi}", f"{hi:g}")
+        assert fetalhead.outputs.report.chart_note(late, t) == row  # the chart does not ask for a GA that was given
+        assert fetalhead.outputs.report.chart_note(measured(ga=None), t) == t["chart_needs_ga"]
+        assert fetalhead.outputs.report.chart_note(measured(), t) == ""
+
+
+def test_a_hand_adjusted_report_says_so_and_does_not_claim_the_software_checked_it():
+    m = measured()
+    adj = m.with_ellipse(Ellipse(400, 270, 200, 150, 10))
+    assert adj.status == "adjusted"
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        page = report_html(adj, np.full((540, 800), 0.3, np.float32), lang)
+        assert html.escape(t["status_adjusted"]) in page and html.escape(t["flag_adjusted_by_hand"]) in page
+        assert html.escape(t["status_ok"]) not in page
+        assert t["quality_not_of_outline"] in dict(report_rows(adj, t))[t["quality"]]
+
+
+def test_centile_labels_never_overlap():
+    ys = [100.0, 103.0, 104.0, 150.0, 151.0]
+    out = fetalhead.outputs.report.spread_labels(ys, 11.0)
+    assert all(b - a >= 11.0 - 1e-9 for a, b in zip(sorted(out), sorted(out)[1:]))
+    assert sorted(range(5), key=lambda i: out[i]) == sorted(range(5), key=lambda i: ys[i])
+    assert fetalhead.outputs.report.spread_labels([10.0, 50.0], 11.0) == [10.0, 50.0]
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_html_report_in_each_language(lang):
+    m = measured()
+    page = report_html(m, np.full((540, 800), 0.3, np.float32), lang)
+    t = translations(lang)
+    assert html.escape(t["review_statement"]) in page and f"{m.head_circumference_mm:.1f} mm" in page
+    assert "fetus-point" in page and "<script" not in page.lower()
+    assert f'alt="{html.escape(t["canvas_label"])}"' in page  # the picture has a name for screen readers
+    assert "Hadlock et al., Radiology 1984" in page  # the formulas beside the figures
+
+
+def test_chart_marks_the_fetus_only_inside_the_chart_weeks():
+    t = translations("en")
+    lo, hi = CHART_GA_RANGE_WEEKS
+    assert "fetus-point" in growth_chart_svg(200.0, (lo + hi) / 2, t)
+    assert "fetus-point" not in growth_chart_svg(200.0, hi + 1, t)
+    assert "fetus-point" not in growth_chart_svg(None, 20, t)
+
+
+def test_pdf_report():
+    pytest.importorskip("fpdf")
+    from fetalhead.outputs.report import report_pdf
+
+    data = report_pdf(measured(), np.full((540, 800), 0.3, np.float32), "hi")
+    assert data.startswith(b"%PDF") and len(data) > 5000
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_a_flagged_pdf_stays_on_one_page(lang):
+    """A flagged result has the most lines (every flag, the review line last); all stay on page 1."""
+    pytest.importorskip("fpdf")
+    import re
+
+    from fetalhead.outputs.report import report_pdf
+
+    m = measured(ga=41.0)
+    m.flags += ["low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
+                "implausible_head_size",
+                "cephalic_index_out_of_range"]
+    m.status = "flagged"
+    data = report_pdf(m, np.full((800, 800), 0.3, np.float32), lang)  # a square scan: the tallest picture
+    assert len(re.findall(rb"/Type /Page\b(?!s)", data)) == 1
+
+
+def test_report_command(samples_dir, tmp_path, capsys):
+    pytest.importorskip("fpdf")
+    from fetalhead.cli import main
+
+    pdf = tmp_path / "r.pdf"
+    assert main(["report", str(samples_dir / "358_HC.png"), "--out", str(pdf), "--pixel-size", str(PS),
+                 "--ga-weeks", "20.5", "--lang", "te"]) == 0
+    assert pdf.read_bytes().startswith(b"%PDF")
+    page = tmp_path / "r.html"
+    assert main(["report", str(samples_dir / "358_HC.png"), "--out", str(page), "--lang", "hi"]) == 0
+    text = page.read_text()
+    assert html.escape(fetalhead.outputs.report.translations("hi")["review_statement"]) in text
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"nope")
+    assert main(["report", str(bad), "--out", str(tmp_path / "x.pdf")]) == 1
+    assert "not a readable image" in capsys.readouterr().err
+
+
+def test_a_failed_report_says_why_in_each_language():
+    m = fetalhead.measure(b"junk", 0.1)
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        page = report_html(m, np.full((540, 800), 0.3, np.float32), lang)
+        assert html.escape(t["status_failed"]) in page and html.escape(t["failure_unreadable_scan"]) in page
+    # every failure code has its words in every language
+    for lang in ("en", "hi", "te"):
+        assert {f"failure_{c}" for c in fetalhead.measurement.FAILURES} <= set(translations(lang))

@@ -1,0 +1,497 @@
+"""The page in a real browser: Playwright driving Debian's Chromium against a live server on 127.0.0.1."""
+
+import json
+import re
+import shutil
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+import fetalhead  # noqa: E402
+from fetalhead.outputs.report import display_values, fill, translations  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+PS = 0.134737677
+AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="module")
+def server():
+    import uvicorn
+
+    from fetalhead.web.app import create_app
+    from fetalhead.web.serving import free_loopback_port
+
+    port = free_loopback_port()
+    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/api/v1/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    srv.should_exit = True
+    th.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"])
+        yield b
+        b.close()
+
+
+def _api_measure(server, path, **form):
+    """What the API answers for the same scan and form (multipart by hand: no extra dependency)."""
+    boundary = "----fetalheadtest"
+    parts = []
+    for k, v in form.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+                 "Content-Type: application/octet-stream\r\n\r\n".encode() + path.read_bytes() + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    req = urllib.request.Request(server + "/api/v1/measure", data=b"".join(parts), method="POST",
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    return json.loads(urllib.request.urlopen(req, timeout=30).read())
+
+
+def _figure(page, sel) -> float:
+    return float(page.text_content(sel).split()[0])
+
+
+def _wait_until(fn, timeout=10.0):
+    deadline = time.time() + timeout
+    while not fn() and time.time() < deadline:
+        time.sleep(0.1)
+    return fn()
+
+
+def _open(browser, server, lang="en", **context):
+    """A fresh page (own context: own localStorage) in ``lang``; errors in its console fail the test that
+    asks (a blocked inline style or script shows there)."""
+    ctx = browser.new_context(**{"viewport": {"width": 1366, "height": 768}, **context})
+    page = ctx.new_page()
+    page.add_init_script(f"localStorage.setItem('fetalhead-lang', '{lang}')")
+    page.console_errors = []
+    page.on("console", lambda m: page.console_errors.append(m.text) if m.type == "error" else None)
+    page.goto(server + "/")
+    sync_api.expect(page.locator("[data-i18n=app_title]")).to_have_text(translations(lang)["app_title"])
+    page.wait_for_function("() => state.limits !== null && state.lang === document.documentElement.lang && "
+                           "document.querySelector('#chart svg') !== null")
+    return page
+
+
+def _measure(page, path, ps=None, ga=None):
+    page.set_input_files("#file", str(path))
+    page.fill("#pixel-size", "" if ps is None else str(ps))
+    page.fill("#ga-weeks", "" if ga is None else ga)
+    page.click("#measure")
+    sync_api.expect(page.locator("#result")).to_be_visible(timeout=30000)
+    page.wait_for_function("() => document.getElementById('val-hc').textContent.length > 0")
+
+
+def _drag(page, box, sx, sy, frm, to):
+    """Drag on the scan from image point ``frm`` to ``to`` (the canvas is found again: the banner above
+    it grows when a flag appears)."""
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + frm[0] * sx, box["y"] + frm[1] * sy)
+    page.mouse.down()
+    page.mouse.move(box["x"] + to[0] * sx, box["y"] + to[1] * sy, steps=6)
+    page.mouse.up()
+
+
+
+
+def _download(page, button):
+    with page.expect_download() as d:
+        page.click(button)
+    return d.value
+
+
+def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
+    page = _open(browser, server)
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    assert page.locator("#result").is_hidden()  # no empty result panel on first load (defect 7)
+    _measure(page, samples_dir / "358_HC.png", PS, "20+3")
+    ga = 20 + 3 / 7
+    # the page shows what the API answers for the same scan and form, status included
+    api = _api_measure(server, samples_dir / "358_HC.png", pixel_size_mm=PS, ga_weeks=ga, include_image="false")
+    expected = fetalhead.measure(samples_dir / "358_HC.png", PS, ga_weeks=ga, spacing_source="entered on the page")
+    shown = display_values(expected, translations("en"))
+    assert api["hc_mm"] == expected.head_circumference_mm  # and the Python API gives the same
+    for sel, column in (("#val-hc", "hc_mm"), ("#val-bpd", "bpd_mm"), ("#val-ofd", "ofd_mm"),
+                        ("#val-ga-hadlock", "ga_hc_hadlock_weeks"), ("#val-centile", "hc_centile"),
+                        ("#val-spacing", "spacing_source")):
+        assert page.text_content(sel) == shown[column], sel
+    assert page.text_content("#val-hc").startswith(f"{api['hc_mm']:.1f} mm (90 % range ")
+    assert page.get_attribute("#status", "class") == f"status {api['status']}"
+    assert page.text_content("#status") == translations("en")[f"status_{api['status']}"]
+    assert page.locator("#fetus-point, .fetus-point").count() == 1
+    assert float(page.get_attribute("#pixel-size", "aria-invalid") or 0) == 0
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+    assert (tmp_path / "page.png").stat().st_size > 10_000
+
+    box = page.locator("#view").bounding_box()
+    sx, sy = box["width"] / 800, box["height"] / 540
+    e = expected.ellipse
+    cx, cy = e.center_x, e.center_y
+
+    # dragging a BPD caliper outwards makes the BPD larger and the figures are recomputed
+    before = _figure(page, "#val-bpd")
+    x, y = expected.landmarks["bpd_2"]
+    _drag(page, box, sx, sy, (x, y), (x + (x - cx) / e.semi_minor * 15, y + (y - cy) / e.semi_minor * 15))
+    assert _wait_until(lambda: _figure(page, "#val-bpd") > before + 1)
+    assert "Adjusted by hand" in page.text_content("#flags")
+    assert page.get_attribute("#status", "class") == "status adjusted"
+
+    # dragging an OFD caliper (either end) outwards makes the OFD (and HC) larger, the BPD stays
+    for end in ("ofd_2", "ofd_1"):
+        bpd, ofd, hc = _figure(page, "#val-bpd"), _figure(page, "#val-ofd"), _figure(page, "#val-hc")
+        lm = fetalhead.clinical.geometry.ellipse_landmarks(_page_ellipse(page))
+        x, y = lm[end]
+        _drag(page, box, sx, sy, (x, y), (x + (x - cx) / e.semi_major * 20, y + (y - cy) / e.semi_major * 20))
+        assert _wait_until(lambda: _figure(page, "#val-ofd") > ofd + 1), end
+        assert _figure(page, "#val-hc") > hc and _figure(page, "#val-bpd") == pytest.approx(bpd, abs=0.15)
+
+    # moving the whole ellipse (a drag inside it) changes no length
+    ofd, hc = _figure(page, "#val-ofd"), _figure(page, "#val-hc")
+    _drag(page, box, sx, sy, (cx, cy), (cx + 30, cy + 10))
+    time.sleep(0.6)
+    assert _figure(page, "#val-ofd") == pytest.approx(ofd, abs=0.15)
+    assert _figure(page, "#val-hc") == pytest.approx(hc, abs=0.15)
+
+    # the report is of what is on screen, and says it was adjusted by hand (defects 2, 3)
+    report = _download(page, "#html")
+    assert report.suggested_filename == "358_HC_report.html"
+    text = Path(report.path()).read_text()
+    t = translations("en")
+    assert page.text_content("#val-hc") in text and t["flag_adjusted_by_hand"] in text
+    assert t["status_adjusted"].replace("'", "&#x27;") in text and t["status_ok"].replace("'", "&#x27;") not in text
+    assert _download(page, "#pdf").suggested_filename == "358_HC_report.pdf"
+
+    # undo brings back the measured figures, without "adjusted"
+    page.click("#reset")
+    assert _wait_until(lambda: page.text_content("#val-hc") == shown["hc_mm"])
+    assert "Adjusted by hand" not in page.text_content("#flags")
+
+    # languages: every label and the figures' words change; numbers and units stay international
+    for lang in ("hi", "te"):
+        page.select_option("#lang", lang)
+        t = translations(lang)
+        sync_api.expect(page.locator("[data-i18n=hc]").first).to_have_text(t["hc"])
+        assert page.text_content("[data-i18n=review_statement]") == t["review_statement"]
+        sync_api.expect(page.locator("#val-centile")).to_have_text(display_values(expected, t)["hc_centile"])
+        assert page.text_content("#val-hc").startswith(f"{api['hc_mm']:.1f} mm")
+    page.select_option("#lang", "en")
+
+    # a new file clears the old result: nothing of scan 358 stays on screen
+    page.set_input_files("#file", str(samples_dir / "590_HC.png"))
+    assert page.locator("#result").is_hidden()
+
+    # nothing was requested outside this server, and nothing was blocked by the page's CSP
+    assert requests and all(u.startswith(server) or u.startswith("data:") or u.startswith("blob:")
+                            for u in requests), [u for u in requests if not u.startswith(server)]
+    assert page.console_errors == []
+    page.close()
+
+
+def _page_ellipse(page):
+    e = page.evaluate("state.ellipse")
+    return fetalhead.clinical.geometry.Ellipse.from_axes(e["center_x"], e["center_y"], e["semi_major"], e["semi_minor"],
+                                                e["angle_deg"])
+
+
+def test_the_conventions_and_formulas_are_on_the_page(server, browser, samples_dir):
+    """Defect 9: outer-to-outer stated, Hadlock's outer-to-inner BPD said, each GA with its formula."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS)
+    t = translations("en")
+    assert page.locator("[data-i18n=conventions]").is_visible()
+    assert page.text_content("[data-i18n=conventions]") == t["conventions"]
+    assert "outer-to-inner" in page.text_content("[data-i18n=conventions_bpd]")
+    assert page.text_content("[data-formula=ga_hc_hadlock_weeks]") == fetalhead.clinical.biometry.FORMULAS["ga_hc_hadlock_weeks"]
+    assert "0.0003 HC³" in page.text_content("[data-formula=ga_hc_hadlock_weeks]")
+    page.close()
+
+
+def test_page_shows_errors_in_words_and_drops_the_old_result(server, browser, samples_dir, tmp_path):
+    """Defects 2 and 8: an error clears the result on screen; its words are in the page's language."""
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not an image")
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        page = _open(browser, server, lang)
+        _measure(page, samples_dir / "358_HC.png", PS)
+        page.set_input_files("#file", str(bad))
+        page.click("#measure")
+        sync_api.expect(page.locator("#error")).to_be_visible(timeout=10000)
+        assert page.text_content("#error") == f"{t['error']}: {t['error_unsupported_type']}"
+        assert page.locator("#result").is_hidden()
+        if lang != "en":  # the server's English words never leak into hi/te
+            assert "judged by content" not in page.text_content("body")
+        page.close()
+
+
+def test_a_scan_with_no_head_says_why_in_the_page_language(server, browser, tmp_path):
+    """A failed measurement shows its reason translated (a code), the library's English only in English."""
+    noise = tmp_path / "noise.png"
+    cv2.imwrite(str(noise), np.random.default_rng(0).integers(0, 255, (540, 800)).astype(np.uint8))
+    expected = fetalhead.measure(noise, PS)
+    assert expected.status == "failed" and expected.failure
+    for lang in ("hi", "en"):
+        t = translations(lang)
+        page = _open(browser, server, lang)
+        _measure(page, noise, PS)
+        assert page.get_attribute("#status", "class") == "status failed"
+        flags = page.text_content("#flags")
+        assert flags.startswith(t[f"failure_{expected.failure}"])
+        assert (expected.messages[0].split(": ", 1)[1] in flags) == (lang == "en")
+        page.close()
+
+
+def test_a_late_answer_for_an_older_state_never_overwrites_the_screen(server, browser, samples_dir):
+    """Defect 1: type a new GA (an update of scan 358 goes out and is held back), measure scan 590,
+    then let the old update's answer arrive: it must be dropped, and the table keeps 590's figures."""
+    page = _open(browser, server)
+    held = []
+    _measure(page, samples_dir / "358_HC.png", PS)
+    page.route("**/api/v1/biometry", lambda route: held.append(route))
+    page.fill("#ga-weeks", "21+0")
+    page.dispatch_event("#ga-weeks", "change")  # the update of scan 358 goes out, and is held
+    for _ in range(100):  # let Playwright deliver the request to the route handler
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held
+    page.set_input_files("#file", str(samples_dir / "590_HC.png"))
+    page.fill("#pixel-size", str(PS))
+    page.click("#measure")
+    expected = _api_measure(server, samples_dir / "590_HC.png", pixel_size_mm=PS, ga_weeks=21, include_image="false")
+    sync_api.expect(page.locator("#val-hc")).to_contain_text(f"{expected['hc_mm']:.1f} mm", timeout=30000)
+    held[0].continue_()  # now the old answer (scan 358) arrives
+    page.wait_for_timeout(1000)
+    assert page.text_content("#val-hc").startswith(f"{expected['hc_mm']:.1f} mm")
+    page.close()
+
+
+def test_a_new_pixel_size_measures_again_and_the_report_follows(server, browser, samples_dir):
+    """Defect 2: a pixel size changed after measuring never leaves the old figures (or a report of
+    other figures): the scan is measured again with it, and the PDF/HTML is of what is then shown."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS)
+    first = page.text_content("#val-hc")
+    page.fill("#pixel-size", "0.2")
+    page.dispatch_event("#pixel-size", "change")
+    expected = _api_measure(server, samples_dir / "358_HC.png", pixel_size_mm=0.2, include_image="false")
+    sync_api.expect(page.locator("#val-hc")).to_contain_text(f"{expected['hc_mm']:.1f} mm", timeout=30000)
+    assert page.text_content("#val-hc") != first
+    text = Path(_download(page, "#html").path()).read_text()
+    assert page.text_content("#val-hc") in text and first not in text
+    page.close()
+
+
+def test_the_banner_follows_the_status_and_implausible_input_is_refused(server, browser, samples_dir):
+    """Defect 4: 1.66 typed for 0.166 is refused at the field (no HC of 1783 mm); without a pixel size
+    and with a cephalic-index warning the banner is not green and never says "looks reliable"."""
+    page = _open(browser, server)
+    page.set_input_files("#file", str(samples_dir / "358_HC.png"))
+    sent = []
+    page.on("request", lambda r: sent.append(r.url) if "/measure" in r.url else None)
+    page.fill("#pixel-size", "1.66")
+    page.click("#measure")
+    sync_api.expect(page.locator("#pixel-size-error")).to_be_visible()
+    lo, hi = fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM
+    assert page.text_content("#pixel-size-error") == fill(translations("en")["pixel_size_range_error"],
+                                                           lo=f"{lo:g}", hi=f"{hi:g}")
+    assert page.get_attribute("#pixel-size", "aria-invalid") == "true" and sent == []
+    assert page.locator("#result").is_hidden()
+    # no pixel size: figures in pixels, the status the server gives, a banner that is not green
+    _measure(page, samples_dir / "358_HC.png")
+    api = _api_measure(server, samples_dir / "358_HC.png", include_image="false")
+    assert page.get_attribute("#status", "class") == f"status {api['status']}"
+    assert "px" in page.text_content("#val-hc") and "flag_no_pixel_spacing" not in page.text_content("#flags")
+    assert translations("en")["flag_no_pixel_spacing"] in page.text_content("#flags")
+    green = page.evaluate("getComputedStyle(document.getElementById('status')).backgroundColor")
+    r, g, b = (int(v) for v in re.findall(r"\d+", green)[:3])
+    assert not (g > r + 20 and g > b + 20), green  # "ok" is no promise: not shown in green
+    assert "reliable" not in page.text_content("body").lower()
+    page.close()
+
+
+def test_centiles_say_below_1st_above_99th_with_z_and_the_ga_by_dates(server, browser, samples_dir):
+    """Defect 5: no bare "0" or "100"; the z-score and the GA by dates it refers to are shown (and printed)."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS, "14+0")  # a 20-week head at 14 weeks
+    text = page.text_content("#val-centile")
+    assert text.startswith("above the 99th (z +") and text.endswith("GA by dates 14w 0d)")
+    page.emulate_media(media="print")
+    assert page.locator("#val-centile").is_visible()
+    page.close()
+
+
+def test_ga_as_weeks_plus_days_and_reasons_for_what_is_not_given(server, browser, samples_dir):
+    """Defect 6: "20+3" is read as 20 weeks 3 days; "18.1" gets a message and keeps the field; GA 41+0 is
+    taken but the centile and the chart say why there is none (not "enter the GA")."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS, "20+3")
+    assert page.evaluate("state.figures.ga_by_dates_weeks") == pytest.approx(20 + 3 / 7)
+    page.fill("#ga-weeks", "18.1")
+    page.dispatch_event("#ga-weeks", "change")
+    sync_api.expect(page.locator("#ga-error")).to_have_text(translations("en")["ga_format_error"])
+    assert page.input_value("#ga-weeks") == "18.1"
+    # an unreadable GA gives no centile, never the one of the GA typed before
+    sync_api.expect(page.locator("#val-centile")).to_have_text("not available: needs the gestational age by dates")
+    page.fill("#ga-weeks", "41+0")
+    page.dispatch_event("#ga-weeks", "change")
+    lo, hi = fetalhead.clinical.limits.CHART_GA_RANGE_WEEKS
+    why = fill(translations("en")["withheld_ga_outside_standard"], lo=f"{lo:g}", hi=f"{hi:g}")
+    sync_api.expect(page.locator("#val-centile")).to_have_text(f"not available: {why}")
+    assert page.locator("#ga-error").is_hidden()
+    assert page.text_content("#chart-note") == f"not available: {why}"
+    assert translations("en")["chart_needs_ga"] not in page.text_content("body")
+    page.close()
+
+
+def test_keyboard_only(server, browser, samples_dir):
+    """Visible focus, Enter on the drop area opens the file chooser, focus moves to the result, the
+    result is announced, and a caliper moves with the arrow keys."""
+    page = _open(browser, server)
+    page.focus("#drop")
+    outline = page.evaluate("getComputedStyle(document.getElementById('drop')).outlineStyle")
+    assert outline != "none"
+    with page.expect_file_chooser() as chooser:
+        page.locator("#drop").press("Enter")
+    chooser.value.set_files(str(samples_dir / "358_HC.png"))
+    page.fill("#pixel-size", str(PS))
+    page.focus("#measure")
+    page.keyboard.press("Enter")
+    sync_api.expect(page.locator("#result")).to_be_visible(timeout=30000)
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'status'")
+    assert page.text_content("#announce").startswith(page.text_content("#status"))
+    before = _figure(page, "#val-bpd")
+    e = _page_ellipse(page)
+    # the BPD end whose outward direction is most nearly "down" moves down with Shift+ArrowDown
+    lm = fetalhead.clinical.geometry.ellipse_landmarks(e)
+    end = "bpd_2" if lm["bpd_2"][1] > lm["bpd_1"][1] else "bpd_1"
+    page.select_option("#handle", end)
+    page.focus("#view")
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowDown")
+    assert _wait_until(lambda: _figure(page, "#val-bpd") > before + 1)
+    page.close()
+
+
+def test_phone(server, browser, samples_dir):
+    """390 x 844 with touch: the status banner is above the fold, the calipers are large enough for a
+    finger, the chart's curves are told apart by their style and its labels do not overlap."""
+    page = _open(browser, server, "te", viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    _measure(page, samples_dir / "358_HC.png", PS, "20+3")
+    top = page.evaluate("document.getElementById('status').getBoundingClientRect().top + window.scrollY")
+    assert top < 844 - 40
+    # handles: at least 11 CSS pixels in radius on a touch screen (6 with a mouse)
+    radius_css = page.evaluate("(() => { const c = document.getElementById('view');"
+                               " return handleRadius(c) * c.getBoundingClientRect().width / c.width; })()")
+    assert radius_css >= 11
+    dashes = page.eval_on_selector_all("#chart polyline", "ps => ps.map(p => p.getAttribute('stroke-dasharray') || '')")
+    assert len(dashes) == 5 and len(set(dashes)) == 3
+    boxes = page.eval_on_selector_all("#chart text", "ts => ts.map(t => { const b = t.getBBox();"
+                                      " return [b.x, b.y, b.x + b.width, b.y + b.height]; })")
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            overlap = min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5
+            assert not overlap, (a, b)
+    page.close()
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (make test runs npm ci in tests/js)")
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_axe_finds_no_serious_problem(server, browser, samples_dir, lang):
+    """axe-core (npm, injected) on the page with a result, at desktop and phone sizes."""
+    for viewport in ({"width": 1366, "height": 768}, {"width": 390, "height": 844}):
+        page = _open(browser, server, lang, viewport=viewport, bypass_csp=True)
+        _measure(page, samples_dir / "358_HC.png", PS, "20+3")
+        page.wait_for_selector("#chart svg")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert bad == [], (lang, viewport, bad)
+        page.close()
+
+
+def test_first_load_weight(server, browser):
+    """English first load under 300 KB: WOFF2 subsets, and no Hindi or Telugu font unless chosen."""
+    page = _open(browser, server)
+    page.close()
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    sizes = {}
+    page.on("response", lambda r: sizes.__setitem__(r.url, len(r.body())) if r.ok else None)
+    page.goto(server + "/", wait_until="networkidle")
+    assert sum(sizes.values()) < 300_000, sizes
+    assert not any("NotoSansDevanagari" in u or "NotoSansTelugu" in u for u in sizes)
+    page.select_option("#lang", "hi")
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(300)
+    assert any("NotoSansDevanagari" in u for u in sizes)
+    ctx.close()
+
+
+def test_the_growth_chart_can_be_chosen(server, browser, samples_dir):
+    """INTERGROWTH-21st by default; choosing the WHO charts reads the same measurement's centile on them,
+    in the table, the chart and the report."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS, "20+3")
+    t = translations("en")
+    ig = fetalhead.measure(samples_dir / "358_HC.png", PS, ga_weeks=20 + 3 / 7)
+    assert page.text_content("#val-centile") == display_values(ig, t)["hc_centile"]
+    assert "(INTERGROWTH-21st)" in page.text_content("#chart-title")
+    page.select_option("#chart-choice", "who")
+    who = ig.with_ellipse(chart="who")
+    sync_api.expect(page.locator("#val-centile")).to_have_text(display_values(who, t)["hc_centile"])
+    assert who.hc_centile != ig.hc_centile
+    sync_api.expect(page.locator("#chart-title")).to_contain_text("WHO fetal growth charts")
+    assert "Kiserud" in page.text_content("#formula-centile")
+    assert "WHO fetal growth charts" in Path(_download(page, "#html").path()).read_text()
+    page.close()
+
+
+def test_a_loop_shows_a_frame_slider_over_the_hc_trace(server, browser, samples_dir, tmp_path):
+    from ..dicom_fixtures import loop_frames, write_loop_dicom
+
+    frames = loop_frames(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE))
+    loop = write_loop_dicom(tmp_path / "loop.dcm", frames, PS / 10)
+    (best,) = fetalhead.measurement.measure_loop(loop, frames="best")
+    page = _open(browser, server)
+    _measure(page, loop)
+    sync_api.expect(page.locator("#loop")).to_be_visible()
+    assert page.input_value("#frame-slider") == str(best.frame)
+    assert page.get_attribute("#frame-slider", "max") == "11"
+    assert "chosen by the software" in page.text_content("#frame-label")
+    assert page.text_content("#val-hc").startswith(f"{best.head_circumference_mm:.1f} mm")
+    marker = page.get_attribute("#trace-marker", "x1")
+    page.fill("#frame-slider", "0")
+    page.dispatch_event("#frame-slider", "change")
+    sync_api.expect(page.locator("#frame-label")).to_have_text("Frame 1 of 12")
+    (first,) = fetalhead.measurement.measure_loop(loop, frames=0)
+    sync_api.expect(page.locator("#val-hc")).to_contain_text(f"{first.head_circumference_mm:.1f} mm")
+    assert page.get_attribute("#trace-marker", "x1") != marker
+    page.close()
