@@ -205,7 +205,7 @@ def _other_anatomy(model) -> dict:
         from pydicom.data import get_testdata_file
     except ImportError:
         return {}
-    from fetalhead.model.transforms import to_grey_float
+    from fetalhead.scans.imageio import to_grey_float
 
     counts = {"ok": 0, "flagged": 0, "failed": 0}
     for name in ("examples_palette.dcm", "examples_jpeg2k.dcm", "examples_rgb_color.dcm", "examples_ybr_color.dcm",

@@ -3,11 +3,38 @@
 >>> import fetalhead
 >>> m = fetalhead.measure("scan.png", pixel_spacing_mm=0.135)   # doctest: +SKIP
 >>> m.head_circumference_mm, m.status                            # doctest: +SKIP
+
+The package is built in wings, each a subpackage that may import only the wings *below* it
+(:data:`LAYERS`, lowest first; ``tests/test_layout.py`` reads every import and fails on an
+upward one or a cycle):
+
+==============  =================================================================================
+``assets``      translations and fonts (data only)
+``clinical``    clinical mathematics, no I/O: ellipse geometry, biometry formulas and growth
+                charts, named limits, agreement statistics
+``scans``       reading scans: image files, DICOM and its calibration, cine loops, data sets
+``model``       the segmentation network at run time: views (transforms), the measuring
+                pipeline, the ONNX runtime and its weights, uncertainty, training-time damage
+                (augment), INT8 quantization
+``outputs``     what a result becomes: result rows and JSON, reports (HTML, PDF), overlays
+``measurement`` the one way in: decides input type, pixel spacing, status and result
+``hospital``    hand-off to the hospital: DICOM SR and capture, FHIR, the DICOM node
+``studies``     studies of many scans: validation kit, evaluation, data check, calibration,
+                named variations (damages)
+``training``    training, network definition, export (extra ``train``)
+``batch``       many files: serial, processes, Dask; resume
+``web``         the web app and its page (extra ``web``)
+``cli``         the command line
+==============  =================================================================================
 """
 
 import os as _os
 
-__version__ = "0.3.0"
+from ._version import __version__
+
+#: The wings and top modules, lowest first: a module may import its own wing and those before it.
+LAYERS = ("_version", "assets", "clinical", "scans", "model", "outputs", "measurement", "hospital", "studies",
+          "training", "batch", "web", "cli")
 
 # Nothing leaves the machine: ONNX Runtime's own telemetry (a device id under ~/.cache/Microsoft
 # and an event queue for an outside host) is switched off before anything can import it.
@@ -23,4 +50,4 @@ def measure(image, pixel_spacing_mm=None, **kwargs):
     return _measure(image, pixel_spacing_mm, **kwargs)
 
 
-__all__ = ["Ellipse", "measure", "__version__"]
+__all__ = ["Ellipse", "measure", "__version__", "LAYERS"]

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .scans.datasets import IMAGE_SUFFIXES, read_pixel_size_csv, read_reference_hc
+from .hospital.handoff import write_hand_off
+from .scans.datasets import read_pixel_size_csv, read_reference_hc
+from .scans.files import SCAN_SUFFIXES, VIDEO_SUFFIXES, collect_scans
 from .scans.imageio import file_sha256
 from .clinical.limits import check_pixel_spacing
 from .measurement import Measurement
@@ -27,52 +29,8 @@ from .outputs.results import ResultWriter, check_output_path, result_key, write_
 
 __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup", "ResultWriter", "measure_one",
            "run_serial", "run_processes", "run_dask", "result_key", "SCAN_SUFFIXES", "pending_scans", "open_runner",
-           "overlay_name", "write_json"]
+           "overlay_name", "write_json", "write_hand_off", "VIDEO_SUFFIXES"]
 
-#: Cine loops as video files (decoded by OpenCV).
-VIDEO_SUFFIXES = (".mp4", ".mov", ".avi", ".webm", ".mkv")
-SCAN_SUFFIXES = IMAGE_SUFFIXES + (".dcm", ".dicom") + VIDEO_SUFFIXES
-
-
-def _is_scan_file(f: Path) -> bool:
-    if f.stem.endswith("_Annotation"):
-        return False
-    if f.suffix.lower() in SCAN_SUFFIXES:
-        return True
-    if f.suffix == "":  # DICOM files often have no suffix: look for the DICM preamble
-        from .scans.dicom import is_dicom_file
-
-        return is_dicom_file(f)
-    return False
-
-
-def collect_scans(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
-    """Scan files under ``paths`` (files, or folders searched recursively), sorted, without repeats.
-
-    Folders yield PNG/JPEG/BMP/TIFF and DICOM files (by suffix, or suffix-less files with the
-    DICOM preamble); HC18 annotation files (``*_Annotation.png``) are skipped. Returns the files
-    and a list of problems (paths that do not exist, folders without scans).
-    """
-    files, problems = [], []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _is_scan_file(f))
-            if not found:
-                problems.append(f"{p}: no scans (PNG/JPEG/BMP/TIFF/DICOM) in this folder")
-            files.extend(found)
-        elif p.is_file():
-            if not p.stem.endswith("_Annotation"):
-                files.append(p)
-        else:
-            problems.append(f"{p}: no such file or folder")
-    seen, unique = set(), []
-    for f in files:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, problems
 
 
 class PixelSizeLookup:
@@ -199,39 +157,6 @@ def _write_outputs(m: Measurement, scan, path: Path, model, opts: MeasureOptions
             m.flags.append("overlay_not_written")
             m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
     write_hand_off(m, scan, model, opts.sr_dir, opts.fhir_dir)
-
-
-def write_hand_off(m: Measurement, scan, model, sr_dir=None, fhir_dir=None) -> list[Path]:
-    """The hospital hand-off of a measurement: DICOM SR and overlay capture into ``sr_dir`` (ultrasound
-    DICOM sources with mm figures), a FHIR R4 Bundle into ``fhir_dir`` (any scan with mm figures).
-    What cannot be written is said in the result (a message, and the flag ``sr_not_written`` or
-    ``fhir_not_written``), never an error that ends a batch."""
-    written = []
-    if m.status == "failed" or m.head_circumference_mm is None:
-        if sr_dir or fhir_dir:
-            m.messages.append("no SR or FHIR: nothing measured in mm")
-        return written
-    sha = (getattr(model, "metadata", None) or {}).get("sha256", "")
-    if sr_dir:
-        from .hospital.sr import write_hospital_dicom
-
-        if scan.dicom is None:
-            m.messages.append("no DICOM SR: the source is not a DICOM file (no study to add it to)")
-        else:
-            try:
-                written += write_hospital_dicom(m, scan, sr_dir, model_version=model.version, model_sha256=sha)
-            except (OSError, RuntimeError, ValueError, AttributeError) as exc:
-                m.flags.append("sr_not_written")
-                m.messages.append(f"DICOM SR not written to {sr_dir} ({exc})")
-    if fhir_dir:
-        from .hospital.fhir import write_fhir
-
-        try:
-            written.append(write_fhir(m, fhir_dir, model_version=model.version, model_sha256=sha))
-        except (OSError, ValueError) as exc:
-            m.flags.append("fhir_not_written")
-            m.messages.append(f"FHIR Bundle not written to {fhir_dir} ({exc})")
-    return written
 
 
 def pending_scans(files: list[Path], done: set[str], frame: int | None = 0

@@ -401,7 +401,7 @@ def _cmd_report(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
 
     p = argparse.ArgumentParser(prog="fetalhead", description="Fetal head biometry on 2D ultrasound.")
     p.add_argument("--version", action="version", version=f"fetalhead {__version__}")

@@ -33,6 +33,8 @@ from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG
 from .model.uncertainty import relative_interval
 from .model.runtime import HeadModel, load_model
 from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
+from .outputs.results import PAGE_SPACING_SOURCE
+from .scans.scan import Scan
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
            "iter_loop_measurements", "load_scan", "decide_spacing",
@@ -45,8 +47,6 @@ HC18_COLUMNS = results.HC18_COLUMNS
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
 REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
                 "implausible_head_size")
-#: The pixel size's source when it was typed on the page (the page and the report translate it).
-PAGE_SPACING_SOURCE = "entered on the page"
 #: Why a figure is left out (``Measurement.withheld``): codes the page and the report translate.
 WITHHELD_REASONS = {
     "no_pixel_spacing": "no pixel size: no length in mm, so no gestational age or centile",
@@ -70,25 +70,6 @@ FAILURES = {
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_sector_edge")
 _KEEP = object()
-
-
-@dataclass
-class Scan:
-    """A decoded scan: the grey image of one frame and what came with it."""
-
-    image: np.ndarray
-    name: str
-    kind: str  # png, jpeg, bmp, tiff, dicom, video, array
-    frame: int = 0
-    sha256: str = ""
-    dicom: object | None = None  # fetalhead.scans.dicom.DicomScan
-    n_frames: int = 1  # frames in the file (a cine loop: more than 1)
-    frame_time_s: float | None = None  # this frame's time in the loop, when the file says
-
-    @property
-    def is_loop(self) -> bool:
-        """A cine loop: a multi-frame DICOM file, or a video (whatever its length)."""
-        return self.n_frames > 1 or self.kind == "video"
 
 
 @dataclass
@@ -342,7 +323,7 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
             scan = read_dicom(data, frame=frame, accept_anisotropic=accept_anisotropic,
                               include_identifying=include_identifying, name=name,
                               blank_outside_regions=blank_outside_regions)
-            from .scans.cine import dicom_frame_times
+            from .scans.dicom import dicom_frame_times
 
             time_s = dicom_frame_times(scan.header, scan.n_frames)[frame] if scan.n_frames > 1 else None
             return Scan(scan.image, name, "dicom", frame, digest, scan, scan.n_frames, time_s)

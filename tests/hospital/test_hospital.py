@@ -46,7 +46,7 @@ def measured(path, model, ga=20.5):
 
 
 def test_sr_and_overlay_in_the_source_study(us_dicom, model, tmp_path):
-    from fetalhead.batch import write_hand_off
+    from fetalhead.hospital.handoff import write_hand_off
 
     m, scan = measured(us_dicom, model)
     paths = write_hand_off(m, scan, model, sr_dir=tmp_path / "sr")
@@ -72,7 +72,7 @@ def test_sr_and_overlay_in_the_source_study(us_dicom, model, tmp_path):
 
 @pytest.mark.skipif(DSRDUMP is None, reason="DCMTK is not installed (make test installs it)")
 def test_dcmtk_reads_the_sr_as_tid_5000(us_dicom, model, tmp_path):
-    from fetalhead.batch import write_hand_off
+    from fetalhead.hospital.handoff import write_hand_off
 
     m, scan = measured(us_dicom, model)
     sr_path = write_hand_off(m, scan, model, sr_dir=tmp_path)[0]
@@ -89,7 +89,7 @@ def test_dcmtk_reads_the_sr_as_tid_5000(us_dicom, model, tmp_path):
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dicom3tools is not installed (make test installs it)")
 def test_dciodvfy_finds_no_error_in_the_sr_and_the_capture(us_dicom, model, tmp_path):
-    from fetalhead.batch import write_hand_off
+    from fetalhead.hospital.handoff import write_hand_off
 
     ds = pydicom.dcmread(us_dicom)  # a source as scanners write it: with the study's date, time and ID
     ds.StudyDate, ds.StudyTime, ds.StudyID = "20261128", "101500", "S1"
@@ -106,7 +106,7 @@ def test_dciodvfy_finds_no_error_in_the_sr_and_the_capture(us_dicom, model, tmp_
 def test_fhir_bundle_is_valid_r4_and_holds_no_patient_data(us_dicom, model, tmp_path):
     from fhir.resources.R4B.bundle import Bundle
 
-    from fetalhead.batch import write_hand_off
+    from fetalhead.hospital.handoff import write_hand_off
 
     m, scan = measured(us_dicom, model)
     path = [p for p in write_hand_off(m, scan, model, fhir_dir=tmp_path) if p.suffix == ".json"][0]

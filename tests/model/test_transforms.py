@@ -2,19 +2,8 @@ import numpy as np
 import pytest
 
 from fetalhead.clinical.geometry import Ellipse, ellipse_coverage, fit_ellipse_to_mask
-from fetalhead.model.transforms import (invert_affine, letterbox_affine, standardize, to_grey_float, view_affine,
+from fetalhead.model.transforms import (invert_affine, letterbox_affine, standardize, view_affine,
                                   warp_to_view)
-
-
-def test_to_grey_float_types():
-    assert to_grey_float(np.full((4, 4), 255, np.uint8)).max() == 1.0
-    assert to_grey_float(np.full((4, 4), 65535, np.uint16)).max() == 1.0
-    colour = np.zeros((4, 4, 3), np.uint8)
-    colour[..., 1] = 255
-    assert to_grey_float(colour)[0, 0] == pytest.approx(0.587, abs=0.01)
-    assert to_grey_float(np.zeros((4, 4, 4), np.uint8)).shape == (4, 4)
-    with pytest.raises(ValueError):
-        to_grey_float(np.zeros((4, 4, 5), np.uint8))
 
 
 @pytest.mark.parametrize("angle, mirror", [(0, False), (37, False), (-120, True)])

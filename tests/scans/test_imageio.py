@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fetalhead.scans.imageio import ScanReadError, check_scan_array, read_scan
+from fetalhead.scans.imageio import ScanReadError, check_scan_array, read_scan, to_grey_float
 
 
 def test_reads_sample_scan(samples_dir):
@@ -102,3 +102,14 @@ def test_plain_grey_png_is_recognised_and_nothing_else(samples_dir):
     chunk = (4).to_bytes(4, "big") + gama + zlib.crc32(gama).to_bytes(4, "big")
     assert not is_plain_grey8_png(data[:33] + chunk + data[33:])
     assert not is_plain_grey8_png(data[:40])  # cut before its end
+
+
+def test_to_grey_float_types():
+    assert to_grey_float(np.full((4, 4), 255, np.uint8)).max() == 1.0
+    assert to_grey_float(np.full((4, 4), 65535, np.uint16)).max() == 1.0
+    colour = np.zeros((4, 4, 3), np.uint8)
+    colour[..., 1] = 255
+    assert to_grey_float(colour)[0, 0] == pytest.approx(0.587, abs=0.01)
+    assert to_grey_float(np.zeros((4, 4, 4), np.uint8)).shape == (4, 4)
+    with pytest.raises(ValueError):
+        to_grey_float(np.zeros((4, 4, 5), np.uint8))

@@ -212,7 +212,7 @@ class DicomNode:
 
     def process_once(self) -> int:
         """Measure every received instance waiting; return how many were handled."""
-        from ..batch import write_hand_off
+        from .handoff import write_hand_off
         from ..scans.imageio import ScanReadError
 
         handled = 0

@@ -281,7 +281,7 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
     Parameters
     ----------
     image : ndarray (H, W), float32 in [0, 1]
-        The scan (see :func:`fetalhead.model.transforms.to_grey_float`).
+        The scan (see :func:`fetalhead.scans.imageio.to_grey_float`).
     predict : callable
         Batch of standardised views ``(N, 1, S, S)`` -> logits of the same shape.
     config : PipelineConfig

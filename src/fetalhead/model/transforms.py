@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 
 __all__ = [
-    "to_grey_float",
     "view_affine",
     "letterbox_affine",
     "invert_affine",
@@ -24,35 +23,6 @@ __all__ = [
     "warp_to_view",
     "standardize",
 ]
-
-
-def to_grey_float(image: np.ndarray) -> np.ndarray:
-    """Grey levels in [0, 1] as float32 from an 8- or 16-bit, grey or colour image.
-
-    Colour (H, W, 3|4, in OpenCV's BGR order) is converted with the ITU-R BT.601
-    luma weights; 16-bit images are scaled by their own maximum range (65535),
-    floating-point images are taken as already in [0, 1] and clipped.
-    """
-    img = np.asarray(image)
-    if img.ndim == 3:
-        if img.shape[2] == 1:
-            img = img[:, :, 0]
-        elif img.shape[2] in (3, 4):
-            img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
-        else:
-            raise ValueError(f"unsupported number of channels: {img.shape[2]}")
-    if img.ndim != 2:
-        raise ValueError(f"expected a 2D image, got shape {img.shape}")
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    if np.issubdtype(img.dtype, np.floating):
-        return np.clip(img.astype(np.float32), 0.0, 1.0)
-    if np.issubdtype(img.dtype, np.integer) or img.dtype == bool:
-        info_max = 1.0 if img.dtype == bool else float(np.iinfo(img.dtype).max)
-        return np.clip(img.astype(np.float32) / info_max, 0.0, 1.0)
-    raise ValueError(f"unsupported image type {img.dtype}")
 
 
 def view_affine(center_xy, side_px: float, size: int, angle_deg: float = 0.0,

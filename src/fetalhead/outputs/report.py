@@ -26,7 +26,7 @@ from ..assets import FONTS_DIR, I18N_DIR, WEB_FONTS_DIR
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_value_at_centile, check_chart
 from .display import centile_band, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
-from ..measurement import PAGE_SPACING_SOURCE
+from .results import PAGE_SPACING_SOURCE
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
            "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]

@@ -26,7 +26,10 @@ import numpy as np
 from ..scans.datasets import subject_id_from_filename
 
 __all__ = ["RESULT_COLUMNS", "HC18_COLUMNS", "csv_row", "hc18_row", "to_json", "result_key", "ResultWriter",
-           "write_json", "csv_safe", "ellipse_in_mm", "ellipse_json", "check_output_path"]
+           "write_json", "csv_safe", "ellipse_in_mm", "ellipse_json", "check_output_path", "PAGE_SPACING_SOURCE"]
+
+#: The pixel size's source when it was typed on the page (the page and the report translate it).
+PAGE_SPACING_SOURCE = "entered on the page"
 
 RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the rest of the measurement
     "filename", "subject_id", "pixel_size_mm", "hc_mm", "center_x_px", "center_y_px", "semi_major_px",

@@ -29,7 +29,9 @@ from typing import Iterator
 
 import numpy as np
 
+from .dicom import dicom_frame_times
 from .imageio import ScanReadError
+from .scan import Scan
 
 __all__ = ["FRAME_CHOICES", "parse_frames", "iter_loop_frames", "read_video_frame", "dicom_frame_times",
            "choose_best_frame", "STABILITY_SCALE", "STABILITY_WINDOW", "MAX_VIDEO_FRAMES"]
@@ -134,30 +136,10 @@ def read_video_frame(source, name: str, frame: int = 0) -> tuple[np.ndarray, int
     return found[0], n, found[1]
 
 
-def dicom_frame_times(header, n_frames: int) -> list[float | None]:
-    """Each frame's time (s) from a DICOM header: FrameTimeVector (ms between frames), or FrameTime (ms
-    per frame), or the cine rate (frames per second); ``None`` when the file says nothing."""
-    try:
-        vector = header.get("FrameTimeVector")
-        if vector is not None and len(vector) == n_frames:
-            return list(np.cumsum([float(v) for v in vector]) / 1000.0)
-        frame_ms = header.get("FrameTime")
-        if frame_ms not in (None, "") and float(frame_ms) > 0:
-            return [i * float(frame_ms) / 1000.0 for i in range(n_frames)]
-        rate = header.get("CineRate") or header.get("RecommendedDisplayFrameRate")
-        if rate not in (None, "") and float(rate) > 0:
-            return [i / float(rate) for i in range(n_frames)]
-    except (TypeError, ValueError):
-        pass
-    return [None] * n_frames
-
-
 def iter_loop_frames(source, name: str, kind: str, *, accept_anisotropic: bool = False,
                      include_identifying: bool = False, sha256: str = "", blank_outside_regions: bool = True
                      ) -> Iterator:
     """Each frame of a loop as a :class:`fetalhead.measurement.Scan` (DICOM parsed once, video read in order)."""
-    from ..measurement import Scan
-
     if kind == "video":  # (the number of frames is known only at the end of the video)
         for i, t, grey in _video_frames(source, name):
             yield Scan(grey, name, "video", i, sha256, frame_time_s=t)

@@ -367,7 +367,6 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
                       include_identifying: bool = False, blank_outside_regions: bool = True):
     """Each frame of a (multi-frame) ultrasound DICOM file as ``(DicomScan, time_s)``, the file parsed
     once and one frame decoded at a time; the time from the frame timing (``None`` when absent)."""
-    from .cine import dicom_frame_times
 
     ds, name = _open_dataset(source, name)
     try:
@@ -433,3 +432,21 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
                      regions=regions, pixel_spacing_tag_mm=tag_mm, identifiers=ids,
                      accept_anisotropic=accept_anisotropic,
                      header=header if header is not None else _header_without_pixels(ds))
+
+
+def dicom_frame_times(header, n_frames: int) -> list[float | None]:
+    """Each frame's time (s) from a DICOM header: FrameTimeVector (ms between frames), or FrameTime (ms
+    per frame), or the cine rate (frames per second); ``None`` when the file says nothing."""
+    try:
+        vector = header.get("FrameTimeVector")
+        if vector is not None and len(vector) == n_frames:
+            return list(np.cumsum([float(v) for v in vector]) / 1000.0)
+        frame_ms = header.get("FrameTime")
+        if frame_ms not in (None, "") and float(frame_ms) > 0:
+            return [i * float(frame_ms) / 1000.0 for i in range(n_frames)]
+        rate = header.get("CineRate") or header.get("RecommendedDisplayFrameRate")
+        if rate not in (None, "") and float(rate) > 0:
+            return [i / float(rate) for i in range(n_frames)]
+    except (TypeError, ValueError):
+        pass
+    return [None] * n_frames

@@ -12,11 +12,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..model.transforms import to_grey_float
 
 __all__ = ["ScanReadError", "read_scan", "read_file", "decode_image", "check_scan_array", "check_dimensions",
            "image_dimensions", "sniff_type", "has_dicom_preamble", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
-           "MAX_PIXELS", "IMAGE_KINDS", "is_plain_grey8_png"]
+           "MAX_PIXELS", "IMAGE_KINDS", "is_plain_grey8_png", "to_grey_float"]
 
 #: Sides shorter than this hold no measurable head at the network's 160 px view.
 MIN_SIDE_PX = 64
@@ -249,3 +248,32 @@ def read_file(path: str | Path, name: str | None = None) -> bytes:
 def read_scan(path: str | Path) -> np.ndarray:
     """Read a PNG/JPEG/BMP/TIFF scan file as grey float32 in [0, 1]; see :func:`decode_image`."""
     return decode_image(read_file(path), str(path))
+
+
+def to_grey_float(image: np.ndarray) -> np.ndarray:
+    """Grey levels in [0, 1] as float32 from an 8- or 16-bit, grey or colour image.
+
+    Colour (H, W, 3|4, in OpenCV's BGR order) is converted with the ITU-R BT.601
+    luma weights; 16-bit images are scaled by their own maximum range (65535),
+    floating-point images are taken as already in [0, 1] and clipped.
+    """
+    img = np.asarray(image)
+    if img.ndim == 3:
+        if img.shape[2] == 1:
+            img = img[:, :, 0]
+        elif img.shape[2] in (3, 4):
+            img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2GRAY)
+        else:
+            raise ValueError(f"unsupported number of channels: {img.shape[2]}")
+    if img.ndim != 2:
+        raise ValueError(f"expected a 2D image, got shape {img.shape}")
+    if img.dtype == np.uint8:
+        return img.astype(np.float32) / 255.0
+    if img.dtype == np.uint16:
+        return img.astype(np.float32) / 65535.0
+    if np.issubdtype(img.dtype, np.floating):
+        return np.clip(img.astype(np.float32), 0.0, 1.0)
+    if np.issubdtype(img.dtype, np.integer) or img.dtype == bool:
+        info_max = 1.0 if img.dtype == bool else float(np.iinfo(img.dtype).max)
+        return np.clip(img.astype(np.float32) / info_max, 0.0, 1.0)
+    raise ValueError(f"unsupported image type {img.dtype}")

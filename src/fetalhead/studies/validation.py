@@ -532,7 +532,7 @@ def validate(scans, manual: str | Path, out: str | Path, *, model=None, chart: s
     ``scans``: files and folders. Raises :class:`ManualCsvError` for an unusable manual file or a
     manual row naming a file that is not among the scans.
     """
-    from ..batch import collect_scans
+    from ..scans.files import collect_scans
     from ..measurement import measure
     from ..model.runtime import load_model
 

@@ -48,7 +48,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path, command: str = "", extr
     """
     import torch
 
-    from .. import __version__
+    from .._version import __version__
     from ..model.pipeline import PipelineConfig
 
     model, ck = load_checkpoint_model(checkpoint)

@@ -131,7 +131,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
     Retry-After); ``allowed_hosts``: the Host names answered (others: 400); ``users``: a
     :func:`fetalhead.web.serving.read_password_file` table to require a login.
     """
-    from .. import __version__
+    from .._version import __version__
 
     app = FastAPI(title="fetalhead", version=__version__, docs_url=None, redoc_url=None,
                   description="Fetal head biometry on 2D ultrasound. Results need a clinician's review.")
