@@ -195,3 +195,25 @@ def test_ga_by_dates_as_weeks_plus_days(samples_dir, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["measure", str(samples_dir / "358_HC.png"), "--ga-weeks", "20+9"])
     assert "weeks+days, e.g. 20+3" in capsys.readouterr().err
+
+
+def _subcommands():
+    import argparse
+
+    from fetalhead.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+@pytest.mark.parametrize("argv", [["--help"]] + [[name, "--help"] for name in _subcommands()])
+def test_every_help_prints_without_a_traceback(argv, capsys):
+    # argparse %-formats help strings: a bare "90 %" once crashed `fetalhead --help` (issue 26)
+    from fetalhead.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: fetalhead" in out and len(out) > 100

@@ -442,7 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--images", type=int, default=120, help="training images for calibration (3 views each)")
     q.set_defaults(func=_cmd_quantize)
 
-    k = sub.add_parser("calibrate", help="fit the model's 90 % intervals and review flag on the validation split")
+    k = sub.add_parser("calibrate", help="fit the model's 90 %% intervals and review flag on the validation split")
     k.add_argument("--data", required=True, help="labelled data set (the validation split of it is used)")
     k.add_argument("--model", help="ONNX model (default: the shipped one); its metadata JSON gets the calibration")
     k.add_argument("--out", metavar="JSON", help="write the metadata here instead of beside the model")

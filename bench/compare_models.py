@@ -1,0 +1,269 @@
+"""Two models or recipes side by side, image by image, on held-out scans of a subject-grouped K-fold split.
+
+Every image is measured by a model that never saw its subject: a *recipe* is a folder of fold runs
+(``DIR/fold0``, ``DIR/fold1``, ... made by ``fetalhead train --folds K --fold k``); each fold's
+checkpoint is exported to ONNX (float) and its outline level chosen on that fold's *training* images,
+as ``make train`` does for the shipped model. A candidate may change the measuring pipeline too
+(``NAME=DIR:refine_passes=2``). Images are measured clean and under each chosen variation of
+``fetalhead.studies.variations``; the per-image rows are kept (``out/compare/<name>.csv``: the
+out-of-fold predictions, also the calibration data of the trust study) and reused on the next run.
+
+Printed: per candidate, the HC absolute error's mean, median, p95, the share more than 3 % off
+(one sonographer's own 95 % repeatability, Sarris et al., UOG 2012) and Dice; the paired difference
+B - A with its 95 % confidence interval (bootstrap over subjects, so images of one pregnancy count
+together; and the paired t interval), overall, per HC band (< 175, 175-265, > 265 mm) and per
+variation. A change whose interval does not exclude a loss is not shipped (issue 20).
+
+    python bench/compare_models.py A=runs/cv/r030 B=runs/cv/r030:refine_passes=2 [--folds 3]
+        [--variations identity,shadow_wide_centre,missing_arc_60] [--max-images N] [--out out/compare]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from fetalhead.model.pipeline import HeadNotFoundError, PipelineConfig, segment_head
+from fetalhead.scans.datasets import fold_split, load_dataset, sample_key
+from fetalhead.scans.imageio import read_scan
+from fetalhead.studies.evaluation import ellipse_errors
+from fetalhead.studies.variations import VARIATIONS
+
+ROOT = Path(__file__).resolve().parents[1]
+#: HC bands of issue 20 (mm of the reference HC)
+HC_BANDS = ((0.0, 175.0, "< 175"), (175.0, 265.0, "175-265"), (265.0, 1e9, "> 265"))
+#: "off": HC more than this share from the reference (Sarris et al., Ultrasound Obstet Gynecol 2012)
+OFF_SHARE = 0.03
+#: the default variations: clean, and the damages issue 20 names (shadows, missing skull arcs) plus a
+#: geometric and an intensity one
+DEFAULT_VARIATIONS = ("identity", "shadow_wide_centre", "missing_arc_60", "missing_arcs_faint", "rotate_30",
+                      "gain_low", "jpeg_q30")
+COLUMNS = ("fold", "filename", "subject", "variation", "hc_ref_mm", "hc_pred_mm", "hc_diff_mm", "hc_abs_mm",
+           "dice", "hausdorff_mm", "failed")
+BOOTSTRAP = 2000
+
+
+def parse_candidate(text: str) -> tuple[str, Path, dict]:
+    """``NAME=DIR[:key=value,...]`` -> name, recipe folder, pipeline overrides."""
+    name, _, rest = text.partition("=")
+    if not name or not rest:
+        raise SystemExit(f"candidate {text!r}: expected NAME=DIR[:key=value,...]")
+    folder, _, opts = rest.partition(":")
+    overrides = {}
+    fields = {f.name: f.type for f in dataclasses.fields(PipelineConfig)}
+    for item in filter(None, opts.split(",")):
+        k, _, v = item.partition("=")
+        if k not in fields:
+            raise SystemExit(f"candidate {name}: {k!r} is not a PipelineConfig setting ({', '.join(fields)})")
+        overrides[k] = v.lower() in ("1", "true", "yes") if fields[k] in ("bool", bool) else float(v)
+        if fields[k] in ("int", int):
+            overrides[k] = int(overrides[k])
+    return name, Path(folder), overrides
+
+
+def fold_model(run: Path, train_samples, level_images: int):
+    """The fold's float ONNX model (exported once) with its outline level chosen on training images."""
+    from fetalhead.model.runtime import HeadModel
+    from fetalhead.studies.calibration import choose_boundary_level
+
+    onnx = run / "model.onnx"
+    if not onnx.is_file():
+        subprocess.run([sys.executable, "-m", "fetalhead.cli", "export", str(run / "last.pt"), str(onnx)],
+                       check=True, stdout=subprocess.DEVNULL)
+    meta_path = onnx.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    if "boundary_level_choice" not in meta:
+        model = HeadModel(onnx, threads=1, verify=False)
+        level, table = choose_boundary_level(train_samples, model, n_images=level_images)
+        meta["pipeline"]["boundary_level"] = level
+        meta["boundary_level_choice"] = {"level": level, "images": level_images, "table": table}
+        meta_path.write_text(json.dumps(meta, indent=2))
+    return HeadModel(onnx, threads=1, verify=False)
+
+
+def measure_fold(model, overrides: dict, held, variations, seed: int = 0) -> list[dict]:
+    cfg = dataclasses.replace(model.pipeline_config, **overrides)
+    by_name = {f.__name__: f for f in VARIATIONS}
+    rows = []
+    for s in held:
+        image = read_scan(s.image_path)
+        for vname in variations:
+            rng = np.random.default_rng([seed, zlib.crc32(f"{s.filename}:{vname}".encode())])
+            img, ref, ps = by_name[vname](image, s.ellipse, s.pixel_size_mm, rng)
+            row = {"filename": s.filename, "subject": sample_key(s), "variation": vname,
+                   "hc_ref_mm": ref.perimeter_px * ps}
+            try:
+                e = segment_head(img, model.predict, cfg).ellipse
+                err = ellipse_errors(e, ref, ps)
+                row.update(hc_pred_mm=err["hc_pred_mm"], hc_diff_mm=err["hc_diff_mm"], hc_abs_mm=err["hc_abs_mm"],
+                           dice=err["dice"], hausdorff_mm=err["hausdorff_mm"], failed=0)
+            except HeadNotFoundError:
+                row.update(hc_pred_mm="", hc_diff_mm="", hc_abs_mm="", dice="", hausdorff_mm="", failed=1)
+            rows.append(row)
+    return rows
+
+
+def predictions(name: str, folder: Path, overrides: dict, samples, n_folds: int, variations, out: Path,
+                max_images: int, level_images: int) -> list[dict]:
+    """Out-of-fold rows of a candidate (cached in ``out/<name>.csv``, fold by fold)."""
+    path = out / f"{name}.csv"
+    key = json.dumps({"folder": str(folder.resolve()), "overrides": overrides, "variations": list(variations),
+                      "n_folds": n_folds, "max_images": max_images})
+    rows: list[dict] = []
+    if path.is_file() and path.with_suffix(".key").is_file() and path.with_suffix(".key").read_text() == key:
+        with path.open() as f:
+            rows = list(csv.DictReader(f))
+    done = {int(r["fold"]) for r in rows}
+    for k in range(n_folds):
+        run = folder / f"fold{k}"
+        if k in done:
+            continue
+        if not (run / "last.pt").is_file() or not (run / "done").exists() and not _finished(run):
+            print(f"{name}: fold {k} not trained yet ({run}), left out", file=sys.stderr)
+            continue
+        train, held = fold_split(samples, n_folds, k)
+        if max_images:
+            held = held[:max_images]
+        t0 = time.time()
+        model = fold_model(run, train, level_images)
+        new = measure_fold(model, overrides, held, variations)
+        for r in new:
+            r["fold"] = k
+        rows += new
+        print(f"{name}: fold {k}, {len(held)} images x {len(variations)} in {time.time() - t0:.0f} s "
+              f"(outline level {model.pipeline_config.boundary_level:.3f})", file=sys.stderr)
+        with path.open("w", newline="") as f:
+            w = csv.DictWriter(f, COLUMNS)
+            w.writeheader()
+            w.writerows({c: r.get(c, "") for c in COLUMNS} for r in rows)
+        path.with_suffix(".key").write_text(key)
+    return rows
+
+
+def _finished(run: Path) -> bool:
+    cfg, hist = run / "train_config.json", run / "history.json"
+    if not cfg.is_file() or not hist.is_file():
+        return False
+    history = json.loads(hist.read_text())
+    return bool(history) and history[-1]["epoch"] >= json.loads(cfg.read_text())["epochs"]
+
+
+def summary(errors: np.ndarray, rel: np.ndarray, dice: np.ndarray) -> dict:
+    return {"n": len(errors), "mean": float(np.mean(errors)), "median": float(np.median(errors)),
+            "p95": float(np.percentile(errors, 95)), "off_pct": 100 * float(np.mean(rel > OFF_SHARE)),
+            "dice": float(np.mean(dice))}
+
+
+def paired_ci(diff: np.ndarray, groups: np.ndarray, seed: int = 0) -> dict:
+    """Mean of ``diff`` with its 95 % interval: bootstrap over the groups (subjects), and the t interval."""
+    n = len(diff)
+    mean = float(np.mean(diff))
+    sd = float(np.std(diff, ddof=1)) if n > 1 else float("nan")
+    t_half = 1.96 * sd / math.sqrt(n) if n > 1 else float("nan")
+    uniq, inv = np.unique(groups, return_inverse=True)
+    sums = np.bincount(inv, weights=diff)
+    counts = np.bincount(inv)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(len(uniq), size=(BOOTSTRAP, len(uniq)))
+    boot = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    lo, hi = np.percentile(boot, [2.5, 97.5])
+    return {"mean": mean, "lo": float(lo), "hi": float(hi), "t_lo": mean - t_half, "t_hi": mean + t_half,
+            "t": mean / (sd / math.sqrt(n)) if n > 1 and sd > 0 else float("nan")}
+
+
+def compare(rows_a: list[dict], rows_b: list[dict]) -> dict:
+    """Figures of A and B and their paired difference on the images and variations both measured."""
+    ka = {(r["filename"], r["variation"]): r for r in rows_a}
+    kb = {(r["filename"], r["variation"]): r for r in rows_b}
+    common = sorted(set(ka) & set(kb))
+    out = {}
+    for vname in sorted({v for _, v in common}, key=lambda v: (v != "identity", v)):
+        keys = [k for k in common if k[1] == vname]
+        both = [k for k in keys if ka[k]["failed"] in ("0", 0) and kb[k]["failed"] in ("0", 0)]
+        fails = (sum(ka[k]["failed"] in ("1", 1) for k in keys), sum(kb[k]["failed"] in ("1", 1) for k in keys))
+        if not both:
+            continue
+
+        def arr(rows, col):
+            return np.array([float(rows[k][col]) for k in both])
+
+        ref = arr(ka, "hc_ref_mm")
+        bands = {"all": np.ones(len(both), bool)}
+        if vname == "identity":
+            bands.update({label: (ref >= lo) & (ref < hi) for lo, hi, label in HC_BANDS})
+        groups = np.array([str(ka[k]["subject"]) for k in both])
+        for band, sel in bands.items():
+            if sel.sum() < 2:
+                continue
+            ea, eb = arr(ka, "hc_abs_mm")[sel], arr(kb, "hc_abs_mm")[sel]
+            out[(vname, band)] = {
+                "A": summary(ea, ea / ref[sel], arr(ka, "dice")[sel]),
+                "B": summary(eb, eb / ref[sel], arr(kb, "dice")[sel]),
+                "diff": paired_ci(eb - ea, groups[sel]), "failed": fails if band == "all" else None}
+    return out
+
+
+def print_table(name_a: str, name_b: str, table: dict) -> None:
+    print(f"\nA = {name_a}, B = {name_b}: HC absolute error (mm) on the same held-out images; "
+          f"B - A with its 95 % CI (bootstrap over subjects; paired t)")
+    print(f"{'variation':<20} {'HC band':<8} {'n':>4} | {'A mean':>6} {'median':>6} {'p95':>5} {'>3 %':>5} "
+          f"{'Dice':>6} | {'B mean':>6} {'median':>6} {'p95':>5} {'>3 %':>5} {'Dice':>6} | "
+          f"{'B - A':>6} {'95 % CI':>15} {'t CI':>15} {'fail A/B':>8}")
+    for (vname, band), r in table.items():
+        a, b, d = r["A"], r["B"], r["diff"]
+        fails = f"{r['failed'][0]}/{r['failed'][1]}" if r["failed"] else ""
+        print(f"{vname:<20} {band:<8} {a['n']:>4} | {a['mean']:6.3f} {a['median']:6.3f} {a['p95']:5.2f} "
+              f"{a['off_pct']:5.1f} {a['dice']:6.2f} | {b['mean']:6.3f} {b['median']:6.3f} {b['p95']:5.2f} "
+              f"{b['off_pct']:5.1f} {b['dice']:6.2f} | {d['mean']:+6.3f} [{d['lo']:+6.3f}, {d['hi']:+6.3f}] "
+              f"[{d['t_lo']:+6.3f}, {d['t_hi']:+6.3f}] {fails:>8}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("candidates", nargs="+", help="NAME=DIR[:key=value,...]: a recipe's fold runs (A first)")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
+    ap.add_argument("--folds", type=int, default=3)
+    ap.add_argument("--variations", default=",".join(DEFAULT_VARIATIONS),
+                    help="comma-separated names of fetalhead.studies.variations ('all' for every one)")
+    ap.add_argument("--max-images", type=int, default=0, help="only the first N held-out images of each fold")
+    ap.add_argument("--level-images", type=int, default=200,
+                    help="training images on which each fold model's outline level is chosen")
+    ap.add_argument("--out", default=str(ROOT / "out" / "compare"))
+    args = ap.parse_args(argv)
+    names = {f.__name__ for f in VARIATIONS}
+    variations = sorted(names, key=[f.__name__ for f in VARIATIONS].index) if args.variations == "all" \
+        else [v.strip() for v in args.variations.split(",") if v.strip()]
+    unknown = [v for v in variations if v not in names]
+    if unknown:
+        print(f"unknown variations: {', '.join(unknown)} (known: {', '.join(sorted(names))})", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = [s for s in load_dataset(args.data) if s.ellipse is not None and s.pixel_size_mm]
+    cands = [parse_candidate(c) for c in args.candidates]
+    rows = {name: predictions(name, folder, ov, samples, args.folds, variations, out, args.max_images,
+                              args.level_images) for name, folder, ov in cands}
+    first = cands[0][0]
+    for name, _, _ in cands[1:]:
+        table = compare(rows[first], rows[name])
+        print_table(first, name, table)
+        (out / f"{first}_vs_{name}.json").write_text(json.dumps(
+            {f"{v}|{b}": r for (v, b), r in table.items()}, indent=2))
+    if len(cands) == 1:
+        table = compare(rows[first], rows[first])
+        print_table(first, first, table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
