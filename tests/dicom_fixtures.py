@@ -203,3 +203,45 @@ def write_video(path, frames, fps=30.0, fourcc="MJPG"):
         out.write(f)
     out.release()
     return path
+
+
+def write_deflate_bomb(path, inflated_bytes, rows=64, cols=64):
+    """A Deflated Explicit VR Little Endian ultrasound file whose data set inflates to about
+    ``inflated_bytes`` (a PixelData of zeros that long): small on disk, written in a stream."""
+    import struct
+    import zlib
+
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filewriter import write_dataset, write_file_meta_info
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, UltrasoundImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    ds = Dataset()
+    ds.SOPClassUID, ds.SOPInstanceUID = UltrasoundImageStorage, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.Rows, ds.Columns, ds.SamplesPerPixel = "US", rows, cols, 1
+    ds.PhotometricInterpretation, ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = \
+        "MONOCHROME2", 8, 8, 7, 0
+    body = DicomBytesIO()
+    body.is_little_endian, body.is_implicit_VR = True, False
+    write_dataset(body, ds)
+    n = inflated_bytes + (inflated_bytes % 2)
+    head = body.getvalue() + struct.pack("<HH2sHI", 0x7FE0, 0x0010, b"OB", 0, n)
+    fm = DicomBytesIO()
+    fm.is_little_endian, fm.is_implicit_VR = True, False
+    write_file_meta_info(fm, meta, enforce_standard=True)
+    comp = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    with open(path, "wb") as f:
+        f.write(b"\0" * 128 + b"DICM" + fm.getvalue())
+        f.write(comp.compress(head))
+        left = n
+        while left:
+            k = min(left, len(zeros))
+            f.write(comp.compress(zeros[:k]))
+            left -= k
+        f.write(comp.flush())
+    return path

@@ -279,3 +279,59 @@ def test_dicom_bomb_is_refused_before_decoding(tmp_path, grey):
     ds.save_as(p)
     with pytest.raises(ScanReadError, match="too large.*before decoding"):
         read_dicom(p)
+
+
+def _rle_loop(tmp_path, grey, n=10):
+    frames = np.stack([np.roll(grey, 3 * i, axis=1) for i in range(n)])
+    path = write_us_dicom(tmp_path / "loop.dcm", frames, regions=[region(0, 0, grey.shape[1] - 1,
+                                                                         grey.shape[0] - 1, PS / 10)],
+                          syntax=RLELossless)
+    return path
+
+
+@pytest.mark.parametrize("declared, says", [(1000, "declares 1000 frames, the pixel data holds 10"),
+                                            (100_000_000, "declares 100000000 frames, more than 10000")])
+def test_a_frame_count_the_file_cannot_hold_is_refused(tmp_path, grey, declared, says):
+    # issue 26: an RLE header declaring 1000 frames over 10 was measured "ok"; 1e8 frames took 4 GB
+    path = _rle_loop(tmp_path, grey)
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames, ds.FrameTime = declared, 33.3
+    ds.save_as(path)
+    with pytest.raises(ScanReadError, match=says):
+        read_dicom(path)
+    m = fetalhead.measure(path, PS)
+    assert m.status == "failed" and says in m.message and str(path) in m.message
+
+
+def test_native_pixel_data_shorter_than_declared_is_refused(tmp_path, grey):
+    path = write_us_dicom(tmp_path / "n.dcm", np.stack([grey, grey, grey]))
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = 5
+    ds.save_as(path)
+    with pytest.raises(ScanReadError, match="declares 5 frames, the pixel data holds 3"):
+        read_dicom(path, frame=0)
+    assert read_dicom(_rle_loop(tmp_path, grey), frame=9).n_frames == 10  # an honest loop still reads
+
+
+def test_deflate_bomb_is_refused_in_bounded_memory(tmp_path):
+    # issue 26: a 1 MB deflated file inflated to 1 GiB took the CLI to 3.2 GB
+    import resource
+    import subprocess
+    import sys
+
+    from fetalhead.scans.dicom import MAX_INFLATED_BYTES, check_inflated_size
+
+    from ..dicom_fixtures import write_deflate_bomb
+
+    small = write_deflate_bomb(tmp_path / "small.dcm", 64 * 64)
+    check_inflated_size(small, "small.dcm")  # an ordinary deflated file passes
+    with pytest.raises(ScanReadError, match="inflates to more than"):
+        check_inflated_size(small, "small.dcm", limit=1000)
+    bomb = write_deflate_bomb(tmp_path / "bomb.dcm", MAX_INFLATED_BYTES + (64 << 20))
+    assert bomb.stat().st_size < 2 << 20
+    proc = subprocess.run([sys.executable, "-m", "fetalhead.cli", "measure", str(bomb)], capture_output=True,
+                          text=True, timeout=300)
+    child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"{bomb}: the deflated DICOM data inflates to more than 512 MiB" in proc.stdout + proc.stderr
+    assert child_mb < 400, f"the refusal took {child_mb:.0f} MB"

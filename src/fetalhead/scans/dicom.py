@@ -28,7 +28,8 @@ import numpy as np
 from .imageio import ScanReadError, check_scan_array, has_dicom_preamble
 
 __all__ = ["UltrasoundRegion", "DicomScan", "SpacingDecision", "read_dicom", "is_dicom_file",
-           "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE", "ULTRASOUND_SOP_CLASSES"]
+           "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE", "ULTRASOUND_SOP_CLASSES",
+           "frames_in_file", "check_inflated_size", "MAX_DICOM_FRAMES", "MAX_INFLATED_BYTES"]
 
 #: x and y spacing may differ by this share before a scan counts as anisotropic
 #: (then no mm unless accepted): 1 % moves HC by at most about 0.5 %.
@@ -38,6 +39,13 @@ ANISOTROPY_TOLERANCE = 0.01
 REGION_AGREEMENT_TOLERANCE = 0.001
 _UNITS_CM = 3
 _SPATIAL_2D = 1
+#: Most frames a DICOM loop may declare: the same cap as a video's (``cine.MAX_VIDEO_FRAMES``), 5.5 min
+#: at 30 frames/s; a header value above it is refused before anything is sized by it.
+MAX_DICOM_FRAMES = 10_000
+#: Most bytes a deflated DICOM file may inflate to (a 4K RGB loop of about 20 frames): inflated in
+#: bounded chunks and refused past it *before* the dataset is parsed (a deflate bomb).
+MAX_INFLATED_BYTES = 512 * 1024 * 1024
+_DEFLATED_TS = "1.2.840.10008.1.2.1.99"
 IDENTIFIER_FIELDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber",
                      "InstanceNumber", "Modality", "Manufacturer", "ManufacturerModelName")
 IDENTIFYING_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
@@ -327,12 +335,115 @@ def _open_dataset(source, name: str | None):
     except ImportError:
         raise ScanReadError(f"{name}: reading DICOM needs the 'dicom' extra: pip install 'fetalhead[dicom]'") from None
     fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source)
+    check_inflated_size(source, name)
     try:
         return pydicom.dcmread(fp, stop_before_pixels=False), name
     except InvalidDicomError:
         raise ScanReadError(f"{name}: not a DICOM file") from None
     except Exception as exc:  # pydicom raises many kinds on damaged files
         raise ScanReadError(f"{name}: damaged DICOM file ({type(exc).__name__}: {exc})") from None
+
+
+def check_inflated_size(source, name: str, limit: int = MAX_INFLATED_BYTES) -> None:
+    """Refuse a deflated-transfer-syntax file that would inflate past ``limit`` bytes.
+
+    The dataset after the file meta group is inflated in chunks of at most 1 MiB that are counted and
+    dropped, so memory stays small whatever the file claims; other transfer syntaxes are left alone.
+    """
+    import struct
+    import zlib
+
+    if isinstance(source, (bytes, bytearray)):
+        data = memoryview(source)
+    else:
+        try:
+            with open(source, "rb") as f:
+                head = f.read(132 + 12)
+                if len(head) < 144 or head[128:132] != b"DICM":
+                    return
+                f.seek(0)
+                data = memoryview(f.read())  # the upload limit bounds the file itself, not what it inflates to
+        except OSError:
+            return  # pydicom names the problem
+    if len(data) < 144 or bytes(data[128:132]) != b"DICM" or bytes(data[132:136]) != b"\x02\x00\x00\x00":
+        return
+    group_length = struct.unpack("<I", bytes(data[140:144]))[0]
+    meta_end = 144 + group_length
+    if _DEFLATED_TS.encode() not in bytes(data[144:min(meta_end, len(data))]):
+        return
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total, chunk, pos = 0, 1 << 20, meta_end
+    pending = bytes(data[pos:pos + chunk])
+    pos += chunk
+    try:
+        while pending or inflater.unconsumed_tail:
+            piece = inflater.decompress(inflater.unconsumed_tail or pending, chunk)
+            if not inflater.unconsumed_tail:
+                pending = bytes(data[pos:pos + chunk])
+                pos += chunk
+            total += len(piece)
+            if total > limit:
+                raise ScanReadError(f"{name}: the deflated DICOM data inflates to more than {limit // 2**20} MiB: "
+                                    "refused (a scan is far smaller)")
+            if inflater.eof or (not piece and not inflater.unconsumed_tail and not pending):
+                break
+    except zlib.error as exc:
+        raise ScanReadError(f"{name}: damaged DICOM file (the deflated data cannot be inflated: {exc})") from None
+
+
+def frames_in_file(ds, name: str) -> int:
+    """The number of frames of a parsed file, checked against what its pixel data holds.
+
+    NumberOfFrames must be a whole number from 1 to :data:`MAX_DICOM_FRAMES`, and the pixel data must
+    hold that many frames: encapsulated data as many offsets (Basic or Extended Offset Table) or at
+    least as many fragments, native data at least frames x rows x columns x samples x bytes per sample.
+    A header that declares more frames than the file holds is a damaged file, named as such.
+    """
+    try:
+        declared = int(ds.get("NumberOfFrames", 1) or 1)
+    except (TypeError, ValueError):
+        raise ScanReadError(f"{name}: damaged image header (NumberOfFrames)") from None
+    if declared < 1:
+        raise ScanReadError(f"{name}: the loop has no frames (NumberOfFrames {declared})")
+    if declared > MAX_DICOM_FRAMES:
+        raise ScanReadError(f"{name}: the header declares {declared} frames, more than {MAX_DICOM_FRAMES}: "
+                            "refused (cut the loop shorter)")
+    if "PixelData" not in ds:
+        return declared
+    present = _frames_present(ds)
+    if present is not None and present < declared:
+        raise ScanReadError(f"{name}: damaged loop: the header declares {declared} frames, the pixel data "
+                            f"holds {present}")
+    return declared
+
+
+def _frames_present(ds) -> int | None:
+    from pydicom.encaps import parse_basic_offsets, parse_fragments
+
+    elem = ds["PixelData"]
+    value = elem.value
+    if value is None:
+        return 0
+    ts = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if ts is not None and getattr(ts, "is_compressed", False):
+        ext = ds.get("ExtendedOffsetTable")
+        if ext:
+            return len(ext) // 8
+        offsets = parse_basic_offsets(value)
+        if len(offsets) > 0:
+            return len(offsets)
+        n_items, _ = parse_fragments(value)
+        return max(n_items - 1, 0)  # the first item is the (empty) Basic Offset Table
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        bits = int(ds.get("BitsAllocated", 8) or 8)
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if bits < 8:
+        return None  # bit-packed data: left to the decoder
+    per_frame = rows * cols * samples * (bits // 8)
+    return len(value) // per_frame if per_frame > 0 else None
 
 
 def _decode_frame(ds, name, frame, accept_anisotropic, include_identifying, header=None, blank=True) -> DicomScan:
@@ -369,12 +480,7 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
     once and one frame decoded at a time; the time from the frame timing (``None`` when absent)."""
 
     ds, name = _open_dataset(source, name)
-    try:
-        n = int(ds.get("NumberOfFrames", 1) or 1)
-    except (TypeError, ValueError):
-        raise ScanReadError(f"{name}: damaged image header (NumberOfFrames)") from None
-    if n < 1:
-        raise ScanReadError(f"{name}: the loop has no frames (NumberOfFrames {n})")
+    n = frames_in_file(ds, name)
     header = _header_without_pixels(ds)
     times = dicom_frame_times(ds, n)
     for i in range(n):
@@ -394,12 +500,12 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         raise ScanReadError(f"{name}: the DICOM file holds no image (no pixel data)")
     try:
-        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
         rows, cols = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
     except (AttributeError, TypeError, ValueError) as exc:
         raise ScanReadError(f"{name}: damaged image header (Rows, Columns, NumberOfFrames: {exc})") from None
     check_dimensions(cols, rows, name, channels=samples)
+    n_frames = frames_in_file(ds, name)
     if not 0 <= frame < n_frames:
         raise ScanReadError(f"{name}: frame {frame} requested, the file has {n_frames} frame(s) (0-{n_frames - 1})")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
