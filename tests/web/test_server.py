@@ -175,6 +175,23 @@ def test_host_and_origin_checks(served):
     assert status == 403 and json.loads(body)["error"]["code"] == "cross_origin"
     status, _, _ = served.post_scan(cut, {"Origin": f"http://127.0.0.1:{served.port}"})
     assert status == 422  # same origin passes the check (and the truncated PNG is refused)
+    # issue 26 #13: the same host on another port or scheme is another origin
+    for other in (f"http://127.0.0.1:{served.port + 1}", f"https://127.0.0.1:{served.port}", "http://127.0.0.1",
+                  "null", f"http://127.0.0.1:{served.port}.evil.example", "not a url"):
+        status, _, body = served.post_scan(cut, {"Origin": other})
+        assert status == 403 and json.loads(body)["error"]["code"] == "cross_origin", other
+
+
+def test_same_origin_rules():
+    from fetalhead.web.serving import same_origin
+
+    assert same_origin("http://127.0.0.1:8000", "http", "127.0.0.1:8000")
+    assert same_origin("http://LOCALHOST", "http", "localhost:80")
+    assert same_origin("http://[::1]:8000", "http", "[::1]:8000")
+    assert not same_origin("http://127.0.0.1:9999", "http", "127.0.0.1:8000")
+    assert not same_origin("https://127.0.0.1:8000", "http", "127.0.0.1:8000")
+    assert not same_origin("http://127.0.0.1:8000", "http", "localhost:8000")
+    assert not same_origin("http://127.0.0.1:99999", "http", "127.0.0.1:8000")
 
 
 def test_results_are_not_cached_and_errors_keep_the_json_shape(served, scan):

@@ -156,7 +156,7 @@ def test_reports(client, scan_bytes, lang):
     assert pdf.headers["content-type"] == "application/pdf"
 
 
-def test_report_is_of_the_measurement_sent(client, scan_bytes, monkeypatch):
+def test_report_is_of_the_measurement_sent(client, scan_bytes, monkeypatch, samples_dir):
     """The report is built from the measurement on screen (adjusted by hand here), not from the form,
     and the network is not run again."""
     measured = post_scan(client, scan_bytes, name="a.png", pixel_size_mm=PS, include_image="false").json()
@@ -174,7 +174,8 @@ def test_report_is_of_the_measurement_sent(client, scan_bytes, monkeypatch):
     assert f"{shown['bpd_mm']:.1f} mm" in r.text and f"{shown['hc_mm']:.1f} mm" in r.text  # the screen's, not 0.5 mm
     r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"measurement": "{bad json"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_measurement"
-    other = dict(shown, sha256="0" * 64)
+    other = post_scan(client, (samples_dir / "011_HC.png").read_bytes(), name="a.png", pixel_size_mm=PS,
+                      include_image="false").json()  # issued by this server, but of another scan
     r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"measurement": json.dumps(other)})
     assert r.status_code == 409 and r.json()["error"]["code"] == "measurement_of_another_scan"
     r = client.post("/api/v1/report", files={"file": ("a.png", scan_bytes)}, data={"lang": "xx"})
@@ -348,3 +349,72 @@ def test_the_image_answered_is_the_grey_image_measured(client, scan_bytes, sampl
     colour = cv2.imencode(".png", np.dstack([grey, grey, grey]))[1].tobytes()
     again = answered(colour, "b.png")  # a colour PNG: the grey measured, encoded again
     assert again.ndim == 2 and np.abs(again.astype(int) - grey).max() <= 1
+
+
+def _forgeries(m: dict) -> dict:
+    """A measurement the server answered, changed as a forger would (issue 26 #4)."""
+    hw = m.get("interval_half_widths") or {}
+    return {
+        "flags removed": dict(m, flags=[], status="ok"),
+        "narrow intervals": dict(m, interval_half_widths={k: 0.001 for k in hw}),
+        "negative half-width": dict(m, interval_half_widths={k: -0.5 for k in hw}),
+        "a key missing": dict(m, interval_half_widths={"hc": 0.1}),
+        "NaN": dict(m, interval_half_widths={k: float("nan") for k in hw}),
+        "huge": dict(m, identifiers={"StudyInstanceUID": 1e308}),
+        "no sha256": {k: v for k, v in m.items() if k != "sha256"},
+        "ellipse 1.3x": dict(m, ellipse=dict(m["ellipse"], semi_major=m["ellipse"]["semi_major"] * 1.3)),
+        "no signature": {k: v for k, v in m.items() if k != "signature"},
+        "another server's": dict(m, signature="0" * 64),
+    }
+
+
+@pytest.mark.parametrize("endpoint", ["report", "fhir", "biometry"])
+def test_a_changed_or_foreign_measurement_is_refused(client, samples_dir, endpoint):
+    data = (samples_dir / "011_HC.png").read_bytes()
+    m = post_scan(client, data, name="011_HC.png", pixel_size_mm=PS, include_image="false").json()
+    assert m["status"] == "flagged" and m["signature"]
+    for what, forged in _forgeries(m).items():
+        body = json.dumps(forged)  # NaN written as NaN, as a hand-made request could send it
+        if endpoint == "biometry":
+            r = client.post("/api/v1/biometry", content=json.dumps({"ellipse": m["ellipse"], "measurement": forged}),
+                            headers={"Content-Type": "application/json"})
+        else:
+            r = client.post(f"/api/v1/{endpoint}", files={"file": ("011_HC.png", data)},
+                            data={"measurement": body, "format": "html"})
+        assert r.status_code == 409, (what, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "measurement_not_issued", what
+    # what the server issued, sent back as the page sends it (picture and display dropped), is accepted
+    page_copy = {k: v for k, v in m.items() if k != "display"}
+    if endpoint == "biometry":
+        moved = dict(m["ellipse"], semi_major=m["ellipse"]["semi_major"] + 5)
+        r = client.post("/api/v1/biometry", json={"ellipse": moved, "measurement": page_copy})
+        assert r.status_code == 200 and "adjusted_by_hand" in r.json()["flags"]
+        assert r.json()["signature"] != m["signature"]  # a new measurement, signed anew
+    else:
+        r = client.post(f"/api/v1/{endpoint}", files={"file": ("011_HC.png", data)},
+                        data={"measurement": json.dumps(page_copy), "format": "html"})
+        assert r.status_code == 200, r.text[:300]
+
+
+def test_signature_survives_a_browser_round_trip():
+    from fetalhead.web.signing import canonical, new_key, sign, verify
+
+    key = new_key()
+    m = {"hc_mm": 170.0, "flags": ["low_quality"], "ellipse": {"center_x": 2.0}, "display": {"x": "y"}}
+    m["signature"] = sign(m, key)
+    browser = json.loads(json.dumps(m).replace("170.0", "170").replace("2.0", "2"))  # JSON.stringify writes 170
+    assert verify(browser, key) and canonical(browser) == canonical(m)
+    assert not verify(dict(m, hc_mm=170.1), key) and not verify(m, new_key())
+    assert not verify(dict(m, hc_mm=float("inf")), key) and not verify("not a dict", key)
+
+
+def test_every_static_file_listed_is_served(client):
+    # issue 26 #11: /static/docs.js was listed but missing (a 500)
+    from fetalhead.web.app import _STATIC_FILES
+
+    for name in _STATIC_FILES:
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 200 and len(r.content) > 100, name
+    for name in ("docs.js", "../app.py", "index.html.bak"):
+        r = client.get(f"/static/{name}")
+        assert r.status_code == 404 and r.json()["error"]["code"] in ("not_found", "http_error"), name

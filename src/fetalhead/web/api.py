@@ -30,6 +30,7 @@ from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_s
 from ..model.runtime import HeadModel
 from ..outputs.results import ellipse_json
 from ..outputs.report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
+from .signing import new_key, sign, verify
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
 
@@ -50,8 +51,10 @@ class ApiError(Exception):
 class Settings:
     """What the handlers need besides the model."""
 
-    def __init__(self, max_upload_bytes: int):
+    def __init__(self, max_upload_bytes: int, signing_key: bytes | None = None):
         self.max_upload_bytes = int(max_upload_bytes)
+        #: the key this server signs its measurements with (made at start, never written down)
+        self.signing_key = signing_key or new_key()
 
 
 def get_model(request: Request) -> HeadModel:
@@ -170,9 +173,11 @@ def _check_lang(lang: str) -> None:
         raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
 
 
-def _answer(m: Measurement, lang: str) -> dict:
-    """A measurement's JSON form with ``display``: its figures written out in ``lang`` (as the report writes them)."""
+def _answer(m: Measurement, lang: str, settings: Settings) -> dict:
+    """A measurement's JSON form, signed by this server (``signature``, see :mod:`fetalhead.web.signing`),
+    with ``display``: its figures written out in ``lang`` (as the report writes them)."""
     out = m.to_dict()
+    out["signature"] = sign(out, settings.signing_key)
     out["display"] = display_values(m, translations(lang))
     return out
 
@@ -213,7 +218,7 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
         else:
             m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
                              chart=chart)
-        out = _answer(m, lang)
+        out = _answer(m, lang, settings)
         if include_image:  # a plain 8-bit grey PNG upload is the image measured: sent back as it came
             plain = scan.kind == "png" and scan.frame == 0 and is_plain_grey8_png(data)
             out["image_png_base64"] = base64.b64encode(data).decode() if plain else _png_base64(scan.image)
@@ -253,8 +258,13 @@ class BiometryIn(BaseModel):
         return v
 
 
-def _measurement_from(body, source: str) -> Measurement:
-    """A measurement sent back by the page (its figures recomputed from its ellipse)."""
+def _measurement_from(body, source: str, settings: Settings) -> Measurement:
+    """A measurement sent back by the page: refused (409) unless this server issued it as it is, then
+    its figures recomputed from its ellipse."""
+    if not verify(body, settings.signing_key):
+        raise ApiError(409, "measurement_not_issued",
+                       "the measurement sent is not one this server issued, or it was changed since (flags, "
+                       "intervals, ellipse, identifiers), or the server has restarted: measure the scan again")
     try:
         m = Measurement.from_dict(body)
     except (LimitError, ValueError, TypeError) as exc:
@@ -265,7 +275,7 @@ def _measurement_from(body, source: str) -> Measurement:
 
 
 @router.post("/biometry")
-def biometry_endpoint(body: BiometryIn):
+def biometry_endpoint(body: BiometryIn, settings: Settings = Depends(get_settings)):
     """The figures, flags and status for an ellipse adjusted by hand (pixels), without the network.
 
     With ``measurement`` (the page's current result) the scan's flags, spacing, frame and
@@ -276,12 +286,12 @@ def biometry_endpoint(body: BiometryIn):
         _check_chart(body.chart)
     e = body.ellipse.to_ellipse()
     if body.measurement is not None:
-        m = _measurement_from(body.measurement, "adjusted")
+        m = _measurement_from(body.measurement, "adjusted", settings)
         if m.ellipse is None:
             raise ApiError(400, "invalid_measurement", "the measurement has no ellipse to adjust (it failed)")
         try:
             chart = m.chart if body.chart is None else body.chart
-            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks, chart=chart), body.lang)
+            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks, chart=chart), body.lang, settings)
         except (LimitError, ValueError) as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
     try:
@@ -291,7 +301,7 @@ def biometry_endpoint(body: BiometryIn):
                                    "chart": body.chart or DEFAULT_CHART})
     except (LimitError, ValueError) as exc:
         raise ApiError(400, "invalid_pixel_size_mm", str(exc)) from None
-    return _answer(m, body.lang)
+    return _answer(m, body.lang, settings)
 
 
 @router.post("/report")
@@ -312,19 +322,20 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
         raise ApiError(400, "unknown_format", "format must be pdf or html")
     data, name = read_upload(file, settings)
     with limiter.slot():
-        return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart)
+        return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart,
+                       settings)
 
 
-def _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart):
+def _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart, settings):
     """The measurement sent (figures recomputed from its ellipse) with its scan, or the scan measured here."""
     if measurement:
         try:
             sent = json.loads(measurement)
         except ValueError as exc:
             raise ApiError(400, "invalid_measurement", f"measurement: not JSON ({exc})"[:300]) from None
-        m = _measurement_from(sent, name)
+        m = _measurement_from(sent, name, settings)
         scan = _load(data, name, m.frame)
-        if m.sha256 and m.sha256 != scan.sha256:
+        if m.sha256 != scan.sha256:
             raise ApiError(409, "measurement_of_another_scan",
                            "the measurement sent is of another file than the scan sent: measure this scan first")
         m.source = name
@@ -334,8 +345,9 @@ def _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, fram
                         chart=chart), scan
 
 
-def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart):
-    m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart)
+def _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart, settings):
+    m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart,
+                                    settings)
     stem = Path(name).stem or "scan"
     if format == "html":
         return HTMLResponse(report_html(m, scan.image, lang),
@@ -362,7 +374,7 @@ def sr_endpoint(file: UploadFile = File(..., description="the ultrasound DICOM i
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot():
-        m, scan = _measurement_and_scan(data, name, measurement, None, ga_weeks, frame, model, chart)
+        m, scan = _measurement_and_scan(data, name, measurement, None, ga_weeks, frame, model, chart, settings)
         header = getattr(scan.dicom, "header", None)
         if header is None:
             raise ApiError(415, "not_dicom", "a DICOM SR needs the source DICOM instance (this file is not DICOM)")
@@ -394,7 +406,8 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot():
-        m, _ = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart)
+        m, _ = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart,
+                                     settings)
     if m.head_circumference_mm is None:
         raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
     bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""))

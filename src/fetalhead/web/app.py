@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-_STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "docs.js": "text/javascript"}
+_STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 _FONT_FILES = {p.name for p in WEB_FONTS_DIR.glob("*.woff2")}
 
 

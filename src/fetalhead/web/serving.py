@@ -125,6 +125,25 @@ def _host_only(value: str) -> str:
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_origin(origin: str, scheme: str, host_header: str) -> bool:
+    """Whether an ``Origin`` header names this server itself: the same scheme, host and port (RFC 6454;
+    a default port written or not is the same port). ``null`` and anything unparsable are not."""
+    from urllib.parse import urlsplit
+
+    try:
+        o = urlsplit(origin.strip())
+        h = urlsplit(f"{scheme}://{host_header.strip()}")
+        o_port = o.port or _DEFAULT_PORTS.get(o.scheme.lower())
+        h_port = h.port or _DEFAULT_PORTS.get(scheme.lower())
+    except ValueError:
+        return False
+    return (bool(o.scheme) and o.scheme.lower() == scheme.lower() and o.hostname is not None
+            and o.hostname == h.hostname and o_port == h_port and not o.path.strip("/"))
+
+
 class GuardMiddleware:
     """Body limit and timeout, Host allow-list, same-origin POSTs, optional login (pure ASGI)."""
 
@@ -174,9 +193,7 @@ class GuardMiddleware:
                                           "this server does not answer for that host name")
         if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
             origin = headers.get("origin")
-            if origin and origin != "null" and _host_only(origin.split("://", 1)[-1]) != host:
-                return await self._send_error(send, 403, "cross_origin", "requests from other web sites are refused")
-            if origin == "null":
+            if origin is not None and not same_origin(origin, scope.get("scheme", "http"), headers.get("host", "")):
                 return await self._send_error(send, 403, "cross_origin", "requests from other web sites are refused")
         if self.users and not self._authorised(headers.get("authorization", "")):
             return await self._send_error(send, 401, "login_required", "log in to use this server",
