@@ -268,3 +268,96 @@ def test_a_failing_overlay_write_is_a_flag_not_the_end(folder, tmp_path, monkeyp
     assert len(rows) == 7
     hit = [m for m in rows if "overlay_not_written" in m.flags]
     assert len(hit) == 1 and "No space left" in hit[0].message and hit[0].status in ("ok", "flagged")
+
+
+def test_what_names_no_file_is_said_not_skipped_silently(tmp_path, folder):
+    # issue 26 #12: dangling and looping links, FIFOs got neither a row nor a message
+    import os
+    import shutil
+
+    d = tmp_path / "mine"
+    d.mkdir()
+    shutil.copy(folder / "011_HC.png", d / "a.png")
+    (d / "dangling.png").symlink_to(tmp_path / "nothing.png")
+    (d / "self.png").symlink_to(d / "self.png")
+    os.mkfifo(d / "pipe.png")
+    files, problems = collect_scans([d, d / "pipe.png"])
+    assert [f.name for f in files] == ["a.png"]
+    said = "\n".join(problems)
+    assert f"{d / 'dangling.png'}: a broken link" in said and f"{d / 'self.png'}: a link that loops" in said
+    assert said.count(f"{d / 'pipe.png'}: not a regular file") == 2
+    from fetalhead.cli import main
+
+    assert main(["measure", str(d), "--out", str(tmp_path / "r.csv")]) == 1  # problems fail the run
+
+
+def test_an_empty_file_is_done_once_on_resume(tmp_path, folder):
+    # issue 26 #12: a zero-byte file's row had no sha256, so every --resume measured it again
+    import shutil
+
+    from fetalhead.cli import main
+
+    d = tmp_path / "mine"
+    d.mkdir()
+    shutil.copy(folder / "011_HC.png", d / "a.png")
+    (d / "empty.png").write_bytes(b"")
+    out = tmp_path / "r.csv"
+    main(["measure", str(d), "--out", str(out)])
+    main(["measure", str(d), "--out", str(out), "--resume"])
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["filename"] for r in rows) == ["a.png", "empty.png"]
+    empty = next(r for r in rows if r["filename"] == "empty.png")
+    assert empty["status"] == "failed" and empty["sha256"] == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def test_workers_end_when_the_batch_is_killed(folder, tmp_path):
+    # issue 26 #10: kill -9 of a batch's main process left its --workers 2 processes alive with parent 1
+    import subprocess
+    import sys
+    import time
+
+    for k in range(4):
+        for p in list(folder.glob("*_HC.png")):
+            shutil.copy(p, folder / f"copy{k}_{p.name}")
+    proc = subprocess.Popen([sys.executable, "-m", "fetalhead.cli", "measure", str(folder), "--workers", "2",
+                             "--out", str(tmp_path / "r.csv")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def workers():
+        out = []
+        for task in os.listdir(f"/proc/{proc.pid}/task"):
+            try:
+                out += open(f"/proc/{proc.pid}/task/{task}/children").read().split()
+            except OSError:
+                pass
+        found = []
+        for c in out:
+            try:
+                if b"spawn_main" in open(f"/proc/{c}/cmdline", "rb").read():
+                    found.append(int(c))
+            except OSError:
+                pass
+        return found
+
+    try:
+        deadline = time.monotonic() + 120
+        kids = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            kids = workers()
+            if len(kids) >= 2 and (tmp_path / "r.csv").is_file():
+                break
+            time.sleep(0.2)
+        assert kids, "the batch started no workers"
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 60
+        alive = kids
+        while alive and time.monotonic() < deadline:
+            alive = [k for k in alive if os.path.exists(f"/proc/{k}") and
+                     open(f"/proc/{k}/stat").read().split(")")[-1].split()[0] != "Z"]
+            time.sleep(0.2)
+        assert not alive, f"workers {alive} outlived their batch"
+    finally:
+        proc.kill()
+        for k in workers() if proc.poll() is None else []:
+            os.kill(k, signal.SIGKILL)

@@ -236,7 +236,28 @@ def _pairs(files) -> list[tuple[Path, str | None]]:
     return [(Path(f[0]), f[1]) if isinstance(f, tuple) else (Path(f), None) for f in files]
 
 
+#: prctl(2) option: the signal a process gets when the thread that started it ends (Linux)
+_PR_SET_PDEATHSIG = 1
+
+
+def _exit_with_parent() -> None:
+    """A worker ends when the batch that started it dies (kill -9 included), instead of living on with
+    parent 1: Linux's PR_SET_PDEATHSIG, then a check that the parent did not die before it was set."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):  # no prctl: the parent check below still holds at start
+            pass
+    if parent == 1 or os.getppid() != parent:
+        os._exit(1)
+
+
 def _pool_init(opts: MeasureOptions) -> None:
+    _exit_with_parent()
     os.environ.setdefault("OMP_NUM_THREADS", str(opts.threads))
     from .model.runtime import load_model
 

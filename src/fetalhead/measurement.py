@@ -26,7 +26,8 @@ from .clinical.biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, O
                        chart_measures, chart_zscore, check_chart, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry)
 from .clinical.geometry import Ellipse, ellipse_landmarks
-from .scans.imageio import ScanReadError, bytes_sha256, check_scan_array, decode_image, read_file, sniff_type
+from .scans.imageio import (ScanReadError, bytes_sha256, check_scan_array, decode_image, is_blank, read_file,
+                            sniff_type)
 from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN,
                      PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
                      check_ga_by_dates, check_pixel_spacing)
@@ -312,9 +313,11 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
     else:
         raise ScanReadError(f"{source or 'input'}: expected a file path, bytes or an image array, "
                             f"got {type(image).__name__}")
-    if not data:
-        raise ScanReadError(f"{name}: the file is empty")
     digest = sha256 or bytes_sha256(data)
+    if not data:
+        exc = ScanReadError(f"{name}: the file is empty")
+        exc.sha256 = digest  # so that a resumed batch knows it was done
+        raise exc
     try:
         kind = sniff_type(data)
         if kind == "dicom" or (kind is None and Path(name).suffix.lower() in (".dcm", ".dicom")):
@@ -331,7 +334,8 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
             from .scans.cine import read_video_frame
 
             grey, n, time_s = read_video_frame(image if isinstance(image, (str, Path)) else data, name, frame)
-            return Scan(check_scan_array(grey, name), name, "video", frame, digest, None, n, time_s)
+            return Scan(check_scan_array(grey, name, allow_blank=n > 1), name, "video", frame, digest, None, n,
+                        time_s)
         if frame:
             raise ScanReadError(f"{name}: frame {frame} given, but the file is a still image, not a loop "
                                 "(multi-frame DICOM or video)")
@@ -453,6 +457,7 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
         for scan in iter_loop_frames(data, first.name, first.kind, accept_anisotropic=accept_anisotropic,
                                      include_identifying=include_identifying, sha256=first.sha256,
                                      blank_outside_regions=blank_outside_regions):
+            scan.n_frames = max(scan.n_frames, first.n_frames)  # a video's count is known from its first read
             m = measure_scan(scan, pixel_spacing_mm, **kw)
             m.n_frames = first.n_frames
             measured += 1
@@ -486,6 +491,11 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
         m.failure = "model_error"
         return m
     m.model_version = model.version
+    if is_blank(scan.image):  # a loop's blank frame (a still image so is refused when read)
+        m.messages.append(f"{src}: frame {scan.frame + 1} of {scan.n_frames} is blank (a single grey level): "
+                          "nothing to measure")
+        m.failure = "unreadable_scan"
+        return m
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:

@@ -138,3 +138,24 @@ def test_the_api_measures_a_video_loop_and_leaves_no_file_behind(frames, tmp_pat
     late = client.post("/api/v1/measure", files={"file": ("loop.avi", video)}, data={"frame": "40"})
     assert late.status_code == 422 and "frame 40 requested" in late.json()["error"]["message"]
     assert list(scratch.iterdir()) == []  # the private temporary copies are gone
+
+
+@pytest.mark.parametrize("kind", ["dicom", "video"])
+def test_a_loop_is_judged_by_all_its_frames_blank_ones_included(samples_dir, tmp_path, kind):
+    # issue 26 #14: a loop whose first frame was blank failed whole ("a single grey level")
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    noise = np.random.default_rng(0).integers(0, 255, grey.shape).astype(np.uint8)
+    shifted = np.roll(grey, 6, axis=1)
+    blank = np.zeros_like(grey)
+    loop = np.stack([blank, noise, grey, shifted, blank])
+    path = write_loop_dicom(tmp_path / "loop.dcm", loop, PS / 10) if kind == "dicom" else \
+        write_video(tmp_path / "loop.avi", loop)
+    ps = None if kind == "dicom" else PS
+    every = measure_loop(path, ps, frames="all")
+    assert [m.frame for m in every] == [0, 1, 2, 3, 4]
+    assert every[0].status == every[4].status == "failed"
+    assert "frame 1 of 5 is blank" in every[0].message and "frame 5 of 5 is blank" in every[4].message
+    assert every[2].status != "failed" and every[3].status != "failed"
+    best = measure_loop(path, ps, frames="best")[0]
+    assert best.frame in (2, 3) and best.status != "failed" and best.head_circumference_mm > 100
+    assert len(best.hc_trace) == 5

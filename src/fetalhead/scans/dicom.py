@@ -519,7 +519,7 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
         grey = _to_grey(np.asarray(arr), ds, photometric)
     except ValueError as exc:
         raise ScanReadError(f"{name}: {exc}") from None
-    grey = check_scan_array(grey, name)
+    grey = check_scan_array(grey, name, allow_blank=n_frames > 1)  # a loop's blank frame: that frame's row
     tag_mm = None
     tag = ds.get("PixelSpacing")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Iterable
 
@@ -26,6 +27,23 @@ def _is_scan_file(f: Path) -> bool:
     return False
 
 
+def _not_a_file(p: Path) -> str:
+    """Why a path names no file to read: a broken or looping link, something that is not a regular file,
+    or nothing at all."""
+    if p.is_symlink():
+        try:
+            p.resolve(strict=True)
+        except RuntimeError:  # Python before 3.13 says a loop so
+            return f"{p}: a link that loops (it points back to itself): skipped"
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                return f"{p}: a link that loops (it points back to itself): skipped"
+            return f"{p}: a broken link (it points to nothing): skipped"
+    if p.exists():
+        return f"{p}: not a regular file (a pipe, socket or device): skipped"
+    return f"{p}: no such file or folder"
+
+
 def collect_scans(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     """Scan files under ``paths`` (files, or folders searched recursively), sorted, without repeats.
 
@@ -37,7 +55,13 @@ def collect_scans(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
     for p in paths:
         p = Path(p)
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.is_file() and _is_scan_file(f))
+            found = []
+            for f in sorted(p.rglob("*")):
+                if f.is_file():
+                    if _is_scan_file(f):
+                        found.append(f)
+                elif f.suffix.lower() in SCAN_SUFFIXES and not f.is_dir():
+                    problems.append(_not_a_file(f))  # named like a scan, but nothing to read
             if not found:
                 problems.append(f"{p}: no scans (PNG/JPEG/BMP/TIFF/DICOM) in this folder")
             files.extend(found)
@@ -45,7 +69,7 @@ def collect_scans(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]:
             if not p.stem.endswith("_Annotation"):
                 files.append(p)
         else:
-            problems.append(f"{p}: no such file or folder")
+            problems.append(_not_a_file(p))
     seen, unique = set(), []
     for f in files:
         key = f.resolve()

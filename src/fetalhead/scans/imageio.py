@@ -15,7 +15,7 @@ import numpy as np
 
 __all__ = ["ScanReadError", "read_scan", "read_file", "decode_image", "check_scan_array", "check_dimensions",
            "image_dimensions", "sniff_type", "has_dicom_preamble", "file_sha256", "bytes_sha256", "MIN_SIDE_PX", "MAX_SIDE_PX",
-           "MAX_PIXELS", "IMAGE_KINDS", "is_plain_grey8_png", "to_grey_float"]
+           "MAX_PIXELS", "IMAGE_KINDS", "is_plain_grey8_png", "to_grey_float", "BlankImageError", "is_blank"]
 
 #: Sides shorter than this hold no measurable head at the network's 160 px view.
 MIN_SIDE_PX = 64
@@ -47,6 +47,16 @@ def file_sha256(path: str | Path) -> str:
 
 class ScanReadError(ValueError):
     """A file that cannot be measured as a scan; the message names the file and why."""
+
+
+class BlankImageError(ScanReadError):
+    """An image (or a loop's frame) of a single grey level: nothing to measure. A still image so is
+    refused; a loop's blank frame is a failed row of that frame, and the loop goes on."""
+
+
+def is_blank(grey: np.ndarray) -> bool:
+    """A single grey level (to 1/255), as :func:`check_scan_array` refuses."""
+    return float(grey.max() - grey.min()) < 1.0 / 255.0
 
 
 def has_dicom_preamble(head: bytes) -> bool:
@@ -178,7 +188,7 @@ def check_dimensions(width: int, height: int, name: str, channels: int = 1) -> N
         raise ScanReadError(f"{name}: {channels} samples per pixel is not a grey or colour image")
 
 
-def check_scan_array(image: np.ndarray, name: str = "image") -> np.ndarray:
+def check_scan_array(image: np.ndarray, name: str = "image", allow_blank: bool = False) -> np.ndarray:
     """Validate a decoded scan and return it as grey float32 in [0, 1].
 
     Refuses images with a side under ``MIN_SIDE_PX`` or over ``MAX_SIDE_PX``
@@ -194,8 +204,8 @@ def check_scan_array(image: np.ndarray, name: str = "image") -> np.ndarray:
         grey = to_grey_float(img)
     except ValueError as exc:
         raise ScanReadError(f"{name}: {exc}") from None
-    if float(grey.max() - grey.min()) < 1.0 / 255.0:
-        raise ScanReadError(f"{name}: the image has a single grey level (blank or constant), no scan to measure")
+    if not allow_blank and is_blank(grey):
+        raise BlankImageError(f"{name}: the image has a single grey level (blank or constant), no scan to measure")
     return grey
 
 
