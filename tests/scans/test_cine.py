@@ -159,3 +159,24 @@ def test_a_loop_is_judged_by_all_its_frames_blank_ones_included(samples_dir, tmp
     best = measure_loop(path, ps, frames="best")[0]
     assert best.frame in (2, 3) and best.status != "failed" and best.head_circumference_mm > 100
     assert len(best.hc_trace) == 5
+
+
+@pytest.mark.parametrize("memfd", [True, False])
+def test_an_uploaded_video_never_lies_on_disk_while_it_is_read(frames, tmp_path, monkeypatch, memfd):
+    # issue 26 #9: a server killed mid-measurement left the patient's video in TMPDIR
+    import os
+    import tempfile
+
+    from fetalhead.scans import cine
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    if not memfd:
+        monkeypatch.delattr(os, "memfd_create", raising=False)
+    video = write_video(tmp_path / "loop.avi", frames).read_bytes()
+    seen = 0
+    for i, _, grey in cine._video_frames(video, "loop.avi"):
+        assert list(scratch.iterdir()) == [], "a named copy of the upload exists while it is read"
+        seen += 1
+    assert seen == 12

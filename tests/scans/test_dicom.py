@@ -338,3 +338,18 @@ def test_deflate_bomb_is_refused_in_bounded_memory(tmp_path):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{bomb}: the deflated DICOM data inflates to more than 512 MiB" in proc.stdout + proc.stderr
     assert child_mb < 400, f"the refusal took {child_mb:.0f} MB"
+
+
+def test_huge_header_text_is_bounded(tmp_path, grey):
+    # issue 26 #7: a 200 KB text field made every PDF take 13 s (and 3 KB gave "row too high")
+    from fetalhead.scans.dicom import MAX_HEADER_TEXT
+
+    path = write_us_dicom(tmp_path / "t.dcm", grey, regions=[region(0, 0, grey.shape[1] - 1, grey.shape[0] - 1,
+                                                                       PS / 10)])
+    ds = pydicom.dcmread(path)
+    ds.ManufacturerModelName = "X" * 200_000
+    ds.PatientName = "Y" * 200_000
+    ds.save_as(path)
+    scan = read_dicom(path, include_identifying=True)
+    assert all(len(v) <= MAX_HEADER_TEXT for v in scan.identifiers.values())
+    assert "XXX" in scan.identifiers["ManufacturerModelName"]

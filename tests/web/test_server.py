@@ -218,6 +218,49 @@ def test_login(tmp_path, scan):
         srv.stop()
 
 
+def test_failed_logins_are_throttled_logged_and_cost_the_same_for_unknown_users(scan, monkeypatch, caplog):
+    # issue 26 #5: 400 guesses in 21 s, all 401; an unknown user skipped scrypt (names could be enumerated)
+    import fetalhead.web.serving as serving
+
+    checked = []
+    real = serving._check_password
+    monkeypatch.setattr(serving, "_check_password", lambda pw, stored: checked.append(stored) or real(pw, stored))
+    users = {"asha": hash_password("correct horse battery")}
+    srv = Served(create_app(users=users))
+    try:
+        def login(user, password):
+            token = base64.b64encode(f"{user}:{password}".encode()).decode()
+            return srv.get("/api/v1/health", {"Authorization": f"Basic {token}"})
+
+        checked.clear()
+        assert login("nobody", "x")[0] == 401
+        assert len(checked) == 1  # scrypt ran for a user name that does not exist
+        with caplog.at_level("WARNING", logger="fetalhead.web"):
+            statuses = [login("asha", f"guess{i}")[0] for i in range(serving.LOGIN_FAILURES_ALLOWED + 2)]
+        assert statuses[:serving.LOGIN_FAILURES_ALLOWED - 1] == [401] * (serving.LOGIN_FAILURES_ALLOWED - 1)
+        assert statuses[-1] == 429
+        status, headers, body = login("asha", "correct horse battery")
+        assert status == 429 and int(headers["Retry-After"]) >= 1  # throttled, even with the right password
+        assert json.loads(body)["error"]["code"] == "too_many_logins"
+        assert "failed login for user 'asha'" in caplog.text and "guess" not in caplog.text  # never the password
+    finally:
+        srv.stop()
+
+
+def test_login_throttle_window():
+    from fetalhead.web.serving import LoginThrottle
+
+    now = [0.0]
+    t = LoginThrottle(allowed=3, window_s=60, clock=lambda: now[0])
+    for _ in range(3):
+        assert t.retry_after("client:a", "user:b") == 0
+        t.failed("client:a", "user:b")
+    assert 59 <= t.retry_after("client:a") <= 61 and t.retry_after("user:b") > 0
+    assert t.retry_after("client:c", "user:d") == 0  # others are not held up
+    now[0] = 61.0
+    assert t.retry_after("client:a", "user:b") == 0
+
+
 def test_serving_beyond_loopback_needs_a_login(tmp_path, capsys):
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert "password-file" in capsys.readouterr().err

@@ -14,8 +14,8 @@
   whose figure agrees with its neighbours, not a lucky outlier. The result says which frame and why.
 
 Frames are decoded one at a time (a DICOM file is parsed once; a video is read in order), so a long
-loop never sits in memory whole. A video given as bytes (the web page) is written to a private
-temporary file first, since OpenCV reads video from files only; it is deleted when read.
+loop never sits in memory whole. A video given as bytes (the web page) goes into an anonymous memory
+file (OpenCV reads video from files only); it is never written to disk under a name.
 """
 
 from __future__ import annotations
@@ -65,16 +65,20 @@ def parse_frames(text) -> str | int:
 
 @contextlib.contextmanager
 def _video_capture(source, name: str):
-    """An opened cv2.VideoCapture of a path or of bytes (through a private temporary file)."""
+    """An opened cv2.VideoCapture of a path or of bytes.
+
+    Bytes (an upload) never lie on disk under a name: on Linux they go into an anonymous memory file
+    (``memfd_create``) that OpenCV opens as ``/proc/self/fd/N``; elsewhere into a private temporary
+    file (mode 0600) that is unlinked as soon as it is opened, so a killed process leaves nothing."""
     import cv2
 
-    tmp = None
+    fd = None
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
-            fd, tmp = tempfile.mkstemp(prefix="fetalhead-", suffix=".video")  # mode 0600
-            with os.fdopen(fd, "wb") as f:
-                f.write(bytes(source))
-            path = tmp
+            fd = _anonymous_file(bytes(source))
+            path = f"/proc/self/fd/{fd}" if os.path.exists(f"/proc/self/fd/{fd}") else None
+            if path is None:
+                raise ScanReadError(f"{name}: a video upload cannot be read on this system (no /proc/self/fd)")
         else:
             path = str(source)
         cap = cv2.VideoCapture(path)
@@ -85,9 +89,23 @@ def _video_capture(source, name: str):
         finally:
             cap.release()
     finally:
-        if tmp is not None:
+        if fd is not None:
             with contextlib.suppress(OSError):
-                os.unlink(tmp)
+                os.close(fd)
+
+
+def _anonymous_file(data: bytes) -> int:
+    """A readable file descriptor holding ``data``, with no name on any disk."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("fetalhead-video", getattr(os, "MFD_CLOEXEC", 0))
+    else:
+        fd, tmp = tempfile.mkstemp(prefix="fetalhead-", suffix=".video")  # mode 0600
+        os.unlink(tmp)  # gone from the folder at once; the data live while fd is open
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
 
 
 def _grey(frame: np.ndarray) -> np.ndarray:

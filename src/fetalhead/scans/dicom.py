@@ -46,6 +46,9 @@ MAX_DICOM_FRAMES = 10_000
 #: bounded chunks and refused past it *before* the dataset is parsed (a deflate bomb).
 MAX_INFLATED_BYTES = 512 * 1024 * 1024
 _DEFLATED_TS = "1.2.840.10008.1.2.1.99"
+#: Longest text kept from a header field: UIDs and LO values are at most 64 characters (PS3.5 6.2),
+#: a PN at most 64 per component group; past twice that a value is no identifier but a payload.
+MAX_HEADER_TEXT = 128
 IDENTIFIER_FIELDS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber",
                      "InstanceNumber", "Modality", "Manufacturer", "ManufacturerModelName")
 IDENTIFYING_FIELDS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber",
@@ -488,6 +491,13 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
         yield scan, times[i]
 
 
+def _bounded_text(value) -> str:
+    """A header value as text of at most :data:`MAX_HEADER_TEXT` characters (a crafted file may carry
+    megabytes in a tag that every report, SR and FHIR Bundle would then repeat)."""
+    text = str(value)
+    return text if len(text) <= MAX_HEADER_TEXT else text[:MAX_HEADER_TEXT - 1] + "…"
+
+
 def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions,
                        header=None, blank=True):
     modality = str(ds.get("Modality", "") or "").strip().upper()
@@ -528,9 +538,9 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
             tag_mm = (float(tag[1]), float(tag[0]))
     except (TypeError, ValueError):
         tag_mm = None  # not numbers: no calibration from this tag
-    ids = {k: str(ds.get(k)) for k in IDENTIFIER_FIELDS if ds.get(k) not in (None, "")}
+    ids = {k: _bounded_text(ds.get(k)) for k in IDENTIFIER_FIELDS if ds.get(k) not in (None, "")}
     if include_identifying:
-        ids.update({k: str(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
+        ids.update({k: _bounded_text(ds.get(k)) for k in IDENTIFYING_FIELDS if ds.get(k) not in (None, "")})
     regions = ultrasound_regions(ds)
     if blank:
         grey = blank_outside(grey, regions)

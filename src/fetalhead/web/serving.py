@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import logging
 import os
 import threading
 from contextlib import contextmanager
@@ -28,6 +29,8 @@ from pathlib import Path
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..clinical.limits import LOOPBACK_HOSTS
+
+_LOG = logging.getLogger("fetalhead.web")
 
 __all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
            "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S"]
@@ -41,6 +44,12 @@ MAX_CONNECTIONS = 256
 #: Idle keep-alive connections are closed after this time.
 KEEP_ALIVE_S = 5
 _SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # RFC 7914's interactive-login parameters
+#: Failed logins allowed per client address and per user name within :data:`LOGIN_WINDOW_S`; beyond
+#: them 429 with Retry-After (OWASP Authentication Cheat Sheet: throttle, do not lock accounts forever).
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_WINDOW_S = 60.0
+#: Most clients and user names whose failures are remembered (memory stays bounded under a flood).
+_LOGIN_MEMORY = 10_000
 
 
 class Busy(Exception):
@@ -115,6 +124,54 @@ def read_password_file(path: str | Path) -> dict[str, str]:
     return users
 
 
+class LoginThrottle:
+    """Failed logins per client and per user name in a sliding window (:data:`LOGIN_FAILURES_ALLOWED`
+    in :data:`LOGIN_WINDOW_S`)."""
+
+    def __init__(self, allowed: int = LOGIN_FAILURES_ALLOWED, window_s: float = LOGIN_WINDOW_S, clock=None):
+        import time
+
+        self.allowed, self.window = int(allowed), float(window_s)
+        self.clock = clock or time.monotonic
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, key: str, now: float) -> list[float]:
+        times = [t for t in self._failures.get(key, ()) if now - t < self.window]
+        if times:
+            self._failures[key] = times
+        else:
+            self._failures.pop(key, None)
+        return times
+
+    def retry_after(self, *keys: str) -> int:
+        """Seconds until a login may be tried again for these keys (0: now)."""
+        now = self.clock()
+        wait = 0.0
+        for key in keys:
+            times = self._recent(key, now)
+            if len(times) >= self.allowed:
+                wait = max(wait, self.window - (now - times[-self.allowed]))
+        return int(wait) + 1 if wait > 0 else 0
+
+    def failed(self, *keys: str) -> None:
+        now = self.clock()
+        if len(self._failures) > _LOGIN_MEMORY:
+            self._failures.clear()
+        for key in keys:
+            self._failures.setdefault(key, []).append(now)
+
+
+def _basic_user(value: str) -> tuple[str, str] | None:
+    """``(user, password)`` of an HTTP Basic Authorization header value, or None."""
+    if not value.lower().startswith("basic "):
+        return None
+    try:
+        user, sep, password = base64.b64decode(value[6:], validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (user, password) if sep else None
+
+
 # --- ASGI guard --------------------------------------------------------------------------------
 
 
@@ -156,6 +213,9 @@ class GuardMiddleware:
         self.body_timeout = body_timeout_s
         self.headers = security_headers or {}
         self._verified: dict[str, str] = {}  # header value -> user, after one scrypt check
+        self.throttle = LoginThrottle()
+        # an unknown user name costs one scrypt too, so that timing does not tell which names exist
+        self._decoy = hash_password(os.urandom(16).hex()) if self.users else ""
 
     async def _send_error(self, send, status: int, code: str, message: str, extra=()):
         body = json.dumps({"error": {"code": code, "message": message}}).encode()
@@ -167,20 +227,43 @@ class GuardMiddleware:
         await send({"type": "http.response.body", "body": body})
 
     def _authorised(self, value: str) -> bool:
+        """Checks the credentials (scrypt: run in a thread, never on the event loop)."""
         if value in self._verified:
             return True
-        if not value.lower().startswith("basic "):
+        creds = _basic_user(value)
+        if creds is None:
             return False
-        try:
-            user, _, password = base64.b64decode(value[6:], validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
+        user, password = creds
         stored = self.users.get(user)
-        if stored and _check_password(password, stored):
+        ok = _check_password(password, stored or self._decoy) and stored is not None
+        if ok:
             if len(self._verified) > 1000:
                 self._verified.clear()
             self._verified[value] = user
+        return ok
+
+    async def _login(self, scope, headers, send) -> bool:
+        """True when the request may go on; otherwise the 401 or 429 has been sent."""
+        value = headers.get("authorization", "")
+        if value in self._verified:
             return True
+        challenge = [("www-authenticate", 'Basic realm="fetalhead", charset="UTF-8"')]
+        creds = _basic_user(value)
+        if creds is None:
+            await self._send_error(send, 401, "login_required", "log in to use this server", challenge)
+            return False
+        client = f"client:{(scope.get('client') or ('unknown',))[0]}"
+        user = f"user:{creds[0][:200]}"
+        wait = self.throttle.retry_after(client, user)
+        if wait:
+            await self._send_error(send, 429, "too_many_logins",
+                                   f"too many failed logins: try again in {wait} s", [("retry-after", str(wait))])
+            return False
+        if await asyncio.to_thread(self._authorised, value):
+            return True
+        self.throttle.failed(client, user)
+        _LOG.warning("failed login for user %r from %s", creds[0][:200], client[7:])
+        await self._send_error(send, 401, "login_required", "log in to use this server", challenge)
         return False
 
     async def __call__(self, scope, receive, send):
@@ -195,9 +278,8 @@ class GuardMiddleware:
             origin = headers.get("origin")
             if origin is not None and not same_origin(origin, scope.get("scheme", "http"), headers.get("host", "")):
                 return await self._send_error(send, 403, "cross_origin", "requests from other web sites are refused")
-        if self.users and not self._authorised(headers.get("authorization", "")):
-            return await self._send_error(send, 401, "login_required", "log in to use this server",
-                                          [("www-authenticate", 'Basic realm="fetalhead", charset="UTF-8"')])
+        if self.users and not await self._login(scope, headers, send):
+            return
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.max_body:
             return await self._send_error(send, 413, "too_large", f"upload larger than {self.max_body // 1_000_000} MB")
