@@ -275,3 +275,28 @@ def test_serving_beyond_loopback_needs_a_login(tmp_path, capsys):
     finally:
         sys.stdin = sys_stdin
     assert pw.read_text().startswith("ravi:scrypt$") and (pw.stat().st_mode & 0o777) == 0o600
+
+
+def test_a_big_json_body_is_refused_as_it_arrives(scan):
+    # issue 26 #8: a 60 MB JSON body was parsed on the event loop and stalled /health for 2.4 s
+    from fetalhead.web.serving import MAX_JSON_BODY_BYTES
+
+    srv = Served(create_app())
+    try:
+        c = srv.conn()
+        big = b'{"ellipse": {}, "measurement": {"x": "' + b"a" * (MAX_JSON_BODY_BYTES + 10) + b'"}}'
+        c.request("POST", "/api/v1/biometry", body=big, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 413 and json.loads(r.read())["error"]["code"] == "too_large"
+
+        def chunks():  # no Content-Length: counted as it arrives
+            for _ in range(MAX_JSON_BODY_BYTES // 65536 + 2):
+                yield b" " * 65536
+
+        c = srv.conn()
+        c.request("POST", "/api/v1/biometry", body=chunks(), encode_chunked=True,
+                  headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        assert c.getresponse().status == 413
+        assert srv.get("/api/v1/health")[0] == 200
+    finally:
+        srv.stop()

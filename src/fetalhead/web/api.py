@@ -275,15 +275,21 @@ def _measurement_from(body, source: str, settings: Settings) -> Measurement:
 
 
 @router.post("/biometry")
-def biometry_endpoint(body: BiometryIn, settings: Settings = Depends(get_settings)):
+def biometry_endpoint(body: BiometryIn, settings: Settings = Depends(get_settings), limiter=Depends(get_limiter)):
     """The figures, flags and status for an ellipse adjusted by hand (pixels), without the network.
 
     With ``measurement`` (the page's current result) the scan's flags, spacing, frame and
     quality are kept; ``ga_weeks`` is the gestational age by dates now entered (null: none).
+    Counted by the work limiter like a scan (its JSON can be large).
     """
     _check_lang(body.lang)
     if body.chart is not None:
         _check_chart(body.chart)
+    with limiter.slot():
+        return _biometry(body, settings)
+
+
+def _biometry(body: BiometryIn, settings: Settings) -> dict:
     e = body.ellipse.to_ellipse()
     if body.measurement is not None:
         m = _measurement_from(body.measurement, "adjusted", settings)
