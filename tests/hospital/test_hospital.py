@@ -101,6 +101,8 @@ def test_dciodvfy_finds_no_error_in_the_sr_and_the_capture(us_dicom, model, tmp_
         assert errors == [], (path.name, errors)
         # the only warnings left: our private coding scheme (99FHEAD) is not one dciodvfy knows
         assert all("99FHEAD" in x for x in lines if x.startswith("Warning")), (path.name, lines)
+        # both name the software and its model (issue 25 #2)
+        assert list(pydicom.dcmread(path).SoftwareVersions) == [fetalhead.__version__, model.version]
 
 
 def test_fhir_bundle_is_valid_r4_and_holds_no_patient_data(us_dicom, model, tmp_path):
@@ -122,7 +124,7 @@ def test_fhir_bundle_is_valid_r4_and_holds_no_patient_data(us_dicom, model, tmp_
     study = pydicom.dcmread(us_dicom, stop_before_pixels=True).StudyInstanceUID
     assert obs["11984-2"].derivedFrom[0].identifier.value == f"urn:oid:{study}"
     device = [e.resource for e in bundle.entry if e.resource.__resource_type__ == "Device"][0]
-    assert device.version[0].value == model.version
+    assert [v.value for v in device.version] == [fetalhead.__version__, model.version]  # the software, its model
     raw = path.read_text()
     assert "Doe" not in raw and "ID-12345" not in raw and "19900101" not in raw
 

@@ -149,3 +149,77 @@ def test_a_failed_report_says_why_in_each_language():
     # every failure code has its words in every language
     for lang in ("en", "hi", "te"):
         assert {f"failure_{c}" for c in fetalhead.measurement.FAILURES} <= set(translations(lang))
+
+
+def _pdf_pages(pdf: bytes, tmp_path, dpi: int = 60):
+    """The PDF's pages as RGB arrays, rendered by poppler's pdftoppm (as printed)."""
+    import shutil
+    import subprocess
+
+    import cv2
+
+    if not shutil.which("pdftoppm"):
+        pytest.skip("poppler's pdftoppm is not installed (make system-deps)")
+    (tmp_path / "r.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-png", str(tmp_path / "r.pdf"), str(tmp_path / "page")], check=True)
+    return [cv2.imread(str(p))[:, :, ::-1] for p in sorted(tmp_path.glob("page*.png"))]
+
+
+def _pdf_text(pdf: bytes, tmp_path) -> str:
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("poppler's pdftotext is not installed (make system-deps)")
+    (tmp_path / "t.pdf").write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(tmp_path / "t.pdf"), "-"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_the_pdf_table_is_not_printed_red_when_a_ga_by_dates_is_given(tmp_path, lang):
+    # issue 25 #1: the chart's red "this fetus" dot left its fill on the table of figures
+    pytest.importorskip("fpdf")
+    from fetalhead.outputs.report import report_pdf
+
+    m = measured(ga=22.0)
+    (page,) = _pdf_pages(report_pdf(m, np.full((540, 800), 0.4, np.float32), lang), tmp_path)
+    r, g, b = (page[..., k].astype(int) for k in range(3))
+    red = (r > 150) & (g < 90) & (b < 90)
+    assert red.mean() < 0.01, f"{100 * red.mean():.1f} % of the page is red"
+    dark = (r + g + b) / 3 < 60
+    assert dark.mean() < 0.2, "the page prints mostly dark"
+
+
+def test_the_report_prints_the_pixel_size_used_not_only_its_source(tmp_path):
+    # issue 25 #9: "pixel size source: entered on this page" without the value could not be traced
+    pytest.importorskip("fpdf")
+    from fetalhead.measurement import PAGE_SPACING_SOURCE
+    from fetalhead.outputs.report import report_pdf
+
+    m = Measurement("a.png", "ok", quality=0.93, model_version="t", image_size=(800, 540))
+    _fill(m, Ellipse(400, 270, 190, 150, 10), 0.1347377, PAGE_SPACING_SOURCE, None)
+    t = translations("en")
+    assert dict(report_rows(m, t))[t["spacing_source"]] == "0.1347 mm (entered on this page)"
+    assert "0.1347 mm (entered on this page)" in report_html(m, np.full((540, 800), 0.4, np.float32), "en")
+    assert "0.1347 mm" in _pdf_text(report_pdf(m, np.full((540, 800), 0.4, np.float32), "en"), tmp_path)
+    _fill(m, Ellipse(400, 270, 190, 150, 10), (0.1347, 0.1360), "dicom:SequenceOfUltrasoundRegions", None)
+    assert dict(report_rows(m, t))[t["spacing_source"]].startswith("0.1347 x 0.1360 mm (from the DICOM file")
+
+
+def test_every_output_names_the_software_and_its_version(tmp_path):
+    # issue 25 #2: reports said "Model version 0.3.0+seed0+int8" but never "fetalhead" and its version
+    pytest.importorskip("fpdf")
+    from fetalhead._version import SOFTWARE_NAME, __version__
+    from fetalhead.hospital.fhir import fhir_bundle
+    from fetalhead.outputs.overlay import _text_lines
+    from fetalhead.outputs.report import report_pdf
+
+    assert SOFTWARE_NAME == f"fetalhead {__version__}"
+    m = measured()
+    grey = np.full((540, 800), 0.4, np.float32)
+    assert SOFTWARE_NAME in report_html(m, grey, "hi")
+    assert SOFTWARE_NAME in _pdf_text(report_pdf(m, grey, "te"), tmp_path)
+    assert any(SOFTWARE_NAME in line for line in _text_lines(m))
+    device = fhir_bundle(m, model_version="0.3.0+seed0")["entry"][0]["resource"]
+    assert {"type": {"text": "software"}, "value": __version__} in device["version"]

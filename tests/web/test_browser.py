@@ -146,6 +146,7 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
     assert page.text_content("#status") == translations("en")[f"status_{api['status']}"]
     assert page.locator("#fetus-point, .fetus-point").count() == 1
     assert float(page.get_attribute("#pixel-size", "aria-invalid") or 0) == 0
+    assert page.text_content("#val-model") == f"fetalhead {fetalhead.__version__} · {api['model_version']}"
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 10_000
 

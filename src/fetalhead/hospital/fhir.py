@@ -23,6 +23,8 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+from .._version import __version__
+
 __all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM", "LOINC_CODES"]
 
 LOINC = "http://loinc.org"
@@ -79,7 +81,8 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
     device = {"resourceType": "Device", "id": device_id,
               "deviceName": [{"name": "fetalhead", "type": "model-name"}],
               "manufacturer": "fetalhead (open source)",
-              "version": [{"value": model_version}],
+              "version": [{"type": {"text": "software"}, "value": __version__},
+                          {"type": {"text": "model"}, "value": model_version}],
               "note": [{"text": "Fetal head biometry software on 2D ultrasound; results need a clinician's review"}]}
     if model_sha256:
         device["identifier"] = [{"system": "urn:fetalhead:model-sha256", "value": model_sha256}]

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._version import __version__
+
 __all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER",
            "PRIVATE_SCHEME"]
 
@@ -198,6 +200,7 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = ""):
         instance_number=1, manufacturer="fetalhead (open source)", is_complete=True, is_final=False,
         is_verified=False)
     sr.SeriesDescription = "fetalhead fetal head biometry"
+    sr.SoftwareVersions = [__version__, model_version[:64]]  # (0018,1020): the software, then its model
     _declare_private_scheme(sr)
     return sr
 
@@ -253,6 +256,7 @@ def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str):
         series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sc", source_uid, m.frame, model_version),
         instance_number=2, manufacturer="fetalhead (open source)", patient_orientation=("L", "F"))
     sc.SeriesDescription = "fetalhead fetal head biometry"
+    sc.SoftwareVersions = [__version__, model_version[:64]]
     # General Series: Laterality is required (2C) for paired body parts; saying which part this is
     # (the source's, else the abdomen of a transabdominal obstetric scan) tells readers it is not paired
     sc.BodyPartExamined = str(header.get("BodyPartExamined") or "") or OBSTETRIC_BODY_PART

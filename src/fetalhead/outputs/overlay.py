@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .._version import SOFTWARE_NAME
 from ..clinical.geometry import ellipse_points
 
 __all__ = ["draw_overlay", "write_overlay"]
@@ -35,6 +36,7 @@ def _text_lines(m) -> list[str]:
         lines.append(f"HC {_fmt(m.head_circumference_px, ' px')}  (no pixel spacing: no mm)")
     lines.append(f"quality {_fmt(m.quality, '', 2)}  {m.status.upper()}"
                  + (f"  [{', '.join(m.flags)}]" if m.flags else ""))
+    lines.append(f"{SOFTWARE_NAME}, model {m.model_version or 'unknown'}")
     return lines
 
 

@@ -26,6 +26,7 @@ from ..assets import FONTS_DIR, I18N_DIR, WEB_FONTS_DIR
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_value_at_centile, check_chart
 from .display import centile_band, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
+from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
@@ -102,6 +103,17 @@ def spacing_text(source: str, t: dict) -> str:
     return source
 
 
+def spacing_value_text(spacing, source: str, t: dict) -> str:
+    """The pixel size used (mm, x and y when they differ) and where it came from: the value printed, so
+    that a wrong one can be traced (issue 25)."""
+    where = spacing_text(source, t)
+    if not spacing:
+        return where
+    x, y = (float(spacing[0]), float(spacing[1])) if isinstance(spacing, (tuple, list)) else (spacing, spacing)
+    value = f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
+    return f"{value} ({where})"
+
+
 #: The figures of the table, in order: (label key in the translations, result column).
 TABLE_ROWS = (("hc", "hc_mm"), ("bpd", "bpd_mm"), ("ofd", "ofd_mm"), ("ci", "cephalic_index"),
               ("ga_hadlock", "ga_hc_hadlock_weeks"), ("ga_intergrowth", "ga_hc_intergrowth_weeks"),
@@ -137,7 +149,7 @@ def display_values(m, t: dict) -> dict:
     if m.status == "adjusted" and m.quality is not None:
         quality += f" ({t['quality_not_of_outline']})"
     out["quality"] = quality
-    out["spacing_source"] = spacing_text(m.spacing_source, t)
+    out["spacing_source"] = spacing_value_text(m.pixel_spacing_mm, m.spacing_source, t)
     out["chart_note"] = chart_note(m, t)
     if (m.n_frames or 1) > 1:  # a cine loop: which frame was measured, and whether the software chose it
         out["frame"] = fill(t["loop_frame"], n=m.frame + 1, total=m.n_frames) + (
@@ -287,7 +299,7 @@ img{{max-width:100%;border:1px solid #ccc}} .status.flagged,.status.failed{{colo
 </style></head><body>
 <h1>{e(t['report_title'])}</h1>
 <p class="meta">{e(t['scan'])}: {e(Path(m.source).name)} · {e(t['date_generated'])}: {e(now)} ·
-{e(t['model_version'])}: {e(m.model_version)}</p>
+{e(SOFTWARE_NAME)} · {e(t['model_version'])}: {e(m.model_version)}</p>
 {status}
 {f'<img alt="{e(t["canvas_label"])}" src="data:image/png;base64,{img64}">' if img64 else ''}
 <table>{rows}</table>
@@ -341,7 +353,8 @@ def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
     pdf.set_font(main, size=9)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     pdf.multi_cell(0, 5, f"{t['scan']}: {Path(m.source).name}   {t['date_generated']}: {now}   "
-                         f"{t['model_version']}: {m.model_version}", new_x="LMARGIN", new_y="NEXT")
+                         f"{SOFTWARE_NAME}   {t['model_version']}: {m.model_version}", new_x="LMARGIN",
+                   new_y="NEXT")
     pdf.set_font(main, size=11)
     for line in _status_lines(m, t):
         pdf.set_text_color(176, 0, 32) if m.status != "ok" else pdf.set_text_color(20, 60, 100)
@@ -424,6 +437,7 @@ def _pdf_chart(pdf, m, t, font, x0: float, y_top: float, w: float, h: float) -> 
         x, y = px(m.ga_by_dates_weeks, min(max(m.head_circumference_mm, hmin), hmax))
         pdf.set_fill_color(214, 39, 40)
         pdf.circle(x=x, y=y, radius=1.3, style="F")
+        pdf.set_fill_color(255, 255, 255)  # the table drawn after must not inherit the dot's red
         pdf.set_font(font, size=7)
         pdf.set_xy(x + 2, y - 5)
         pdf.cell(30, 4, t["this_fetus"])

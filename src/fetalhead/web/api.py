@@ -30,6 +30,7 @@ from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_s
 from ..model.runtime import HeadModel
 from ..outputs.results import ellipse_json
 from ..outputs.report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
+from .._version import SOFTWARE_NAME
 from .signing import new_key, sign, verify
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
@@ -177,6 +178,7 @@ def _answer(m: Measurement, lang: str, settings: Settings) -> dict:
     """A measurement's JSON form, signed by this server (``signature``, see :mod:`fetalhead.web.signing`),
     with ``display``: its figures written out in ``lang`` (as the report writes them)."""
     out = m.to_dict()
+    out["software"] = SOFTWARE_NAME  # what measured: the software and (model_version) its model
     out["signature"] = sign(out, settings.signing_key)
     out["display"] = display_values(m, translations(lang))
     return out

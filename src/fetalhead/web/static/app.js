@@ -162,7 +162,7 @@ function showFigures(f) {
     "val-ga-bpd": "ga_bpd_hadlock_weeks", "val-centile": "hc_centile", "val-quality": "quality",
     "val-spacing": "spacing_source" };
   for (const [id, column] of Object.entries(rows)) $(id).textContent = missing(d[column]) ? tr("not_available") : d[column];
-  $("val-model").textContent = f.model_version || "";
+  $("val-model").textContent = [f.software, f.model_version].filter(Boolean).join(" · ");
   const st = $("status");
   st.className = `status ${f.status}`;
   st.textContent = tr(`status_${f.status}`);
