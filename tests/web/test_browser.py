@@ -157,9 +157,14 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
 
     # dragging a BPD caliper outwards makes the BPD larger and the figures are recomputed
     before = _figure(page, "#val-bpd")
-    x, y = expected.landmarks["bpd_2"]
+    ends = page.evaluate("landmarks(state.ellipse)")
+    x, y = ends["bpd_2"]
     _drag(page, box, sx, sy, (x, y), (x + (x - cx) / e.semi_minor * 15, y + (y - cy) / e.semi_minor * 15))
     assert _wait_until(lambda: _figure(page, "#val-bpd") > before + 1)
+    # as on a scanner, the other BPD end stays where it was (issue 25 #4), and the OFD ends are the OFD's
+    moved = page.evaluate("landmarks(state.ellipse)")
+    assert moved["bpd_1"] == pytest.approx(ends["bpd_1"], abs=0.5)
+    assert abs(moved["bpd_2"][0] - ends["bpd_2"][0]) + abs(moved["bpd_2"][1] - ends["bpd_2"][1]) > 5
     assert "Adjusted by hand" in page.text_content("#flags")
     assert page.get_attribute("#status", "class") == "status adjusted"
 

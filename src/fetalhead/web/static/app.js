@@ -111,9 +111,12 @@ function applyHandle(kind, x, y) {
     e.center_x = (x + other[0]) / 2; e.center_y = (y + other[1]) / 2;
     e.semi_major = a;
     e.angle_deg = (Math.atan2(y - other[1], x - other[0]) * 180) / Math.PI + (kind === "ofd_1" ? 180 : 0);
-  } else {
+  } else {  // a BPD end: as on a scanner, the opposite end stays where it is
     const t = (e.angle_deg * Math.PI) / 180, px = -Math.sin(t), py = Math.cos(t);
-    e.semi_minor = Math.max(2, Math.abs((x - e.center_x) * px + (y - e.center_y) * py));
+    const sign = kind === "bpd_2" ? 1 : -1, other = landmarks(e)[kind === "bpd_2" ? "bpd_1" : "bpd_2"];
+    const b = Math.max(2, (((x - other[0]) * px + (y - other[1]) * py) * sign) / 2);
+    e.center_x = other[0] + sign * b * px; e.center_y = other[1] + sign * b * py;
+    e.semi_minor = b;
   }
   $("reset").disabled = false;
   draw();
@@ -148,11 +151,22 @@ function draw() {
   for (const [a, b] of [["ofd_1", "ofd_2"], ["bpd_1", "bpd_2"]]) {
     g.beginPath(); g.moveTo(...lm[a]); g.lineTo(...lm[b]); g.stroke();
   }
+  // the ends as thin crosshairs (a disc would hide the skull edge), each labelled with its diameter
   const r = handleRadius(c), chosen = $("handle").value;
+  g.font = `${Math.round(r * 1.6)}px sans-serif`;
+  g.textAlign = "center"; g.textBaseline = "middle";
   for (const [k, p] of Object.entries(lm)) {
-    g.fillStyle = k === chosen && document.activeElement === c ? "#ff00ff" : "#00ffff";
-    g.beginPath(); g.arc(p[0], p[1], r, 0, 2 * Math.PI); g.fill();
+    const colour = k === chosen && document.activeElement === c ? "#ff00ff" : "#00ffff";
+    g.strokeStyle = colour; g.lineWidth = Math.max(1, lw * 0.75);
+    g.beginPath(); g.moveTo(p[0] - r, p[1]); g.lineTo(p[0] + r, p[1]); g.moveTo(p[0], p[1] - r); g.lineTo(p[0], p[1] + r);
+    g.stroke();
+    const out = Math.hypot(p[0] - e.center_x, p[1] - e.center_y) || 1, k2 = (r * 2.6) / out;
+    const tx = p[0] + (p[0] - e.center_x) * k2, ty = p[1] + (p[1] - e.center_y) * k2;
+    g.lineWidth = Math.max(2, lw); g.strokeStyle = "rgba(0,0,0,0.7)"; g.fillStyle = colour;
+    const label = k.startsWith("bpd") ? "BPD" : "OFD";
+    g.strokeText(label, tx, ty); g.fillText(label, tx, ty);
   }
+  g.lineWidth = lw;
 }
 
 function showFigures(f) {
@@ -393,15 +407,15 @@ function onDown(ev) {
     const d = Math.hypot(p[0] - x, p[1] - y);
     if (d < bestD) { best = k; bestD = d; }
   }
-  if (best) state.drag = { kind: best };
+  // the end keeps its offset from the pointer (it does not jump under the finger)
+  if (best) state.drag = { kind: best, dx: lm[best][0] - x, dy: lm[best][1] - y };
   else if (insideEllipse(state.ellipse, x, y)) state.drag = { kind: "move", dx: state.ellipse.center_x - x, dy: state.ellipse.center_y - y };
   if (state.drag) { c.setPointerCapture(ev.pointerId); ev.preventDefault(); }
 }
 function onMove(ev) {
   if (!state.drag) return;
   const [x, y] = toImage(ev), d = state.drag;
-  if (d.kind === "move") applyHandle("move", x + d.dx, y + d.dy);
-  else applyHandle(d.kind, x, y);
+  applyHandle(d.kind, x + d.dx, y + d.dy);
 }
 function onUp() { state.drag = null; }
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
