@@ -56,7 +56,7 @@ def test_sr_and_overlay_in_the_source_study(us_dicom, model, tmp_path):
     for ds in (sr, sc):  # same study and patient, a new series
         assert ds.StudyInstanceUID == src.StudyInstanceUID and ds.SeriesInstanceUID != src.SeriesInstanceUID
         assert ds.PatientName == src.PatientName and ds.PatientID == src.PatientID
-    assert sr.SeriesInstanceUID == sc.SeriesInstanceUID
+    assert sr.SeriesInstanceUID != sc.SeriesInstanceUID  # each in a series of its own (issue 24 #1)
     root = sr.ContentTemplateSequence[0]
     assert (root.MappingResource, root.TemplateIdentifier) == ("DCMR", "5000")
     assert sr.ConceptNameCodeSequence[0].CodeValue == "125000"
@@ -208,6 +208,11 @@ def test_scanner_to_node_to_pacs(us_dicom, model, tmp_path):
         classes = sorted(i["SOPClassUID"] for i in stored)
         assert classes == sorted([str(pydicom.uid.ComprehensiveSRStorage), "1.2.840.10008.5.1.4.1.1.7"])
         assert all(i["StudyInstanceUID"] == src.StudyInstanceUID for i in stored)
+        # a series-level query for Modality SR finds the SR (issue 24 #1: it shared the capture's OT series)
+        query = json.dumps({"Level": "Series", "Query": {"Modality": "SR"}}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{pacs.http_port}/tools/find", data=query, method="POST")
+        with urllib.request.urlopen(req, timeout=10) as r:
+            assert len(json.loads(r.read())) == 1
         assert _wait(lambda: node_status(tmp_path / "node")["sent"] == 1)
         # a store from a calling AE title not allowed is refused
         assert _dcmsend(us_dicom, port, calling="INTRUDER").returncode != 0
@@ -354,3 +359,27 @@ def test_a_cine_loop_received_reports_its_best_frame(samples_dir, tmp_path, mode
     refs = [int(i.ReferencedSOPSequence[0].ReferencedFrameNumber) for i in _content_items(sr)
             if i.ValueType == "IMAGE"]
     assert refs and set(refs) == {best.frame + 1}
+
+
+def test_srs_and_captures_have_series_of_their_own_and_unique_numbers(us_dicom, model, tmp_path):
+    # issue 24 #1: SR and capture shared one series (Orthanc indexed it as OT), every SR was instance 1
+    from fetalhead.hospital.handoff import write_hand_off
+
+    second = tmp_path / "second.dcm"
+    ds = pydicom.dcmread(us_dicom)
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.save_as(second)
+    written = []
+    for i, source in enumerate((us_dicom, second)):
+        written += [pydicom.dcmread(p) for p in write_hand_off(*measured(source, model), model,
+                                                                sr_dir=tmp_path / f"out{i}")]
+    srs = [d for d in written if d.Modality == "SR"]
+    captures = [d for d in written if d.Modality != "SR"]
+    assert len(srs) == len(captures) == 2
+    assert len({d.SeriesInstanceUID for d in srs}) == 1 and len({d.SeriesInstanceUID for d in captures}) == 1
+    assert srs[0].SeriesInstanceUID != captures[0].SeriesInstanceUID
+    assert srs[0].SeriesNumber != captures[0].SeriesNumber
+    assert len({(d.SeriesInstanceUID, d.InstanceNumber) for d in written}) == 4
+    sources = {str(pydicom.dcmread(p).SOPInstanceUID) for p in (us_dicom, second)}
+    assert {c.SourceImageSequence[0].ReferencedSOPInstanceUID for c in captures} == sources

@@ -30,17 +30,29 @@ import numpy as np
 
 from .._version import __version__
 
-__all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER",
+__all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER", "CAPTURE_SERIES_NUMBER", "instance_number",
            "PRIVATE_SCHEME"]
 
-#: The series number of fetalhead's results in the source study.
+#: The series numbers of fetalhead's results in the source study: the SRs (Modality SR) and the overlay
+#: captures (Modality OT) each in a series of their own, so that a series query for SR finds them.
 SR_SERIES_NUMBER = 9901
+CAPTURE_SERIES_NUMBER = 9902
 #: Body Part Examined of the overlay capture when the source says none: fetal head biometry is done on
 #: transabdominal obstetric scans (from 14 weeks).
 OBSTETRIC_BODY_PART = "ABDOMEN"
 #: Private coding scheme for what DICOM has no code for (the 90 % interval limits).
 PRIVATE_SCHEME = "99FHEAD"
 _ROOT_UID_NAME = "fetalhead"
+
+
+def instance_number(source_uid: str, frame: int) -> int:
+    """The Instance Number of a result of one source instance and frame: derived from both (so the results
+    of the images of one study do not share a number, and a re-sent result keeps its own), 1 to 2**31 - 1
+    (Instance Number is an IS of at most 12 characters, PS3.5 6.2)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{source_uid}:{int(frame)}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (2 ** 31 - 1) + 1
 
 
 def _need():
@@ -197,7 +209,8 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = ""):
         evidence=[_evidence(header)], content=root,
         series_instance_uid=fetalhead_uid("series", header.StudyInstanceUID, model_version),
         series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sr", source_uid, m.frame, model_version),
-        instance_number=1, manufacturer="fetalhead (open source)", is_complete=True, is_final=False,
+        instance_number=instance_number(source_uid, m.frame), manufacturer="fetalhead (open source)",
+        is_complete=True, is_final=False,
         is_verified=False)
     sr.SeriesDescription = "fetalhead fetal head biometry"
     sr.SoftwareVersions = [__version__, model_version[:64]]  # (0018,1020): the software, then its model
@@ -251,12 +264,21 @@ def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str):
     rgb = np.ascontiguousarray(overlay_rgb[..., ::-1]).astype(np.uint8)  # OpenCV BGR -> RGB
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=_evidence(header), pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
-        coordinate_system="PATIENT", series_instance_uid=fetalhead_uid("series", header.StudyInstanceUID,
-                                                                     model_version),
-        series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sc", source_uid, m.frame, model_version),
-        instance_number=2, manufacturer="fetalhead (open source)", patient_orientation=("L", "F"))
+        coordinate_system="PATIENT",
+        series_instance_uid=fetalhead_uid("capture-series", header.StudyInstanceUID, model_version),
+        series_number=CAPTURE_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sc", source_uid, m.frame, model_version),
+        instance_number=instance_number(source_uid, m.frame), manufacturer="fetalhead (open source)",
+        patient_orientation=("L", "F"))
     sc.SeriesDescription = "fetalhead fetal head biometry"
     sc.SoftwareVersions = [__version__, model_version[:64]]
+    # the image the capture was drawn on (General Image module, Source Image Sequence)
+    from pydicom.dataset import Dataset
+
+    ref = Dataset()
+    ref.ReferencedSOPClassUID, ref.ReferencedSOPInstanceUID = str(header.SOPClassUID), source_uid
+    if int(header.get("NumberOfFrames", 1) or 1) > 1:
+        ref.ReferencedFrameNumber = int(m.frame) + 1  # DICOM counts frames from 1
+    sc.SourceImageSequence = [ref]
     # General Series: Laterality is required (2C) for paired body parts; saying which part this is
     # (the source's, else the abdomen of a transabdominal obstetric scan) tells readers it is not paired
     sc.BodyPartExamined = str(header.get("BodyPartExamined") or "") or OBSTETRIC_BODY_PART
