@@ -190,9 +190,14 @@ class BatchSummary:
     skipped: int = 0
     no_spacing: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    #: results whose SR or FHIR hand-off, asked for, could not be written (the run then exits 1)
+    not_handed_off: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, m: Measurement) -> None:
         self.total += 1
+        if {"sr_not_written", "fhir_not_written"} & set(m.flags):
+            why = next((x for x in m.messages if " not written to " in x), "hand-off not written")
+            self.not_handed_off.append((m.source, why))
         if m.status == "failed":
             self.failed += 1
             self.failures.append((m.source, m.message))
@@ -210,6 +215,8 @@ class BatchSummary:
             lines.append(f"{self.no_spacing} scan(s) had no usable pixel spacing: lengths in pixels only, no mm")
         for src, why in self.failures:
             lines.append(f"  failed: {why if src in why else f'{src}: {why}'}")
+        for src, why in self.not_handed_off:
+            lines.append(f"  not handed off: {src}: {why}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:

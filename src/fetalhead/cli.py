@@ -311,7 +311,7 @@ def _cmd_measure(args) -> int:
     print(summary.text(), file=sys.stderr)
     if args.out:
         print(f"results written to {args.out}", file=sys.stderr)
-    return 1 if (summary.failed or problems) else 0
+    return 1 if (summary.failed or summary.not_handed_off or problems) else 0
 
 
 def _cmd_serve(args) -> int:

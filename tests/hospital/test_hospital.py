@@ -383,3 +383,42 @@ def test_srs_and_captures_have_series_of_their_own_and_unique_numbers(us_dicom, 
     assert len({(d.SeriesInstanceUID, d.InstanceNumber) for d in written}) == 4
     sources = {str(pydicom.dcmread(p).SOPInstanceUID) for p in (us_dicom, second)}
     assert {c.SourceImageSequence[0].ReferencedSOPInstanceUID for c in captures} == sources
+
+
+def test_non_conformant_scanner_headers_are_repaired_not_a_lost_sr(us_dicom, model, tmp_path):
+    # issue 24 #5: PatientSex "FEMALE", a DA "1990-01-01", a StudyDate "2024/05/01", no Study UID stopped the SR
+    from fetalhead.hospital.handoff import write_hand_off
+
+    ds = pydicom.dcmread(us_dicom)
+    ds.PatientSex, ds.PatientBirthDate, ds.StudyDate, ds.StudyTime = "FEMALE", "1990-01-01", "2024/05/01", "10:15:00"
+    ds.AccessionNumber = "A1"
+    del ds.StudyInstanceUID
+    ds.save_as(us_dicom)
+    m, scan = measured(us_dicom, model)
+    paths = write_hand_off(m, scan, model, sr_dir=tmp_path / "sr")
+    assert len(paths) == 2 and "sr_not_written" not in m.flags
+    for path in paths:
+        out = pydicom.dcmread(path)
+        assert (out.PatientSex, out.PatientBirthDate, out.StudyDate, out.StudyTime) == \
+            ("F", "19900101", "20240501", "101500")
+        assert out.StudyInstanceUID.startswith("2.25.")
+        if DCIODVFY:
+            lines = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
+            assert not [x for x in (lines.stdout + lines.stderr).splitlines() if x.startswith("Error")]
+    said = "\n".join(m.messages)
+    assert "PatientSex: written out of the standard" in said and "StudyInstanceUID: missing" in said
+    assert "FEMALE" not in said and "1990" not in said  # the notes carry no patient data
+    assert len({pydicom.dcmread(p).StudyInstanceUID for p in paths}) == 1
+
+
+def test_measure_exits_1_when_an_sr_asked_for_cannot_be_written(us_dicom, tmp_path, monkeypatch, capsys):
+    # issue 24 #5: `measure --sr` exited 0 with `ok` when the SR could not be written
+    import fetalhead.hospital.sr as sr
+    from fetalhead.cli import main
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sr, "write_hospital_dicom", full_disk)
+    assert main(["measure", str(us_dicom), "--sr", str(tmp_path / "sr"), "--out", str(tmp_path / "r.csv")]) == 1
+    assert "not handed off" in capsys.readouterr().err

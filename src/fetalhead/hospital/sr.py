@@ -24,6 +24,8 @@ gives the same UIDs: a PACS stores a resent result once.
 
 from __future__ import annotations
 
+import copy
+import re
 from pathlib import Path
 
 import numpy as np
@@ -151,7 +153,7 @@ def _biometry_group(hd, c, m, key, value, points, graphic, header, extra=()):
     return group
 
 
-def structured_report(m, header, *, model_version: str, model_sha256: str = ""):
+def structured_report(m, header, *, model_version: str, model_sha256: str = "", notes: list | None = None):
     """The Comprehensive SR (a pydicom Dataset) of measurement ``m`` of the image whose header is
     ``header`` (pydicom Dataset of the source, pixel data not needed). ``m`` must have mm figures.
 
@@ -202,12 +204,13 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = ""):
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
             uid=fetalhead_uid("device", model_sha256 or model_version), name="fetalhead",
             manufacturer_name="fetalhead (open source)", model_name=model_version[:64]))
+    ev = _evidence(header, notes)
     root = hd.sr.ContainerContentItem(name=c["report"], template_id="5000")
     root.ContentSequence = [*observer, biometry, ratios, _text(hd, c["comment"], words, "CONTAINS")]
     source_uid = str(header.SOPInstanceUID)
     sr = hd.sr.ComprehensiveSR(
-        evidence=[_evidence(header)], content=root,
-        series_instance_uid=fetalhead_uid("series", header.StudyInstanceUID, model_version),
+        evidence=[ev], content=root,
+        series_instance_uid=fetalhead_uid("series", ev.StudyInstanceUID, model_version),
         series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sr", source_uid, m.frame, model_version),
         instance_number=instance_number(source_uid, m.frame), manufacturer="fetalhead (open source)",
         is_complete=True, is_final=False,
@@ -231,19 +234,82 @@ _EVIDENCE_KEYWORDS = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "
                       "StudyID", "AccessionNumber", "StudyDescription", "NumberOfFrames")
 
 
-def _evidence(header):
+def _evidence(header, notes: list | None = None):
     """The source's patient and study modules and identity, as a small dataset (copying the whole
-    header would cost more than measuring); Type 2 attributes it lacks are added empty."""
+    header would cost more than measuring); Type 2 attributes it lacks are added empty, and values
+    real scanners write out of the standard are repaired or dropped (:func:`repair_header`), each with
+    a note appended to ``notes``."""
     from pydicom.dataset import Dataset
 
     ev = Dataset()
     for elem in header:
         if elem.tag.group == 0x0010 or elem.keyword in _EVIDENCE_KEYWORDS:
-            ev.add(elem)
+            ev.add(copy.deepcopy(elem))
+    for note in repair_header(ev):
+        if notes is not None and note not in notes:
+            notes.append(note)
     for keyword in _TYPE2:
         if keyword not in ev:
             setattr(ev, keyword, "")
     return ev
+
+
+_SEX = {"F": "F", "FEMALE": "F", "WOMAN": "F", "M": "M", "MALE": "M", "MAN": "M", "O": "O", "OTHER": "O"}
+_UID = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
+
+
+def _repair_date(text: str) -> str | None:
+    import datetime as dt
+
+    digits = re.sub(r"[-/. ]", "", text.strip())
+    if re.fullmatch(r"\d{8}", digits):
+        try:
+            dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+            return digits
+        except ValueError:
+            return None
+    return None
+
+
+def _repair_time(text: str) -> str | None:
+    m = re.fullmatch(r"(\d{2}):?(\d{2})(?::?(\d{2})(\.\d{1,6})?)?", text.strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or (m.group(3) and int(m.group(3)) > 60):
+        return None
+    return m.group(1) + m.group(2) + (m.group(3) or "") + (m.group(4) or "")
+
+
+def repair_header(ds) -> list[str]:
+    """Make the patient and study attributes of ``ds`` (the SR's and capture's copy) conform, in place.
+
+    Dates written ``1990-01-01`` or ``2024/05/01`` become ``19900101``; times ``10:15:00`` become
+    ``101500``; Patient's Sex ``FEMALE`` becomes ``F``; what cannot be repaired is emptied (Type 2) or
+    removed; a missing or malformed Study Instance UID is derived from the image's SOP Instance UID, so
+    that the results still form one study. Returns a note per change (no patient data in them)."""
+    notes = []
+    for elem in list(ds):
+        value = elem.value
+        if elem.VR in ("DA", "TM") and value not in (None, "") and not isinstance(value, (list, tuple)):
+            text = str(value)
+            fixed = (_repair_date if elem.VR == "DA" else _repair_time)(text)
+            if fixed is None:
+                ds[elem.tag].value = ""
+                notes.append(f"{elem.keyword}: not a DICOM {elem.VR} value, left empty")
+            elif fixed != text.strip():
+                ds[elem.tag].value = fixed
+                notes.append(f"{elem.keyword}: written out of the standard, repaired to the {elem.VR} form")
+    sex = str(ds.get("PatientSex", "") or "").strip().upper()
+    if sex and sex in _SEX and _SEX[sex] != sex:
+        ds.PatientSex = _SEX[sex]
+        notes.append("PatientSex: written out of the standard, repaired to M/F/O")
+    elif sex and sex not in _SEX:
+        ds.PatientSex = ""
+        notes.append("PatientSex: not M, F or O, left empty")
+    study = str(ds.get("StudyInstanceUID", "") or "").strip()
+    if not study or len(study) > 64 or not _UID.match(study):
+        ds.StudyInstanceUID = fetalhead_uid("study-of", ds.get("SOPInstanceUID", ""))
+        notes.append("StudyInstanceUID: missing or malformed in the image; the results form a study derived "
+                     "from the image's SOP Instance UID")
+    return notes
 
 
 def _declare_private_scheme(ds) -> None:
@@ -256,16 +322,17 @@ def _declare_private_scheme(ds) -> None:
     ds.CodingSchemeIdentificationSequence = [item]
 
 
-def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str):
+def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str, notes: list | None = None):
     """A secondary capture (RGB) of the overlay: what was measured, drawn on the source image, in the
     same new series as the SR."""
     hd, _ = _need()
     source_uid = str(header.SOPInstanceUID)
     rgb = np.ascontiguousarray(overlay_rgb[..., ::-1]).astype(np.uint8)  # OpenCV BGR -> RGB
+    ev = _evidence(header, notes)
     sc = hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=_evidence(header), pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
+        ref_dataset=ev, pixel_array=rgb, photometric_interpretation="RGB", bits_allocated=8,
         coordinate_system="PATIENT",
-        series_instance_uid=fetalhead_uid("capture-series", header.StudyInstanceUID, model_version),
+        series_instance_uid=fetalhead_uid("capture-series", ev.StudyInstanceUID, model_version),
         series_number=CAPTURE_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sc", source_uid, m.frame, model_version),
         instance_number=instance_number(source_uid, m.frame), manufacturer="fetalhead (open source)",
         patient_orientation=("L", "F"))
@@ -296,8 +363,11 @@ def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, mo
     header = getattr(getattr(scan, "dicom", None), "header", None)
     if header is None:
         raise ValueError(f"{scan.name}: not a DICOM file: a DICOM SR needs the source instance")
-    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256)
-    sc = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model_version)
+    notes: list[str] = []
+    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256, notes=notes)
+    sc = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model_version,
+                         notes=notes)
+    m.messages.extend(f"DICOM SR: {note}" for note in notes)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(scan.name).stem + (f"_f{m.frame}" if m.frame else "")
