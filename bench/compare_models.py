@@ -71,14 +71,27 @@ def parse_candidate(text: str) -> tuple[str, Path, dict]:
     return name, Path(folder), overrides
 
 
-def fold_model(run: Path, train_samples, level_images: int):
-    """The fold's float ONNX model (exported once) with its outline level chosen on training images."""
+def fold_checkpoint(folder: Path, k: int) -> Path | None:
+    """Fold ``k``'s finished weights: ``DIR/fold<k>/last.pt`` of a training run, or ``DIR/fold<k>.pt``
+    (the weights-only file committed in training-artifacts/cv); None while it is not trained."""
+    run = folder / f"fold{k}"
+    if (run / "last.pt").is_file() and ((run / "done").exists() or _finished(run)):
+        return run / "last.pt"
+    if (folder / f"fold{k}.pt").is_file():
+        return folder / f"fold{k}.pt"
+    return None
+
+
+def fold_model(checkpoint: Path, train_samples, level_images: int, cache: Path):
+    """The fold's float ONNX model (exported once into ``cache``) with its outline level chosen on the
+    fold's training images."""
     from fetalhead.model.runtime import HeadModel
     from fetalhead.studies.calibration import choose_boundary_level
 
-    onnx = run / "model.onnx"
+    cache.mkdir(parents=True, exist_ok=True)
+    onnx = cache / "model.onnx"
     if not onnx.is_file():
-        subprocess.run([sys.executable, "-m", "fetalhead.cli", "export", str(run / "last.pt"), str(onnx)],
+        subprocess.run([sys.executable, "-m", "fetalhead.cli", "export", str(checkpoint), str(onnx)],
                        check=True, stdout=subprocess.DEVNULL)
     meta_path = onnx.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
@@ -120,22 +133,33 @@ def predictions(name: str, folder: Path, overrides: dict, samples, n_folds: int,
     key = json.dumps({"folder": str(folder.resolve()), "overrides": overrides, "variations": list(variations),
                       "n_folds": n_folds, "max_images": max_images})
     rows: list[dict] = []
-    if path.is_file() and path.with_suffix(".key").is_file() and path.with_suffix(".key").read_text() == key:
-        with path.open() as f:
-            rows = list(csv.DictReader(f))
+    if path.is_file() and path.with_suffix(".key").is_file():
+        cached = json.loads(path.with_suffix(".key").read_text())
+        wanted = json.loads(key)
+        same = all(cached.get(k) == wanted[k] for k in wanted if k != "variations")
+        if same and set(variations) <= set(cached["variations"]):  # reuse: the rows of the variations asked
+            with path.open() as f:
+                rows = [r for r in csv.DictReader(f) if r["variation"] in set(variations)]
+            if set(variations) != set(cached["variations"]):
+                done = {int(r["fold"]) for r in rows}
+                missing = [k for k in range(n_folds) if k not in done and fold_checkpoint(folder, k)]
+                if not missing:
+                    return rows
+                name = f"{name}-{len(variations)}v"  # new folds for this subset go to a file of their own
+                path, rows = out / f"{name}.csv", []
     done = {int(r["fold"]) for r in rows}
     for k in range(n_folds):
-        run = folder / f"fold{k}"
         if k in done:
             continue
-        if not (run / "last.pt").is_file() or not (run / "done").exists() and not _finished(run):
-            print(f"{name}: fold {k} not trained yet ({run}), left out", file=sys.stderr)
+        checkpoint = fold_checkpoint(folder, k)
+        if checkpoint is None:
+            print(f"{name}: fold {k} not trained yet ({folder}), left out", file=sys.stderr)
             continue
         train, held = fold_split(samples, n_folds, k)
         if max_images:
             held = held[:max_images]
         t0 = time.time()
-        model = fold_model(run, train, level_images)
+        model = fold_model(checkpoint, train, level_images, out / "models" / f"{folder.name}_fold{k}")
         new = measure_fold(model, overrides, held, variations)
         for r in new:
             r["fold"] = k
@@ -230,7 +254,7 @@ def print_table(name_a: str, name_b: str, table: dict) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("candidates", nargs="+", help="NAME=DIR[:key=value,...]: a recipe's fold runs (A first)")
+    ap.add_argument("candidates", nargs="*", help="NAME=DIR[:key=value,...]: a recipe's fold runs (A first)")
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--folds", type=int, default=3)
     ap.add_argument("--variations", default=",".join(DEFAULT_VARIATIONS),
@@ -239,7 +263,17 @@ def main(argv=None) -> int:
     ap.add_argument("--level-images", type=int, default=200,
                     help="training images on which each fold model's outline level is chosen")
     ap.add_argument("--out", default=str(ROOT / "out" / "compare"))
+    ap.add_argument("--write-folds", metavar="CSV", help="write each image's fold (filename, subject, fold) and stop")
     args = ap.parse_args(argv)
+    if args.write_folds:
+        samples = [s for s in load_dataset(args.data) if s.ellipse is not None]
+        with open(args.write_folds, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["filename", "subject_id", "fold"])
+            for k in range(args.folds):
+                for s in fold_split(samples, args.folds, k)[1]:
+                    w.writerow([s.filename, sample_key(s), k])
+        return 0
     names = {f.__name__ for f in VARIATIONS}
     variations = sorted(names, key=[f.__name__ for f in VARIATIONS].index) if args.variations == "all" \
         else [v.strip() for v in args.variations.split(",") if v.strip()]

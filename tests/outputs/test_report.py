@@ -223,3 +223,13 @@ def test_every_output_names_the_software_and_its_version(tmp_path):
     assert any(SOFTWARE_NAME in line for line in _text_lines(m))
     device = fhir_bundle(m, model_version="0.3.0+seed0")["entry"][0]["resource"]
     assert {"type": {"text": "software"}, "value": __version__} in device["version"]
+
+
+def test_adjusted_by_hand_is_said_once():
+    # issue 25 #6: "Adjusted by hand" was printed twice (the status line and the flag)
+    m = measured()
+    adjusted = m.with_ellipse(Ellipse(400, 270, 200, 150, 10))
+    assert adjusted.status == "adjusted" and "adjusted_by_hand" in adjusted.flags
+    t = translations("en")
+    text = report_html(adjusted, np.full((540, 800), 0.4, np.float32), "en")
+    assert html.escape(t["status_adjusted"]) in text and text.count(html.escape(t["flag_adjusted_by_hand"])) == 0

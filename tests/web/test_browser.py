@@ -189,7 +189,7 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
     assert report.suggested_filename == "358_HC_report.html"
     text = Path(report.path()).read_text()
     t = translations("en")
-    assert page.text_content("#val-hc") in text and t["flag_adjusted_by_hand"] in text
+    assert page.text_content("#val-hc") in text and t["flag_adjusted_by_hand"] not in text  # said once, below
     assert t["status_adjusted"].replace("'", "&#x27;") in text and t["status_ok"].replace("'", "&#x27;") not in text
     assert _download(page, "#pdf").suggested_filename == "358_HC_report.pdf"
 
@@ -501,3 +501,21 @@ def test_a_loop_shows_a_frame_slider_over_the_hc_trace(server, browser, samples_
     sync_api.expect(page.locator("#val-hc")).to_contain_text(f"{first.head_circumference_mm:.1f} mm")
     assert page.get_attribute("#trace-marker", "x1") != marker
     page.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_the_html_report_prints_on_one_a4_page(browser, samples_dir, lang):
+    # issue 25 #6: the HTML report printed on two A4 pages, the review statement alone on the second
+    import cv2
+
+    from fetalhead.outputs.report import report_html
+
+    grey = cv2.imread(str(samples_dir / "785_HC.png"), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+    m = fetalhead.measure(samples_dir / "785_HC.png", 0.1, ga_weeks=35.0)
+    page = browser.new_page()
+    try:
+        page.set_content(report_html(m, grey, lang))
+        pdf = page.pdf(format="A4")
+    finally:
+        page.close()
+    assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") == 1

@@ -212,6 +212,8 @@ def _status_lines(m, t: dict) -> list[str]:
     if m.status == "failed" and f"failure_{m.failure}" in t:
         lines.append(t[f"failure_{m.failure}"])
     for f in m.flags:
+        if f == "adjusted_by_hand" and m.status == "adjusted":
+            continue  # the status line says it already
         if f"flag_{f}" in t and f != "no_pixel_spacing":
             lines.append(t[f"flag_{f}"])
     return lines
@@ -295,19 +297,27 @@ h1{{font-size:20px;margin:0 0 8px}} table{{border-collapse:collapse;margin:8px 0
 th,td{{text-align:left;padding:3px 10px;border-bottom:1px solid #ddd;font-size:13px}}
 img{{max-width:100%;border:1px solid #ccc}} .status.flagged,.status.failed{{color:#b00020;font-weight:bold}}
 .review{{border:2px solid #b00020;padding:8px;font-weight:bold}} .meta{{color:#555;font-size:12px}}
-.chart{{width:420px;max-width:100%}} @media print{{body{{margin:0}}}}
+.chart{{width:420px;max-width:100%}} .pics{{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}}
+.pics>img{{flex:1 1 420px;min-width:0}} .pics>div{{flex:1 1 380px}} h2{{font-size:15px;margin:4px 0}}
+@page{{size:A4;margin:10mm}}
+@media print{{body{{margin:0;font-size:11px}} h1{{font-size:17px}} .pics{{flex-wrap:nowrap}}
+.pics>img{{width:56%;flex:none}} .pics>div{{width:42%;flex:none}} .chart{{width:100%}}
+th,td{{padding:1px 8px;font-size:11px}} .meta{{font-size:9.5px;margin:4px 0}} .status{{margin:3px 0}}
+.review{{padding:5px;margin:6px 0 0}} table{{margin:4px 0}}}}
 </style></head><body>
 <h1>{e(t['report_title'])}</h1>
 <p class="meta">{e(t['scan'])}: {e(Path(m.source).name)} · {e(t['date_generated'])}: {e(now)} ·
 {e(SOFTWARE_NAME)} · {e(t['model_version'])}: {e(m.model_version)}</p>
 {status}
+<div class="pics">
 {f'<img alt="{e(t["canvas_label"])}" src="data:image/png;base64,{img64}">' if img64 else ''}
+<div><h2>{e(chart_label('growth_chart', m.chart, t))}</h2>
+{chart}
+{f'<p class="meta">{e(chart_note(m, t))}</p>' if chart_note(m, t) else ''}</div>
+</div>
 <table>{rows}</table>
 <p class="meta">{e(t['conventions'])} {e(t['conventions_bpd'])} {e(t['units_note'])}</p>
 <p class="meta">{e(t['formula'])}: {'<br>'.join(e(x) for x in formula_lines(m))}</p>
-<h2 style="font-size:15px">{e(chart_label('growth_chart', m.chart, t))}</h2>
-{chart}
-{f'<p class="meta">{e(chart_note(m, t))}</p>' if chart_note(m, t) else ''}
 <p class="review">{e(t['review_statement'])}</p>
 </body></html>"""
 
