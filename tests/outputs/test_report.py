@@ -65,7 +65,7 @@ def test_a_hand_adjusted_report_says_so_and_does_not_claim_the_software_checked_
     for lang in ("en", "hi", "te"):
         t = translations(lang)
         page = report_html(adj, np.full((540, 800), 0.3, np.float32), lang)
-        assert html.escape(t["status_adjusted"]) in page and html.escape(t["flag_adjusted_by_hand"]) in page
+        assert html.escape(t["status_adjusted"]) in page  # once: no second "Adjusted by hand" line
         assert html.escape(t["status_ok"]) not in page
         assert t["quality_not_of_outline"] in dict(report_rows(adj, t))[t["quality"]]
 
