@@ -20,9 +20,9 @@ PS = 0.134737677
 
 
 class Served:
-    def __init__(self, app):
+    def __init__(self, app, **server_options):
         self.port = free_loopback_port()
-        self.server = make_server(app, "127.0.0.1", self.port)
+        self.server = make_server(app, "127.0.0.1", self.port, **server_options)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         for _ in range(100):
@@ -298,5 +298,46 @@ def test_a_big_json_body_is_refused_as_it_arrives(scan):
                   headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
         assert c.getresponse().status == 413
         assert srv.get("/api/v1/health")[0] == 200
+    finally:
+        srv.stop()
+
+
+def test_idle_connections_cannot_starve_real_requests(monkeypatch):
+    # issue 26 #6: about 256 sockets that sent nothing gave every request a plain-text 503, /health included
+    monkeypatch.setattr(GuardedH11Protocol, "first_byte_timeout_s", 30.0)  # evicted for room, not by time
+    srv = Served(create_app(), max_connections=8)
+    idle = []
+    try:
+        for _ in range(20):
+            idle.append(socket.create_connection(("127.0.0.1", srv.port)))
+        assert srv.get("/api/v1/health")[0] == 200  # the oldest silent connections made room
+        # connections that are all busy (each half way through a header): a new one gets a JSON 503
+        for c in idle:
+            c.close()
+        busy = [socket.create_connection(("127.0.0.1", srv.port)) for _ in range(8)]
+        for c in busy:
+            c.sendall(b"GET /api/v1/health HTTP/1.1\r\nHo")
+        time.sleep(0.3)
+        status, headers, body = srv.get("/api/v1/health")
+        assert status == 503 and int(headers["Retry-After"]) >= 1
+        assert json.loads(body)["error"]["code"] == "busy"
+        for c in busy:
+            c.close()
+        time.sleep(0.3)
+        assert srv.get("/api/v1/health")[0] == 200
+    finally:
+        for c in idle:
+            c.close()
+        srv.stop()
+
+
+def test_a_connection_that_sends_nothing_is_closed_soon(monkeypatch):
+    monkeypatch.setattr(GuardedH11Protocol, "first_byte_timeout_s", 0.5)
+    srv = Served(create_app())
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(10)
+        assert s.recv(100) == b""  # closed by the server, long before the 10 s header timeout
+        s.close()
     finally:
         srv.stop()

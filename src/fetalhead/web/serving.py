@@ -33,14 +33,19 @@ from ..clinical.limits import LOOPBACK_HOSTS
 _LOG = logging.getLogger("fetalhead.web")
 
 __all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
-           "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S"]
+           "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S", "FIRST_BYTE_TIMEOUT_S"]
 
 #: A client must send its whole request header within this time (slowloris).
 HEADER_TIMEOUT_S = 10.0
 #: ... and never pause longer than this while sending a body.
 BODY_TIMEOUT_S = 30.0
-#: Open connections at most (beyond: 503), well under the default 1024 file descriptors.
+#: Open connections at most, well under the default 1024 file descriptors. At the limit a new
+#: connection takes the place of the oldest one that has sent nothing yet; when every one is busy it
+#: is answered 503 (JSON, Retry-After) and closed.
 MAX_CONNECTIONS = 256
+#: A connection that sends no byte at all within this time is closed (idle sockets cannot hold the
+#: slots; a browser's pre-opened connection is simply opened again when needed).
+FIRST_BYTE_TIMEOUT_S = 3.0
 #: Idle keep-alive connections are closed after this time.
 KEEP_ALIVE_S = 5
 _SCRYPT = dict(n=2 ** 14, r=8, p=1, dklen=32)  # RFC 7914's interactive-login parameters
@@ -329,26 +334,56 @@ class GuardMiddleware:
 # --- the server --------------------------------------------------------------------------------
 
 
+_BUSY_BODY = json.dumps({"error": {"code": "busy", "message": "the server has too many open connections; "
+                                                               "try again shortly"}}).encode()
+_BUSY = (b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncache-control: no-store\r\n"
+         b"retry-after: 2\r\nconnection: close\r\ncontent-length: " + str(len(_BUSY_BODY)).encode() + b"\r\n\r\n"
+         + _BUSY_BODY)
+
+
 class GuardedH11Protocol(H11Protocol):
-    """uvicorn's HTTP/1.1 protocol, closing connections that send no whole request header in time."""
+    """uvicorn's HTTP/1.1 protocol, closing connections that send no whole request header in time, and
+    those that send nothing at all sooner (:data:`FIRST_BYTE_TIMEOUT_S`); at :attr:`max_connections`
+    the oldest silent connection makes room, else the new one gets a JSON 503 with Retry-After."""
 
     header_timeout_s = HEADER_TIMEOUT_S
+    first_byte_timeout_s = FIRST_BYTE_TIMEOUT_S
+    max_connections = MAX_CONNECTIONS
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        self._silent, self._opened_at = True, self.loop.time()
         self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_timed_out)
+        self._first_byte_timer = self.loop.call_later(self.first_byte_timeout_s, self._first_byte_timed_out)
+        if len(self.connections) > self.max_connections:
+            silent = [c for c in self.connections if c is not self and getattr(c, "_silent", False)
+                      and c.transport is not None and not c.transport.is_closing()]
+            if silent:
+                min(silent, key=lambda c: c._opened_at).transport.close()
+            else:
+                transport.write(_BUSY)
+                transport.close()
+
+    def _first_byte_timed_out(self) -> None:
+        if self._silent and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
 
     def _header_timed_out(self) -> None:
         if self.cycle is None and self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self._silent and data:
+            self._silent = False
+            self._first_byte_timer.cancel()
         super().data_received(data)
         if self.cycle is not None and getattr(self, "_header_timer", None) is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
     def connection_lost(self, exc) -> None:
+        if getattr(self, "_first_byte_timer", None) is not None:
+            self._first_byte_timer.cancel()
         if getattr(self, "_header_timer", None) is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -365,11 +400,13 @@ def free_loopback_port() -> int:
 
 
 def make_server(app, host: str, port: int, max_connections: int = MAX_CONNECTIONS):
-    """A uvicorn server for ``app``, bounded: connection limit, keep-alive and header timeouts."""
+    """A uvicorn server for ``app``, bounded: connection limit (:class:`GuardedH11Protocol`, not uvicorn's
+    plain-text 503), keep-alive, first-byte and header timeouts."""
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=GuardedH11Protocol,
-                            limit_concurrency=max_connections, timeout_keep_alive=KEEP_ALIVE_S, server_header=False)
+    protocol = type("BoundedH11Protocol", (GuardedH11Protocol,), {"max_connections": int(max_connections)})
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=protocol,
+                            limit_concurrency=None, timeout_keep_alive=KEEP_ALIVE_S, server_header=False)
     return uvicorn.Server(config)
 
 
