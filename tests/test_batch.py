@@ -209,6 +209,25 @@ def test_bad_options_are_one_line_errors(folder, tmp_path, capsys):
     assert "Traceback" not in err and err.count("error:") == 6
 
 
+def pool_workers(pid: int) -> list[int]:
+    """The multiprocessing pool workers among the children of ``pid`` (not the resource tracker)."""
+    out = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            out += open(f"/proc/{pid}/task/{task}/children").read().split()
+        except OSError:
+            pass
+    workers = []
+    for c in out:
+        try:
+            cmd = open(f"/proc/{c}/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
+            workers.append(int(c))
+    return workers
+
+
 def test_a_dying_worker_loses_no_scan(folder, tmp_path):
     """Kill a worker process mid-batch: every scan still gets exactly one row, the batch ends."""
     import threading
@@ -222,21 +241,7 @@ def test_a_dying_worker_loses_no_scan(folder, tmp_path):
     killed = []
 
     def children():
-        out = []
-        for task in os.listdir(f"/proc/{os.getpid()}/task"):
-            try:
-                out += open(f"/proc/{os.getpid()}/task/{task}/children").read().split()
-            except OSError:
-                pass
-        workers = []
-        for c in out:  # pool workers, not multiprocessing's resource tracker
-            try:
-                cmd = open(f"/proc/{c}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if b"spawn_main" in cmd and b"resource_tracker" not in cmd:
-                workers.append(int(c))
-        return workers
+        return pool_workers(os.getpid())
 
     rows = []
     for m in run_processes(files, opts, 2):
@@ -324,20 +329,7 @@ def test_workers_end_when_the_batch_is_killed(folder, tmp_path):
                              "--out", str(tmp_path / "r.csv")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def workers():
-        out = []
-        for task in os.listdir(f"/proc/{proc.pid}/task"):
-            try:
-                out += open(f"/proc/{proc.pid}/task/{task}/children").read().split()
-            except OSError:
-                pass
-        found = []
-        for c in out:
-            try:
-                if b"spawn_main" in open(f"/proc/{c}/cmdline", "rb").read():
-                    found.append(int(c))
-            except OSError:
-                pass
-        return found
+        return pool_workers(proc.pid)
 
     try:
         deadline = time.monotonic() + 120
