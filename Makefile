@@ -5,7 +5,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test browser system-deps fonts serve bench-node bench-cine bench-page bench-accuracy bench-speed bench-robustness bench-scale bench-trust bench-load train clean
+.PHONY: demo test browser system-deps fonts serve bench-node bench-cine bench-page bench-accuracy bench-speed bench-robustness bench-scale bench-trust bench-load train cv compare clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,19 @@ train: $(VENV)/.installed-dev
 	$(BIN)/fetalhead calibrate --data ../shared/data/hc18 --model $(MODEL)
 	$(BIN)/fetalhead quantize --data ../shared/data/hc18 --model $(MODEL)
 	$(BIN)/fetalhead calibrate --data ../shared/data/hc18 --model $(MODEL:.onnx=_int8.onnx)
+
+# The yardstick of model changes (issue 20): a recipe trained once per fold of the fixed subject-grouped
+# 3-fold split (training-artifacts/cv/folds.csv), each run without its fold (about 40 minutes a fold on
+# 2 CPU cores, resumable), then compared image by image with model 0.3.0's recipe on the held-out images.
+# A recipe is fetalhead train's options: CV_OPTS (e.g. CV_OPTS="--epochs 60").
+CV ?= runs/cv/candidate
+CV_OPTS ?=
+cv: $(VENV)/.installed-dev
+	for k in 0 1 2; do $(BIN)/fetalhead train --data ../shared/data/hc18 --out $(CV)/fold$$k --seed 0 --folds 3 \
+		--fold $$k --val-every 40 --no-progress $(CV_OPTS) || exit 1; done
+
+compare: $(VENV)/.installed-dev
+	$(BIN)/python bench/compare_models.py r030=training-artifacts/cv/r030 candidate=$(CV)
 
 bench-trust: $(VENV)/.installed-dev
 	$(BIN)/python bench/trust.py

@@ -190,9 +190,11 @@ def _answer(m: Measurement, lang: str, settings: Settings) -> dict:
 @router.post("/measure")
 def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, TIFF, DICOM or a video loop"),
                      pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
-                     frame: int | None = Form(None, ge=0, le=100_000, description="a loop's frame to measure; "
-                                              "without it a loop is measured whole and its best frame "
-                                              "answered, with every frame's HC in hc_trace"),
+                     frame: int | None = Form(None, ge=0, le=100_000, description="a loop's frame to measure, "
+                                              "counted from 0 (the page and the reports say 'frame N of M', "
+                                              "counted from 1: frame 0 is 'frame 1 of M'); without it a loop "
+                                              "is measured whole and its best frame answered, with every "
+                                              "frame's HC in hc_trace"),
                      include_identifying: bool = Form(False),
                      keep_outside_regions: bool = Form(False, description="DICOM: keep the pixels outside the "
                                                        "ultrasound regions (burned-in text) in the image answered"),
