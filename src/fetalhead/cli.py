@@ -65,11 +65,17 @@ def _cmd_train(args) -> int:
                       batch_size=args.batch_size, lr=args.lr, seed=args.seed, threads=args.threads,
                       max_train_images=args.max_train_images, max_val_images=args.max_val_images,
                       n_folds=args.folds, fold=args.fold if args.folds else -1, val_every=args.val_every,
+                      stem_stride=args.stem_stride, scan_defects=args.scan_defect_rate > 0,
+                      scan_defect_rate=max(args.scan_defect_rate, 0.0),
                       command=_command_line(args))
     if args.folds and not 0 <= args.fold < args.folds:
         print(f"fetalhead train: --fold must lie in 0 .. {args.folds - 1}", file=sys.stderr)
         return 2
-    result = train(cfg, progress=not args.no_progress)
+    try:
+        result = train(cfg, progress=not args.no_progress)
+    except ValueError as exc:  # a run folder of other settings, no labelled images, ...
+        print(f"fetalhead train: {exc}", file=sys.stderr)
+        return 2
     if args.export:
         from .training.export import export_onnx
 
@@ -422,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="subject-grouped K-fold cross-validation: train on all folds but --fold (default: the "
                         "fixed 80/20 split)")
     t.add_argument("--fold", type=int, default=0, help="the held-out fold, 0 .. K-1 (with --folds)")
+    t.add_argument("--stem-stride", type=int, default=2, choices=(1, 2),
+                   help="2: the strided stem of model 0.3.0 (a quarter of the work); 1: full resolution")
+    t.add_argument("--scan-defect-rate", type=float, default=1.0, metavar="R",
+                   help="how often scan defects (shadows, missing arcs, reverberation, sector cuts) are drawn, "
+                        "as a multiple of model 0.3.0's rates; 0: none")
     t.add_argument("--val-every", type=int, default=1, metavar="N",
                    help="validate every N epochs and after the last (default 1)")
     t.add_argument("--export", metavar="ONNX", help="export the final weights to this ONNX file with metadata")

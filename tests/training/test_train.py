@@ -167,3 +167,23 @@ def test_unet_with_a_strided_stem_keeps_the_view_size_and_works_at_half_resoluti
         assert largest == ((160, 96) if net is full else (80, 48))
     with pytest.raises(ValueError, match="stem_stride"):
         UNet(stem_stride=4)
+
+
+def test_a_cross_validation_run_trains_without_its_fold_and_records_the_recipe(hc18, tmp_path):
+    import json
+
+    from fetalhead.scans.datasets import fold_split, load_dataset
+
+    out = tmp_path / "fold1"
+    args = ["train", "--data", str(hc18), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "1",
+            "--batch-size", "2", "--max-train-images", "4", "--max-val-images", "2", "--no-progress",
+            "--folds", "3", "--fold", "1", "--stem-stride", "1", "--scan-defect-rate", "0.5"]
+    assert main(args) == 0
+    cfg = json.loads((out / "train_config.json").read_text())
+    assert (cfg["n_folds"], cfg["fold"], cfg["stem_stride"], cfg["scan_defect_rate"]) == (3, 1, 1, 0.5)
+    ck = torch.load(out / "last.pt", weights_only=False)
+    held = {s.filename for s in fold_split(load_dataset(hc18), 3, 1)[1]}
+    assert ck["history"][-1]["val_n"] == 2 and len(held) > 200  # validated on held-out images only
+    # the same folder with another recipe is refused in one line, not resumed into a mix
+    assert main(args[:-2] + ["--scan-defect-rate", "0.7"]) == 2
+    assert main(["train", "--data", str(hc18), "--out", str(tmp_path / "x"), "--folds", "3", "--fold", "3"]) == 2

@@ -48,6 +48,9 @@ class TrainConfig:
     blank_view_prob: float = 0.02
     augment_prob: float = 0.5
     scan_defects: bool = True
+    #: how often each scan defect is drawn, as a multiple of augment's defaults (shadow 0.3, missing arc
+    #: 0.2, reverberation 0.1, sector cut 0.1 per view); 1.0 is model 0.3.0's recipe
+    scan_defect_rate: float = 1.0
     threads: int = 2
     max_train_images: int = 0
     max_val_images: int = 0
@@ -202,7 +205,7 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         old = ck.get("config", {})
         changed = [k for k in ("epochs", "steps_per_epoch", "batch_size", "lr", "seed", "input_size", "channels",
-                                "stem_stride", "scan_defects", "random_crop_prob", "blank_view_prob", "n_folds",
+                                "stem_stride", "scan_defects", "scan_defect_rate", "random_crop_prob", "blank_view_prob", "n_folds",
                                 "fold", "split_seed", "val_fraction")
                    if k in old and json.dumps(old[k]) != json.dumps(getattr(cfg, k))]
         if changed:
@@ -232,8 +235,10 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
                 if rng.random() < cfg.blank_view_prob:
                     view, target = blank_view(rng, cfg.input_size), np.zeros_like(target)
                 elif cfg.scan_defects:
-                    view = random_scan_defects(view, rng, train_s[i].ellipse.transformed(m),
-                                               probe_direction(m))
+                    r = cfg.scan_defect_rate
+                    view = random_scan_defects(view, rng, train_s[i].ellipse.transformed(m), probe_direction(m),
+                                               p_shadow=min(1.0, 0.3 * r), p_arc=min(1.0, 0.2 * r),
+                                               p_reverb=min(1.0, 0.1 * r), p_cut=min(1.0, 0.1 * r))
                 view = random_scanner_look(view, rng, cfg.augment_prob)
                 xs.append(standardize(view))
                 ys.append(target)
