@@ -202,3 +202,14 @@ def test_charts_by_name():
     assert "ofd" in chart_measures("intergrowth") and "ofd" not in chart_measures("who")
     with pytest.raises(ValueError, match="chart must be one of"):
         chart_centile("nichd", "hc", 170, 20)
+
+
+@pytest.mark.parametrize("measure", ["hc", "bpd"])
+def test_who_centiles_are_exact_at_the_published_quantiles(measure):
+    # issue 25 #8: between the quantiles the method matters (normal scores against ln(value) here, linear in
+    # the R package whoFetalStandards: up to about 1 centile point apart); at the quantiles both agree exactly
+    from fetalhead.clinical.biometry import WHO_FETAL_QUANTILES, who_fetal_centile, who_fetal_quantiles
+
+    for ga in (14.0, 20.5, 27.0, 33.3, 40.0):
+        for p, q in zip(WHO_FETAL_QUANTILES, who_fetal_quantiles(measure, ga)):
+            assert who_fetal_centile(measure, q, ga) == pytest.approx(100 * p, abs=1e-9), (ga, p)
