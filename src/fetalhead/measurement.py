@@ -23,7 +23,7 @@ import numpy as np
 
 from .outputs import results
 from .clinical.biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, OutOfRangeError, chart_centile,
-                       chart_measures, chart_zscore, check_chart, ga_from_bpd_hadlock1984, ga_from_hc_hadlock1984,
+                       chart_measures, chart_zscore, check_chart, ga_from_bpd_outer_outer, ga_from_hc_hadlock1984,
                        ga_from_hc_intergrowth2016, head_biometry)
 from .clinical.geometry import Ellipse, ellipse_landmarks
 from .scans.imageio import (ScanReadError, bytes_sha256, check_scan_array, decode_image, is_blank, read_file,
@@ -626,7 +626,7 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
                         "check the pixel size and that the scan shows a fetal head")
         for attr, fn, value in (("ga_hc_hadlock_weeks", ga_from_hc_hadlock1984, bio.head_circumference),
                                 ("ga_hc_intergrowth_weeks", ga_from_hc_intergrowth2016, bio.head_circumference),
-                                ("ga_bpd_hadlock_weeks", ga_from_bpd_hadlock1984, bio.biparietal_diameter)):
+                                ("ga_bpd_hadlock_weeks", ga_from_bpd_outer_outer, bio.biparietal_diameter)):
             val, why = _safe(fn, value)
             setattr(m, attr, val)
             if why:

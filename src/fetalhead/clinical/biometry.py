@@ -8,8 +8,10 @@ Measurement conventions: the HC18 ellipse lies on the *outer* border of the
 skull, so the BPD and OFD read off it are outer-to-outer. INTERGROWTH-21st
 measured BPD and OFD outer-to-outer too (Papageorghiou et al. 2014); Hadlock
 (1984) measured BPD outer-to-inner (leading edge to leading edge), so dating by
-Hadlock's BPD from an outer-to-outer BPD reads slightly old (by the skull
-thickness, about 1-3 mm, i.e. up to about half a week).
+Hadlock's BPD from an outer-to-outer BPD would read old (by the skull thickness:
+2.2, 4.0, 6.4 and 9.3 days at 30, 50, 70 and 90 mm). The BPD is therefore converted
+to outer-to-inner with Wong et al.'s regression (2018) before Hadlock's equation
+(:func:`ga_from_bpd_outer_outer`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ __all__ = [
     "CEPHALIC_INDEX_NORMAL_RANGE",
     "ga_from_hc_hadlock1984",
     "ga_from_bpd_hadlock1984",
+    "ga_from_bpd_outer_outer",
+    "bpd_outer_inner_wong2018",
+    "WONG_BPD_OI_FROM_OO",
     "ga_from_hc_intergrowth2016",
     "intergrowth_dating_days",
     "INTERGROWTH_DATING_WINDOW_DAYS",
@@ -209,6 +214,26 @@ def ga_from_bpd_hadlock1984(bpd_mm: float) -> float:
     _check_range("BPD", bpd_mm, *HADLOCK_BPD_RANGE_MM, "mm", "Hadlock 1984")
     bpd_cm = bpd_mm / 10.0
     return 9.54 + 1.482 * bpd_cm + 0.1676 * bpd_cm ** 2
+
+
+#: Wong et al.'s regression of the outer-to-inner BPD on the outer-to-outer BPD (mm): intercept and slope
+#: (543 fetuses at 14-40 weeks, 40 sonographers; Australas J Ultrasound Med 2018;21(3):161-168, Results).
+WONG_BPD_OI_FROM_OO = (-0.403458, 0.9714153)
+
+
+def bpd_outer_inner_wong2018(bpd_outer_outer_mm: float) -> float:
+    """The outer-to-inner BPD (mm) that corresponds to an outer-to-outer one:
+    BPDoi = -0.403458 + 0.9714153 BPDoo (Wong L et al., Australas J Ultrasound Med 2018;21:161-168)."""
+    a, b = WONG_BPD_OI_FROM_OO
+    return a + b * float(bpd_outer_outer_mm)
+
+
+def ga_from_bpd_outer_outer(bpd_mm: float) -> float:
+    """Gestational age (weeks) from an outer-to-outer BPD (the ellipse's minor axis, as fetalhead
+    measures): converted to outer-to-inner (:func:`bpd_outer_inner_wong2018`), then Hadlock 1984's BPD
+    equation, which was built on outer-to-inner BPDs (:func:`ga_from_bpd_hadlock1984`). Without the
+    conversion the age reads 2-9 days old (30-90 mm)."""
+    return ga_from_bpd_hadlock1984(bpd_outer_inner_wong2018(bpd_mm))
 
 
 def intergrowth_dating_days(hc_mm: float) -> float:
@@ -500,7 +525,9 @@ FORMULAS = {
     "ga_hc_intergrowth_weeks": "ln GA (days) = 0.05970 (ln HC)² + 0.000000006409 HC³ + 3.3258, HC in mm; "
                                "Papageorghiou et al., Ultrasound Obstet Gynecol 2016;48:719-726",
     "ga_bpd_hadlock_weeks": "GA (weeks) = 9.54 + 1.482 BPD + 0.1676 BPD², BPD in cm (outer-to-inner); "
-                            "Hadlock et al., Radiology 1984;152:497-501, Table 3",
+                            "Hadlock et al., Radiology 1984;152:497-501, Table 3; the outer-to-outer BPD "
+                            "converted first: BPDoi = 0.9714 BPDoo - 0.40 mm (Wong et al., Australas J "
+                            "Ultrasound Med 2018;21:161-168)",
     "hc_centile": "INTERGROWTH-21st fetal growth standard: HC mean and SD by GA; "
                   "Papageorghiou et al., Lancet 2014;384:869-879, Table 3",
     "hc_centile_who": "WHO fetal growth charts: ln HC = b0 + b1 GA + b2 GA² + b3 GA³ per quantile, centile "
