@@ -412,6 +412,12 @@ def test_phone(server, browser, samples_dir):
     _measure(page, samples_dir / "358_HC.png", PS, "20+3")
     top = page.evaluate("document.getElementById('status').getBoundingClientRect().top + window.scrollY")
     assert top < 844 - 40
+    # issue 25 #5: the HC, BPD, GA and centile on the first screen, right under the banner
+    box = page.locator("#summary").bounding_box()
+    assert box["y"] + box["height"] < 844
+    hc = page.text_content("#val-hc").split(" (")[0]
+    assert page.text_content("#summary").startswith(f"HC {hc} · BPD ") and " · GA " in page.text_content("#summary")
+    assert not page.locator(".formula").first.is_visible()  # the formulas are folded away on a phone
     # handles: at least 11 CSS pixels in radius on a touch screen (6 with a mouse)
     radius_css = page.evaluate("(() => { const c = document.getElementById('view');"
                                " return handleRadius(c) * c.getBoundingClientRect().width / c.width; })()")

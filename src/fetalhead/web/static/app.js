@@ -177,6 +177,11 @@ function showFigures(f) {
     "val-spacing": "spacing_source" };
   for (const [id, column] of Object.entries(rows)) $(id).textContent = missing(d[column]) ? tr("not_available") : d[column];
   $("val-model").textContent = [f.software, f.model_version].filter(Boolean).join(" · ");
+  // the figures at a glance, right under the banner (on a phone the table is a screen further down)
+  const first = (column) => (missing(d[column]) ? "" : String(d[column]).split(" (")[0]);
+  const glance = [["HC", first("hc_mm")], ["BPD", first("bpd_mm")], ["GA", first("ga_hc_hadlock_weeks")],
+    [tr("hc_centile"), first("hc_centile")]].filter(([, v]) => v);
+  $("summary").textContent = f.status === "failed" ? "" : glance.map(([k, v]) => `${k} ${v}`).join(" · ");
   const st = $("status");
   st.className = `status ${f.status}`;
   st.textContent = tr(`status_${f.status}`);
