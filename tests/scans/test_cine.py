@@ -112,7 +112,9 @@ def test_the_report_says_which_frame_of_the_loop(frames, tmp_path):
         assert rows[t["loop_slider"]].startswith(t["loop_frame"].replace("{n}", str(best.frame + 1)).replace(
             "{total}", "12")) and t["loop_best"] in rows[t["loop_slider"]]
     (one,) = measure_loop(loop, frames=2)
-    assert dict(report_rows(one, translations("en")))["Frame of the loop"] == "Frame 3 of 12"
+    # a frame asked for says so: the report tells whether the software chose it (issue 25 #3)
+    assert dict(report_rows(one, translations("en")))["Frame of the loop"] == \
+        "Frame 3 of 12 (chosen by hand, not by the software)"
 
 
 def test_the_api_measures_a_video_loop_and_leaves_no_file_behind(frames, tmp_path, monkeypatch):

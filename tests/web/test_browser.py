@@ -506,6 +506,12 @@ def test_a_loop_shows_a_frame_slider_over_the_hc_trace(server, browser, samples_
     (first,) = fetalhead.measurement.measure_loop(loop, frames=0)
     sync_api.expect(page.locator("#val-hc")).to_contain_text(f"{first.head_circumference_mm:.1f} mm")
     assert page.get_attribute("#trace-marker", "x1") != marker
+    # issue 25 #3: the software's choice stays marked, and the axis is fixed (median +/- 3 %) with mm ticks
+    assert page.get_attribute("#trace-best", "x1") == marker
+    ticks = page.eval_on_selector_all("#trace text", "ts => ts.map(t => t.textContent)")
+    hcs = sorted(p["hc_mm"] for p in best.hc_trace if p["hc_mm"] is not None)
+    median = hcs[(len(hcs) - 1) // 2]
+    assert ticks == [f"{median * 0.97:.1f} mm", f"{median:.1f} mm", f"{median * 1.03:.1f} mm"]
     page.close()
 
 

@@ -153,7 +153,7 @@ def display_values(m, t: dict) -> dict:
     out["chart_note"] = chart_note(m, t)
     if (m.n_frames or 1) > 1:  # a cine loop: which frame was measured, and whether the software chose it
         out["frame"] = fill(t["loop_frame"], n=m.frame + 1, total=m.n_frames) + (
-            f" ({t['loop_best']})" if m.hc_trace else "")
+            f" ({t['loop_best']})" if m.hc_trace else f" ({t['loop_chosen_by_hand']})")
     return out
 
 

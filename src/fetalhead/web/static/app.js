@@ -269,22 +269,34 @@ function showLoop(f) {
   slider.value = String(f.frame);
   $("frame-label").textContent = fill(tr("loop_frame"), { n: f.frame + 1, total: n })
     + (f.frame === state.bestFrame ? ` (${tr("loop_best")})` : "");
-  const svg = $("trace"), NS = "http://www.w3.org/2000/svg", W = 400, H = 70;
+  const svg = $("trace"), NS = "http://www.w3.org/2000/svg", W = 400, H = 80, L = 52;
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
   svg.setAttribute("aria-label", tr("loop_trace"));
-  const key = state.trace.some((p) => !missing(p.hc_mm)) ? "hc_mm" : "hc_px";
-  const vals = state.trace.map((p) => p[key]).filter((v) => !missing(v));
-  const lo = Math.min(...vals), hi = Math.max(...vals), span = Math.max(hi - lo, 1e-6);
-  const x = (i) => 8 + (i * (W - 16)) / Math.max(n - 1, 1), y = (v) => H - 8 - ((v - lo) / span) * (H - 16);
+  const key = state.trace.some((p) => !missing(p.hc_mm)) ? "hc_mm" : "hc_px", unit = key === "hc_mm" ? "mm" : "px";
+  const vals = state.trace.map((p) => p[key]).filter((v) => !missing(v)).sort((a, b) => a - b);
+  // a fixed axis: the median HC +/- 3 % (one sonographer's own repeatability), so 0.3 % looks small
+  const med = vals.length ? vals[Math.floor((vals.length - 1) / 2)] : 1, lo = med * 0.97, hi = med * 1.03;
+  const x = (i) => L + (i * (W - L - 8)) / Math.max(n - 1, 1);
+  const y = (v) => H - 10 - ((Math.min(Math.max(v, lo), hi) - lo) / (hi - lo)) * (H - 20);
   svg.replaceChildren();
-  const el = (name, attrs) => {
+  const el = (name, attrs, text) => {
     const node = document.createElementNS(NS, name);
     for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
     svg.appendChild(node);
     return node;
   };
+  for (const v of [lo, med, hi]) {  // ticks in mm (or px), the axis labelled with its unit
+    el("line", { x1: L - 4, x2: W - 8, y1: y(v), y2: y(v), stroke: "#d6dcd9", "stroke-width": 1 });
+    el("text", { x: L - 6, y: y(v) + 3, "text-anchor": "end", "font-size": 9, fill: "#4a5a52" }, `${v.toFixed(1)} ${unit}`);
+  }
   const pts = state.trace.map((p, i) => (missing(p[key]) ? null : `${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`))
     .filter(Boolean).join(" ");
   el("polyline", { points: pts, fill: "none", stroke: "#1f6f43", "stroke-width": 1.5 });
+  if (state.bestFrame !== null && state.bestFrame !== undefined) {  // the software's choice stays marked
+    el("line", { x1: x(state.bestFrame), x2: x(state.bestFrame), y1: 2, y2: H - 2, stroke: "#1f6f43",
+      "stroke-width": 1.5, "stroke-dasharray": "3 2", id: "trace-best" });
+  }
   el("line", { x1: x(f.frame), x2: x(f.frame), y1: 2, y2: H - 2, stroke: "#b35c00", "stroke-width": 2, id: "trace-marker" });
 }
 
