@@ -182,3 +182,17 @@ def test_an_uploaded_video_never_lies_on_disk_while_it_is_read(frames, tmp_path,
         assert list(scratch.iterdir()) == [], "a named copy of the upload exists while it is read"
         seen += 1
     assert seen == 12
+
+
+@pytest.mark.parametrize("fourcc, ext", [("mp4v", "mp4"), ("MJPG", "avi")])
+def test_a_video_damaged_half_way_is_not_ok(samples_dir, tmp_path, fourcc, ext):
+    # issue 26 #3: an MP4 whose middle half is random bytes was "ok, frame 1 of 5"
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    path = write_video(tmp_path / f"loop.{ext}", loop_frames(grey, n=20), fourcc=fourcc)
+    assert len(measure_loop(path, PS, frames="all")) == 20  # whole, it reads whole
+    data = bytearray(path.read_bytes())
+    n = len(data)
+    data[n // 4:3 * n // 4] = np.random.default_rng(0).integers(0, 256, n // 2, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    best = measure_loop(path, PS, frames="best")[0]
+    assert best.status == "failed" and "damaged video: the file declares 20 frames" in best.message

@@ -43,6 +43,9 @@ STABILITY_SCALE = 0.02
 STABILITY_WINDOW = 2
 #: A video longer than this many frames is refused (an hour of 30 fps would be 108 000).
 MAX_VIDEO_FRAMES = 10_000
+#: Frames a video may decode fewer than its container declares before it counts as damaged: containers'
+#: counts are estimates (from the duration and rate) and can be off by a frame or two, or by 5 %.
+VIDEO_FRAME_COUNT_SLACK = 2
 FRAME_CHOICES = ("best", "all")
 
 
@@ -136,6 +139,10 @@ def _video_frames(source, name: str) -> Iterator[tuple[int, float | None, np.nda
             i += 1
         if i == 0:
             raise ScanReadError(f"{name}: the video has no frame that can be decoded")
+        declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if declared - i > max(VIDEO_FRAME_COUNT_SLACK, 0.05 * declared):
+            raise ScanReadError(f"{name}: damaged video: the file declares {declared} frames, only the first {i} "
+                                "could be decoded")
 
 
 def read_video_frame(source, name: str, frame: int = 0) -> tuple[np.ndarray, int, float | None]:
