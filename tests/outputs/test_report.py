@@ -233,3 +233,13 @@ def test_adjusted_by_hand_is_said_once():
     t = translations("en")
     text = report_html(adjusted, np.full((540, 800), 0.4, np.float32), "en")
     assert html.escape(t["status_adjusted"]) in text and text.count(html.escape(t["flag_adjusted_by_hand"])) == 0
+
+
+def test_ga_by_bpd_says_it_is_unreliable_when_the_head_shape_is_atypical():
+    # issue 25 #7: 785_HC.png: 38w1d by BPD against 34w5d by HC, shown as plainly as GA by HC
+    round_head = Measurement("a.png", "ok", quality=0.9, model_version="t", image_size=(800, 540))
+    _fill(round_head, Ellipse(400, 270, 190, 175, 10), 0.15, "given", None)  # CI 92 %
+    assert "cephalic_index_out_of_range" in round_head.flags
+    t = translations("en")
+    assert dict(report_rows(round_head, t))[t["ga_bpd"]].endswith(f"({t['ga_bpd_unreliable']})")
+    assert t["ga_bpd_unreliable"] not in dict(report_rows(measured(), t))[t["ga_bpd"]]  # a typical head: plain

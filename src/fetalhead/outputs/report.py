@@ -143,6 +143,8 @@ def display_values(m, t: dict) -> dict:
         text = format_weeks_days(val) if val is not None else withheld_text(m, column, t)
         if val is not None and lo_hi:
             text += f" ({t['range_90']} {format_weeks_days(lo_hi[0])}–{format_weeks_days(lo_hi[1])})"
+        if val is not None and column == "ga_bpd_hadlock_weeks" and "cephalic_index_out_of_range" in m.flags:
+            text += f" ({t['ga_bpd_unreliable']})"  # the page greys it: HC dates this head, not BPD
         out[column] = text
     out["hc_centile"] = centile_text(m, t)
     quality = _fmt(m.quality, 2)

@@ -177,6 +177,7 @@ function showFigures(f) {
     "val-spacing": "spacing_source" };
   for (const [id, column] of Object.entries(rows)) $(id).textContent = missing(d[column]) ? tr("not_available") : d[column];
   $("val-model").textContent = [f.software, f.model_version].filter(Boolean).join(" · ");
+  $("val-ga-bpd").classList.toggle("unreliable", (f.flags || []).includes("cephalic_index_out_of_range"));
   // the figures at a glance, right under the banner (on a phone the table is a screen further down)
   const first = (column) => (missing(d[column]) ? "" : String(d[column]).split(" (")[0]);
   const glance = [["HC", first("hc_mm")], ["BPD", first("bpd_mm")], ["GA", first("ga_hc_hadlock_weeks")],
