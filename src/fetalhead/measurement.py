@@ -67,6 +67,7 @@ FAILURES = {
     "too_uncertain": "the 90 % range of HC would be too wide to give figures",
     "internal_error": "an unexpected error or a crash while measuring (a bug: please report it)",
     "no_frame_measured": "no frame of the loop could be measured",
+    "too_long": "the loop takes longer to measure than the server's time limit",
 }
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_sector_edge")
@@ -396,14 +397,15 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                  model: HeadModel | None = None, source: str | None = None, spacing_source: str | None = None,
                  accept_anisotropic: bool = False, include_identifying: bool = False,
                  chart: str = DEFAULT_CHART, blank_outside_regions: bool = True,
-                 first: Scan | None = None) -> list[Measurement]:
+                 first: Scan | None = None, time_limit_s: float | None = None) -> list[Measurement]:
     """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
 
     ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.scans.cine.choose_best_frame` picks, with
     every frame's HC in ``hc_trace`` and the reason in ``frame_choice``), ``"all"`` (one result per
     frame, with ``frame`` and ``frame_time_s``) or a frame number. ``first``: the loop's first frame
-    when the caller has already read it (it is not read again). Never raises for a bad file: a
-    ``failed`` result says why.
+    when the caller has already read it (it is not read again). ``time_limit_s``: measuring stops after
+    that long (the frames measured stay; a failed row says why), so that a long loop cannot hold a
+    server's worker. Never raises for a bad file: a ``failed`` result says why.
     """
     from .scans.cine import choose_best_frame
 
@@ -427,9 +429,14 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     results = [m for m, _ in iter_loop_measurements(first, image, pixel_spacing_mm,
                                                    accept_anisotropic=accept_anisotropic,
                                                    include_identifying=include_identifying,
-                                                   blank_outside_regions=blank_outside_regions, **kw)]
+                                                   blank_outside_regions=blank_outside_regions,
+                                                   time_limit_s=time_limit_s, **kw)]
     if frames == "all":
         return results
+    cut = [m for m in results if m.failure == "too_long"]
+    if cut:  # a frame chosen among part of the loop is no best frame: say why nothing is chosen
+        cut[0].n_frames = first.n_frames
+        return cut
     index, why = choose_best_frame(results)
     trace = [{"frame": m.frame, "time_s": m.frame_time_s, "hc_mm": m.head_circumference_mm,
               "hc_px": m.head_circumference_px, "status": m.status, "quality": m.quality} for m in results]
@@ -444,19 +451,29 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
 
 
 def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_anisotropic: bool = False,
-                           include_identifying: bool = False, blank_outside_regions: bool = True, **kw):
+                           include_identifying: bool = False, blank_outside_regions: bool = True,
+                           time_limit_s: float | None = None, **kw):
     """Each frame of the loop whose first frame is ``first`` (read from ``image``: its path or bytes),
     measured: ``(Measurement, Scan)`` pairs, one frame decoded at a time, so that what is written per
     frame (an overlay, an SR) is written from the frame at hand. A loop that breaks half way ends with
     a failed measurement (and no scan); what was measured stays. ``kw``: as :func:`measure_scan`."""
     from .scans.cine import iter_loop_frames
 
+    import time
+
     data = image if isinstance(image, (str, Path)) else bytes(image)
     measured = 0
+    started = time.monotonic()
     try:
         for scan in iter_loop_frames(data, first.name, first.kind, accept_anisotropic=accept_anisotropic,
                                      include_identifying=include_identifying, sha256=first.sha256,
                                      blank_outside_regions=blank_outside_regions):
+            if measured and time_limit_s is not None and time.monotonic() - started > time_limit_s:
+                yield (Measurement(first.name, "failed", frame=measured, sha256=first.sha256, failure="too_long",
+                                   messages=[f"{first.name}: measuring stopped after {measured} of {first.n_frames} "
+                                             f"frames: the loop takes longer than {time_limit_s:g} s; send a "
+                                             "shorter loop or choose a frame"]), None)
+                return
             scan.n_frames = max(scan.n_frames, first.n_frames)  # a video's count is known from its first read
             m = measure_scan(scan, pixel_spacing_mm, **kw)
             m.n_frames = first.n_frames

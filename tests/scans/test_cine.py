@@ -196,3 +196,14 @@ def test_a_video_damaged_half_way_is_not_ok(samples_dir, tmp_path, fourcc, ext):
     path.write_bytes(bytes(data))
     best = measure_loop(path, PS, frames="best")[0]
     assert best.status == "failed" and "damaged video: the file declares 20 frames" in best.message
+
+
+def test_a_loop_past_the_time_limit_stops_and_says_so(frames, tmp_path):
+    # issue 26 #7: a 9999-frame video took 211 s of CPU in the server; a limit stops it with the reason
+    loop = write_loop_dicom(tmp_path / "loop.dcm", frames, PS / 10)
+    every = measure_loop(loop, frames="all", time_limit_s=0.0)
+    assert every[-1].failure == "too_long" and "measuring stopped after 1 of 12 frames" in every[-1].message
+    assert len(every) == 2 and every[0].status != "failed"  # what was measured stays
+    best = measure_loop(loop, frames="best", time_limit_s=0.0)[0]
+    assert best.status == "failed" and best.failure == "too_long" and best.n_frames == 12
+    assert measure_loop(loop, frames="best", time_limit_s=600)[0].status != "failed"

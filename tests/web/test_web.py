@@ -418,3 +418,17 @@ def test_every_static_file_listed_is_served(client):
     for name in ("docs.js", "../app.py", "index.html.bak"):
         r = client.get(f"/static/{name}")
         assert r.status_code == 404 and r.json()["error"]["code"] in ("not_found", "http_error"), name
+
+
+def test_a_loop_that_takes_too_long_is_stopped_with_the_reason(samples_dir, tmp_path):
+    # issue 26 #7: the server's loop measurement is bounded in time (the worker is freed)
+    import cv2
+
+    from ..dicom_fixtures import loop_frames, write_loop_dicom
+
+    frames = loop_frames(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE), n=6)
+    loop = write_loop_dicom(tmp_path / "loop.dcm", frames, PS / 10).read_bytes()
+    quick = TestClient(create_app(loop_time_limit_s=1e-6), base_url="http://127.0.0.1")
+    j = post_scan(quick, loop, name="loop.dcm", include_image="false").json()
+    assert j["status"] == "failed" and j["failure"] == "too_long" and "measuring stopped after 1 of 6" in j["message"]
+    assert j["display"] is not None and j["signature"]

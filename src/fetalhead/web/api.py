@@ -37,6 +37,9 @@ __all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "conte
 
 router = APIRouter(prefix="/api/v1")
 
+#: Longest a loop is measured for one request (s): a 9999-frame video took 211 s of CPU and held a
+#: worker; past this the answer is a failed result that says so (issue 26).
+LOOP_TIME_LIMIT_S = 60.0
 #: Largest coordinate or axis (pixels) accepted for an ellipse: 4 x the largest image side.
 MAX_ELLIPSE_PX = 4 * 8192
 
@@ -52,8 +55,10 @@ class ApiError(Exception):
 class Settings:
     """What the handlers need besides the model."""
 
-    def __init__(self, max_upload_bytes: int, signing_key: bytes | None = None):
+    def __init__(self, max_upload_bytes: int, signing_key: bytes | None = None,
+                 loop_time_limit_s: float = LOOP_TIME_LIMIT_S):
         self.max_upload_bytes = int(max_upload_bytes)
+        self.loop_time_limit_s = float(loop_time_limit_s)
         #: the key this server signs its measurements with (made at start, never written down)
         self.signing_key = signing_key or new_key()
 
@@ -216,7 +221,7 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
             m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
                              spacing_source=PAGE_SPACING_SOURCE, accept_anisotropic=accept_anisotropic,
                              include_identifying=include_identifying, chart=chart, blank_outside_regions=blank,
-                             first=scan)[0]
+                             first=scan, time_limit_s=settings.loop_time_limit_s)[0]
             if m.frame != scan.frame and m.status != "failed":
                 scan = _load(data, name, m.frame, include_identifying, accept_anisotropic, blank)
         else:

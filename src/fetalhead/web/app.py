@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..assets import FONTS_DIR, WEB_FONTS_DIR
 from ..scans.imageio import sniff_type
 from ..model.runtime import load_model
-from .api import ApiError, Settings, router
+from .api import LOOP_TIME_LIMIT_S, ApiError, Settings, router
 from .serving import LOOPBACK_HOSTS, Busy, GuardMiddleware, WorkLimiter
 
 __all__ = ["create_app", "sniff_type", "DEFAULT_MAX_UPLOAD_BYTES", "SECURITY_HEADERS"]
@@ -124,7 +124,8 @@ def docs(request: Request):
 
 def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
                workers: int = 2, queue: int = 16, wait_s: float = 20.0, allowed_hosts=LOOPBACK_HOSTS,
-               users: dict | None = None, precision: str | None = None) -> FastAPI:
+               users: dict | None = None, precision: str | None = None,
+               loop_time_limit_s: float | None = None) -> FastAPI:
     """Build the FastAPI application (the model is loaded once, at start, into ``app.state``).
 
     ``workers`` scans run at once and ``queue`` more may wait ``wait_s`` seconds (then 503 with
@@ -136,7 +137,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
     app = FastAPI(title="fetalhead", version=__version__, docs_url=None, redoc_url=None,
                   description="Fetal head biometry on 2D ultrasound. Results need a clinician's review.")
     app.state.model = load_model(model_path, precision=precision)
-    app.state.settings = Settings(max_upload_bytes)
+    app.state.settings = Settings(max_upload_bytes, loop_time_limit_s=loop_time_limit_s or LOOP_TIME_LIMIT_S)
     app.state.limiter = WorkLimiter(workers, queue, wait_s)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(Busy, _busy)
