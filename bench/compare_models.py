@@ -252,6 +252,20 @@ def print_table(name_a: str, name_b: str, table: dict) -> None:
               f"[{d['t_lo']:+6.3f}, {d['t_hi']:+6.3f}] {fails:>8}")
 
 
+def print_markdown(name_a: str, name_b: str, table: dict, bands: bool = True) -> None:
+    """The same figures as a Markdown table (as BENCHMARKS.md quotes them)."""
+    print(f"\n| variation | HC band | n | {name_a} mean / median / p95 / >3 % | {name_b} mean / median / p95 / >3 % "
+          f"| {name_b} - {name_a} (95 % CI, subjects) |")
+    print("|---|---|---|---|---|---|")
+    for (vname, band), r in table.items():
+        if band != "all" and not bands:
+            continue
+        a, b, d = r["A"], r["B"], r["diff"]
+        print(f"| {vname} | {band} | {a['n']} | {a['mean']:.2f} / {a['median']:.2f} / {a['p95']:.2f} / "
+              f"{a['off_pct']:.1f} % | {b['mean']:.2f} / {b['median']:.2f} / {b['p95']:.2f} / {b['off_pct']:.1f} % "
+              f"| {d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] |")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("candidates", nargs="*", help="NAME=DIR[:key=value,...]: a recipe's fold runs (A first)")
@@ -263,6 +277,7 @@ def main(argv=None) -> int:
     ap.add_argument("--level-images", type=int, default=200,
                     help="training images on which each fold model's outline level is chosen")
     ap.add_argument("--out", default=str(ROOT / "out" / "compare"))
+    ap.add_argument("--markdown", action="store_true", help="also print each comparison as a Markdown table")
     ap.add_argument("--write-folds", metavar="CSV", help="write each image's fold (filename, subject, fold) and stop")
     args = ap.parse_args(argv)
     if args.write_folds:
@@ -291,11 +306,15 @@ def main(argv=None) -> int:
     for name, _, _ in cands[1:]:
         table = compare(rows[first], rows[name])
         print_table(first, name, table)
+        if args.markdown:
+            print_markdown(first, name, table)
         (out / f"{first}_vs_{name}.json").write_text(json.dumps(
             {f"{v}|{b}": r for (v, b), r in table.items()}, indent=2))
     if len(cands) == 1:
         table = compare(rows[first], rows[first])
         print_table(first, first, table)
+        if args.markdown:
+            print_markdown(first, first, table)
     return 0
 
 
