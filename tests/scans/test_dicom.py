@@ -353,3 +353,29 @@ def test_huge_header_text_is_bounded(tmp_path, grey):
     scan = read_dicom(path, include_identifying=True)
     assert all(len(v) <= MAX_HEADER_TEXT for v in scan.identifiers.values())
     assert "XXX" in scan.identifiers["ManufacturerModelName"]
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small.dcm"])
+def test_a_ct_or_mr_labelled_ultrasound_or_unlabelled_is_refused(tmp_path, name):
+    # issue 24 #6: mislabelled images got SRs (a CT with no Modality, an MR labelled US)
+    for modality in ("US", None):
+        ds = pydicom.dcmread(get_testdata_file(name))
+        if modality:
+            ds.Modality = modality
+        else:
+            del ds.Modality
+        path = tmp_path / f"{name}-{modality}.dcm"
+        ds.save_as(path)
+        with pytest.raises(ScanReadError, match="not an ultrasound image"):
+            read_dicom(path)
+        m = fetalhead.measure(path, 0.2)
+        assert m.status == "failed" and "not an ultrasound image" in m.message
+
+
+def test_signed_pixels_are_not_ultrasound(tmp_path, grey):
+    p = write_us_dicom(tmp_path / "s.dcm", grey)
+    ds = pydicom.dcmread(p)
+    ds.PixelRepresentation = 1
+    ds.save_as(p)
+    with pytest.raises(ScanReadError, match="signed pixel values"):
+        read_dicom(p)

@@ -297,6 +297,10 @@ def _to_grey(arr: np.ndarray, ds, photometric: str) -> np.ndarray:
 #: Ultrasound Multi-frame Image Storage, and their retired predecessors.
 ULTRASOUND_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.6.1", "1.2.840.10008.5.1.4.1.1.3.1",
                           "1.2.840.10008.5.1.4.1.1.6", "1.2.840.10008.5.1.4.1.1.3")
+#: Secondary captures (PS3.4 B.5: SC, and the multi-frame byte and true-colour SCs): an ultrasound
+#: screen may be stored so, with Modality US.
+SECONDARY_CAPTURE_SOP_CLASSES = ("1.2.840.10008.5.1.4.1.1.7", "1.2.840.10008.5.1.4.1.1.7.2",
+                                 "1.2.840.10008.5.1.4.1.1.7.4")
 
 
 def read_dicom(source, frame: int = 0, accept_anisotropic: bool = False,
@@ -505,8 +509,13 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
         raise ScanReadError(f"{name}: not an ultrasound image (Modality {modality}); fetalhead measures "
                             "fetal heads on ultrasound (US) only")
     sop_class = str(ds.get("SOPClassUID", "") or "")
-    if sop_class and sop_class not in ULTRASOUND_SOP_CLASSES and modality != "US":
-        raise ScanReadError(f"{name}: not an ultrasound image (SOP class {sop_class})")
+    if sop_class and sop_class not in ULTRASOUND_SOP_CLASSES and (
+            modality != "US" or sop_class not in SECONDARY_CAPTURE_SOP_CLASSES):
+        # the SOP class decides over a Modality that says US (an MR image labelled US is an MR image)
+        raise ScanReadError(f"{name}: not an ultrasound image (SOP class {sop_class}"
+                            + (", though labelled Modality US)" if modality == "US" else ")"))
+    if int(ds.get("PixelRepresentation", 0) or 0) == 1:  # the image itself: signed values are CT-like
+        raise ScanReadError(f"{name}: not an ultrasound image (signed pixel values, as CT or MR store them)")
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         raise ScanReadError(f"{name}: the DICOM file holds no image (no pixel data)")
     try:
