@@ -489,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--work-dir", default="fetalhead-node", help="journal, results and log (default ./fetalhead-node)")
     n.add_argument("--allow-calling-ae", action="append", default=[], metavar="AET",
                    help="accept stores only from these calling AE titles (repeat the option)")
-    n.add_argument("--max-associations", type=int, default=4)
+    n.add_argument("--max-associations", type=int, default=16, help="associations at once (default 16)")
     n.add_argument("--max-queue", type=int, default=1000, help="instances waiting to be measured before stores "
                                                               "are refused (out of resources)")
     n.add_argument("--status", action="store_true", help="print the queue of --work-dir and exit")

@@ -214,9 +214,11 @@ def test_scanner_to_node_to_pacs(us_dicom, model, tmp_path):
         with urllib.request.urlopen(req, timeout=10) as r:
             assert len(json.loads(r.read())) == 1
         assert _wait(lambda: node_status(tmp_path / "node")["sent"] == 1)
-        # a store from a calling AE title not allowed is refused
+        # a store from a calling AE title not allowed is refused, and the refusal is logged (issue 24 #7)
         assert _dcmsend(us_dicom, port, calling="INTRUDER").returncode != 0
+        assert _wait(lambda: "association from INTRUDER" in (tmp_path / "node" / "node.log").read_text())
         log = (tmp_path / "node" / "node.log").read_text()
+        assert "association from INTRUDER (127.0.0.1) rejected: calling AE title not allowed" in log
         assert src.SOPInstanceUID in log and "Doe" not in log and "ID-12345" not in log
     finally:
         node.stop()

@@ -39,6 +39,9 @@ __all__ = ["DicomNode", "Destination", "parse_destination", "node_status", "MAX_
 
 #: The longest wait between two tries to send a result (seconds).
 MAX_RETRY_DELAY_S = 300.0
+#: Associations at once: a department's scanners, a PACS and a modality worklist broker together
+#: (4 was too few: the fifth scanner was refused).
+MAX_ASSOCIATIONS = 16
 _OUT_OF_RESOURCES = 0xA700
 _NOT_MATCHING_SOP_CLASS = 0xA900  # "Error: Data Set does not match SOP Class"
 _CANNOT_UNDERSTAND = 0xC000
@@ -116,7 +119,7 @@ class DicomNode:
 
     def __init__(self, work_dir: str | Path, *, ae_title: str = "FETALHEAD", host: str = "127.0.0.1",
                  port: int = 11112, send_to: Destination | None = None, allowed_calling_aets=(),
-                 max_associations: int = 4, max_queue: int = 1000, model=None, retry_base_s: float = 1.0,
+                 max_associations: int = MAX_ASSOCIATIONS, max_queue: int = 1000, model=None, retry_base_s: float = 1.0,
                  poll_s: float = 0.2):
         self.work = Path(work_dir)
         for sub in ("incoming", "outbox", "sent", "failed"):
@@ -161,15 +164,38 @@ class DicomNode:
         self.log.info("received %s from %s", uid, event.assoc.requestor.ae_title)
         return 0x0000
 
+    def _on_rejected(self, event) -> None:
+        """A refused association, logged with who asked and the likely reason (a PACS admin's first
+        question when a scanner says 'association rejected')."""
+        req = event.assoc.requestor
+        calling = str(getattr(req, "ae_title", "") or "").strip()
+        if self.allowed and calling not in self.allowed:
+            why = "calling AE title not allowed (--allow-calling-ae)"
+        elif getattr(req, "requested_ae_title", None) not in (None, self.ae_title) and \
+                str(req.requested_ae_title).strip() != self.ae_title:
+            why = f"called AE title is not {self.ae_title}"
+        elif len(getattr(self._server, "active_associations", [])) > self.max_associations:
+            why = f"association limit reached ({self.max_associations}, --max-associations)"
+        else:
+            why = "refused by the association rules"
+        self.log.warning("association from %s (%s) rejected: %s", calling or "?", getattr(req, "address", "?"), why)
+
+    def _on_aborted(self, event) -> None:
+        req = event.assoc.requestor
+        self.log.warning("association from %s (%s) aborted (e.g. no presentation context accepted)",
+                         str(getattr(req, "ae_title", "") or "?").strip(), getattr(req, "address", "?"))
+
     @staticmethod
     def _refusal(event) -> str:
         """Why a received dataset is not an ultrasound image to measure ("" when it is): answered at once
         with a failure status rather than journalled (no patient data in the reason)."""
+        from ..scans.dicom import not_ultrasound_reason
+
         try:
             ds = event.dataset
-            modality = str(ds.get("Modality", "") or "").strip().upper()
-            if modality and modality != "US":
-                return f"not an ultrasound image (Modality {modality})"
+            why = not_ultrasound_reason(ds)
+            if why:
+                return why.split(";")[0]
             if "PixelData" not in ds:
                 return "no pixel data"
             int(ds.Rows), int(ds.Columns)
@@ -327,7 +353,9 @@ class DicomNode:
 
         ae = self._application_entity()
         self._server = ae.start_server((self.host, self.port), block=False,
-                                       evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo)])
+                                       evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
+                                                     (evt.EVT_REJECTED, self._on_rejected),
+                                                     (evt.EVT_ABORTED, self._on_aborted)])
         for fn in (self.process_once, self.send_once):
             t = threading.Thread(target=self._loop, args=(fn,), daemon=True, name=f"fetalhead-node-{fn.__name__}")
             t.start()

@@ -29,7 +29,7 @@ from .imageio import ScanReadError, check_scan_array, has_dicom_preamble
 
 __all__ = ["UltrasoundRegion", "DicomScan", "SpacingDecision", "read_dicom", "is_dicom_file",
            "ultrasound_regions", "choose_spacing", "ANISOTROPY_TOLERANCE", "ULTRASOUND_SOP_CLASSES",
-           "frames_in_file", "check_inflated_size", "MAX_DICOM_FRAMES", "MAX_INFLATED_BYTES"]
+           "frames_in_file", "check_inflated_size", "not_ultrasound_reason", "MAX_DICOM_FRAMES", "MAX_INFLATED_BYTES"]
 
 #: x and y spacing may differ by this share before a scan counts as anisotropic
 #: (then no mm unless accepted): 1 % moves HC by at most about 0.5 %.
@@ -502,20 +502,34 @@ def _bounded_text(value) -> str:
     return text if len(text) <= MAX_HEADER_TEXT else text[:MAX_HEADER_TEXT - 1] + "…"
 
 
-def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions,
-                       header=None, blank=True):
+def not_ultrasound_reason(ds) -> str:
+    """Why a dataset is no ultrasound image to measure ("" when it may be one): its Modality, then its
+    SOP class (which decides over a Modality that says US: an MR image labelled US is an MR image), then
+    the image itself (signed pixel values are CT- or MR-like). The one decision the reader and the DICOM
+    node both use; the reason names no patient data."""
     modality = str(ds.get("Modality", "") or "").strip().upper()
     if modality and modality != "US":
-        raise ScanReadError(f"{name}: not an ultrasound image (Modality {modality}); fetalhead measures "
-                            "fetal heads on ultrasound (US) only")
+        return (f"not an ultrasound image (Modality {modality}); fetalhead measures fetal heads on "
+                "ultrasound (US) only")
     sop_class = str(ds.get("SOPClassUID", "") or "")
     if sop_class and sop_class not in ULTRASOUND_SOP_CLASSES and (
             modality != "US" or sop_class not in SECONDARY_CAPTURE_SOP_CLASSES):
-        # the SOP class decides over a Modality that says US (an MR image labelled US is an MR image)
-        raise ScanReadError(f"{name}: not an ultrasound image (SOP class {sop_class}"
-                            + (", though labelled Modality US)" if modality == "US" else ")"))
-    if int(ds.get("PixelRepresentation", 0) or 0) == 1:  # the image itself: signed values are CT-like
-        raise ScanReadError(f"{name}: not an ultrasound image (signed pixel values, as CT or MR store them)")
+        return f"not an ultrasound image (SOP class {sop_class}" + (
+            ", though labelled Modality US)" if modality == "US" else ")")
+    try:
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    except (TypeError, ValueError):
+        signed = False
+    if signed:
+        return "not an ultrasound image (signed pixel values, as CT or MR store them)"
+    return ""
+
+
+def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions,
+                       header=None, blank=True):
+    why = not_ultrasound_reason(ds)
+    if why:
+        raise ScanReadError(f"{name}: {why}")
     if "PixelData" not in ds and "FloatPixelData" not in ds:
         raise ScanReadError(f"{name}: the DICOM file holds no image (no pixel data)")
     try:
