@@ -424,3 +424,57 @@ def test_measure_exits_1_when_an_sr_asked_for_cannot_be_written(us_dicom, tmp_pa
     monkeypatch.setattr(sr, "write_hospital_dicom", full_disk)
     assert main(["measure", str(us_dicom), "--sr", str(tmp_path / "sr"), "--out", str(tmp_path / "r.csv")]) == 1
     assert "not handed off" in capsys.readouterr().err
+
+
+def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom, model, tmp_path):
+    # issue 24 #2: after the first refused store every remaining result was marked failed without a try,
+    # and refusals were retried forever
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
+
+    from fetalhead.hospital.handoff import write_hand_off
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    work = tmp_path / "node"
+    node = DicomNode(work, port=free_loopback_port(), send_to=None, model=model)  # not started: queue by hand
+    uids = []
+    for i in range(4):
+        ds = pydicom.dcmread(us_dicom)
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        src = tmp_path / f"src{i}.dcm"
+        ds.save_as(src)
+        out = work / "outbox" / f"{i}-{ds.SOPInstanceUID}"
+        out.mkdir(parents=True)
+        write_hand_off(*measured(src, model), model, sr_dir=out)
+        (out / "state.json").write_text(json.dumps({"attempts": 0, "next_try": 0.0, "last_error": None}))
+        uids.append((out.name, str(ds.SOPInstanceUID)))
+    refused_source = uids[0][1]  # the first in the queue: the one that blocked the others before
+    stored = []
+
+    def on_store(event):
+        ds = event.dataset
+        refs = [str(r.ReferencedSOPInstanceUID) for r in ds.get("SourceImageSequence", [])]
+        refs += [str(i.ReferencedSOPInstanceUID) for s in ds.get("CurrentRequestedProcedureEvidenceSequence", [])
+                 for se in s.ReferencedSeriesSequence for i in se.ReferencedSOPSequence]
+        if refused_source in refs:
+            return 0xC001  # "cannot understand": permanent
+        stored.append(str(ds.SOPInstanceUID))
+        return 0x0000
+
+    scp = AE(ae_title="PACS")
+    scp.add_supported_context(ComprehensiveSRStorage)
+    scp.add_supported_context(SecondaryCaptureImageStorage)
+    pacs_port = free_loopback_port()
+    server = scp.start_server(("127.0.0.1", pacs_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        node.send_to = Destination("PACS", "127.0.0.1", pacs_port)
+        assert node.send_once() == 3  # the three good results delivered in the same round
+        status = node_status(work)
+        assert status["sent"] == 3 and status["to_send"] == 0
+        assert [d["uid"] for d in status["dead_letter"]] == [uids[0][0]]
+        assert status["dead_letter"][0]["status_code"] == "0xC001"
+        assert node.send_once(now=time.time() + 10_000) == 0 and len(stored) == 6  # never retried
+        assert "ALERT" in (work / "node.log").read_text()
+    finally:
+        server.shutdown()

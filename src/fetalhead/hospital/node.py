@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -39,6 +40,26 @@ __all__ = ["DicomNode", "Destination", "parse_destination", "node_status", "MAX_
 
 #: The longest wait between two tries to send a result (seconds).
 MAX_RETRY_DELAY_S = 300.0
+#: C-STORE answers that will not change on a retry (PS3.4 Annex B, PS3.7 Annex C): refused (0xA9xx:
+#: data set does not match the SOP class; 0xCxxx: cannot understand), SOP class not supported (0x0122),
+#: not authorised (0x0124), invalid SOP instance (0x0117). The result goes to the dead-letter folder.
+#: Anything else (0xA7xx out of resources, 0x0110 processing failure, a lost connection) is retried.
+def is_permanent_refusal(status: int) -> bool:
+    return 0xA900 <= status <= 0xA9FF or 0xC000 <= status <= 0xCFFF or status in (0x0122, 0x0124, 0x0117)
+
+
+class StoreRefused(ConnectionError):
+    """The PACS answered a C-STORE with a failure status."""
+
+    def __init__(self, message: str, status: int | None):
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        return self.status is not None and is_permanent_refusal(self.status)
+
+
 #: Associations at once: a department's scanners, a PACS and a modality worklist broker together
 #: (4 was too few: the fifth scanner was refused).
 MAX_ASSOCIATIONS = 16
@@ -102,6 +123,13 @@ def node_status(work_dir: str | Path) -> dict:
             state = {}
         item = {"uid": d.name, "attempts": state.get("attempts", 0), "last_error": state.get("last_error")}
         (failed_send if state.get("last_error") else waiting_send).append(item)
+    dead = []
+    for d in sorted((work / "dead-letter").glob("*")) if (work / "dead-letter").is_dir() else []:
+        try:
+            state = json.loads((d / "state.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        dead.append({"uid": d.name, "status_code": state.get("status_code"), "reason": state.get("last_error")})
     failed = []
     for f in sorted((work / "failed").glob("*.json")) if (work / "failed").is_dir() else []:
         try:
@@ -111,7 +139,7 @@ def node_status(work_dir: str | Path) -> dict:
     return {"received_waiting": len(list((work / "incoming").glob("*.dcm"))) if (work / "incoming").is_dir() else 0,
             "to_send": len(waiting_send) + len(failed_send), "send_retrying": failed_send,
             "sent": len(list((work / "sent").glob("*.json"))) if (work / "sent").is_dir() else 0,
-            "not_measured": failed}
+            "not_measured": failed, "dead_letter": dead}
 
 
 class DicomNode:
@@ -280,17 +308,40 @@ class DicomNode:
                 due.append((out, state))
         if not due:
             return 0
-        done = 0
+        done = tried = 0
         try:
             with self._association() as assoc:
                 for out, state in due:
-                    self._c_store(assoc, sorted(out.glob("*.dcm")))
+                    tried += 1
+                    try:
+                        self._c_store(assoc, sorted(out.glob("*.dcm")))
+                    except StoreRefused as exc:  # this result only: the others are still tried
+                        if exc.permanent:
+                            self._dead_letter(out, state, exc)
+                        else:
+                            self._mark_failed(out, state, now, exc)
+                        if not assoc.is_established:
+                            raise ConnectionError(f"{self.send_to} ended the association") from None
+                        continue
                     self._mark_sent(out, state)
                     done += 1
-        except Exception as exc:
-            for out, state in due[done:]:
+        except Exception as exc:  # no association, or it broke: the results not yet tried wait their turn
+            for out, state in due[tried:]:
                 self._mark_failed(out, state, now, exc)
         return done
+
+    def _dead_letter(self, out: Path, state: dict, exc: StoreRefused) -> None:
+        """A result the PACS refuses for good: moved to ``dead-letter/`` with the reason, never retried."""
+        target = self.work / "dead-letter" / out.name
+        target.parent.mkdir(exist_ok=True)
+        state.update(attempts=int(state.get("attempts", 0)) + 1, last_error=str(exc)[:300],
+                     status_code=f"0x{exc.status:04X}", dead_lettered_at=time.time())
+        _json(out / "state.json", state)
+        if target.exists():
+            shutil.rmtree(target)
+        out.rename(target)
+        self.log.error("ALERT: the result of %s was refused for good by %s (status 0x%04X) and moved to "
+                       "dead-letter/: %s", out.name, self.send_to, exc.status, str(exc)[:200])
 
     def _mark_sent(self, out: Path, state: dict) -> None:
         _json(self.work / "sent" / f"{out.name}.json", {"uid": out.name, "sent_to": str(self.send_to),
@@ -335,8 +386,10 @@ class DicomNode:
                 continue
             status = assoc.send_c_store(pydicom.dcmread(f))
             code = getattr(status, "Status", None)
-            if code is None or code not in (0x0000, 0xB000, 0xB007, 0xB006):
-                raise ConnectionError(f"{self.send_to} answered C-STORE status {code!r} for {f.name}")
+            if code is None:
+                raise ConnectionError(f"{self.send_to} gave no C-STORE answer for {f.name} (association lost?)")
+            if code not in (0x0000, 0xB000, 0xB007, 0xB006):
+                raise StoreRefused(f"{self.send_to} answered C-STORE status 0x{code:04X} for {f.name}", int(code))
             f.rename(f.with_name(f.stem + ".sent.dcm"))  # accepted: never sent again
 
     # --- running ----------------------------------------------------------------------------
