@@ -478,3 +478,25 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         assert "ALERT" in (work / "node.log").read_text()
     finally:
         server.shutdown()
+
+
+def test_a_local_write_error_keeps_the_received_instance_and_retries(us_dicom, model, tmp_path):
+    # issue 24 #3: an unwritable outbox sent the result to failed/, deleted the received instance, and the
+    # scanner (which got Success) never sends it again
+    import shutil
+
+    from fetalhead.hospital.node import DicomNode, node_status
+
+    work = tmp_path / "node"
+    node = DicomNode(work, port=free_loopback_port(), model=model, retry_base_s=5.0)
+    shutil.copy(us_dicom, work / "incoming" / "1.2.3.dcm")
+    shutil.rmtree(work / "outbox")
+    (work / "outbox").write_text("not a folder: every write into it fails")
+    assert node.process_once(now=1000.0) == 0
+    assert (work / "incoming" / "1.2.3.dcm").is_file() and node_status(work)["not_measured"] == []
+    assert "could not write the results of 1.2.3 (try 1, next in 5 s)" in (work / "node.log").read_text()
+    assert node.process_once(now=1001.0) == 0  # backing off: not tried again at once
+    (work / "outbox").unlink()
+    (work / "outbox").mkdir()
+    assert node.process_once(now=1006.0) == 1
+    assert not (work / "incoming" / "1.2.3.dcm").exists() and (work / "outbox" / "1.2.3" / "state.json").is_file()

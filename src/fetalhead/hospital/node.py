@@ -158,6 +158,7 @@ class DicomNode:
         self.retry_base_s, self.poll_s = float(retry_base_s), float(poll_s)
         self._model = model
         self._stop = threading.Event()
+        self._write_retry: dict[str, tuple[int, float]] = {}  # uid -> (local write failures, next try)
         self._threads: list[threading.Thread] = []
         self._server = None
         self.log = logging.getLogger(f"fetalhead.hospital.node.{id(self)}")
@@ -264,29 +265,44 @@ class DicomNode:
             scan = load_scan(path, path.name, m.frame, sha256=scan.sha256)
         return m, scan
 
-    def process_once(self) -> int:
-        """Measure every received instance waiting; return how many were handled."""
-        from .handoff import write_hand_off
+    def process_once(self, now: float | None = None) -> int:
+        """Measure every received instance waiting; return how many were handled.
+
+        An instance that cannot be measured goes to ``failed/`` with the reason. A *local write error*
+        (an unwritable or full outbox) is no verdict on the scan: the received instance is kept and
+        tried again with back-off, since the scanner, which got Success, will not send it again."""
+        from .sr import write_hospital_dicom
         from ..scans.imageio import ScanReadError
 
+        now = time.time() if now is None else now
         handled = 0
         for path in sorted((self.work / "incoming").glob("*.dcm"), key=lambda p: p.stat().st_mtime):
             uid = path.stem
+            if self._write_retry.get(uid, (0, 0.0))[1] > now:
+                continue
+            out = self.work / "outbox" / uid
             try:
                 m, scan = self._measure(path)
                 if m.status == "failed" or m.head_circumference_mm is None:
                     raise ValueError(f"not measured: {m.failure or 'no pixel spacing'}")
-                out = self.work / "outbox" / uid
                 out.mkdir(exist_ok=True)
-                written = write_hand_off(m, scan, self._model_or_load(), sr_dir=out)
-                if "sr_not_written" in m.flags or not written:
-                    raise ValueError("the SR could not be written")
+                model = self._model_or_load()
+                written = write_hospital_dicom(m, scan, out, model_version=model.version,
+                                               model_sha256=(getattr(model, "metadata", None) or {}).get("sha256", ""))
                 _json(out / "state.json", {"attempts": 0, "next_try": 0.0, "last_error": None,
                                            "status": m.status, "frame": m.frame})
                 self.log.info("measured %s frame %d: %s, SR %s", uid, m.frame, m.status, written[0].name)
-            except (ScanReadError, ValueError, RuntimeError, OSError) as exc:
+            except OSError as exc:  # local: keep the instance, try again later
+                tries = self._write_retry.get(uid, (0, 0.0))[0] + 1
+                delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (tries - 1))
+                self._write_retry[uid] = (tries, now + delay)
+                self.log.error("could not write the results of %s (try %d, next in %.0f s): %s; the received "
+                               "instance is kept", uid, tries, delay, exc.strerror or exc)
+                continue
+            except (ScanReadError, ValueError, RuntimeError) as exc:
                 _json(self.work / "failed" / f"{uid}.json", {"uid": uid, "reason": str(exc).replace(str(path), uid)})
                 self.log.warning("could not measure %s: %s", uid, type(exc).__name__)
+            self._write_retry.pop(uid, None)
             path.unlink(missing_ok=True)
             handled += 1
         return handled
