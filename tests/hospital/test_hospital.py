@@ -500,3 +500,30 @@ def test_a_local_write_error_keeps_the_received_instance_and_retries(us_dicom, m
     (work / "outbox").mkdir()
     assert node.process_once(now=1006.0) == 1
     assert not (work / "incoming" / "1.2.3.dcm").exists() and (work / "outbox" / "1.2.3" / "state.json").is_file()
+
+
+@pytest.mark.skipif(DCMSEND is None, reason="DCMTK is not installed (make test installs it)")
+def test_a_node_short_of_disk_refuses_new_stores_and_cleans_stale_temporaries(us_dicom, model, tmp_path):
+    # issue 24 #4: a full disk deadlocked the node on its own journal, with .part/.tmp files left
+    import shutil
+
+    from fetalhead.hospital.node import DicomNode
+
+    work = tmp_path / "node"
+    (work / "outbox" / "9.9").mkdir(parents=True)
+    (work / "incoming").mkdir()
+    (work / "incoming" / "1.2.dcm.part").write_bytes(b"half")
+    (work / "outbox" / "9.9" / "x_sr.tmp").write_bytes(b"half")
+    free = shutil.disk_usage(tmp_path).free
+    port = free_loopback_port()
+    node = DicomNode(work, port=port, model=model, min_free_bytes=free * 2).start()  # as if the disk were full
+    try:
+        assert not list(work.rglob("*.part")) and not list(work.rglob("*.tmp"))
+        report = tmp_path / "report.txt"
+        subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1",
+                        str(port), str(us_dicom)], capture_output=True, text=True, timeout=60)
+        assert "0xa700" in report.read_text().lower()  # out of resources: the scanner keeps and retries
+        assert not list((work / "incoming").glob("*.dcm"))
+        assert "under the" in (work / "node.log").read_text() and "removed 2 unfinished" in (work / "node.log").read_text()
+    finally:
+        node.stop()

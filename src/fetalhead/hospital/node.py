@@ -60,6 +60,11 @@ class StoreRefused(ConnectionError):
         return self.status is not None and is_permanent_refusal(self.status)
 
 
+#: Free space the node keeps on its work folder's disk (bytes): below it new stores are answered "out of
+#: resources" (A700; the scanner keeps the image and retries) so that the journal, the SRs and the log can
+#: still be written: a full disk otherwise deadlocked the node on its own journal.
+MIN_FREE_BYTES = 256 * 1024 * 1024
+
 #: Associations at once: a department's scanners, a PACS and a modality worklist broker together
 #: (4 was too few: the fifth scanner was refused).
 MAX_ASSOCIATIONS = 16
@@ -98,6 +103,20 @@ def _write_atomic(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
+
+
+def _remove_stale_temporaries(work: Path) -> int:
+    """Delete the ``.part`` and ``.tmp`` files an interrupted run left (writes that never completed:
+    the file they were for was never renamed into place); return how many."""
+    removed = 0
+    for pattern in ("**/*.part", "**/*.tmp"):
+        for f in work.glob(pattern):
+            try:
+                f.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
 
 
 def _json(path: Path, obj) -> None:
@@ -148,10 +167,12 @@ class DicomNode:
     def __init__(self, work_dir: str | Path, *, ae_title: str = "FETALHEAD", host: str = "127.0.0.1",
                  port: int = 11112, send_to: Destination | None = None, allowed_calling_aets=(),
                  max_associations: int = MAX_ASSOCIATIONS, max_queue: int = 1000, model=None, retry_base_s: float = 1.0,
-                 poll_s: float = 0.2):
+                 poll_s: float = 0.2, min_free_bytes: int = MIN_FREE_BYTES):
         self.work = Path(work_dir)
         for sub in ("incoming", "outbox", "sent", "failed"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
+        self.min_free_bytes = int(min_free_bytes)
+        stale = _remove_stale_temporaries(self.work)
         self.ae_title, self.host, self.port = ae_title, host, int(port)
         self.send_to, self.allowed = send_to, [a.strip() for a in allowed_calling_aets if a.strip()]
         self.max_associations, self.max_queue = int(max_associations), int(max_queue)
@@ -168,6 +189,8 @@ class DicomNode:
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             self.log.addHandler(handler)
             self.log.setLevel(logging.INFO)
+        if stale:
+            self.log.info("removed %d unfinished temporary file(s) left by an earlier run", stale)
 
     # --- receiving --------------------------------------------------------------------------
     def _on_echo(self, event) -> int:
@@ -182,6 +205,13 @@ class DicomNode:
         if why:
             self.log.warning("refused %s from %s: %s", uid, event.assoc.requestor.ae_title, why)
             return _NOT_MATCHING_SOP_CLASS
+        free = shutil.disk_usage(self.work).free
+        data = getattr(event.request, "DataSet", None)
+        size = data.getbuffer().nbytes if hasattr(data, "getbuffer") else 0
+        if free < self.min_free_bytes + size:
+            self.log.warning("refused %s: %d MB free on the work folder's disk, under the %d MB kept free",
+                             uid, free // 2**20, self.min_free_bytes // 2**20)
+            return _OUT_OF_RESOURCES
         if len(list((self.work / "incoming").glob("*.dcm"))) >= self.max_queue:
             self.log.warning("refused %s: %d instances wait to be measured (--max-queue)", uid, self.max_queue)
             return _OUT_OF_RESOURCES
