@@ -29,7 +29,7 @@ demo: $(VENV)/.installed
 # axe-core, DCMTK (dcmsend as the scanner, dsrdump to read the SR), Orthanc as the PACS and
 # dicom3tools' dciodvfy (checks the SR and the overlay capture against their IODs), poppler's pdftoppm and
 # pdftotext (the reports' pixels and text as printed).
-SYSTEM_TOOLS = chromium:chromium strace:strace npm:npm dcmsend:dcmtk Orthanc:orthanc dciodvfy:dicom3tools pdftoppm:poppler-utils
+SYSTEM_TOOLS = chromium:chromium strace:strace npm:npm dcmsend:dcmtk Orthanc:orthanc dciodvfy:dicom3tools pdftoppm:poppler-utils openssl:openssl
 system-deps:
 	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || test -x /usr/sbin/$${t%%:*} || missing="$$missing $${t#*:}"; done; \
 	if [ -n "$$missing" ]; then \

@@ -172,10 +172,15 @@ def _cmd_dicom_node(args) -> int:
             raise ValueError("listening beyond this computer needs --allow-calling-ae (DICOM has no login)")
         from .model.runtime import load_model
 
+        if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_ca and not args.tls_cert):
+            raise ValueError("DICOM TLS needs both --tls-cert and --tls-key (and --tls-ca only with them)")
+        from .hospital.node import tls_server_context
+
+        tls = tls_server_context(args.tls_cert, args.tls_key, args.tls_ca) if args.tls_cert else None
         model = load_model(args.model, precision=args.precision)
         node = DicomNode(args.work_dir, ae_title=args.ae_title, host=args.host, port=args.port, send_to=destination,
                          allowed_calling_aets=args.allow_calling_ae, max_associations=args.max_associations,
-                         max_queue=args.max_queue, model=model).start()
+                         max_queue=args.max_queue, model=model, ssl_context=tls).start()
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -492,6 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--max-associations", type=int, default=16, help="associations at once (default 16)")
     n.add_argument("--max-queue", type=int, default=1000, help="instances waiting to be measured before stores "
                                                               "are refused (out of resources)")
+    n.add_argument("--tls-cert", metavar="PEM", help="DICOM TLS: the node's certificate (chain), PEM")
+    n.add_argument("--tls-key", metavar="PEM", help="DICOM TLS: the node's private key, PEM")
+    n.add_argument("--tls-ca", metavar="PEM", help="DICOM TLS: require client certificates signed by this CA")
     n.add_argument("--status", action="store_true", help="print the queue of --work-dir and exit")
     n.add_argument("--model", help="ONNX model (default: the one shipped in the package)")
     n.add_argument("--precision", choices=("fp32", "int8"), default=None)

@@ -3,6 +3,7 @@ and the DICOM node between DCMTK's dcmsend (the scanner) and Debian's Orthanc (t
 
 import io
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -527,3 +528,70 @@ def test_a_node_short_of_disk_refuses_new_stores_and_cleans_stale_temporaries(us
         assert "under the" in (work / "node.log").read_text() and "removed 2 unfinished" in (work / "node.log").read_text()
     finally:
         node.stop()
+
+
+def _certificates(folder):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+    ca_key, ca = folder / "ca.key", folder / "ca.pem"
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(ca_key), "-out", str(ca), "-days", "2",
+        "-subj", "/CN=test CA")
+    made = {}
+    for who in ("server", "client"):
+        key, csr, crt = folder / f"{who}.key", folder / f"{who}.csr", folder / f"{who}.pem"
+        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={who}")
+        ext = folder / f"{who}.ext"
+        ext.write_text("subjectAltName=IP:127.0.0.1\n")
+        run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key), "-CAcreateserial", "-out",
+            str(crt), "-days", "2", "-extfile", str(ext))
+        made[who] = (key, crt)
+    return ca, made
+
+
+@pytest.mark.skipif(shutil.which("storescu") is None or shutil.which("openssl") is None,
+                    reason="DCMTK's storescu and openssl are needed (make test installs DCMTK)")
+def test_dicom_tls_with_and_without_client_certificates(us_dicom, model, tmp_path):
+    # issue 24: DICOM TLS, tested with DCMTK's storescu +tls / +tla (BCP 195 profile, its default)
+    from fetalhead.hospital.node import DicomNode, tls_server_context
+
+    ca, made = _certificates(tmp_path)
+    (skey, scrt), (ckey, ccrt) = made["server"], made["client"]
+
+    def store(port, *tls):
+        return subprocess.run(["storescu", "-aet", "SCANNER", "-aec", "FETALHEAD", *tls, "127.0.0.1", str(port),
+                               str(us_dicom)], capture_output=True, text=True, timeout=60)
+
+    for require_client in (False, True):
+        port = free_loopback_port()
+        ctx = tls_server_context(scrt, skey, ca if require_client else None)
+        node = DicomNode(tmp_path / f"node{require_client}", port=port, model=model, ssl_context=ctx).start()
+        try:
+            assert store(port).returncode != 0  # plain TCP is refused by a TLS port
+            anonymous = store(port, "+tla", "+cf", str(ca))
+            assert (anonymous.returncode == 0) is (not require_client), anonymous.stderr[-300:]
+            mutual = store(port, "+tls", str(ckey), str(ccrt), "+cf", str(ca))
+            assert mutual.returncode == 0, mutual.stderr[-300:]
+        finally:
+            node.stop()
+        received = (tmp_path / f"node{require_client}" / "node.log").read_text()
+        assert "(DICOM TLS)" in received and "received" in received
+    with pytest.raises(ValueError, match="--tls-cert"):
+        tls_server_context(tmp_path / "missing.pem", skey)
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd is not installed here")
+def test_the_service_unit_verifies(tmp_path):
+    # issue 24: a service to run, checked with systemd-analyze verify (the program path made real here)
+    from pathlib import Path
+
+    unit = Path(__file__).resolve().parents[2] / "deploy" / "fetalhead-dicom-node.service"
+    exe = shutil.which("fetalhead") or sys.executable
+    copy = tmp_path / unit.name
+    copy.write_text(unit.read_text().replace("/opt/fetalhead/.venv/bin/fetalhead", exe))
+    out = subprocess.run(["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    env = (unit.parent / "fetalhead-dicom-node.env").read_text()
+    for name in ("FETALHEAD_HOST", "FETALHEAD_PORT", "FETALHEAD_AE_TITLE", "FETALHEAD_SEND_TO"):
+        assert f"${{{name}}}" in unit.read_text() and f"{name}=" in env

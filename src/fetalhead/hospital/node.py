@@ -161,17 +161,41 @@ def node_status(work_dir: str | Path) -> dict:
             "not_measured": failed, "dead_letter": dead}
 
 
+def tls_server_context(cert: str | Path, key: str | Path, ca: str | Path | None = None):
+    """The node's TLS context for DICOM TLS (PS3.15 B.1; BCP 195: TLS 1.2 or newer, forward-secret AEAD
+    ciphers): the node's certificate chain and key; with ``ca``, clients must present a certificate
+    signed by it (mutual authentication). Raises ``ValueError`` naming the file that is wrong."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM")  # TLS 1.3 suites are always on
+    ctx.options |= ssl.OP_NO_COMPRESSION
+    try:
+        ctx.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--tls-cert {cert} / --tls-key {key}: not a usable certificate and key ({exc})") from None
+    if ca:
+        try:
+            ctx.load_verify_locations(str(ca))
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"--tls-ca {ca}: not a usable CA certificate ({exc})") from None
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 class DicomNode:
     """The storage SCP, the measuring worker and the sender; :meth:`start` runs all three in threads."""
 
     def __init__(self, work_dir: str | Path, *, ae_title: str = "FETALHEAD", host: str = "127.0.0.1",
                  port: int = 11112, send_to: Destination | None = None, allowed_calling_aets=(),
                  max_associations: int = MAX_ASSOCIATIONS, max_queue: int = 1000, model=None, retry_base_s: float = 1.0,
-                 poll_s: float = 0.2, min_free_bytes: int = MIN_FREE_BYTES):
+                 poll_s: float = 0.2, min_free_bytes: int = MIN_FREE_BYTES, ssl_context=None):
         self.work = Path(work_dir)
         for sub in ("incoming", "outbox", "sent", "failed"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
         self.min_free_bytes = int(min_free_bytes)
+        self.ssl_context = ssl_context  # DICOM TLS on the listening port (tls_server_context)
         stale = _remove_stale_temporaries(self.work)
         self.ae_title, self.host, self.port = ae_title, host, int(port)
         self.send_to, self.allowed = send_to, [a.strip() for a in allowed_calling_aets if a.strip()]
@@ -451,7 +475,7 @@ class DicomNode:
         from pynetdicom import evt
 
         ae = self._application_entity()
-        self._server = ae.start_server((self.host, self.port), block=False,
+        self._server = ae.start_server((self.host, self.port), block=False, ssl_context=self.ssl_context,
                                        evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
                                                      (evt.EVT_REJECTED, self._on_rejected),
                                                      (evt.EVT_ABORTED, self._on_aborted)])
@@ -459,8 +483,8 @@ class DicomNode:
             t = threading.Thread(target=self._loop, args=(fn,), daemon=True, name=f"fetalhead-node-{fn.__name__}")
             t.start()
             self._threads.append(t)
-        self.log.info("listening as %s on %s:%d, sending to %s", self.ae_title, self.host, self.port,
-                      self.send_to or "nobody (results stay in outbox)")
+        self.log.info("listening as %s on %s:%d%s, sending to %s", self.ae_title, self.host, self.port,
+                      " (DICOM TLS)" if self.ssl_context else "", self.send_to or "nobody (results stay in outbox)")
         return self
 
     def stop(self) -> None:
