@@ -99,3 +99,29 @@ def test_a_header_torn_by_a_kill_starts_afresh(tmp_path):
     w.close()
     rows = list(csv.DictReader(open(out)))
     assert len(rows) == 1 and list(rows[0]) == list(RESULT_COLUMNS)
+
+
+@pytest.mark.parametrize("cut_after", ["the newline in the name", "half the name", "the whole row but its end"])
+def test_a_row_torn_after_a_file_name_with_a_newline_is_cut_on_resume(tmp_path, cut_after):
+    # issue 26 #12: a torn row after a file name holding a newline stayed malformed after --resume
+    out = tmp_path / "r.csv"
+    w = ResultWriter(out)
+    w.write(measured())
+    w.close()
+    good = out.read_bytes()
+    odd = measured()
+    odd.source = "/scans/a\nb.png"
+    w = ResultWriter(tmp_path / "odd.csv")
+    w.write(odd)
+    w.close()
+    row = (tmp_path / "odd.csv").read_bytes().split(b"\n", 1)[1]  # the record after the header
+    assert b'"a\nb.png"' in row
+    at = {"the newline in the name": row.index(b"\n") + 1, "half the name": row.index(b"\n") - 1,
+          "the whole row but its end": len(row) - 2}[cut_after]
+    out.write_bytes(good + row[:at])  # killed while writing the second row
+    w = ResultWriter(out, resume=True)
+    w.write(odd)
+    w.close()
+    rows = list(csv.DictReader(open(out, newline="")))
+    assert len(rows) == 2 and rows[1]["filename"] == "a\nb.png" and all(len(r) == len(RESULT_COLUMNS) for r in rows)
+    assert None not in rows[1] and rows[1]["sha256"] == rows[0]["sha256"]

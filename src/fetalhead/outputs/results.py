@@ -255,11 +255,22 @@ class ResultWriter:
 
     @staticmethod
     def _repair_tail(path: Path) -> None:
+        """Cut a record torn by a kill: keep up to the last line end that lies *outside* quotes (a file
+        name may hold a newline, quoted in its field; a cut just after it ends no record)."""
         data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n")
+        parts = data.split(b'"')  # even-numbered parts lie outside quotes ("" toggles twice)
+        offsets, pos = [], 0
+        for part in parts:
+            offsets.append(pos)
+            pos += len(part) + 1
+        cut = 0
+        for k in reversed(range(0, len(parts), 2)):
+            if b"\n" in parts[k]:
+                cut = offsets[k] + parts[k].rfind(b"\n") + 1
+                break
+        if cut != len(data):
             with open(path, "r+b") as fh:
-                fh.truncate(cut + 1 if cut >= 0 else 0)
+                fh.truncate(cut)
 
     def write(self, m) -> None:
         if self.fh is None:
