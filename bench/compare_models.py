@@ -266,6 +266,31 @@ def print_markdown(name_a: str, name_b: str, table: dict, bands: bool = True) ->
               f"| {d['mean']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}] |")
 
 
+def time_ratios(cands, samples, n_folds: int, out: Path, level_images: int, n_images: int = 40,
+                rounds: int = 3) -> dict:
+    """Seconds per image of each candidate's pipeline (1 thread), interleaved on the same clean held-out
+    images of fold 0 so that a busy machine slows all alike, as a ratio to the first candidate's."""
+    name0, folder0, _ = cands[0]
+    checkpoint = fold_checkpoint(folder0, 0)
+    if checkpoint is None:
+        return {}
+    train, held = fold_split(samples, n_folds, 0)
+    model = fold_model(checkpoint, train, level_images, out / "models" / f"{folder0.name}_fold0")
+    images = [read_scan(s.image_path) for s in held[:n_images]]
+    configs = {name: dataclasses.replace(model.pipeline_config, **ov) for name, _, ov in cands}
+    best = {name: float("inf") for name in configs}
+    for _ in range(rounds):  # the least of a few rounds: the machine's noise only ever adds time
+        for name, cfg in configs.items():
+            t0 = time.perf_counter()
+            for img in images:
+                try:
+                    segment_head(img, model.predict, cfg)
+                except HeadNotFoundError:
+                    pass
+            best[name] = min(best[name], (time.perf_counter() - t0) / len(images))
+    return {name: {"s_per_image": t, "ratio": t / best[name0]} for name, t in best.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("candidates", nargs="*", help="NAME=DIR[:key=value,...]: a recipe's fold runs (A first)")
@@ -277,6 +302,8 @@ def main(argv=None) -> int:
     ap.add_argument("--level-images", type=int, default=200,
                     help="training images on which each fold model's outline level is chosen")
     ap.add_argument("--out", default=str(ROOT / "out" / "compare"))
+    ap.add_argument("--time", action="store_true",
+                    help="also time each candidate's pipeline (1 thread, interleaved) as a ratio to the first's")
     ap.add_argument("--markdown", action="store_true", help="also print each comparison as a Markdown table")
     ap.add_argument("--write-folds", metavar="CSV", help="write each image's fold (filename, subject, fold) and stop")
     args = ap.parse_args(argv)
@@ -310,6 +337,10 @@ def main(argv=None) -> int:
             print_markdown(first, name, table)
         (out / f"{first}_vs_{name}.json").write_text(json.dumps(
             {f"{v}|{b}": r for (v, b), r in table.items()}, indent=2))
+    if args.time:
+        print("\nspeed (1 thread, least of 3 interleaved rounds on 40 clean held-out images of fold 0):")
+        for name, t in time_ratios(cands, samples, args.folds, out, args.level_images).items():
+            print(f"  {name:<12} {1000 * t['s_per_image']:7.1f} ms per image   {t['ratio']:.2f} x {first}")
     if len(cands) == 1:
         table = compare(rows[first], rows[first])
         print_table(first, first, table)
