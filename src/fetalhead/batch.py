@@ -65,6 +65,7 @@ class MeasureOptions:
     frames: str | None = None  # cine loops: "best" or "all" (None: the one ``frame``)
     blank_outside_regions: bool = True  # DICOM: blank burned-in text outside the ultrasound regions
     fhir_dir: str | None = None  # a FHIR R4 Bundle per measured scan
+    fhir_bundle_type: str = "collection"  # or "transaction" (entries with their POST requests)
 
     @classmethod
     def from_lookup(cls, lookup: PixelSizeLookup, **kw) -> "MeasureOptions":
@@ -156,7 +157,7 @@ def _write_outputs(m: Measurement, scan, path: Path, model, opts: MeasureOptions
         except (OSError, RuntimeError) as exc:
             m.flags.append("overlay_not_written")
             m.messages.append(f"overlay not written to {target} ({getattr(exc, 'strerror', None) or exc})")
-    write_hand_off(m, scan, model, opts.sr_dir, opts.fhir_dir)
+    write_hand_off(m, scan, model, opts.sr_dir, opts.fhir_dir, opts.fhir_bundle_type)
 
 
 def pending_scans(files: list[Path], done: set[str], frame: int | None = 0

@@ -289,7 +289,8 @@ def _cmd_measure(args) -> int:
                                       frames=None if isinstance(frames, int) else frames,
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
                                       threads=args.threads or 1, precision=args.precision, sr_dir=args.sr,
-                                      fhir_dir=args.fhir, blank_outside_regions=not args.keep_outside_regions)
+                                      fhir_dir=args.fhir, blank_outside_regions=not args.keep_outside_regions,
+                                      fhir_bundle_type="transaction" if args.fhir_transaction else "collection")
     try:
         results, closers = open_runner(todo, opts, workers=args.workers, dask_local=args.dask_local or 0,
                                        scheduler=args.scheduler)
@@ -530,6 +531,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                "measured ultrasound DICOM here (dicom extra)")
     m.add_argument("--fhir", metavar="DIR", help="write a FHIR R4 Bundle (LOINC/UCUM Observations) per measured "
                                                  "scan here")
+    m.add_argument("--fhir-transaction", action="store_true",
+                   help="write the FHIR Bundles as transactions (each entry with its POST request) instead of "
+                        "collections, to POST to a FHIR server")
     m.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     m.add_argument("--format", choices=("fetalhead", "hc18"), default="fetalhead",
                    help="CSV columns: all (fetalhead) or the HC18 challenge submission")

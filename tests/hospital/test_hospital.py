@@ -595,3 +595,20 @@ def test_the_service_unit_verifies(tmp_path):
     env = (unit.parent / "fetalhead-dicom-node.env").read_text()
     for name in ("FETALHEAD_HOST", "FETALHEAD_PORT", "FETALHEAD_AE_TITLE", "FETALHEAD_SEND_TO"):
         assert f"${{{name}}}" in unit.read_text() and f"{name}=" in env
+
+
+def test_fhir_transaction_bundle_is_valid_r4(us_dicom, model, tmp_path):
+    # issue 24: a transaction Bundle (entry.request POST) for a FHIR server, from the command line
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.cli import main
+
+    assert main(["measure", str(us_dicom), "--fhir", str(tmp_path / "fhir"), "--fhir-transaction",
+                 "--out", str(tmp_path / "r.csv")]) == 0
+    doc = json.loads(next((tmp_path / "fhir").glob("*_fhir.json")).read_text())
+    bundle = Bundle.model_validate(doc)
+    assert bundle.type == "transaction"
+    kinds = [(e.resource.__resource_type__, e.request.method, e.request.url) for e in bundle.entry]
+    assert ("Device", "POST", "Device") in kinds and all(m == "POST" and u == k for k, m, u in kinds)
+    device = next(e for e in bundle.entry if e.resource.__resource_type__ == "Device")
+    assert device.request.ifNoneExist.startswith("identifier=urn:fetalhead:model-sha256|")

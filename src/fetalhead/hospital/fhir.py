@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .._version import __version__
 
-__all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM", "LOINC_CODES"]
+__all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM", "LOINC_CODES", "BUNDLE_TYPES"]
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -65,14 +65,21 @@ def _uuid(*parts) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "fetalhead:" + ":".join(map(str, parts))))
 
 
+#: The Bundle types written: a ``collection`` (a document to file) or a ``transaction`` (each entry with
+#: its ``request``, to POST to a FHIR server's base URL; the Device only if none has the model's sha256).
+BUNDLE_TYPES = ("collection", "transaction")
+
+
 def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance_uid: str | None = None,
-                effective: str | None = None) -> dict:
+                effective: str | None = None, bundle_type: str = "collection") -> dict:
     """The FHIR R4 Bundle (a dict) of measurement ``m``; see the module's docstring. The imaging study is
     ``study_instance_uid``, by default the one the measured DICOM file named (``m.identifiers``).
 
     Raises ``ValueError`` when ``m`` has no figure in mm (failed, or no pixel spacing)."""
     from ..clinical.biometry import CHART_NAMES
 
+    if bundle_type not in BUNDLE_TYPES:
+        raise ValueError(f"bundle type must be one of {', '.join(BUNDLE_TYPES)}, got {bundle_type!r}")
     if m.head_circumference_mm is None:
         raise ValueError(f"{m.source}: no measurement in mm for a health record (status {m.status})")
     study_instance_uid = study_instance_uid or (m.identifiers or {}).get("StudyInstanceUID")
@@ -130,13 +137,20 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
             "note": [{"text": f"z-score {m.hc_zscore:+.2f} at a gestational age by dates of "
                               f"{m.ga_by_dates_weeks:.3f} weeks"}],
             "device": {"reference": f"urn:uuid:{device_id}"}}})
-    return {"resourceType": "Bundle", "id": _uuid("bundle", *key), "type": "collection",
+    if bundle_type == "transaction":
+        for entry in entries:
+            kind = entry["resource"]["resourceType"]
+            entry["request"] = {"method": "POST", "url": kind}
+            if kind == "Device" and model_sha256:
+                entry["request"]["ifNoneExist"] = f"identifier=urn:fetalhead:model-sha256|{model_sha256}"
+    return {"resourceType": "Bundle", "id": _uuid("bundle", *key), "type": bundle_type,
             "timestamp": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "entry": entries}
 
 
-def write_fhir(m, out_dir: str | Path, *, model_version: str, model_sha256: str = "") -> Path:
+def write_fhir(m, out_dir: str | Path, *, model_version: str, model_sha256: str = "",
+               bundle_type: str = "collection") -> Path:
     """Write ``<stem>_fhir.json`` (:func:`fhir_bundle`) into ``out_dir``; return its path."""
-    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256)
+    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256, bundle_type=bundle_type)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{Path(m.source).stem}{f'_f{m.frame}' if m.frame else ''}_fhir.json"

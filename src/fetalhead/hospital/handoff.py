@@ -7,7 +7,7 @@ from pathlib import Path
 __all__ = ["write_hand_off"]
 
 
-def write_hand_off(m, scan, model, sr_dir=None, fhir_dir=None) -> list[Path]:
+def write_hand_off(m, scan, model, sr_dir=None, fhir_dir=None, fhir_bundle_type: str = "collection") -> list[Path]:
     """The hospital hand-off of a measurement: DICOM SR and overlay capture into ``sr_dir`` (ultrasound
     DICOM sources with mm figures), a FHIR R4 Bundle into ``fhir_dir`` (any scan with mm figures).
     What cannot be written is said in the result (a message, and the flag ``sr_not_written`` or
@@ -33,7 +33,8 @@ def write_hand_off(m, scan, model, sr_dir=None, fhir_dir=None) -> list[Path]:
         from .fhir import write_fhir
 
         try:
-            written.append(write_fhir(m, fhir_dir, model_version=model.version, model_sha256=sha))
+            written.append(write_fhir(m, fhir_dir, model_version=model.version, model_sha256=sha,
+                                      bundle_type=fhir_bundle_type))
         except (OSError, ValueError) as exc:
             m.flags.append("fhir_not_written")
             m.messages.append(f"FHIR Bundle not written to {fhir_dir} ({exc})")

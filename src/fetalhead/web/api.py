@@ -412,6 +412,9 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
                   measurement: str | None = Form(None, description=_MEASUREMENT_FORM),
                   pixel_size_mm: float | None = Form(None, **_PS), ga_weeks: float | None = Form(None, **_GA),
                   frame: int = Form(0, ge=0, le=100_000), chart: str = Form(DEFAULT_CHART),
+                  bundle_type: str = Form("collection", pattern="^(collection|transaction)$",
+                                          description="collection, or transaction (entries with their POST "
+                                                      "requests, for a FHIR server)"),
                   model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
                   limiter=Depends(get_limiter)):
     """The FHIR R4 Bundle of the measurement: LOINC-coded Observations in UCUM units, the device, the
@@ -425,5 +428,6 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
                                      settings)
     if m.head_circumference_mm is None:
         raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
-    bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""))
+    bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
+                         bundle_type=bundle_type)
     return Response(json.dumps(bundle), media_type="application/fhir+json")
