@@ -23,7 +23,7 @@ const state = {
 };
 
 const tr = (key) => (state.t[key] !== undefined ? state.t[key] : key);
-// a translation with its {name} places filled (as fetalhead.report.fill does)
+// a translation with its {name} places filled (as fetalhead.outputs.report.fill does)
 const fill = (text, values) => Object.entries(values).reduce((s, [k, v]) => s.split(`{${k}}`).join(String(v)), text);
 const missing = (v) => v === null || v === undefined;
 
@@ -47,7 +47,7 @@ async function loadLanguage(lang) {
   else drawChart(null);
 }
 
-// ---------- the form: weeks+days as clinicians write them (mirrors fetalhead.display) ----------
+// ---------- the form: weeks+days as clinicians write them (mirrors fetalhead.outputs.display) ----------
 const WEEKS_DAYS = /^\s*(\d{1,2})\s*(?:(?:\+|w(?:eeks?)?\s*\+?)\s*(?:([0-6])\s*d?)?)?\s*$/i;
 
 function parseGestationalAge(text) {
@@ -85,7 +85,7 @@ function checkFields() {
   return { ps, ga, ok: !ps.error && !ga.error };
 }
 
-// ---------- geometry (same conventions as fetalhead.geometry) ----------
+// ---------- geometry (same conventions as fetalhead.clinical.geometry) ----------
 function landmarks(e) {
   const t = (e.angle_deg * Math.PI) / 180, ux = Math.cos(t), uy = Math.sin(t), px = -uy, py = ux;
   return {
