@@ -354,46 +354,41 @@ def _open_dataset(source, name: str | None):
 def check_inflated_size(source, name: str, limit: int = MAX_INFLATED_BYTES) -> None:
     """Refuse a deflated-transfer-syntax file that would inflate past ``limit`` bytes.
 
-    The dataset after the file meta group is inflated in chunks of at most 1 MiB that are counted and
-    dropped, so memory stays small whatever the file claims; other transfer syntaxes are left alone.
-    """
+    Only the file meta group is read to tell the transfer syntax; a deflated data set is then read and
+    inflated in chunks of at most 1 MiB that are counted and dropped, so memory stays small whatever the
+    file claims. Other transfer syntaxes are left alone (pydicom names any damage)."""
+    import io
     import struct
+
+    try:
+        with io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open(source, "rb") as f:
+            head = f.read(144)
+            if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
+                return
+            if _DEFLATED_TS.encode() not in f.read(struct.unpack("<I", head[140:144])[0]):
+                return
+            _count_inflated(f, name, limit)
+    except OSError:
+        return  # pydicom names the problem
+
+
+def _count_inflated(f, name: str, limit: int, chunk: int = 1 << 20) -> None:
+    """Inflate the raw deflate stream read from ``f`` chunk by chunk, counting what comes out."""
     import zlib
 
-    if isinstance(source, (bytes, bytearray)):
-        data = memoryview(source)
-    else:
-        try:
-            with open(source, "rb") as f:
-                head = f.read(132 + 12)
-                if len(head) < 144 or head[128:132] != b"DICM":
-                    return
-                f.seek(0)
-                data = memoryview(f.read())  # the upload limit bounds the file itself, not what it inflates to
-        except OSError:
-            return  # pydicom names the problem
-    if len(data) < 144 or bytes(data[128:132]) != b"DICM" or bytes(data[132:136]) != b"\x02\x00\x00\x00":
-        return
-    group_length = struct.unpack("<I", bytes(data[140:144]))[0]
-    meta_end = 144 + group_length
-    if _DEFLATED_TS.encode() not in bytes(data[144:min(meta_end, len(data))]):
-        return
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-    total, chunk, pos = 0, 1 << 20, meta_end
-    pending = bytes(data[pos:pos + chunk])
-    pos += chunk
+    total = 0
     try:
-        while pending or inflater.unconsumed_tail:
-            piece = inflater.decompress(inflater.unconsumed_tail or pending, chunk)
-            if not inflater.unconsumed_tail:
-                pending = bytes(data[pos:pos + chunk])
-                pos += chunk
-            total += len(piece)
-            if total > limit:
-                raise ScanReadError(f"{name}: the deflated DICOM data inflates to more than {limit // 2**20} MiB: "
-                                    "refused (a scan is far smaller)")
-            if inflater.eof or (not piece and not inflater.unconsumed_tail and not pending):
-                break
+        while not inflater.eof:
+            data = f.read(chunk)
+            if not data:
+                return
+            while data and not inflater.eof:
+                total += len(inflater.decompress(data, chunk))
+                if total > limit:
+                    raise ScanReadError(f"{name}: the deflated DICOM data inflates to more than {limit // 2**20} "
+                                        "MiB: refused (a scan is far smaller)")
+                data = inflater.unconsumed_tail
     except zlib.error as exc:
         raise ScanReadError(f"{name}: damaged DICOM file (the deflated data cannot be inflated: {exc})") from None
 
@@ -453,15 +448,17 @@ def _frames_present(ds) -> int | None:
     return len(value) // per_frame if per_frame > 0 else None
 
 
-def _decode_frame(ds, name, frame, accept_anisotropic, include_identifying, header=None, blank=True) -> DicomScan:
-    """One frame of a parsed file as a :class:`DicomScan`; every failure a :class:`ScanReadError`."""
+def _decode_frame(ds, name, frame, accept_anisotropic, include_identifying, header=None, blank=True,
+                  n_frames: int | None = None) -> DicomScan:
+    """One frame of a parsed file as a :class:`DicomScan`; every failure a :class:`ScanReadError`.
+    ``n_frames``: :func:`frames_in_file` when the caller has it already (a loop checks it once)."""
     from pydicom.pixels import pixel_array
 
     from .imageio import check_dimensions
 
     try:
         return _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array,
-                                  check_dimensions, header=header, blank=blank)
+                                  check_dimensions, header=header, blank=blank, n_frames=n_frames)
     except ScanReadError:
         raise
     except Exception as exc:  # a damaged tag read lazily: never a traceback
@@ -491,7 +488,8 @@ def read_dicom_frames(source, *, name: str | None = None, accept_anisotropic: bo
     header = _header_without_pixels(ds)
     times = dicom_frame_times(ds, n)
     for i in range(n):
-        scan = _decode_frame(ds, name, i, accept_anisotropic, include_identifying, header, blank_outside_regions)
+        scan = _decode_frame(ds, name, i, accept_anisotropic, include_identifying, header, blank_outside_regions,
+                             n_frames=n)
         yield scan, times[i]
 
 
@@ -526,7 +524,7 @@ def not_ultrasound_reason(ds) -> str:
 
 
 def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying, pixel_array, check_dimensions,
-                       header=None, blank=True):
+                       header=None, blank=True, n_frames=None):
     why = not_ultrasound_reason(ds)
     if why:
         raise ScanReadError(f"{name}: {why}")
@@ -538,7 +536,8 @@ def _scan_from_dataset(ds, name, frame, accept_anisotropic, include_identifying,
     except (AttributeError, TypeError, ValueError) as exc:
         raise ScanReadError(f"{name}: damaged image header (Rows, Columns, NumberOfFrames: {exc})") from None
     check_dimensions(cols, rows, name, channels=samples)
-    n_frames = frames_in_file(ds, name)
+    if n_frames is None:
+        n_frames = frames_in_file(ds, name)
     if not 0 <= frame < n_frames:
         raise ScanReadError(f"{name}: frame {frame} requested, the file has {n_frames} frame(s) (0-{n_frames - 1})")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip().upper()
