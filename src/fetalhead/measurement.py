@@ -16,6 +16,7 @@ adjusted by hand is :meth:`Measurement.with_ellipse`: the same decisions, no net
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -435,7 +436,6 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
         return results
     cut = [m for m in results if m.failure == "too_long"]
     if cut:  # a frame chosen among part of the loop is no best frame: say why nothing is chosen
-        cut[0].n_frames = first.n_frames
         return cut
     index, why = choose_best_frame(results)
     trace = [{"frame": m.frame, "time_s": m.frame_time_s, "hc_mm": m.head_circumference_mm,
@@ -459,8 +459,6 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
     a failed measurement (and no scan); what was measured stays. ``kw``: as :func:`measure_scan`."""
     from .scans.cine import iter_loop_frames
 
-    import time
-
     data = image if isinstance(image, (str, Path)) else bytes(image)
     measured = 0
     started = time.monotonic()
@@ -470,7 +468,7 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
                                      blank_outside_regions=blank_outside_regions):
             if measured and time_limit_s is not None and time.monotonic() - started > time_limit_s:
                 yield (Measurement(first.name, "failed", frame=measured, sha256=first.sha256, failure="too_long",
-                                   messages=[f"{first.name}: measuring stopped after {measured} of {first.n_frames} "
+                                   n_frames=first.n_frames, messages=[f"{first.name}: measuring stopped after {measured} of {first.n_frames} "
                                              f"frames: the loop takes longer than {time_limit_s:g} s; send a "
                                              "shorter loop or choose a frame"]), None)
                 return

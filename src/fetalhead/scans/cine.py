@@ -79,8 +79,8 @@ def _video_capture(source, name: str):
     try:
         if isinstance(source, (bytes, bytearray, memoryview)):
             fd = _anonymous_file(bytes(source))
-            path = f"/proc/self/fd/{fd}" if os.path.exists(f"/proc/self/fd/{fd}") else None
-            if path is None:
+            path = f"/proc/self/fd/{fd}"
+            if not os.path.exists(path):
                 raise ScanReadError(f"{name}: a video upload cannot be read on this system (no /proc/self/fd)")
         else:
             path = str(source)
