@@ -154,13 +154,20 @@ def test_chunked_upload_is_cut_at_the_limit(served):
     assert sent < 20_000_000  # the connection was closed long before
 
 
-def test_idle_connection_is_closed(monkeypatch):
-    monkeypatch.setattr(GuardedH11Protocol, "header_timeout_s", 0.5)
+@pytest.mark.parametrize("timeout, sent", [
+    ("header_timeout_s", b"GET /api/v1/health HTTP/1.1\r\nHo"),  # a header that never ends (slowloris)
+    ("first_byte_timeout_s", b""),  # nothing at all (issue 26 #6: idle sockets held the slots)
+], ids=["slow_header", "silent"])
+def test_idle_connection_is_closed(monkeypatch, timeout, sent):
+    # the other timeout far beyond the client's 10 s wait, so that each case is closed by its own
+    for attr in ("header_timeout_s", "first_byte_timeout_s"):
+        monkeypatch.setattr(GuardedH11Protocol, attr, 0.5 if attr == timeout else 60.0)
     srv = Served(create_app())
     try:
         s = socket.create_connection(("127.0.0.1", srv.port))
         s.settimeout(10)
-        s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHo")  # a header that never ends
+        if sent:
+            s.sendall(sent)
         assert s.recv(100) == b""  # closed by the server
         s.close()
     finally:
@@ -333,16 +340,4 @@ def test_idle_connections_cannot_starve_real_requests(monkeypatch):
     finally:
         for c in idle:
             c.close()
-        srv.stop()
-
-
-def test_a_connection_that_sends_nothing_is_closed_soon(monkeypatch):
-    monkeypatch.setattr(GuardedH11Protocol, "first_byte_timeout_s", 0.5)
-    srv = Served(create_app())
-    try:
-        s = socket.create_connection(("127.0.0.1", srv.port))
-        s.settimeout(10)
-        assert s.recv(100) == b""  # closed by the server, long before the 10 s header timeout
-        s.close()
-    finally:
         srv.stop()
