@@ -110,7 +110,8 @@ def _cmd_calibrate(args) -> int:
 
     try:
         model = HeadModel(args.model, threads=args.threads)
-        calibrate_model(args.data, model, args.out, limit=args.limit,
+        folds = [HeadModel(f, threads=args.threads, verify=False) for f in args.fold_models or []]
+        calibrate_model(args.data, model, args.out, limit=args.limit, fold_models=folds or None,
                         progress=None if args.no_progress else
                         (lambda i, n: print(f"\r{i}/{n} images", end="" if i < n else "\n", file=sys.stderr)))
     except (DatasetError, ModelError, ValueError, OSError) as exc:
@@ -470,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--model", help="ONNX model (default: the shipped one); its metadata JSON gets the calibration")
     k.add_argument("--out", metavar="JSON", help="write the metadata here instead of beside the model")
     k.add_argument("--threads", type=int, default=2)
+    k.add_argument("--fold-models", nargs="+", metavar="ONNX",
+                   help="out of fold: the recipe's fold models in fold order (fold k's model trained without fold k "
+                        "of the fixed subject-grouped split); every labelled image is measured by the one that never "
+                        "saw its subject, instead of the validation split by the model itself")
     k.add_argument("--limit", type=int, default=0, help="only the first N validation images (smoke tests)")
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_cmd_calibrate)
