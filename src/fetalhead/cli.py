@@ -67,7 +67,8 @@ def _cmd_train(args) -> int:
                       n_folds=args.folds, fold=args.fold if args.folds else -1, val_every=args.val_every,
                       stem_stride=args.stem_stride, scan_defects=args.scan_defect_rate > 0,
                       scan_defect_rate=max(args.scan_defect_rate, 0.0),
-                      init=args.init or "", ema_decay=args.ema_decay, command=_command_line(args))
+                      init=args.init or "", ema_decay=args.ema_decay,
+                      bf16={"auto": None, "on": True, "off": False}[args.bf16], command=_command_line(args))
     if args.folds and not 0 <= args.fold < args.folds:
         print(f"fetalhead train: --fold must lie in 0 .. {args.folds - 1}", file=sys.stderr)
         return 2
@@ -446,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--ema-decay", type=float, default=0.0, metavar="D",
                    help="also keep an exponential moving average of the weights (decay D per step, e.g. 0.999), "
                         "saved as ema.pt beside last.pt; 0: none")
+    t.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast (auto: where the CPU computes bfloat16 natively; elsewhere it is about "
+                        "8 x slower)")
     t.add_argument("--val-every", type=int, default=1, metavar="N",
                    help="validate every N epochs and after the last (default 1)")
     t.add_argument("--export", metavar="ONNX", help="export the final weights to this ONNX file with metadata")

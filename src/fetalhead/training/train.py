@@ -54,7 +54,10 @@ class TrainConfig:
     threads: int = 2
     max_train_images: int = 0
     max_val_images: int = 0
-    bf16: bool = True
+    #: bfloat16 autocast: fast where the CPU has bfloat16 instructions (AVX512-BF16, AMX), about 8 x
+    #: slower where it has not (measured on an AMD EPYC without them: 11 s against 1.3 s a step of 16
+    #: views); None: on where the CPU has them (:func:`cpu_has_bf16`)
+    bf16: bool | None = None
     n_folds: int = 0
     fold: int = -1
     val_every: int = 1
@@ -154,6 +157,16 @@ class _WeightAverage:
         self.avg = {k: v.clone().float() if v.dtype.is_floating_point else v.clone() for k, v in state.items()}
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (the ``avx512_bf16`` or ``amx_bf16`` flag of Linux's
+    /proc/cpuinfo); False where that cannot be read."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def _set_seed(seed: int) -> None:
     import torch
 
@@ -203,6 +216,8 @@ def train(cfg: TrainConfig, progress: bool = True, log=print) -> dict:
     from .unet import UNet
 
     torch.set_num_threads(cfg.threads)
+    if cfg.bf16 is None:
+        cfg.bf16 = cpu_has_bf16()
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     samples = [s for s in load_dataset(cfg.data) if s.ellipse is not None and s.image_path.is_file()]
