@@ -49,9 +49,10 @@ def gain_low_12db(img, e, ps, rng):
     (a fifth of the scale): the echoes weaker than that (brain, soft tissue, the skull's fainter arcs)
     sink into black and the skull stays, dimmer; where the echoes are gone the noise floor shows
     (grainy, Rayleigh-distributed like an echo envelope, mean :data:`NOISE_FLOOR_MEAN`; none outside
-    the sector, where the scan is black); the picture is 8-bit again. A plain factor (``img * 0.5``, this variation's first form, ``gain_low``) changed
-    nothing the network sees: each view is standardised to zero mean and unit variance, which cancels
-    a global gain (its errors were those of the clean scans, to the last digit).
+    the sector, where the scan is black); the picture is 8-bit again. A plain factor (``img * 0.5``,
+    this variation's first form, ``gain_low``) changed nothing the network sees: each view is
+    standardised to zero mean and unit variance, which cancels a global gain (its errors were those of
+    the clean scans, to the last digit).
     """
     rng = rng if rng is not None else np.random.default_rng(0)
     grain = [cv2.GaussianBlur(rng.standard_normal(img.shape).astype(np.float32), (0, 0), 0.8) for _ in range(2)]
