@@ -86,6 +86,101 @@ def test_dcmtk_reads_the_sr_as_tid_5000(us_dicom, model, tmp_path):
     assert f'"{m.head_circumference_mm:.6g}'[:6] in dump and "(mm,UCUM" in dump
     assert "(ELLIPSE," in dump and "Biometry Group" in dump and "Cephalic Index" in dump
     assert "Device Observer Model Name" in dump and model.version in dump
+    # TID 5008: the gestational age in days, inferred from its equation (CID 12013); the ratios first
+    assert '(d,UCUM,"days")' in dump and '<inferred from CODE:(,,"Table of Values")=(11932-1,LN,"HC, Hadlock 1984")>' \
+        in dump
+    assert dump.index("Fetal Biometry Ratios") < dump.index('"Fetal Biometry")')
+    assert "Verification Flag   : UNVERIFIED" in dump and "Procedure Study Instance UID" in dump
+
+
+def _children(item, name=None):
+    return [c for c in item.get("ContentSequence", [])
+            if name is None or c.ConceptNameCodeSequence[0].CodeValue == name]
+
+
+def _code_value(item):
+    return item.ConceptCodeSequence[0].CodeValue
+
+
+def test_the_sr_reads_as_tid_5000_and_5008_ask(us_dicom, model, tmp_path):
+    # issue 24: gestational age as one NUM (18185-9) in days inferred from its equation (CID 12013), not
+    # the equation's code as the name; the ratios before the biometry; one percentile or z-score a row,
+    # each inferred from its chart; the values those of `fetalhead measure`
+    from fetalhead.hospital.handoff import write_hand_off
+
+    m, scan = measured(us_dicom, model)
+    sr = pydicom.dcmread(write_hand_off(m, scan, model, sr_dir=tmp_path)[0])
+    assert sr.VerificationFlag == "UNVERIFIED" and sr.CompletionFlag == "COMPLETE"
+    sections = [c.ConceptNameCodeSequence[0].CodeValue for c in sr.ContentSequence if c.ValueType == "CONTAINER"]
+    assert sections == ["125001", "125002"]  # TID 5000: Fetal Biometry Ratios (TID 5004), then Fetal Biometry
+    context = {c.ConceptNameCodeSequence[0].CodeValue: c for c in sr.ContentSequence
+               if c.RelationshipType == "HAS OBS CONTEXT"}
+    assert context["121018"].UID == pydicom.dcmread(us_dicom, stop_before_pixels=True).StudyInstanceUID
+    assert context["121005"].ConceptCodeSequence[0].CodeValue == "121007"  # the observer: a device
+    expected = fetalhead.measure(us_dicom, ga_weeks=20.5, model=model)
+    (biometry,) = _children(sr, "125002")
+    groups = _children(biometry, "125005")
+    assert len(groups) == 3
+    names = [c.ConceptNameCodeSequence[0].CodeValue for c in _content_items(sr)]
+    assert "11932-1" not in names and "11902-4" not in names  # equations are values, never names
+    for group, measure, ga_attr, equation in ((groups[0], "11984-2", "ga_hc_hadlock_weeks", "11932-1"),
+                                              (groups[1], "11820-8", "ga_bpd_hadlock_weeks", "11902-4"),
+                                              (groups[2], "11851-3", None, None)):
+        assert _children(group)[0].ConceptNameCodeSequence[0].CodeValue == measure
+        ga = _children(group, "18185-9")
+        if ga_attr is None:
+            assert ga == []
+            continue
+        (ga,) = ga  # one gestational age a group
+        assert ga.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue == "d"
+        assert float(ga.MeasuredValueSequence[0].NumericValue) == pytest.approx(getattr(expected, ga_attr) * 7,
+                                                                               rel=1e-9)
+        (table,) = _children(ga, "121424")
+        assert table.RelationshipType == "INFERRED FROM" and _code_value(table) == equation
+        for rank in ("125012", "125013"):
+            assert len(_children(group, rank)) <= 1
+    (centile,) = _children(groups[0], "125012")
+    assert float(centile.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.hc_centile, rel=1e-9)
+    assert _code_value(_children(centile, "121424")[0]) == "HC-IG21-2014"
+    assert float(_children(groups[1], "125012")[0].MeasuredValueSequence[0].NumericValue) == \
+        pytest.approx(expected.bpd_centile, rel=1e-9)
+    (z,) = _children(groups[0], "125013")
+    assert float(z.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.hc_zscore, rel=1e-9)
+    # INTERGROWTH-21st's dating of the same HC: a second gestational age, in the section, its own equation
+    (ig,) = _children(biometry, "18185-9")
+    assert float(ig.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.ga_hc_intergrowth_weeks * 7,
+                                                                           rel=1e-9)
+    assert _code_value(_children(ig, "121424")[0]) == "GA-HC-IG21-2016"
+    # the calibrated interval as the lower and upper measurement uncertainty (CID 225)
+    hc = _children(groups[0])[0]
+    lo, hi = expected.intervals["hc_mm"]
+    assert float(_children(hc, "371885007")[0].MeasuredValueSequence[0].NumericValue) == \
+        pytest.approx(expected.head_circumference_mm - lo, rel=1e-9)
+    assert float(_children(hc, "371886008")[0].MeasuredValueSequence[0].NumericValue) == \
+        pytest.approx(hi - expected.head_circumference_mm, rel=1e-9)
+    assert _code_value(_children(hc, "370129005")[0]) == "8359006"  # automated
+    assert _children(hc, "software-flag") == []  # not flagged: no uncertainty said
+
+
+@pytest.mark.parametrize("status", ["flagged", "adjusted"])
+def test_a_flagged_or_adjusted_result_says_so_in_coded_form(us_dicom, model, tmp_path, status):
+    # issue 24: a flagged result said so only in a free-text comment
+    from fetalhead.hospital.sr import structured_report
+
+    m, _ = measured(us_dicom, model)
+    m.status = status
+    m.flags.append("cephalic_index_out_of_range")  # as if the head were too round: BPD dates it unreliably
+    sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version)
+    assert sr.VerificationFlag == "UNVERIFIED"
+    groups = _children(_children(sr, "125002")[0], "125005")
+    for group in groups:
+        num = _children(group)[0]
+        flagged = [_code_value(c) for c in _children(num, "software-flag")]
+        assert flagged == (["64957009"] if status == "flagged" else [])  # SCT "Uncertain"
+        method = _code_value(_children(num, "370129005")[0])
+        assert method == ("87982008" if status == "adjusted" else "8359006")  # Manual: placed by hand
+    bpd_ga = _children(groups[1], "18185-9")[0]
+    assert [_code_value(c) for c in _children(bpd_ga, "software-flag")] == ["64957009"]  # unreliable either way
 
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dicom3tools is not installed (make test installs it)")
