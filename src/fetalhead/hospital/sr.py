@@ -1,19 +1,27 @@
 """The measurement going back to the PACS: a DICOM Comprehensive SR and a secondary capture of the
 overlay, in the source image's study, in a new series (extra ``dicom``: pydicom and highdicom).
 
-The SR follows the structure of TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16):
+The SR follows TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16), in its order:
 
-* root CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report"), template 5000 (DCMR), with the
-  observer context: the device that measured (fetalhead and its model version, TID 1004);
-* CONTAINER (125002, DCM, "Fetal Biometry") holding one CONTAINER (125005, DCM, "Biometry Group")
-  per measure (TID 5008): the NUM in mm (UCUM) - HC (11984-2, LN), BPD (11820-8, LN), OFD (11851-3,
-  LN) - INFERRED FROM its SCOORD on the source image (the ellipse for HC, the two calipers for BPD and
-  OFD), with its calibrated 90 % interval (a private code, 99FHEAD, since DICOM has none for it); the
-  gestational age derived from it (Hadlock 1984: HC 11932-1, BPD 11902-4; INTERGROWTH-21st, which has
-  no code, as (18185-9, LN, "Gestational age") with its equation as text, 121420 DCM "Equation");
-  the centile and z-score (125012 / 125013, DCM) on the chart named as text (121424, DCM, "Table of
-  Values") when a GA by dates was given;
-* CONTAINER (125001, DCM, "Fetal Biometry Ratios") with the cephalic index (11823-2, LN) in %;
+* root CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report"), template 5000 (DCMR): the
+  language (TID 1204), the observation context (TID 1001): the device that measured (fetalhead and its
+  model version, TID 1004) and the procedure (Study Instance UID, Accession Number, TID 1005); the
+  patient characteristics (TID 5001) when a caller gives them (``patient_characteristics``);
+* CONTAINER (125001, DCM, "Fetal Biometry Ratios", TID 5004) with the cephalic index (11823-2, LN) in %;
+* CONTAINER (125002, DCM, "Fetal Biometry", TID 5005) holding one CONTAINER (125005, DCM, "Biometry
+  Group", TID 5008) per measure: the NUM in mm (UCUM) - HC (11984-2, LN), BPD (11820-8, LN), OFD
+  (11851-3, LN) - with its Measurement Method (CID 7230: Automated; Manual when the outline was placed
+  by hand), INFERRED FROM its SCOORD on the source image (the ellipse for HC, the two calipers for BPD
+  and OFD), its calibrated 90 % interval as lower and upper measurement uncertainty (CID 225); then one
+  NUM (18185-9, LN, "Gestational Age") in days INFERRED FROM the CODE (121424, DCM, "Table of Values")
+  naming its equation (CID 12013: HC, Hadlock 1984 11932-1; BPD, Hadlock 1984 11902-4); one percentile
+  (125012) and, for HC, one z-score (125013), each INFERRED FROM its chart (CID 12015 has no
+  INTERGROWTH-21st or WHO code: private codes, :data:`GROWTH_TABLES`). INTERGROWTH-21st's dating of the
+  same HC (a group holds one gestational age) follows the groups in the section, inferred from its own
+  (private) equation code;
+* a result the software flags carries, on each figure, (software-flag, 99FHEAD) = (64957009, SCT,
+  "Uncertain"), as does the BPD's gestational age of a head whose cephalic index is outside 74-83 %;
+  the document is UNVERIFIED (a clinician verifies);
 * a TEXT comment (121106, DCM) with the status and flags in words ("needs a clinician's review").
 
 Patient and study modules are copied from the source (highdicom's evidence), which is where they
