@@ -2,6 +2,7 @@
 and the DICOM node between DCMTK's dcmsend (the scanner) and Debian's Orthanc (the PACS)."""
 
 import io
+import os
 import json
 import shutil
 import subprocess
@@ -707,3 +708,90 @@ def test_fhir_transaction_bundle_is_valid_r4(us_dicom, model, tmp_path):
     assert ("Device", "POST", "Device") in kinds and all(m == "POST" and u == k for k, m, u in kinds)
     device = next(e for e in bundle.entry if e.resource.__resource_type__ == "Device")
     assert device.request.ifNoneExist.startswith("identifier=urn:fetalhead:model-sha256|")
+
+
+def _echo_from(source_ip, port):
+    """C-ECHO to the node on 127.0.0.1 from ``source_ip`` (other 127.x addresses work on Linux loopback)."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    ae = AE(ae_title="SCANNER")
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.network_timeout = 5
+    assoc = ae.associate("127.0.0.1", port, ae_title="FETALHEAD", bind_address=(source_ip, 0))
+    if not assoc.is_established:
+        return None
+    try:
+        return assoc.send_c_echo().Status
+    finally:
+        assoc.release()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="127.0.0.2 is a loopback address on Linux")
+def test_an_ip_allow_list_refuses_other_addresses_and_logs_them(tmp_path, model):
+    # issue 24: an IP allow-list beside the AE titles
+    from fetalhead.cli import main
+    from fetalhead.hospital.node import DicomNode, parse_networks
+
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, model=model, allowed_ips=["127.0.0.1/32", "10.1.2.0/24"]).start()
+    try:
+        assert _echo_from("127.0.0.1", port) == 0x0000
+        assert _echo_from("127.0.0.2", port) is None
+    finally:
+        node.stop()
+    log = (tmp_path / "node" / "node.log").read_text()
+    assert "connection from 127.0.0.2 refused: address not in --allow-ip" in log
+    assert "connection from 127.0.0.1 refused" not in log
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node2", port=port, model=model, allowed_ips=["127.0.0.0/30"]).start()
+    try:
+        assert _echo_from("127.0.0.2", port) == 0x0000  # inside the network now
+    finally:
+        node.stop()
+    with pytest.raises(ValueError, match="--allow-ip '10.1.2/24'"):
+        parse_networks(["10.1.2/24"])
+    assert main(["dicom-node", "--allow-ip", "nonsense", "--work-dir", str(tmp_path / "n3")]) == 2
+    assert main(["dicom-node", "--workers", "0", "--work-dir", str(tmp_path / "n4")]) == 2
+
+
+def test_several_workers_measure_past_a_long_loop_each_instance_once(us_dicom, model, tmp_path):
+    # issue 24 #7: one measuring worker let one big loop hold up everything behind it
+    import threading
+    from collections import Counter
+
+    from fetalhead.hospital.node import DicomNode, node_status
+
+    work = tmp_path / "node"
+    node = DicomNode(work, port=free_loopback_port(), model=model, workers=3, poll_s=0.05)
+    uids = []
+    for i in range(6):
+        ds = pydicom.dcmread(us_dicom)
+        ds.SOPInstanceUID = f"1.2.3.{i + 1}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(work / "incoming" / f"{ds.SOPInstanceUID}.dcm")
+        os.utime(work / "incoming" / f"{ds.SOPInstanceUID}.dcm", (1000 + i, 1000 + i))  # 1.2.3.1 is the oldest
+        uids.append(ds.SOPInstanceUID)
+    measured_uids = Counter()
+    others_done = threading.Event()
+    real = node._measure
+
+    def measure(path):
+        measured_uids[path.stem] += 1
+        if path.stem == uids[0]:  # the "long loop": it waits until the others are measured
+            others_done.wait(timeout=60)
+        return real(path)
+
+    node._measure = measure
+    node.start()
+    try:
+        assert _wait(lambda: all((work / "outbox" / u / "state.json").exists() for u in uids[1:]), timeout=60)
+        assert not (work / "outbox" / uids[0]).exists()  # still being measured: the others went past it
+        others_done.set()
+        assert _wait(lambda: node_status(work)["received_waiting"] == 0 and
+                     (work / "outbox" / uids[0] / "state.json").exists(), timeout=120)
+    finally:
+        others_done.set()
+        node.stop()
+    assert measured_uids == Counter(dict.fromkeys(uids, 1))  # each instance measured once
+    assert "3 measuring worker(s)" in (work / "node.log").read_text()
