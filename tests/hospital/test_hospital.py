@@ -795,3 +795,36 @@ def test_several_workers_measure_past_a_long_loop_each_instance_once(us_dicom, m
         node.stop()
     assert measured_uids == Counter(dict.fromkeys(uids, 1))  # each instance measured once
     assert "3 measuring worker(s)" in (work / "node.log").read_text()
+
+
+def test_fhir_observations_carry_the_study_time_and_a_coded_centile(us_dicom, model, tmp_path):
+    # issue 24: effectiveDateTime from the study; the centile Observation coded
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.hospital.fhir import study_effective
+    from fetalhead.hospital.handoff import write_hand_off
+
+    ds = pydicom.dcmread(us_dicom)
+    ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20261128", "101500.123", "+0530"
+    ds.save_as(us_dicom)
+    m, scan = measured(us_dicom, model)
+    path = [p for p in write_hand_off(m, scan, model, fhir_dir=tmp_path) if p.suffix == ".json"][0]
+    bundle = Bundle.model_validate(json.loads(path.read_text()))
+    observations = {e.fullUrl: e.resource for e in bundle.entry if e.resource.__resource_type__ == "Observation"}
+    assert len(observations) >= 8
+    raw = [e["resource"] for e in json.loads(path.read_text())["entry"]]
+    assert {r.get("effectiveDateTime") for r in raw if r["resourceType"] == "Observation"} == \
+        {"2026-11-28T10:15:00+05:30"}
+    (centile,) = [o for o in observations.values() if o.code.coding and o.code.coding[0].code == "125012"]
+    assert centile.code.coding[0].system == "http://dicom.nema.org/resources/ontology/DCM"
+    assert float(centile.valueQuantity.value) == pytest.approx(m.hc_centile, abs=0.05)
+    assert centile.component[0].code.coding[0].code == "125013"
+    assert float(centile.component[0].valueQuantity.value) == pytest.approx(m.hc_zscore, abs=5e-4)
+    hc = observations[centile.derivedFrom[0].reference]
+    assert hc.code.coding[0].code == "11984-2" and "INTERGROWTH-21st" in centile.method.text
+    # the date alone without a timezone (FHIR wants one with a time); nothing from a date that is none
+    ds.TimezoneOffsetFromUTC = None
+    del ds.TimezoneOffsetFromUTC
+    assert study_effective(ds) == "2026-11-28"
+    ds.StudyDate = "20261399"
+    assert study_effective(ds) is None

@@ -240,6 +240,9 @@ class DicomNode:
         self.retry_base_s, self.poll_s = float(retry_base_s), float(poll_s)
         self._model = model
         self._stop = threading.Event()
+        # wake-ups: a store journalled wakes the measuring workers, a result written wakes the sender (the
+        # folders are still polled every poll_s, which finds what an earlier run left)
+        self._received, self._measured = threading.Event(), threading.Event()
         self._write_retry: dict[str, tuple[int, float]] = {}  # uid -> (local write failures, next try)
         self._threads: list[threading.Thread] = []
         self._server = None
@@ -282,6 +285,7 @@ class DicomNode:
             self.log.error("could not journal %s: %s", uid, exc.strerror or exc)
             return _OUT_OF_RESOURCES
         self.log.info("received %s from %s", uid, event.assoc.requestor.ae_title)
+        self._received.set()
         return 0x0000
 
     def _on_rejected(self, event) -> None:
@@ -414,6 +418,7 @@ class DicomNode:
             _json(out / "state.json", {"attempts": 0, "next_try": 0.0, "last_error": None,
                                        "status": m.status, "frame": m.frame})
             self.log.info("measured %s frame %d: %s, SR %s", uid, m.frame, m.status, written[0].name)
+            self._measured.set()
         except OSError as exc:  # local: keep the instance, try again later
             tries = self._write_retry.get(uid, (0, 0.0))[0] + 1
             delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (tries - 1))
@@ -451,7 +456,9 @@ class DicomNode:
                 for out, state in due:
                     tried += 1
                     try:
-                        self._c_store(assoc, sorted(out.glob("*.dcm")))
+                        # the SR first: it is what a reading package waits for, the capture follows
+                        self._c_store(assoc, sorted(out.glob("*.dcm"), key=lambda f: (not f.name.endswith("_sr.dcm"),
+                                                                                      f.name)))
                     except StoreRefused as exc:  # this result only: the others are still tried
                         if exc.permanent:
                             self._dead_letter(out, state, exc)
@@ -530,13 +537,14 @@ class DicomNode:
             f.rename(f.with_name(f.stem + ".sent.dcm"))  # accepted: never sent again
 
     # --- running ----------------------------------------------------------------------------
-    def _loop(self, fn) -> None:
+    def _loop(self, fn, wake: threading.Event) -> None:
         while not self._stop.is_set():
+            wake.clear()  # before the round: what arrives during it wakes the next one at once
             try:
                 fn()
             except Exception as exc:  # a bug in one round never stops the node
                 self.log.error("%s: %s", fn.__name__, exc)
-            self._stop.wait(self.poll_s)
+            wake.wait(self.poll_s)
 
     def start(self) -> "DicomNode":
         from pynetdicom import evt
@@ -548,9 +556,10 @@ class DicomNode:
                                                      (evt.EVT_ABORTED, self._on_aborted)])
         if self.allowed_networks:
             self._guard_addresses(self._server)
-        loops = [(self.process_once, f"measure-{i + 1}") for i in range(self.workers)] + [(self.send_once, "send")]
-        for fn, name in loops:
-            t = threading.Thread(target=self._loop, args=(fn,), daemon=True, name=f"fetalhead-node-{name}")
+        loops = [(self.process_once, self._received, f"measure-{i + 1}") for i in range(self.workers)]
+        loops.append((self.send_once, self._measured, "send"))
+        for fn, wake, name in loops:
+            t = threading.Thread(target=self._loop, args=(fn, wake), daemon=True, name=f"fetalhead-node-{name}")
             t.start()
             self._threads.append(t)
         self.log.info("listening as %s on %s:%d%s%s, %d measuring worker(s), sending to %s", self.ae_title, self.host,
@@ -577,6 +586,8 @@ class DicomNode:
 
     def stop(self) -> None:
         self._stop.set()
+        self._received.set()
+        self._measured.set()
         if self._server is not None:
             self._server.shutdown()
         for t in self._threads:
