@@ -547,7 +547,7 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         (out / "state.json").write_text(json.dumps({"attempts": 0, "next_try": 0.0, "last_error": None}))
         uids.append((out.name, str(ds.SOPInstanceUID)))
     refused_source = uids[0][1]  # the first in the queue: the one that blocked the others before
-    stored = []
+    stored, classes = [], []
 
     def on_store(event):
         ds = event.dataset
@@ -557,6 +557,7 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         if refused_source in refs:
             return 0xC001  # "cannot understand": permanent
         stored.append(str(ds.SOPInstanceUID))
+        classes.append(str(ds.SOPClassUID))
         return 0x0000
 
     scp = AE(ae_title="PACS")
@@ -572,6 +573,7 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         assert [d["uid"] for d in status["dead_letter"]] == [uids[0][0]]
         assert status["dead_letter"][0]["status_code"] == "0xC001"
         assert node.send_once(now=time.time() + 10_000) == 0 and len(stored) == 6  # never retried
+        assert set(classes[0::2]) == {pydicom.uid.ComprehensiveSRStorage}  # each result's SR before its capture
         assert "ALERT" in (work / "node.log").read_text()
     finally:
         server.shutdown()
@@ -828,3 +830,24 @@ def test_fhir_observations_carry_the_study_time_and_a_coded_centile(us_dicom, mo
     assert study_effective(ds) == "2026-11-28"
     ds.StudyDate = "20261399"
     assert study_effective(ds) is None
+
+
+@needs_pacs
+def test_a_store_wakes_the_measuring_workers_and_the_sender(us_dicom, model, tmp_path):
+    # bench/node.py: up to two polling intervals were spent waiting between the store, the measuring and
+    # the sending; with a minute between polls the result must still reach the PACS in seconds
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    pacs = Orthanc(tmp_path / "pacs", free_loopback_port(), free_loopback_port()).start()
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, send_to=Destination("ORTHANC", "127.0.0.1", pacs.dicom_port),
+                     model=model, poll_s=60).start()
+    try:
+        time.sleep(0.5)  # the first rounds (at start) are over: only a wake-up brings the next
+        t = time.time()
+        assert _dcmsend(us_dicom, port).returncode == 0
+        assert _wait(lambda: node_status(tmp_path / "node")["sent"] == 1, timeout=30)
+        assert time.time() - t < 30 and len(pacs.instances()) == 2
+    finally:
+        node.stop()
+        pacs.stop()
