@@ -851,3 +851,47 @@ def test_a_store_wakes_the_measuring_workers_and_the_sender(us_dicom, model, tmp
     finally:
         node.stop()
         pacs.stop()
+
+
+@pytest.mark.parametrize("syntaxes", [["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"], ["1.2.840.10008.1.2"]])
+def test_results_are_sent_as_written_or_converted_for_a_pacs_that_takes_only_implicit_vr(us_dicom, model, tmp_path,
+                                                                                         syntaxes):
+    # the files are sent as written (not decoded and encoded again); a PACS that accepts only the default
+    # transfer syntax (Implicit VR Little Endian, which every SCP supports) still gets them
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
+
+    from fetalhead.hospital.handoff import write_hand_off
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    work = tmp_path / "node"
+    node = DicomNode(work, port=free_loopback_port(), model=model)
+    out = work / "outbox" / "1.2.3"
+    out.mkdir(parents=True)
+    written = write_hand_off(*measured(us_dicom, model), model, sr_dir=out)
+    (out / "state.json").write_text(json.dumps({"attempts": 0, "next_try": 0.0, "last_error": None}))
+    originals = [pydicom.dcmread(p) for p in written]  # the outbox folder goes once sent
+    received = {}
+
+    def on_store(event):
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        received[str(ds.SOPInstanceUID)] = (str(event.context.transfer_syntax), ds)
+        return 0x0000
+
+    scp = AE(ae_title="PACS")
+    for sop in (ComprehensiveSRStorage, SecondaryCaptureImageStorage):
+        scp.add_supported_context(sop, syntaxes)
+    port = free_loopback_port()
+    server = scp.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        node.send_to = Destination("PACS", "127.0.0.1", port)
+        assert node.send_once() == 1 and node_status(work)["sent"] == 1
+    finally:
+        server.shutdown()
+    for original in originals:
+        syntax, got = received[str(original.SOPInstanceUID)]
+        own = str(original.file_meta.TransferSyntaxUID)
+        assert syntax == (own if own in syntaxes else "1.2.840.10008.1.2")  # as written, else converted
+        assert got.ContentSequence == original.ContentSequence if original.Modality == "SR" else \
+            got.PixelData == original.PixelData

@@ -506,12 +506,15 @@ class DicomNode:
 
     @contextlib.contextmanager
     def _association(self):
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
         from pynetdicom import AE
         from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
         ae = AE(ae_title=self.ae_title)
-        ae.add_requested_context(ComprehensiveSRStorage)
-        ae.add_requested_context(SecondaryCaptureImageStorage)
+        for sop in (ComprehensiveSRStorage, SecondaryCaptureImageStorage):
+            # the files' own transfer syntax (sent as written), and the one every SCP supports
+            ae.add_requested_context(sop, ExplicitVRLittleEndian)
+            ae.add_requested_context(sop, ImplicitVRLittleEndian)
         d = self.send_to
         assoc = ae.associate(d.host, d.port, ae_title=d.ae_title)
         if not assoc.is_established:
@@ -524,11 +527,18 @@ class DicomNode:
 
     def _c_store(self, assoc, files: list[Path]) -> None:
         import pydicom
+        from pynetdicom import _config
 
+        # a file's data set is sent as written, not read and encoded again (the SR's encoding takes
+        # longer than building it); when the PACS took only another transfer syntax, it is converted
+        _config.STORE_SEND_CHUNKED_DATASET = True
         for f in files:
             if f.name.endswith(".sent.dcm"):
                 continue
-            status = assoc.send_c_store(pydicom.dcmread(f))
+            try:
+                status = assoc.send_c_store(f)
+            except ValueError:  # no presentation context accepted in the file's transfer syntax
+                status = assoc.send_c_store(pydicom.dcmread(f))
             code = getattr(status, "Status", None)
             if code is None:
                 raise ConnectionError(f"{self.send_to} gave no C-STORE answer for {f.name} (association lost?)")
