@@ -163,6 +163,23 @@ def test_the_sr_reads_as_tid_5000_and_5008_ask(us_dicom, model, tmp_path):
     assert _children(hc, "software-flag") == []  # not flagged: no uncertainty said
 
 
+def test_patient_characteristics_given_go_where_tid_5000_puts_them(us_dicom, model):
+    # the hook for a visit record (issue 23): TID 5001 content items, before the sections
+    import highdicom as hd
+    from pydicom.sr.coding import Code
+
+    from fetalhead.hospital.sr import structured_report
+
+    m, _ = measured(us_dicom, model)
+    lmp = hd.sr.DateContentItem(name=Code("8665-2", "LN", "LMP"), value="20260610", relationship_type="CONTAINS")
+    sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version,
+                           patient_characteristics=[lmp])
+    sections = [c.ConceptNameCodeSequence[0].CodeValue for c in sr.ContentSequence if c.ValueType == "CONTAINER"]
+    assert sections == ["121118", "125001", "125002"]
+    box = sr.ContentSequence[[c.ValueType for c in sr.ContentSequence].index("CONTAINER")]
+    assert str(box.ContentSequence[0].Date) == "20260610"
+
+
 @pytest.mark.parametrize("status", ["flagged", "adjusted"])
 def test_a_flagged_or_adjusted_result_says_so_in_coded_form(us_dicom, model, tmp_path, status):
     # issue 24: a flagged result said so only in a free-text comment

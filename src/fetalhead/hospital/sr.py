@@ -453,9 +453,11 @@ def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str, n
     return sc
 
 
-def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, model_sha256: str = "") -> list[Path]:
+def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, model_sha256: str = "",
+                         patient_characteristics: list | None = None) -> list[Path]:
     """Write ``<stem>_sr.dcm`` and ``<stem>_overlay.dcm`` for a measured ultrasound DICOM ``scan``
-    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths.
+    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths. ``patient_characteristics``:
+    see :func:`structured_report` (the hook for a visit record's LMP and GA by dates).
 
     Raises ``ValueError`` for a scan that is not DICOM or a measurement without mm figures."""
     from ..outputs.overlay import draw_overlay
@@ -464,7 +466,8 @@ def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, mo
     if header is None:
         raise ValueError(f"{scan.name}: not a DICOM file: a DICOM SR needs the source instance")
     notes: list[str] = []
-    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256, notes=notes)
+    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256, notes=notes,
+                           patient_characteristics=patient_characteristics)
     sc = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model_version,
                          notes=notes)
     m.messages.extend(f"DICOM SR: {note}" for note in notes)
