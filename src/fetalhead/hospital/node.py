@@ -373,8 +373,7 @@ class DicomNode:
         twice gives the same results, the same UIDs)."""
         now = time.time() if now is None else now
         handled = 0
-        for path in sorted(self._waiting(), key=lambda p: p[1]):
-            path = path[0]
+        for path, _ in sorted(self._waiting(), key=lambda item: item[1]):
             uid = path.stem
             if self._write_retry.get(uid, (0, 0.0))[1] > now:
                 continue
