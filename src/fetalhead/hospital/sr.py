@@ -41,7 +41,7 @@ import numpy as np
 from .._version import __version__
 
 __all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER", "CAPTURE_SERIES_NUMBER", "instance_number",
-           "PRIVATE_SCHEME"]
+           "PRIVATE_SCHEME", "GA_EQUATIONS", "GROWTH_TABLES"]
 
 #: The series numbers of fetalhead's results in the source study: the SRs (Modality SR) and the overlay
 #: captures (Modality OT) each in a series of their own, so that a series query for SR finds them.
