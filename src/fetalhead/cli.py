@@ -170,8 +170,9 @@ def _cmd_dicom_node(args) -> int:
         destination = parse_destination(args.send_to) if args.send_to else None
         if not 0 < args.port < 65536:
             raise ValueError(f"--port {args.port}: expected 1-65535")
-        if args.host not in LOOPBACK_HOSTS and not args.allow_calling_ae:
-            raise ValueError("listening beyond this computer needs --allow-calling-ae (DICOM has no login)")
+        if args.host not in LOOPBACK_HOSTS and not (args.allow_calling_ae or args.allow_ip):
+            raise ValueError("listening beyond this computer needs --allow-calling-ae or --allow-ip (DICOM has no "
+                             "login)")
         from .model.runtime import load_model
 
         if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_ca and not args.tls_cert):
@@ -182,7 +183,8 @@ def _cmd_dicom_node(args) -> int:
         model = load_model(args.model, precision=args.precision)
         node = DicomNode(args.work_dir, ae_title=args.ae_title, host=args.host, port=args.port, send_to=destination,
                          allowed_calling_aets=args.allow_calling_ae, max_associations=args.max_associations,
-                         max_queue=args.max_queue, model=model, ssl_context=tls).start()
+                         max_queue=args.max_queue, model=model, ssl_context=tls, allowed_ips=args.allow_ip,
+                         workers=args.workers).start()
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -503,13 +505,19 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the SR and overlay on (dicom extra)")
     n.add_argument("--port", type=int, default=11112)
     n.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only; "
-                                                        "0.0.0.0 for the network, with --allow-calling-ae)")
+                                                        "0.0.0.0 for the network, with --allow-calling-ae "
+                                                        "or --allow-ip)")
     n.add_argument("--ae-title", default="FETALHEAD")
     n.add_argument("--send-to", metavar="AET@HOST:PORT", help="where the SR and overlay go (a PACS); without it "
                                                              "they stay in the work folder")
     n.add_argument("--work-dir", default="fetalhead-node", help="journal, results and log (default ./fetalhead-node)")
     n.add_argument("--allow-calling-ae", action="append", default=[], metavar="AET",
                    help="accept stores only from these calling AE titles (repeat the option)")
+    n.add_argument("--allow-ip", action="append", default=[], metavar="CIDR",
+                   help="accept connections only from these addresses or networks, e.g. 10.1.2.0/24 (repeat the "
+                        "option; others are closed and logged)")
+    n.add_argument("--workers", type=int, default=2, help="measuring threads, so that one long cine loop does "
+                                                          "not hold up the images behind it (default 2)")
     n.add_argument("--max-associations", type=int, default=16, help="associations at once (default 16)")
     n.add_argument("--max-queue", type=int, default=1000, help="instances waiting to be measured before stores "
                                                               "are refused (out of resources)")

@@ -435,15 +435,16 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
                   limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
     """The FHIR R4 Bundle of the measurement: LOINC-coded Observations in UCUM units, the device, the
     imaging study by its Study Instance UID; no patient data (application/fhir+json)."""
-    from ..hospital.fhir import fhir_bundle
+    from ..hospital.fhir import fhir_bundle, study_effective
 
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot(gone):
-        m, _ = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart,
-                                     settings)
+        m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart,
+                                        settings)
     if m.head_circumference_mm is None:
         raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
+    header = getattr(getattr(scan, "dicom", None), "header", None)
     bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
-                         bundle_type=bundle_type)
+                         bundle_type=bundle_type, effective=study_effective(header) if header is not None else None)
     return Response(json.dumps(bundle), media_type="application/fhir+json")
