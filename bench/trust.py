@@ -109,28 +109,29 @@ def print_table(judged) -> None:
               f"{100 * s['ok_wrong']:>7.1f}% {100 * s['precision']:>8.0f}% {100 * s['recall']:>5.0f}% "
               f"{s['n_off']:>4} {s['auroc']:>6.3f}")
 
-    for fn in VARIATIONS:
-        line(fn.__name__, summary([x for x in judged if x["rec"].variation == fn.__name__]))
+    for name in dict.fromkeys(x["rec"].variation for x in judged):  # the variations the records hold, in order
+        line(name, summary([x for x in judged if x["rec"].variation == name]))
     line("all damaged", summary([x for x in judged if x["rec"].variation != "identity"]))
 
 
-def cross_fitted(records, split_seed: int = 2, calibration_seed: int = 1) -> list[dict]:
+def cross_fitted(records, split_seed: int = 2, calibration_seed: int = 1, quantile_level=None) -> list[dict]:
     """Every record judged by a calibration made on the other half of the subjects only."""
     judged = []
     for fold in (0, 1):
         train = [r for r in records if subject_half(r.subject, seed=split_seed) != fold]
         test = [r for r in records if subject_half(r.subject, seed=split_seed) == fold]
-        judged += judge(test, calibrate_records(train, seed=calibration_seed), fold)
+        judged += judge(test, calibrate_records(train, seed=calibration_seed, quantile_level=quantile_level), fold)
     return judged
 
 
-def repeated(records, n_splits: int) -> None:
+def repeated(records, n_splits: int, quantile_level=None) -> None:
     """How much the figures move with the split of the subjects: the same cross-fitting over
     ``n_splits`` other random splits (of the judged and of the calibration halves)."""
     rows = []
     for k in range(n_splits):
-        judged = cross_fitted(records, split_seed=100 + k, calibration_seed=200 + k)
-        per = {fn.__name__: summary([x for x in judged if x["rec"].variation == fn.__name__]) for fn in VARIATIONS}
+        judged = cross_fitted(records, split_seed=100 + k, calibration_seed=200 + k, quantile_level=quantile_level)
+        names = dict.fromkeys(x["rec"].variation for x in judged)
+        per = {v: summary([x for x in judged if x["rec"].variation == v]) for v in names}
         worst = min(per, key=lambda v: per[v]["coverage"])
         rows.append((per["identity"], per[worst]["coverage"], worst))
     clean_cov = [100 * r[0]["coverage"] for r in rows]
@@ -158,6 +159,8 @@ def main(argv=None) -> int:
                     "recipe's fold runs (DIR/fold<k>, as bench/compare_models.py reads them) that never saw its "
                     "subject, instead of the shipped model on the validation split")
     ap.add_argument("--folds", type=int, default=3, help="with --oof: the recipe's number of folds")
+    ap.add_argument("--quantile-level", type=float, default=None,
+                    help="the conformal quantile's level (default: fetalhead.studies.calibration.POOLED_QUANTILE_LEVEL)")
     ap.add_argument("--skip-non-head", action="store_true")
     ap.add_argument("--splits", type=int, default=10, help="other random subject splits to repeat the "
                                                            "cross-fitting on (0: none)")
@@ -177,12 +180,12 @@ def main(argv=None) -> int:
         records = collect_records(val, model)
         if args.records:
             Path(args.records).write_bytes(pickle.dumps(records))
-    judged = cross_fitted(records, split_seed=2)
+    judged = cross_fitted(records, split_seed=2, quantile_level=args.quantile_level)
     print(f"model {args.oof or model.version}; {len(val)} {'labelled images out of fold' if args.oof else 'validation images'} ({len({s.subject_id for s in val})} subjects) x "
           f"{len(VARIATIONS)} variations; cross-fitted calibration; {time.time() - t0:.0f} s")
     print_table(judged)
     if args.splits:
-        repeated(records, args.splits)
+        repeated(records, args.splits, args.quantile_level)
     if args.skip_non_head:
         return 0
     # images with no fetal head, judged by the shipped model as it is
