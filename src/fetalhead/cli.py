@@ -113,6 +113,7 @@ def _cmd_calibrate(args) -> int:
         model = HeadModel(args.model, threads=args.threads)
         folds = [HeadModel(f, threads=args.threads, verify=False) for f in args.fold_models or []]
         calibrate_model(args.data, model, args.out, limit=args.limit, fold_models=folds or None,
+                        records_cache=args.records_cache,
                         progress=None if args.no_progress else
                         (lambda i, n: print(f"\r{i}/{n} images", end="" if i < n else "\n", file=sys.stderr)))
     except (DatasetError, ModelError, ValueError, OSError) as exc:
@@ -481,6 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="out of fold: the recipe's fold models in fold order (fold k's model trained without fold k "
                         "of the fixed subject-grouped split); every labelled image is measured by the one that never "
                         "saw its subject, instead of the validation split by the model itself")
+    k.add_argument("--records-cache", metavar="FILE",
+                   help="keep the measured records in FILE and reuse them when it holds the same models, settings, "
+                        "images and variations (to calibrate the float and the INT8 model on one measuring run)")
     k.add_argument("--limit", type=int, default=0, help="only the first N validation images (smoke tests)")
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_cmd_calibrate)

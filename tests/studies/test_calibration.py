@@ -94,3 +94,42 @@ def test_zero_bias_level_is_interpolated_between_the_levels_tried():
          "0.50": {"median_rel_err_pct": -0.35}}
     assert _zero_bias_level(t) == pytest.approx(0.425)
     assert _zero_bias_level({"0.45": {"median_rel_err_pct": -0.2}, "0.50": {"median_rel_err_pct": -0.4}}) == 0.45
+
+
+def test_out_of_fold_records_come_from_the_model_that_never_saw_the_subject(tmp_path):
+    """collect_oof_records measures each image with the model of its subject's fold, under the calibrated
+    model's settings but the fold model's own outline level."""
+    import cv2
+
+    from fetalhead.clinical.geometry import Ellipse, ellipse_coverage
+    from fetalhead.model.pipeline import PipelineConfig
+    from fetalhead.scans.datasets import HeadSample, fold_split
+    from fetalhead.studies.calibration import collect_oof_records
+    from fetalhead.studies.variations import identity
+
+    samples = []
+    for i in range(9):
+        e = Ellipse(400 + 5 * i, 270, 150 - 5 * i, 110 - 3 * i, 10 * i)
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), (255 * (0.15 + 0.6 * ellipse_coverage(e, (540, 800)))).astype(np.uint8))
+        samples.append(HeadSample(path.name, path, i, 0.1, None, e))
+
+    class Counting(_BlurredReader):
+        def __init__(self, level):
+            super().__init__()
+            self.pipeline_config = PipelineConfig(boundary_level=level)
+            self.seen, self.configs = 0, set()
+
+        def predict(self, batch):
+            self.seen += 1
+            self.configs.add(self.pipeline_config)
+            return super().predict(batch)
+
+    folds = [Counting(0.40), Counting(0.45), Counting(0.50)]
+    records = collect_oof_records(samples, folds, pipeline=PipelineConfig(refine_passes=2), variations=[identity])
+    assert sorted(r.filename for r in records) == sorted(s.filename for s in samples)
+    for k, model in enumerate(folds):
+        held = {s.filename for s in fold_split(samples, 3, k)[1]}
+        assert (model.seen > 0) == bool(held)  # a fold model measures only its own held-out images
+        assert all(c.refine_passes == 2 and c.boundary_level == [0.40, 0.45, 0.50][k] for c in model.configs)
+    assert all(r.rel_err_hc is not None and abs(r.rel_err_hc) < 0.05 for r in records)

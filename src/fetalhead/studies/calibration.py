@@ -159,15 +159,38 @@ def _zero_bias_level(table: dict) -> float:
     return float(min(levels, key=lambda k: abs(table[k]["median_rel_err_pct"])))
 
 
-def collect_oof_records(samples: list[HeadSample], fold_models: list, progress=None) -> list[Record]:
+def collect_oof_records(samples: list[HeadSample], fold_models: list, progress=None, pipeline=None,
+                        variations=VARIATIONS) -> list[Record]:
     """Every sample measured (clean and under each variation) by ``fold_models[k]``, the model trained
     without fold ``k`` of the fixed subject-grouped split (:func:`fetalhead.scans.datasets.fold_split`)
-    that holds the sample's subject: out-of-fold records."""
+    that holds the sample's subject: out-of-fold records.
+
+    ``pipeline``: the measuring settings to use (those of the model being calibrated), each fold model
+    keeping its own outline level (chosen on its own training images)."""
     out = []
     for k, model in enumerate(fold_models):
+        if pipeline is not None:
+            model.pipeline_config = dataclasses.replace(pipeline, boundary_level=model.pipeline_config.boundary_level)
         _, held = fold_split(samples, len(fold_models), k)
-        out += collect_records(held, model, progress=progress)
+        out += collect_records(held, model, variations, progress=progress)
     return out
+
+
+def _cached_records(path, key: dict):
+    import pickle
+
+    if not path or not Path(path).is_file():
+        return None
+    stored = pickle.loads(Path(path).read_bytes())
+    return stored["records"] if stored.get("key") == key else None
+
+
+def _store_records(path, key: dict, records) -> None:
+    import pickle
+
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(pickle.dumps({"key": key, "records": records}))
 
 
 def calibrate_records(records: list[Record], data: str = "", seed: int = 1,
@@ -186,10 +209,12 @@ def calibrate_records(records: list[Record], data: str = "", seed: int = 1,
 
 
 def calibrate_model(data: str | Path, model, out_json: str | Path | None = None, limit: int = 0,
-                    progress=None, log=print, fold_models: list | None = None) -> Calibration:
+                    progress=None, log=print, fold_models: list | None = None,
+                    records_cache: str | Path | None = None) -> Calibration:
     """Measure the validation split (or, with ``fold_models``, every labelled image out of fold) under
     every variation, calibrate, and store the result in the model's metadata JSON (``out_json``, default:
-    beside the model)."""
+    beside the model). ``records_cache``: a file that keeps the measured records (reused when it holds
+    the records of the same models, settings, images and variations; a cache, not an interchange format)."""
     samples = [s for s in load_dataset(data) if s.ellipse is not None and s.image_path.is_file()]
     train, val = subject_split(samples, 0.2, seed=0)
     if limit:
@@ -202,7 +227,13 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
         every = samples[:limit] if limit else samples
         log(f"calibrating {model.version} on {len(every)} labelled images out of fold ({len(fold_models)} fold "
             f"models) x {len(VARIATIONS)} variations")
-        records = collect_oof_records(every, fold_models, progress=progress)
+        key = {"models": [m.metadata.get("sha256") or str(m.path) for m in fold_models],
+               "pipeline": dataclasses.asdict(model.pipeline_config), "images": [s.filename for s in every],
+               "variations": [fn.__name__ for fn in VARIATIONS]}
+        records = _cached_records(records_cache, key)
+        if records is None:
+            records = collect_oof_records(every, fold_models, progress=progress, pipeline=model.pipeline_config)
+            _store_records(records_cache, key, records)
         seen = (f"HC18, every labelled image out of fold ({len(every)} images, "
                 f"{len({s.subject_id for s in every})} subjects; each measured by the model of the shipped recipe "
                 f"trained without its subject's fold of the fixed subject-grouped {len(fold_models)}-fold split, "
