@@ -17,11 +17,11 @@ def test_means_and_spread_note():
     f = visit_figures(visit, rows)
     assert f["n_measurements"] == 3 and f["n_averaged"] == 2
     assert f["mean_hc_mm"] == 171.0 and f["mean_bpd_mm"] == pytest.approx(171 * 0.27, abs=0.01)
-    assert f["notes"] == []
+    assert f["review_notes"] == []
     assert f["ga_by_lmp_weeks"] == 20.0 and f["due_date"] == "2024-10-07" and f["ga_by_dates_source"] == "lmp"
     assert f["centiles"]["hc"] == pytest.approx(intergrowth_centile("hc", 171.0, 20.0), abs=0.05)
     wide = visit_figures(visit, [_row(1, 170.0), _row(2, 176.0)])  # 3.5 % spread
-    assert [n["code"] for n in wide["notes"]] == ["hc_spread"]
+    assert [n["code"] for n in wide["review_notes"]] == ["hc_spread"]
 
 
 def test_efw_with_typed_ac_fl_and_method_setting():

@@ -48,9 +48,9 @@ def visit_figures(visit: dict, measurements: list[dict], efw_method: str = DEFAU
         out[f"mean_{key}_mm"] = _round(sum(vals) / len(vals)) if vals else None
     spread = spread_percent([m["hc_mm"] for m in used])
     out["hc_spread_percent"] = _round(spread)
-    out["notes"] = []
+    out["review_notes"] = []
     if spread is not None and spread > REPEATABILITY_SPREAD_PERCENT:
-        out["notes"].append({"code": "hc_spread",
+        out["review_notes"].append({"code": "hc_spread",
                              "message": f"the saved HCs spread {spread:.1f} % of their mean, more than "
                                         f"{REPEATABILITY_SPREAD_PERCENT:g} % (one sonographer's repeatability, "
                                         "Sarris et al. 2012): measure again"})
@@ -97,8 +97,9 @@ def visit_summary(visit: dict, measurements: list[dict], previous: dict | None =
     """The visit, its measurements, its figures (:func:`visit_figures`) and, with the previous visit,
     that visit's figures and the growth since (per week; centile change in centile points)."""
     figures = visit_figures(visit, measurements, efw_method)
-    listed = [{k: m.get(k) for k in ("id", "saved_at", "saved_by", "status", "hc_mm", "bpd_mm", "ofd_mm",
-                                     "has_picture")} for m in measurements]
+    listed = [{**{k: m.get(k) for k in ("id", "saved_at", "saved_by", "status", "hc_mm", "bpd_mm", "ofd_mm",
+                                        "has_picture")},
+               "model_version": (m.get("measurement") or {}).get("model_version")} for m in measurements]
     out = {**visit, **figures, "measurements": listed, "previous": None, "growth": None}
     out["formulas"] = {**{k: FORMULAS[k] for k in ("ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "hc_centile")},
                        **GROWTH_FORMULAS}
