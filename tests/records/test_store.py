@@ -206,3 +206,33 @@ def test_two_concurrent_savers_to_one_visit_both_land(tmp_path):
     rows = rec.measurements(visit)
     assert len(rows) == 40
     assert sorted({r["saved_by"] for r in rows}) == ["user1", "user2"]
+
+
+# the command line ---------------------------------------------------------------------------------
+
+def test_records_commands(tmp_path, capsys, monkeypatch):
+    from fetalhead.cli import main
+
+    db = tmp_path / "r.sqlite"
+    rec = Records(db)
+    v = rec.create_visit("PX-1", "2024-05-01", name="Asha Kumari")
+    _save(rec, v["id"], 180.0)
+    rec.create_visit("PX-2", "2024-05-02")
+    assert main(["records", "backup", "--db", str(db), "--out", str(tmp_path / "copy.sqlite")]) == 0
+    assert "integrity: ok" in capsys.readouterr().err
+    assert main(["records", "backup", "--db", str(db), "--out", str(tmp_path / "copy.sqlite")]) == 1
+    assert "exists already" in capsys.readouterr().err
+    assert main(["records", "export", "--db", str(db), "--out", str(tmp_path / "all.csv")]) == 0
+    assert "2 rows" in capsys.readouterr().err
+    assert "Asha Kumari" in (tmp_path / "all.csv").read_text()
+    assert main(["records", "delete", "--db", str(db), "--patient-id", "PX-1"]) == 0
+    err = capsys.readouterr().err
+    assert "1 visits, 1 measurements, 1 pictures" in err and "PX-1" not in err
+    assert main(["records", "delete", "--db", str(db), "--patient-id", "PX-1"]) == 1
+    assert "no patient with this ID" in capsys.readouterr().err
+    assert main(["records", "export", "--db", str(tmp_path / "none.sqlite"), "--out", str(tmp_path / "x.json")]) == 1
+    assert "no record file there" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite").exists()
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert main(["records", "export", "--out", str(tmp_path / "x.json")]) == 1  # the default file: not made yet
+    assert str(tmp_path / "data" / "fetalhead" / "records.sqlite") in capsys.readouterr().err

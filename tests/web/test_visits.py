@@ -163,3 +163,51 @@ def test_without_a_record_the_routes_say_so(tmp_path):
     c = TestClient(create_app(), base_url="http://127.0.0.1")
     r = c.get("/api/v1/patients/P-1/visits")
     assert r.status_code == 503 and code(r) == "no_record"
+
+
+def test_serve_db_option_and_default(tmp_path, monkeypatch):
+    import fetalhead.web.serving as serving
+    from fetalhead.cli import main
+
+    served = []
+    monkeypatch.setattr(serving, "run", lambda app, host, port: served.append(app))
+    assert main(["serve", "--db", str(tmp_path / "clinic.sqlite"), "--efw-method", "intergrowth2017"]) == 0
+    assert served[-1].state.records.path == tmp_path / "clinic.sqlite"
+    assert served[-1].state.efw_method == "intergrowth2017"
+    assert not (tmp_path / "clinic.sqlite").exists()  # created on first use, not at start
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert main(["serve"]) == 0
+    assert served[-1].state.records.path == tmp_path / "data" / "fetalhead" / "records.sqlite"
+
+
+def test_the_login_names_the_audit_and_the_sonographer(tmp_path):
+    from fetalhead.web.serving import hash_password
+
+    app = create_app(db_path=tmp_path / "r.sqlite", users={"anu": hash_password("correct horse battery")})
+    c = TestClient(app, base_url="http://127.0.0.1")
+    assert c.post("/api/v1/patients/P-1/visits", json={"date": "2024-05-01"}).status_code == 401
+    auth = ("anu", "correct horse battery")
+    v = c.post("/api/v1/patients/P-1/visits", json={"date": "2024-05-01"}, auth=auth).json()
+    assert v["sonographer"] == "anu"
+    c.patch(f"/api/v1/visits/{v['id']}", json={"notes": "x"}, auth=auth)
+    assert [(a["action"], a["user"]) for a in app.state.records.audit_rows()] == [("create_visit", "anu"),
+                                                                                  ("change_visit", "anu")]
+
+
+def test_patient_fields_never_logged(client, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    v = new_visit(client, "SECRET-ID-77", "2024-05-01", name="Secret Name")
+    client.post(f"/api/v1/visits/{v['id']}/measurements", json=biometry(client))
+    client.get("/api/v1/patients/SECRET-ID-77/visits")
+    client.get(f"/api/v1/visits/{v['id']}/report", params={"format": "html"})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "SECRET-ID-77" not in logged and "Secret Name" not in logged
+
+
+def test_access_log_is_off():
+    from fetalhead.web.serving import make_server
+
+    server = make_server(create_app(), "127.0.0.1", 0)
+    assert server.config.access_log is False
