@@ -213,3 +213,11 @@ def test_access_log_is_off():
 
     server = make_server(create_app(), "127.0.0.1", 0)
     assert server.config.access_log is False
+
+
+def test_reopening_a_visit_of_the_same_date(client):
+    first = client.post("/api/v1/patients/P-700/visits", json={"date": "2024-05-01", "reuse_same_date": True})
+    again = client.post("/api/v1/patients/P-700/visits", json={"date": "2024-05-01", "reuse_same_date": True})
+    other = client.post("/api/v1/patients/P-700/visits", json={"date": "2024-05-01"})
+    assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
+    assert again.json()["id"] == first.json()["id"] != other.json()["id"]

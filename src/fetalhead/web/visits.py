@@ -105,16 +105,27 @@ class VisitIn(BaseModel):
     sonographer: str | None = Field(None, max_length=120)
     name: str | None = Field(None, max_length=200, description="the patient's name (kept only in the record)")
     age: float | None = Field(None, ge=10, le=70, description="the patient's age (years)")
+    reuse_same_date: bool = Field(False, description="answer the patient's visit of this date when there is one "
+                                                     "(the page reopening a visit) instead of making another")
 
 
 @router.post("/patients/{patient_id}/visits", status_code=201)
-def create_visit(patient_id: str, body: VisitIn, request: Request, records: Records = Depends(get_records),
+def create_visit(patient_id: str, body: VisitIn, response: Response, records: Records = Depends(get_records),
                  user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
-    """A new visit of the patient (created on the first visit): answered with its ``id`` and figures."""
+    """A new visit of the patient (the patient is created on the first visit): answered with its ``id``
+    and figures (201). With ``reuse_same_date`` the patient's visit of that date, when there is one (200)."""
     _check_patient_id(patient_id)
     if body.date > _dt.date.today():
         raise ApiError(422, "exam_in_future", f"the exam date {body.date} lies in the future")
     _check_dates(body.date, body.lmp)
+    if body.reuse_same_date:
+        try:
+            same = [v for v in records.visits(patient_id) if v["exam_date"] == body.date.isoformat()]
+        except RecordError:
+            same = []
+        if same:
+            response.status_code = 200
+            return _summary(records, same[0], efw_method)
     sonographer = body.sonographer or (user if user != LOCAL_USER else None)
     visit = records.create_visit(patient_id, body.date.isoformat(), lmp=body.lmp and body.lmp.isoformat(),
                                  ga_by_dates_weeks=body.ga_by_dates, sonographer=sonographer, name=body.name,

@@ -174,7 +174,7 @@ function draw() {
 
 function showFigures(f) {
   const d = f.display || {};
-  $("save-to-visit").disabled = !state.visit;
+  $("save-to-visit").disabled = false;
   const rows = { "val-hc": "hc_mm", "val-bpd": "bpd_mm", "val-ofd": "ofd_mm", "val-ci": "cephalic_index",
     "val-ga-hadlock": "ga_hc_hadlock_weeks", "val-ga-intergrowth": "ga_hc_intergrowth_weeks",
     "val-ga-bpd": "ga_bpd_hadlock_weeks", "val-centile": "hc_centile", "val-quality": "quality",
@@ -428,22 +428,17 @@ async function openVisit() {
   if (!pid) { $("patient-id").focus(); visitError(tr("no_visit_open")); return; }
   const date = $("exam-date").value || today();
   // the patient's visit of this exam date when there is one, else a new visit
-  const listed = await fetch(`/api/v1/patients/${encodeURIComponent(pid)}/visits`);
-  let visit = null;
-  if (listed.ok) visit = (await listed.json()).visits.find((v) => v.exam_date === date) || null;
-  if (!visit) {
-    const body = { date };
-    if ($("lmp").value) body.lmp = $("lmp").value;
-    const ga = parseGestationalAge($("ga-weeks").value);
-    if (!body.lmp && !ga.error && !missing(ga.value)) body.ga_by_dates = ga.value;
-    if ($("sonographer").value.trim()) body.sonographer = $("sonographer").value.trim();
-    if ($("patient-name").value.trim()) body.name = $("patient-name").value.trim();
-    const age = Number($("patient-age").value);
-    if ($("patient-age").value.trim() && Number.isFinite(age)) body.age = age;
-    visit = await visitFetch(`/api/v1/patients/${encodeURIComponent(pid)}/visits`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    if (!visit) return;
-  }
+  const body = { date, reuse_same_date: true };
+  if ($("lmp").value) body.lmp = $("lmp").value;
+  const ga = parseGestationalAge($("ga-weeks").value);
+  if (!body.lmp && !ga.error && !missing(ga.value)) body.ga_by_dates = ga.value;
+  if ($("sonographer").value.trim()) body.sonographer = $("sonographer").value.trim();
+  if ($("patient-name").value.trim()) body.name = $("patient-name").value.trim();
+  const age = Number($("patient-age").value);
+  if ($("patient-age").value.trim() && Number.isFinite(age)) body.age = age;
+  const visit = await visitFetch(`/api/v1/patients/${encodeURIComponent(pid)}/visits`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!visit) return;
   state.visit = visit;
   showVisit(visit);
   loadEarlier(pid, visit.id);
@@ -452,8 +447,8 @@ async function openVisit() {
 function showVisit(v) {
   state.visit = v;
   $("visit-panel").hidden = false;
-  $("save-to-visit").disabled = !state.figures;
   $("visit-title").textContent = `${v.patient_id} · ${v.exam_date}`;
+  $("visit-open-label").textContent = `: ${v.patient_id} · ${v.exam_date}`;
   const rows = v.measurements.map((m, i) => {
     const tr_ = document.createElement("tr");
     [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), m.status].forEach((text) => {
@@ -498,7 +493,13 @@ async function loadEarlier(pid, currentId) {
 }
 
 async function saveToVisit() {
-  if (!state.visit || !state.figures) return;
+  if (!state.figures) return;
+  if (!state.visit) {  // no visit open yet: the form to open one
+    $("visit-form").open = true;
+    visitError(tr("no_visit_open"));
+    $("patient-id").focus();
+    return;
+  }
   const body = { ...state.figures };
   if (state.png) body.image_png_base64 = state.png;
   const v = await visitFetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`,
