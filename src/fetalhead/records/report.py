@@ -15,11 +15,11 @@ import html
 
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
-from ..outputs.display import format_weeks_days
+from ..outputs.display import centile_band, format_weeks_days
 from ..outputs.report import _FONTS, fill, growth_chart_svg, translations
 from .._version import SOFTWARE_NAME
 
-__all__ = ["visit_report_rows", "visit_report_html", "visit_report_pdf", "visit_chart_svg"]
+__all__ = ["centile_text", "visit_report_rows", "visit_report_html", "visit_report_pdf", "visit_chart_svg"]
 
 
 def _n(v, nd=1, unit=""):
@@ -30,14 +30,19 @@ def _model_versions(summary: dict) -> str:
     return ", ".join(sorted({str(m.get("model_version") or "") for m in summary.get("measurements", [])} - {""}))
 
 
+def centile_text(centile: float, t: dict) -> str:
+    """"23 centile", "below the 1st", "above the 99th" (never a bare 0 or 100; :func:`centile_band`)."""
+    where, n = centile_band(centile)
+    return t[f"centile_{where}"] if where != "at" else f"{n} {t['centile_short']}"
+
+
 def visit_report_rows(summary: dict, patient: dict, t: dict) -> list[tuple[str, str]]:
     """(label, value) rows of the report, in the report's language (numbers and units international)."""
     cent = summary.get("centiles") or {}
-    cw = t["centile_short"]
 
     def with_c(value: str, key: str) -> str:
         c = cent.get(key)
-        return value if c is None or value == "—" else f"{value} ({c:.0f} {cw})"
+        return value if c is None or value == "—" else f"{value} ({centile_text(c, t)})"
 
     rows = [(t["patient_id"], patient["patient_id"])]
     if patient.get("name"):
@@ -63,7 +68,7 @@ def visit_report_rows(summary: dict, patient: dict, t: dict) -> list[tuple[str, 
     efws.sort(key=lambda e: e[0] != summary.get("efw_method"))
     rows.append((t["efw"], "; ".join(f"{_n(summary.get(f'efw_{k}_g'), 0, 'g')} ({name})" for k, name in efws)))
     if cent.get("efw") is not None:
-        rows.append((t["efw_centile"], f"{cent['efw']:.0f}"))
+        rows.append((t["efw_centile"], centile_text(cent["efw"], t)))
     prev, growth = summary.get("previous"), summary.get("growth")
     if prev:
         rows.append((t["previous_visit"], f"{prev['exam_date']}: HC {_n(prev.get('mean_hc_mm'), 1, 'mm')}, "
@@ -205,15 +210,16 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
     if spread:
         pdf.set_font(main, size=9)
         pdf.set_text_color(176, 0, 32)
-        pdf.multi_cell(0, 5, spread, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5.5, spread, new_x="LMARGIN", new_y="NEXT")
         pdf.set_text_color(0, 0, 0)
+        pdf.ln(1)
     # the chart: each visit's mean HC on the INTERGROWTH-21st curves
     pdf.set_font(main, size=9)
     pdf.cell(0, 6, f"{t['visit_chart']} ({CHART_NAMES[DEFAULT_CHART]})", new_x="LMARGIN", new_y="NEXT")
-    _pdf_visit_chart(pdf, history, pdf.l_margin + 10, pdf.get_y() + 1, 90.0, 45.0)
+    _pdf_visit_chart(pdf, history, pdf.l_margin + 10, pdf.get_y() + 4, 90.0, 45.0)
     if pictures:
         pdf.image(pictures[-1], x=pdf.l_margin + 110, y=pdf.get_y() + 1, w=70.0)
-    pdf.set_y(pdf.get_y() + 52)
+    pdf.set_y(pdf.get_y() + 56)
     pdf.set_font("NotoSans", size=6.5)
     pdf.multi_cell(0, 3.2, "\n".join(_formula_lines(summary)), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
@@ -240,6 +246,11 @@ def _pdf_visit_chart(pdf, history, x0, y_top, w, h) -> None:
     for wk in range(int(wmin), int(wmax) + 1, 4):
         x, _ = px(wk, hmin)
         pdf.text(x - 1.2, y_top + h + 3, str(wk))
+    for mm in range(int(hmin // 50 + 1) * 50, int(hmax) + 1, 50):
+        _, y = px(wmin, mm)
+        pdf.text(x0 - 6, y + 0.8, str(mm))
+    pdf.text(x0 + w / 2 - 8, y_top + h + 6.5, "GA (weeks)")
+    pdf.text(x0 - 9, y_top - 2.5, "HC (mm)")
     for c in CENTILES:
         pdf.set_draw_color(31, 111, 67) if c == 50 else pdf.set_draw_color(120, 160, 135)
         pts = [px(wk, v) for wk, v in zip(curves["weeks"], curves[str(c)])]
