@@ -577,7 +577,9 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     page.click("#open-visit")
     sync_api.expect(page.locator("#visit-panel")).to_be_visible()
     assert page.text_content("#visit-ga-lmp") == "20w 0d"
-    _measure(page, samples_dir / "358_HC.png", PS)
+    assert page.input_value("#ga-weeks") == "20+0"  # the visit's GA by dates: the measurement gets its centile
+    _measure(page, samples_dir / "358_HC.png", PS, "20+0")
+    assert "GA by dates 20w 0d" in page.text_content("#val-centile")
     page.click("#save-to-visit")
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
     before = _figure(page, "#val-hc")
@@ -599,6 +601,7 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     page.click("#save-biometry")
     assert _wait_until(lambda: "Hadlock 1985" in page.text_content("#visit-efw")
                        and not page.text_content("#visit-efw").startswith("—"))
+    page.wait_for_selector("#visit-chart svg .visit-point")  # this visit on the growth chart, dated
     report = _download(page, "#visit-pdf")
     assert re.fullmatch(r"visit_\d+_report\.pdf", report.suggested_filename)
     assert Path(report.path()).read_bytes().startswith(b"%PDF")

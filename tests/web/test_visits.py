@@ -221,3 +221,16 @@ def test_reopening_a_visit_of_the_same_date(client):
     other = client.post("/api/v1/patients/P-700/visits", json={"date": "2024-05-01"})
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
     assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+
+
+def test_visit_chart_shows_each_visit(client):
+    a = new_visit(client, "P-800", "2024-04-22", lmp="2023-12-04")
+    client.post(f"/api/v1/visits/{a['id']}/measurements", json=biometry(client, 45 / PS, 35 / PS))
+    b = new_visit(client, "P-800", "2024-05-20", lmp="2023-12-04")
+    client.post(f"/api/v1/visits/{b['id']}/measurements", json=biometry(client, 50 / PS, 39 / PS))
+    r = client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"lang": "hi"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert r.text.count('class="visit-point"') == 2 and "2024-04-22" in r.text
+    assert client.get(f"/api/v1/visits/{a['id']}/chart.svg").text.count('class="visit-point"') == 1
+    assert code(client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"patient_id": "P-100"})) == \
+        "visit_of_another_patient"

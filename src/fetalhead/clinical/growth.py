@@ -19,6 +19,7 @@ import datetime as _dt
 import math
 
 from .biometry import OutOfRangeError, _check_range, normal_cdf
+from .limits import PLAUSIBLE_HC_RANGE_MM
 
 __all__ = [
     "NAEGELE_PREGNANCY_DAYS",
@@ -199,9 +200,10 @@ def efw_hadlock1985(hc_mm: float, ac_mm: float, fl_mm: float) -> float:
     Hadlock FP, Harrist RB, Sharman RS, Deter RL, Park SK. "Estimation of fetal weight with the use of
     head, body, and femur measurements - a prospective study." Am J Obstet Gynecol 1985;151:333-337
     (the HC-AC-FL model of its table of equations). The inputs are checked against the typed ranges
-    (:data:`AC_RANGE_MM`, :data:`FL_RANGE_MM`; HC 50-400 mm).
+    (:data:`AC_RANGE_MM`, :data:`FL_RANGE_MM`) and the plausible HC
+    (:data:`fetalhead.clinical.limits.PLAUSIBLE_HC_RANGE_MM`).
     """
-    _check_range("HC", float(hc_mm), 50.0, 400.0, "mm", "Hadlock 1985")
+    _check_range("HC", float(hc_mm), *PLAUSIBLE_HC_RANGE_MM, "mm", "Hadlock 1985")
     hc, ac, fl = hc_mm / 10.0, check_ac_mm(ac_mm) / 10.0, check_fl_mm(fl_mm) / 10.0
     return 10.0 ** (1.326 - 0.00326 * ac * fl + 0.0107 * hc + 0.0438 * ac + 0.158 * fl)
 
@@ -217,7 +219,7 @@ def efw_intergrowth2017(hc_mm: float, ac_mm: float) -> float:
     (the FL was left out of the model by its authors). Worked example (as quoted from the paper):
     AC 26 cm and HC 29 cm give ln EFW = 7.312292, 1499 g.
     """
-    _check_range("HC", float(hc_mm), 50.0, 400.0, "mm", "INTERGROWTH-21st EFW (2017)")
+    _check_range("HC", float(hc_mm), *PLAUSIBLE_HC_RANGE_MM, "mm", "INTERGROWTH-21st EFW (2017)")
     ac = check_ac_mm(ac_mm) / 1000.0  # mm -> cm -> /100
     hc = float(hc_mm) / 1000.0
     return math.exp(5.084820 - 54.06633 * ac ** 3 - 95.80076 * ac ** 3 * math.log(ac) + 3.136370 * hc)

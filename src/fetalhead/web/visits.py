@@ -24,8 +24,8 @@ from pydantic import BaseModel, Field
 from ..clinical.biometry import OutOfRangeError
 from ..clinical.growth import check_ac_mm, check_fl_mm, check_lmp, ga_days_by_lmp
 from ..clinical.limits import GA_BY_DATES_RANGE_WEEKS
-from ..outputs.report import LANGUAGES
-from ..records.report import visit_report_html, visit_report_pdf
+from ..outputs.report import LANGUAGES, translations
+from ..records.report import visit_chart_svg, visit_report_html, visit_report_pdf
 from ..records.store import LOCAL_USER, RecordError, Records
 from ..records.visit import visit_summary
 from .api import ApiError, Settings, _measurement_from, content_disposition, get_settings
@@ -214,6 +214,23 @@ def change_visit(visit_id: int, body: VisitChange, patient_id: str | None = Quer
     return _summary(records, visit, efw_method)
 
 
+def _history(records: Records, visit: dict, efw_method: str) -> list[dict]:
+    """The patient's visits up to this one (newest first), each with its figures."""
+    return [_summary(records, v, efw_method) for v in records.visits(visit["patient_id"])
+            if v["exam_date"] <= visit["exam_date"]]
+
+
+@router.get("/visits/{visit_id}/chart.svg")
+def visit_chart(visit_id: int, lang: str = Query("en"), patient_id: str | None = Query(None),
+                records: Records = Depends(get_records), efw_method: str = Depends(get_efw_method)):
+    """The INTERGROWTH-21st HC chart with the mean HC of this visit and the earlier ones, dated (SVG)."""
+    if lang not in LANGUAGES:
+        raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
+    visit = _visit(records, visit_id, patient_id)
+    return Response(visit_chart_svg(_history(records, visit, efw_method), translations(lang)),
+                    media_type="image/svg+xml")
+
+
 @router.get("/visits/{visit_id}/report")
 def visit_report(visit_id: int, format: str = Query("pdf", pattern="^(pdf|html)$"), lang: str = Query("en"),
                  patient_id: str | None = Query(None), records: Records = Depends(get_records),
@@ -226,8 +243,7 @@ def visit_report(visit_id: int, format: str = Query("pdf", pattern="^(pdf|html)$
     visit = _visit(records, visit_id, patient_id)
     summary = _summary(records, visit, efw_method)
     patient = records.patient(visit["patient_id"])
-    history = [_summary(records, v, efw_method) for v in records.visits(visit["patient_id"])
-               if v["exam_date"] <= visit["exam_date"]]
+    history = _history(records, visit, efw_method)
     pictures = [m["picture_png"] for m in records.measurements(visit_id, with_pictures=True) if m.get("picture_png")]
     records.audit(user, "view_report", visit["patient_id"], visit_id, format)
     name = f"visit_{visit_id}_report.{format}"

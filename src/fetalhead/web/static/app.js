@@ -445,6 +445,13 @@ async function openVisit() {
   state.visit = visit;
   showVisit(visit);
   loadEarlier(pid, visit.id);
+  // the visit's GA by dates (from the LMP) goes into the form, so that measurements get their centiles
+  if (!$("ga-weeks").value.trim() && !missing(visit.ga_by_dates_weeks)) {
+    const days = Math.round(visit.ga_by_dates_weeks * 7);
+    $("ga-weeks").value = `${Math.floor(days / 7)}+${days % 7}`;
+    const ga = fieldCheck("ga-weeks", "ga-error", parseGestationalAge($("ga-weeks").value));
+    if (state.result && !ga.error) recompute(ga.value);
+  }
 }
 
 function showVisit(v) {
@@ -482,6 +489,15 @@ function showVisit(v) {
     ["fl_mm_per_week", "FL", "mm"], ["efw_g_per_week", "EFW", "g"]]
     .filter(([k]) => !missing(g[k])).map(([k, label, unit]) => `${label} ${g[k] > 0 ? "+" : ""}${num(g[k], 1, unit)} ${tr("per_week")}`)
     .join("; ") || "—";
+  drawVisitChart(v);
+}
+
+async function drawVisitChart(v) {
+  const q = new URLSearchParams({ lang: state.lang, patient_id: v.patient_id });
+  const r = await fetch(`/api/v1/visits/${v.id}/chart.svg?${q}`);
+  if (!r.ok || !state.visit || state.visit.id !== v.id) return;
+  const svg = new DOMParser().parseFromString(await r.text(), "image/svg+xml").documentElement;
+  if (svg.nodeName === "svg") $("visit-chart").replaceChildren(document.importNode(svg, true));
 }
 
 async function loadEarlier(pid, currentId) {
