@@ -614,3 +614,28 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
     assert page.console_errors == []
     page.close()
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (make test runs npm ci in tests/js)")
+@pytest.mark.parametrize("lang", ["en", "te"])
+def test_axe_finds_no_serious_problem_in_the_visit(visit_server, browser, samples_dir, lang):
+    """axe-core on the page with a visit open, a measurement saved and AC/FL typed, desktop and phone."""
+    server, _ = visit_server
+    for viewport in ({"width": 1366, "height": 768}, {"width": 390, "height": 844}):
+        page = _open(browser, server, lang, viewport=viewport, bypass_csp=True)
+        page.click("#visit-form summary")
+        page.fill("#patient-id", f"AXE-{lang}-{viewport['width']}")
+        page.fill("#lmp", "2024-01-01")
+        page.fill("#exam-date", "2024-05-20")
+        page.click("#open-visit")
+        sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+        _measure(page, samples_dir / "358_HC.png", PS, "20+0")
+        page.click("#save-to-visit")
+        sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+        page.wait_for_selector("#visit-chart svg")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert bad == [], (lang, viewport, bad)
+        page.close()
