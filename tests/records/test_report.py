@@ -63,3 +63,19 @@ def test_html_report_and_chart(history):
     assert svg.count('class="visit-point"') == 2 and "2024-04-22" in svg and "2024-05-20" in svg
     spread = history[0]["hc_spread_percent"]
     assert spread > 3 and f"{spread:.1f} %" in visit_report_html(history[0], PATIENT, history, [], "en")
+
+
+def test_efw_chart_with_the_visits(history):
+    from fetalhead.clinical.growth import intergrowth_efw_value_at_centile
+    from fetalhead.records.report import efw_chart_svg, efw_curves
+
+    curves = efw_curves()
+    assert curves["weeks"][0] == 22 and curves["weeks"][-1] == 40
+    assert curves["50"][-1] == pytest.approx(intergrowth_efw_value_at_centile(50, 40))
+    svg = efw_chart_svg(history, translations("en"))
+    # the earlier visit lies at 20 weeks, before the EFW standard's 22: on the HC chart only
+    assert svg.count('class="visit-point"') == 1 and svg.count("<polyline") == 5 and "2024-05-20" in svg
+    page = visit_report_html(history[0], PATIENT, history, [], "en")
+    assert page.count('class="visit-point"') == 3  # two on the HC chart, one on the EFW chart
+    no_efw = [{**v, "efw_g": None} for v in history]
+    assert "EFW (g)" not in visit_report_html(no_efw[0], PATIENT, no_efw, [], "en")

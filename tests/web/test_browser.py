@@ -602,6 +602,7 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     assert _wait_until(lambda: "Hadlock 1985" in page.text_content("#visit-efw")
                        and not page.text_content("#visit-efw").startswith("—"))
     page.wait_for_selector("#visit-chart svg .visit-point")  # this visit on the growth chart, dated
+    sync_api.expect(page.locator("#visit-efw-chart svg")).to_be_visible()  # and its fetal weight's chart
     report = _download(page, "#visit-pdf")
     assert re.fullmatch(r"visit_\d+_report\.pdf", report.suggested_filename)
     assert Path(report.path()).read_bytes().startswith(b"%PDF")

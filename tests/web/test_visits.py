@@ -232,5 +232,9 @@ def test_visit_chart_shows_each_visit(client):
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert r.text.count('class="visit-point"') == 2 and "2024-04-22" in r.text
     assert client.get(f"/api/v1/visits/{a['id']}/chart.svg").text.count('class="visit-point"') == 1
+    client.patch(f"/api/v1/visits/{b['id']}", json={"ac_mm": 260.0, "fl_mm": 50.0})  # 24 weeks: on the EFW chart
+    efw = client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"measure": "efw"})
+    assert efw.status_code == 200 and "EFW (g)" in efw.text and efw.text.count('class="visit-point"') == 1
+    assert client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"measure": "ac"}).status_code == 422
     assert code(client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"patient_id": "P-100"})) == \
         "visit_of_another_patient"

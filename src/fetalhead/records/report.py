@@ -14,12 +14,17 @@ import datetime as _dt
 import html
 
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART
+from ..clinical.growth import INTERGROWTH_EFW_GA_RANGE_WEEKS, intergrowth_efw_value_at_centile
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from ..outputs.display import centile_band, format_weeks_days
 from ..outputs.report import _FONTS, fill, growth_chart_svg, translations
 from .._version import SOFTWARE_NAME
 
-__all__ = ["centile_text", "visit_report_rows", "visit_report_html", "visit_report_pdf", "visit_chart_svg"]
+__all__ = ["centile_text", "visit_report_rows", "visit_report_html", "visit_report_pdf", "visit_chart_svg",
+           "efw_curves", "EFW_CHART_RANGE_G"]
+
+#: The EFW chart's axis (g): 0 to above the INTERGROWTH-21st 97th centile at 40 weeks (about 4.2 kg).
+EFW_CHART_RANGE_G = (0.0, 4500.0)
 
 
 def _n(v, nd=1, unit=""):
@@ -109,6 +114,64 @@ def _points(history: list[dict]) -> list[tuple[float, float, str]]:
             if v.get("ga_by_dates_weeks") is not None and v.get("mean_hc_mm") is not None]
 
 
+def efw_curves(step_weeks: float = 0.5) -> dict:
+    """The INTERGROWTH-21st EFW standard's centile curves (g), 22-40 weeks (Stirnemann et al. 2017)."""
+    from ..outputs.report import CENTILES
+
+    lo, hi = INTERGROWTH_EFW_GA_RANGE_WEEKS
+    weeks = [lo + i * step_weeks for i in range(int(round((hi - lo) / step_weeks)) + 1)]
+    out = {"weeks": weeks}
+    for c in CENTILES:
+        out[str(c)] = [intergrowth_efw_value_at_centile(c, w) for w in weeks]
+    return out
+
+
+def _efw_points(history: list[dict]) -> list[tuple[float, float, str]]:
+    lo, hi = INTERGROWTH_EFW_GA_RANGE_WEEKS
+    return [(v["ga_by_dates_weeks"], v["efw_g"], v["exam_date"]) for v in history
+            if v.get("ga_by_dates_weeks") is not None and v.get("efw_g") and lo <= v["ga_by_dates_weeks"] <= hi]
+
+
+def efw_chart_svg(history: list[dict], t: dict, width=440, height=300) -> str:
+    """The INTERGROWTH-21st EFW chart (3rd-97th centiles, 22-40 weeks) with each visit's EFW, dated."""
+    from ..outputs.report import CENTILE_DASH, CENTILES
+
+    curves = efw_curves()
+    x0, y0, x1, y1 = 52, 12, width - 40, height - 36
+    (wmin, wmax), (gmin, gmax) = INTERGROWTH_EFW_GA_RANGE_WEEKS, EFW_CHART_RANGE_G
+
+    def px(w, g):
+        return x0 + (w - wmin) / (wmax - wmin) * (x1 - x0), y1 - (min(max(g, gmin), gmax) - gmin) / (gmax - gmin) * (y1 - y0)
+
+    e = html.escape
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" class="chart" role="img" '
+             f'aria-label="{e(t["efw"])} ({e(CHART_NAMES[DEFAULT_CHART])})">',
+             f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="none" stroke="#888"/>']
+    for w in range(int(wmin), int(wmax) + 1, 2):
+        x, _ = px(w, gmin)
+        parts.append(f'<text x="{x:.1f}" y="{y1 + 16}" font-size="10" text-anchor="middle">{w}</text>')
+    for g in range(int(gmin), int(gmax) + 1, 500):
+        _, y = px(wmin, g)
+        parts.append(f'<text x="{x0 - 6}" y="{y + 3:.1f}" font-size="10" text-anchor="end">{g}</text>')
+    for c in CENTILES:
+        pts = " ".join("%.1f,%.1f" % px(w, g) for w, g in zip(curves["weeks"], curves[str(c)]))
+        style = ('stroke="#1f6f43" stroke-width="2"' if c == 50 else
+                 f'stroke="#3d6b53" stroke-width="1.2" stroke-dasharray="{CENTILE_DASH[c][0]}"')
+        parts.append(f'<polyline points="{pts}" fill="none" {style} data-centile="{c}"/>')
+        parts.append(f'<text x="{x1 + 3:.1f}" y="{px(wmax, curves[str(c)][-1])[1] + 3:.1f}" font-size="9">'
+                     f'{e(t[f"centile_{c}"])}</text>')
+    parts.append(f'<text x="{(x0 + x1) / 2}" y="{height - 4}" font-size="11" text-anchor="middle">'
+                 f'GA ({e(t["weeks"])})</text>')
+    parts.append(f'<text x="12" y="{(y0 + y1) / 2}" font-size="11" text-anchor="middle" '
+                 f'transform="rotate(-90 12 {(y0 + y1) / 2})">EFW (g)</text>')
+    for ga, g, date in _efw_points(history):
+        x, y = px(ga, g)
+        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="#d62728" class="visit-point"/>'
+                     f'<text x="{x - 6:.1f}" y="{y - 7:.1f}" font-size="9" text-anchor="end" fill="#d62728">{e(date)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def visit_chart_svg(history: list[dict], t: dict, width=440, height=300) -> str:
     """The INTERGROWTH-21st HC chart with each visit's mean HC at its GA by dates, dated."""
     svg = growth_chart_svg(None, None, t, width, height, chart=DEFAULT_CHART)
@@ -136,6 +199,8 @@ def visit_report_html(summary: dict, patient: dict, history: list[dict], picture
     pics = "".join(f'<img alt="scan" src="data:image/png;base64,{base64.b64encode(p).decode()}">' for p in pictures)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     spread = _spread_line(summary, t)
+    efw_html = (f"<h2>{e(t['efw'])} ({e(CHART_NAMES[DEFAULT_CHART])}, Stirnemann 2017)</h2>{efw_chart_svg(history, t)}"
+                if _efw_points(history) else "")
     return f"""<!doctype html>
 <html lang="{e(lang)}"><head><meta charset="utf-8"><title>{e(t['visit_report_title'])}</title>
 <style>body{{font-family:"Noto Sans","Noto Sans Devanagari","Noto Sans Telugu",sans-serif;margin:24px;color:#111}}
@@ -151,6 +216,7 @@ img{{max-width:48%;border:1px solid #ccc}} .chart{{width:420px;max-width:100%}} 
 {f'<p class="warn">{e(spread)}</p>' if spread else ''}
 <h2>{e(t['visit_chart'])} ({e(CHART_NAMES[DEFAULT_CHART])})</h2>
 {visit_chart_svg(history, t)}
+{efw_html}
 {pics}
 <h2>{e(t['formulas_used'])}</h2>
 <p class="meta">{'<br>'.join(e(x) for x in _formula_lines(summary))}</p>
@@ -216,8 +282,10 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
     # the chart: each visit's mean HC on the INTERGROWTH-21st curves
     pdf.set_font(main, size=9)
     pdf.cell(0, 6, f"{t['visit_chart']} ({CHART_NAMES[DEFAULT_CHART]})", new_x="LMARGIN", new_y="NEXT")
-    _pdf_visit_chart(pdf, history, pdf.l_margin + 10, pdf.get_y() + 4, 90.0, 45.0)
-    if pictures:
+    _pdf_visit_chart(pdf, history, pdf.l_margin + 10, pdf.get_y() + 4, 80.0, 45.0)
+    if _efw_points(history):
+        _pdf_visit_chart(pdf, history, pdf.l_margin + 108, pdf.get_y() + 4, 72.0, 45.0, efw=True)
+    elif pictures:
         pdf.image(pictures[-1], x=pdf.l_margin + 110, y=pdf.get_y() + 1, w=70.0)
     pdf.set_y(pdf.get_y() + 56)
     pdf.set_font("NotoSans", size=6.5)
@@ -230,35 +298,42 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
     return bytes(pdf.output())
 
 
-def _pdf_visit_chart(pdf, history, x0, y_top, w, h) -> None:
+def _pdf_visit_chart(pdf, history, x0, y_top, w, h, efw: bool = False) -> None:
+    """The HC chart (or, with ``efw``, the EFW chart) with each visit's point, dated."""
     from ..outputs.report import CENTILES, growth_curves
 
-    curves = growth_curves("hc", chart=DEFAULT_CHART)
-    (wmin, wmax), (hmin, hmax) = CHART_GA_RANGE_WEEKS, chart_hc_range_mm()
+    if efw:
+        curves = efw_curves()
+        (wmin, wmax), (vmin, vmax), step, label = INTERGROWTH_EFW_GA_RANGE_WEEKS, EFW_CHART_RANGE_G, 1000, "EFW (g)"
+        points = _efw_points(history)
+    else:
+        curves = growth_curves("hc", chart=DEFAULT_CHART)
+        (wmin, wmax), (vmin, vmax), step, label = CHART_GA_RANGE_WEEKS, chart_hc_range_mm(), 50, "HC (mm)"
+        points = _points(history)
 
-    def px(wk, hc):
-        return x0 + (wk - wmin) / (wmax - wmin) * w, y_top + h - (min(max(hc, hmin), hmax) - hmin) / (hmax - hmin) * h
+    def px(wk, v):
+        return x0 + (wk - wmin) / (wmax - wmin) * w, y_top + h - (min(max(v, vmin), vmax) - vmin) / (vmax - vmin) * h
 
     pdf.set_draw_color(120, 120, 120)
     pdf.set_line_width(0.2)
     pdf.rect(x0, y_top, w, h)
     pdf.set_font("NotoSans", size=6)
     for wk in range(int(wmin), int(wmax) + 1, 4):
-        x, _ = px(wk, hmin)
+        x, _ = px(wk, vmin)
         pdf.text(x - 1.2, y_top + h + 3, str(wk))
-    for mm in range(int(hmin // 50 + 1) * 50, int(hmax) + 1, 50):
-        _, y = px(wmin, mm)
-        pdf.text(x0 - 6, y + 0.8, str(mm))
+    for v in range(int(vmin // step + 1) * step, int(vmax) + 1, step):
+        _, y = px(wmin, v)
+        pdf.text(x0 - 7, y + 0.8, str(v))
     pdf.text(x0 + w / 2 - 8, y_top + h + 6.5, "GA (weeks)")
-    pdf.text(x0 - 9, y_top - 2.5, "HC (mm)")
+    pdf.text(x0 - 9, y_top - 2.5, label)
     for c in CENTILES:
         pdf.set_draw_color(31, 111, 67) if c == 50 else pdf.set_draw_color(120, 160, 135)
         pts = [px(wk, v) for wk, v in zip(curves["weeks"], curves[str(c)])]
         for (xa, ya), (xb, yb) in zip(pts, pts[1:]):
             pdf.line(xa, ya, xb, yb)
     pdf.set_fill_color(214, 39, 40)
-    for ga, hc, date in _points(history):
+    for ga, v, date in points:
         if wmin <= ga <= wmax:
-            x, y = px(ga, hc)
+            x, y = px(ga, v)
             pdf.circle(x=x, y=y, radius=1.1, style="F")
             pdf.text(x - 14, y - 1.5, date)

@@ -25,7 +25,7 @@ from ..clinical.biometry import OutOfRangeError
 from ..clinical.growth import check_ac_mm, check_fl_mm, check_lmp, ga_days_by_lmp
 from ..clinical.limits import GA_BY_DATES_RANGE_WEEKS
 from ..outputs.report import LANGUAGES, translations
-from ..records.report import visit_chart_svg, visit_report_html, visit_report_pdf
+from ..records.report import efw_chart_svg, visit_chart_svg, visit_report_html, visit_report_pdf
 from ..records.store import LOCAL_USER, RecordError, Records
 from ..records.visit import visit_summary
 from .api import ApiError, Settings, _measurement_from, content_disposition, get_settings
@@ -221,14 +221,16 @@ def _history(records: Records, visit: dict, efw_method: str) -> list[dict]:
 
 
 @router.get("/visits/{visit_id}/chart.svg")
-def visit_chart(visit_id: int, lang: str = Query("en"), patient_id: str | None = Query(None),
-                records: Records = Depends(get_records), efw_method: str = Depends(get_efw_method)):
-    """The INTERGROWTH-21st HC chart with the mean HC of this visit and the earlier ones, dated (SVG)."""
+def visit_chart(visit_id: int, lang: str = Query("en"), measure: str = Query("hc", pattern="^(hc|efw)$"),
+                patient_id: str | None = Query(None), records: Records = Depends(get_records),
+                efw_method: str = Depends(get_efw_method)):
+    """The INTERGROWTH-21st HC chart with the mean HC of this visit and the earlier ones, dated, or
+    (``measure=efw``) the INTERGROWTH-21st EFW chart with their fetal weights (SVG)."""
     if lang not in LANGUAGES:
         raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
     visit = _visit(records, visit_id, patient_id)
-    return Response(visit_chart_svg(_history(records, visit, efw_method), translations(lang)),
-                    media_type="image/svg+xml")
+    draw = efw_chart_svg if measure == "efw" else visit_chart_svg
+    return Response(draw(_history(records, visit, efw_method), translations(lang)), media_type="image/svg+xml")
 
 
 @router.get("/visits/{visit_id}/report")

@@ -493,11 +493,16 @@ function showVisit(v) {
 }
 
 async function drawVisitChart(v) {
-  const q = new URLSearchParams({ lang: state.lang, patient_id: v.patient_id });
-  const r = await fetch(`/api/v1/visits/${v.id}/chart.svg?${q}`);
-  if (!r.ok || !state.visit || state.visit.id !== v.id) return;
-  const svg = new DOMParser().parseFromString(await r.text(), "image/svg+xml").documentElement;
-  if (svg.nodeName === "svg") $("visit-chart").replaceChildren(document.importNode(svg, true));
+  // the HC chart always; the EFW chart when this visit has a fetal weight
+  const charts = [["hc", "visit-chart"]].concat(missing(v.efw_g) ? [] : [["efw", "visit-efw-chart"]]);
+  $("visit-efw-title").hidden = $("visit-efw-chart").hidden = missing(v.efw_g);
+  for (const [measure, id] of charts) {
+    const q = new URLSearchParams({ lang: state.lang, measure, patient_id: v.patient_id });
+    const r = await fetch(`/api/v1/visits/${v.id}/chart.svg?${q}`);
+    if (!r.ok || !state.visit || state.visit.id !== v.id) return;
+    const svg = new DOMParser().parseFromString(await r.text(), "image/svg+xml").documentElement;
+    if (svg.nodeName === "svg") $(id).replaceChildren(document.importNode(svg, true));
+  }
 }
 
 async function loadEarlier(pid, currentId) {
