@@ -640,3 +640,24 @@ def test_axe_finds_no_serious_problem_in_the_visit(visit_server, browser, sample
                if v["impact"] in ("serious", "critical")]
         assert bad == [], (lang, viewport, bad)
         page.close()
+
+
+def test_a_dicom_source_gives_its_sr_and_fhir_downloads(server, browser, samples_dir, tmp_path):
+    """Issue 23: for DICOM sources the page offers the DICOM SR and the FHIR Bundle (a PNG: neither)."""
+    from ..dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    dcm = tmp_path / "head.dcm"
+    write_us_dicom(dcm, grey, regions=[region(0, 0, w - 1, h - 1, PS / 10)])
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS)
+    assert page.locator("#sr").is_hidden() and page.locator("#fhir").is_hidden()
+    _measure(page, dcm)
+    sync_api.expect(page.locator("#sr")).to_be_visible()
+    sr = Path(_download(page, "#sr").path()).read_bytes()
+    assert sr[128:132] == b"DICM"
+    fhir = json.loads(Path(_download(page, "#fhir").path()).read_text())
+    assert fhir["resourceType"] == "Bundle" and fhir["entry"]
+    assert page.console_errors == []
+    page.close()

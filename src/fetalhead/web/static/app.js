@@ -175,6 +175,9 @@ function draw() {
 function showFigures(f) {
   const d = f.display || {};
   $("save-to-visit").disabled = false;
+  // a DICOM source: its SR and a FHIR Bundle can be downloaded (the hospital's systems take them)
+  const dicom = !missing(f.sop_instance_uid) && !missing(f.hc_mm) && f.unit === "mm";
+  $("sr").hidden = $("fhir").hidden = !dicom;
   const rows = { "val-hc": "hc_mm", "val-bpd": "bpd_mm", "val-ofd": "ofd_mm", "val-ci": "cephalic_index",
     "val-ga-hadlock": "ga_hc_hadlock_weeks", "val-ga-intergrowth": "ga_hc_intergrowth_weeks",
     "val-ga-bpd": "ga_bpd_hadlock_weeks", "val-centile": "hc_centile", "val-quality": "quality",
@@ -556,6 +559,25 @@ async function downloadVisitReport() {
   setTimeout(() => URL.revokeObjectURL(a.href), 5000);
 }
 
+// The DICOM SR (TID 5000) or the FHIR Bundle of exactly the measurement on screen, with its scan.
+async function downloadHandoff(kind) {
+  if (!state.file || !state.figures) return;
+  const fd = new FormData();
+  fd.append("file", state.file);
+  fd.append("measurement", JSON.stringify(state.figures));
+  if (!missing(state.figures.ga_by_dates_weeks)) fd.append("ga_weeks", String(state.figures.ga_by_dates_weeks));
+  const r = await fetch(`/api/v1/${kind}`, { method: "POST", body: fd });
+  if (!r.ok) { showError(await errorText(r)); return; }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob());
+  const stem = (state.file.name || "scan").replace(/\.[^.]*$/, "") || "scan";
+  a.download = kind === "sr" ? `${stem}_sr.dcm` : `${stem}_fhir.json`;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}
+
 async function loadLimits() {
   const r = await fetch("/api/v1/limits");
   if (!r.ok) return;
@@ -652,6 +674,8 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("pdf").addEventListener("click", () => downloadReport("pdf"));
   $("html").addEventListener("click", () => downloadReport("html"));
   $("print").addEventListener("click", () => window.print());
+  $("sr").addEventListener("click", () => downloadHandoff("sr"));
+  $("fhir").addEventListener("click", () => downloadHandoff("fhir"));
   $("exam-date").value = today();
   $("open-visit").addEventListener("click", openVisit);
   $("save-to-visit").addEventListener("click", saveToVisit);
