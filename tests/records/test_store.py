@@ -236,3 +236,15 @@ def test_records_commands(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert main(["records", "export", "--out", str(tmp_path / "x.json")]) == 1  # the default file: not made yet
     assert str(tmp_path / "data" / "fetalhead" / "records.sqlite") in capsys.readouterr().err
+
+
+def test_an_older_file_is_migrated_in_place(tmp_path, monkeypatch):
+    import fetalhead.records.store as store
+
+    path = tmp_path / "r.sqlite"
+    v = Records(path).create_visit("P1", "2024-05-01")
+    monkeypatch.setattr(store, "MIGRATIONS", store.MIGRATIONS + ("ALTER TABLE visits ADD COLUMN placenta TEXT",))
+    monkeypatch.setattr(store, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    rec = Records(path)
+    assert rec.schema_version() == SCHEMA_VERSION + 1
+    assert rec.visit(v["id"])["placenta"] is None and rec.visit(v["id"])["patient_id"] == "P1"

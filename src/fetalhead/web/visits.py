@@ -37,6 +37,8 @@ router = APIRouter(prefix="/api/v1")
 
 #: A patient ID as clinics write them: 1-64 letters, digits, '-', '_', '.', '/' not allowed (it is a path part).
 PATIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: The mother's age accepted (years): a guard against typing slips (a year of birth, months), not a clinical limit.
+MATERNAL_AGE_RANGE_YEARS = (10, 70)
 _STATUS = {"unknown_patient": 404, "unknown_visit": 404, "unknown_measurement": 404,
            "visit_of_another_patient": 409}
 
@@ -104,7 +106,8 @@ class VisitIn(BaseModel):
     ga_by_dates: float | None = Field(None, **_GA, description="GA by dates (weeks) when there is no LMP")
     sonographer: str | None = Field(None, max_length=120)
     name: str | None = Field(None, max_length=200, description="the patient's name (kept only in the record)")
-    age: float | None = Field(None, ge=10, le=70, description="the patient's age (years)")
+    age: float | None = Field(None, ge=MATERNAL_AGE_RANGE_YEARS[0], le=MATERNAL_AGE_RANGE_YEARS[1],
+                              description="the patient's age (years)")
     reuse_same_date: bool = Field(False, description="answer the patient's visit of this date when there is one "
                                                      "(the page reopening a visit) instead of making another")
 
