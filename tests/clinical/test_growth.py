@@ -55,7 +55,9 @@ def test_intergrowth_ac_fl_standards_are_sane(ga):
 
 
 def test_intergrowth_ac_fl_values():
-    # the standard at 20 and 40 weeks (Papageorghiou et al. 2014, Table 3 equations as gigs has them)
+    # Regression values computed here from the equations (Papageorghiou et al. 2014, Table 3, as the gigs R
+    # package transcribes them), not values read from the paper's printed tables: they guard the coefficients
+    # against an edit; the independent checks are the HC/AC and FL/AC ratios above and the EFW tests below.
     assert intergrowth_body_mean_sd("ac", 20)[0] == pytest.approx(147.7, abs=0.05)
     assert intergrowth_body_mean_sd("ac", 40)[0] == pytest.approx(349.8, abs=0.05)
     assert intergrowth_body_mean_sd("fl", 20)[0] == pytest.approx(31.3, abs=0.05)

@@ -283,10 +283,10 @@ DEFAULT_EFW_METHOD = "hadlock1985"
 # Repeated measurements and growth
 
 #: Repeated HC measurements of one visit that spread (max - min) by more than this share of their mean
-#: (%) exceed one sonographer's own repeatability: the intra-observer 95 % limits of agreement of HC are
-#: about +/-3 % (Sarris I, Ioannou C, Chamberlain P, et al. "Intra- and interobserver variability in fetal
-#: ultrasound measurements." Ultrasound Obstet Gynecol 2012;39:266-273). The same 3 % as the page's
-#: repeatability axis.
+#: (%) exceed one sonographer's own repeatability, taken as about 3 % of HC after Sarris I, Ioannou C,
+#: Chamberlain P, et al. "Intra- and interobserver variability in fetal ultrasound measurements."
+#: Ultrasound Obstet Gynecol 2012;39:266-273 (intra-observer 95 % limits of agreement; the 3 % is the
+#: figure the issue and the page's repeatability axis use: the paper's exact limits were not re-read here).
 REPEATABILITY_SPREAD_PERCENT = 3.0
 
 
