@@ -238,3 +238,23 @@ def test_visit_chart_shows_each_visit(client):
     assert client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"measure": "ac"}).status_code == 422
     assert code(client.get(f"/api/v1/visits/{b['id']}/chart.svg", params={"patient_id": "P-100"})) == \
         "visit_of_another_patient"
+
+
+def test_two_browsers_saving_to_one_visit_both_land(client):
+    import threading
+
+    v = new_visit(client, "P-900")
+    bodies = [biometry(client, semi_major=150.0 + i) for i in range(8)]
+    codes = []
+
+    def browser(part):
+        for body in part:
+            codes.append(client.post(f"/api/v1/visits/{v['id']}/measurements", json=body).status_code)
+
+    threads = [threading.Thread(target=browser, args=(bodies[i::2],)) for i in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [201] * 8
+    assert client.get(f"/api/v1/visits/{v['id']}").json()["n_measurements"] == 8
