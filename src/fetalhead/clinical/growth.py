@@ -3,7 +3,7 @@ circumference (AC) and femur length (FL) on the INTERGROWTH-21st standard, the e
 (EFW: Hadlock 1985 and INTERGROWTH-21st 2017) and its centile, the spread of repeated measurements.
 
 Plain functions on numbers and dates; every formula cites its source; a value outside the range in which
-its formula is valid raises :class:`fetalhead.clinical.biometry.OutOfRangeError`.
+its formula is valid raises :class:`fetalhead.clinical.biometry.OutOfRangeError` (a ``ValueError``).
 
 Where the coefficients come from (honestly): the Hadlock 1985 equation is the one the paper is
 universally quoted with; the INTERGROWTH-21st AC, FL and EFW coefficients were checked against the
@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 
-from .biometry import OutOfRangeError, _check_range, normal_cdf
+from .biometry import _check_range, normal_cdf
 from .limits import PLAUSIBLE_HC_RANGE_MM
 
 __all__ = [
@@ -322,5 +322,3 @@ GROWTH_FORMULAS = {
     "hc_spread": "repeated HCs spread more than 3 % of their mean: beyond one sonographer's repeatability "
                  "(Sarris et al., Ultrasound Obstet Gynecol 2012;39:266-273)",
 }
-
-_ = OutOfRangeError  # re-exported for callers that catch it from here
