@@ -19,6 +19,8 @@ upward one or a cycle):
 ``outputs``     what a result becomes: result rows and JSON, reports (HTML, PDF), overlays
 ``measurement`` the one way in: decides input type, pixel spacing, status and result
 ``hospital``    hand-off to the hospital: DICOM SR and capture, FHIR, the DICOM node
+``records``     the clinic's local record: patients, visits, saved measurements and pictures,
+                audit (SQLite); a visit's figures, growth and report
 ``studies``     studies of many scans: validation kit, evaluation, data check, calibration,
                 named variations (damages)
 ``training``    training, network definition, export (extra ``train``)
@@ -33,7 +35,7 @@ import os as _os
 from ._version import __version__
 
 #: The wings and top modules, lowest first: a module may import its own wing and those before it.
-LAYERS = ("_version", "assets", "clinical", "scans", "model", "outputs", "measurement", "hospital", "studies",
+LAYERS = ("_version", "assets", "clinical", "scans", "model", "outputs", "measurement", "hospital", "records", "studies",
           "training", "batch", "web", "cli")
 
 # Nothing leaves the machine: ONNX Runtime's own telemetry (a device id under ~/.cache/Microsoft

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -372,14 +373,53 @@ def _cmd_serve(args) -> int:
     hosts = list(LOOPBACK_HOSTS) + list(args.allow_host or [])
     if not loopback and args.host not in ("0.0.0.0", "::"):
         hosts.append(args.host)
+    from .records.store import default_db_path
+
+    db = Path(args.db) if args.db else default_db_path()
     try:
         app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000), workers=args.workers,
-                         queue=args.queue, allowed_hosts=hosts, users=users, precision=args.precision)
+                         queue=args.queue, allowed_hosts=hosts, users=users, precision=args.precision,
+                         db_path=db, efw_method=args.efw_method)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"fetalhead: open http://{args.host}:{args.port}/ in a browser (Ctrl+C to stop)", file=sys.stderr)
+    print(f"fetalhead: open http://{args.host}:{args.port}/ in a browser (Ctrl+C to stop); visits are kept in "
+          f"{db} (created on first use)", file=sys.stderr)
     run(app, args.host, args.port)
+    return 0
+
+
+def _cmd_records(args) -> int:
+    """``fetalhead records backup|export|delete``: one line per outcome, exit 0 when done, 1 when refused."""
+    from .records.store import RecordError, Records, default_db_path
+
+    db = Path(args.db) if args.db else default_db_path()
+    if not db.is_file():
+        print(f"error: {db}: no record file there", file=sys.stderr)
+        return 1
+    rec = Records(db)
+    user = os.environ.get("USER") or os.environ.get("USERNAME") or "local"
+    try:
+        if args.records_command == "backup":
+            rec.backup(args.out, user=user)
+            print(f"backup of {db} written to {args.out}; integrity: {Records(args.out).integrity_check()}",
+                  file=sys.stderr)
+        elif args.records_command == "export":
+            n = rec.export(args.out, user=user)
+            print(f"{n} rows (one per measurement; a visit without one: one row) written to {args.out}",
+                  file=sys.stderr)
+        else:
+            removed = rec.delete_patient(args.patient_id, user=user)
+            print(f"erased the patient: {removed['patients']} patient row, {removed['visits']} visits, "
+                  f"{removed['measurements']} measurements, {removed['pictures']} pictures; "
+                  f"{removed['audit_rows_pseudonymised']} audit rows now name {removed['token']} instead",
+                  file=sys.stderr)
+    except RecordError as exc:
+        print(f"error: {db}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: {db}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -605,7 +645,23 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--add-user", metavar="USER", help="add USER to --password-file (password from the terminal)")
     sv.add_argument("--insecure-no-login", action="store_true",
                     help="allow a non-loopback --host without a login (only behind a proxy that has one)")
+    sv.add_argument("--db", metavar="FILE", help="the visit record (SQLite; default: records.sqlite in the user's "
+                                                 "data folder, e.g. ~/.local/share/fetalhead/, created on first use)")
+    sv.add_argument("--efw-method", choices=("hadlock1985", "intergrowth2017"), default="hadlock1985",
+                    help="the estimated fetal weight shown first (both are given and named)")
     sv.set_defaults(func=_cmd_serve)
+
+    rc = sub.add_parser("records", help="the visit record: backup, export, erase a patient")
+    rsub = rc.add_subparsers(dest="records_command", required=True)
+    rb = rsub.add_parser("backup", help="a consistent copy of the record (SQLite online backup)")
+    rb.add_argument("--out", required=True, metavar="COPY", help="the new file (never overwritten)")
+    rx = rsub.add_parser("export", help="every visit and measurement as CSV or JSON (for audits and research)")
+    rx.add_argument("--out", required=True, metavar="FILE", help="x.csv or x.json")
+    rd = rsub.add_parser("delete", help="erase a patient: rows and stored pictures (says what it removed)")
+    rd.add_argument("--patient-id", required=True, metavar="ID")
+    for q in (rb, rx, rd):
+        q.add_argument("--db", metavar="FILE", help="the record (default: records.sqlite in the user's data folder)")
+    rc.set_defaults(func=_cmd_records)
 
     r = sub.add_parser("report", help="a printable report (PDF or HTML) of one scan")
     r.add_argument("scan", help="PNG/JPEG/DICOM scan")

@@ -531,3 +531,133 @@ def test_the_html_report_prints_on_one_a4_page(browser, samples_dir, lang):
     finally:
         page.close()
     assert pdf.count(b"/Type /Page") - pdf.count(b"/Type /Pages") == 1
+
+
+@pytest.fixture(scope="module")
+def visit_server(tmp_path_factory):
+    """A server that keeps a visit record (a SQLite file in a temporary folder)."""
+    import uvicorn
+
+    from fetalhead.web.app import create_app
+    from fetalhead.web.serving import free_loopback_port
+
+    db = tmp_path_factory.mktemp("record") / "records.sqlite"
+    port = free_loopback_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(db_path=db), host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/api/v1/health", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base, db
+    srv.should_exit = True
+    th.join(timeout=10)
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844}])
+def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_server, browser, samples_dir, viewport):
+    """Issue 23: the patient and the exam date open a visit; three measurements are saved to it (one
+    adjusted by hand), their mean is shown, AC and FL are typed, the fetal weight appears, and the
+    visit's PDF downloads under a name that carries no patient field. At desktop and phone sizes."""
+    import datetime as dt
+    import sqlite3
+
+    server, db = visit_server
+    page = _open(browser, server, viewport=viewport)
+    pid = f"KGH-{viewport['width']}"
+    page.click("#visit-form summary")
+    page.fill("#patient-id", pid)
+    page.fill("#patient-name", "Lakshmi Devi")
+    page.fill("#lmp", (dt.date.today() - dt.timedelta(days=140)).isoformat())  # 20+0 weeks today
+    page.fill("#sonographer", "Dr Rao")
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    assert page.text_content("#visit-ga-lmp") == "20w 0d"
+    assert page.input_value("#ga-weeks") == "20+0"  # the visit's GA by dates: the measurement gets its centile
+    _measure(page, samples_dir / "358_HC.png", PS, "20+0")
+    assert "GA by dates 20w 0d" in page.text_content("#val-centile")
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    before = _figure(page, "#val-hc")
+    page.focus("#view")
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowRight")
+    assert _wait_until(lambda: _figure(page, "#val-hc") != before)
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(2)
+    page.click("#reset")
+    assert _wait_until(lambda: _figure(page, "#val-hc") == before)
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(3)
+    hcs = [float(x) for x in page.eval_on_selector_all("#visit-measurements tr td:nth-child(2)",
+                                                       "tds => tds.map(t => t.textContent)")]
+    assert float(page.text_content("#mean-hc").split()[0]) == pytest.approx(sum(hcs) / 3, abs=0.06)
+    page.fill("#ac-mm", "150")
+    page.fill("#fl-mm", "32")
+    page.click("#save-biometry")
+    assert _wait_until(lambda: "Hadlock 1985" in page.text_content("#visit-efw")
+                       and not page.text_content("#visit-efw").startswith("—"))
+    page.wait_for_selector("#visit-chart svg .visit-point")  # this visit on the growth chart, dated
+    sync_api.expect(page.locator("#visit-efw-chart svg")).to_be_visible()  # and its fetal weight's chart
+    report = _download(page, "#visit-pdf")
+    assert re.fullmatch(r"visit_\d+_report\.pdf", report.suggested_filename)
+    assert Path(report.path()).read_bytes().startswith(b"%PDF")
+    conn = sqlite3.connect(db)
+    rows = conn.execute("SELECT m.picture_png IS NOT NULL, v.ac_mm, v.fl_mm FROM measurements m JOIN visits v "
+                        "ON v.id = m.visit_id WHERE v.patient_id = ?", (pid,)).fetchall()
+    conn.close()
+    assert rows == [(1, 150.0, 32.0)] * 3
+    if viewport["width"] < 600:  # usable on a phone: nothing wider than the screen
+        assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 1
+    assert page.console_errors == []
+    page.close()
+
+
+@pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (make test runs npm ci in tests/js)")
+@pytest.mark.parametrize("lang", ["en", "te"])
+def test_axe_finds_no_serious_problem_in_the_visit(visit_server, browser, samples_dir, lang):
+    """axe-core on the page with a visit open, a measurement saved and AC/FL typed, desktop and phone."""
+    server, _ = visit_server
+    for viewport in ({"width": 1366, "height": 768}, {"width": 390, "height": 844}):
+        page = _open(browser, server, lang, viewport=viewport, bypass_csp=True)
+        page.click("#visit-form summary")
+        page.fill("#patient-id", f"AXE-{lang}-{viewport['width']}")
+        page.fill("#lmp", "2024-01-01")
+        page.fill("#exam-date", "2024-05-20")
+        page.click("#open-visit")
+        sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+        _measure(page, samples_dir / "358_HC.png", PS, "20+0")
+        page.click("#save-to-visit")
+        sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+        page.wait_for_selector("#visit-chart svg")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+               if v["impact"] in ("serious", "critical")]
+        assert bad == [], (lang, viewport, bad)
+        page.close()
+
+
+def test_a_dicom_source_gives_its_sr_and_fhir_downloads(server, browser, samples_dir, tmp_path):
+    """Issue 23: for DICOM sources the page offers the DICOM SR and the FHIR Bundle (a PNG: neither)."""
+    from ..dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    dcm = tmp_path / "head.dcm"
+    write_us_dicom(dcm, grey, regions=[region(0, 0, w - 1, h - 1, PS / 10)])
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png", PS)
+    assert page.locator("#sr").is_hidden() and page.locator("#fhir").is_hidden()
+    _measure(page, dcm)
+    sync_api.expect(page.locator("#sr")).to_be_visible()
+    sr = Path(_download(page, "#sr").path()).read_bytes()
+    assert sr[128:132] == b"DICM"
+    fhir = json.loads(Path(_download(page, "#fhir").path()).read_text())
+    assert fhir["resourceType"] == "Bundle" and fhir["entry"]
+    assert page.console_errors == []
+    page.close()

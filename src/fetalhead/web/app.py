@@ -28,6 +28,9 @@ from ..scans.imageio import sniff_type
 from ..model.runtime import load_model
 from .api import LOOP_TIME_LIMIT_S, ApiError, Settings, router
 from .serving import LOOPBACK_HOSTS, Busy, ClientGone, GuardMiddleware, WorkLimiter
+from .visits import router as visits_router
+from ..clinical.growth import EFW_METHODS
+from ..records.store import Records
 
 __all__ = ["create_app", "sniff_type", "DEFAULT_MAX_UPLOAD_BYTES", "SECURITY_HEADERS"]
 
@@ -130,12 +133,14 @@ def docs(request: Request):
 def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
                workers: int = 2, queue: int = 16, wait_s: float = 20.0, allowed_hosts=LOOPBACK_HOSTS,
                users: dict | None = None, precision: str | None = None,
-               loop_time_limit_s: float | None = None) -> FastAPI:
+               loop_time_limit_s: float | None = None, db_path=None, efw_method: str = "hadlock1985") -> FastAPI:
     """Build the FastAPI application (the model is loaded once, at start, into ``app.state``).
 
     ``workers`` scans run at once and ``queue`` more may wait ``wait_s`` seconds (then 503 with
     Retry-After); ``allowed_hosts``: the Host names answered (others: 400); ``users``: a
-    :func:`fetalhead.web.serving.read_password_file` table to require a login.
+    :func:`fetalhead.web.serving.read_password_file` table to require a login; ``db_path``: the visit
+    record (:class:`fetalhead.records.store.Records`, created on first use; ``None``: no record, the visit
+    routes answer 503); ``efw_method``: the fetal weight shown first (``hadlock1985`` or ``intergrowth2017``).
     """
     from .._version import __version__
 
@@ -144,6 +149,10 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
     app.state.model = load_model(model_path, precision=precision)
     app.state.settings = Settings(max_upload_bytes, loop_time_limit_s=loop_time_limit_s or LOOP_TIME_LIMIT_S)
     app.state.limiter = WorkLimiter(workers, queue, wait_s)
+    if efw_method not in EFW_METHODS:
+        raise ValueError(f"efw_method must be one of {', '.join(EFW_METHODS)}")
+    app.state.records = Records(db_path) if db_path is not None else None
+    app.state.efw_method = efw_method
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(ClientGone, _client_gone)
@@ -163,6 +172,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
     app.add_middleware(GuardMiddleware, max_body_bytes=max_upload_bytes + 1_000_000, allowed_hosts=allowed_hosts,
                        users=users, security_headers=SECURITY_HEADERS)
     app.include_router(router)
+    app.include_router(visits_router)
     app.add_api_route("/", index, methods=["GET"], response_class=HTMLResponse, include_in_schema=False)
     app.add_api_route("/static/{name}", static, methods=["GET"], include_in_schema=False)
     app.add_api_route("/static/fonts/{name}", fonts, methods=["GET"], include_in_schema=False)

@@ -315,8 +315,11 @@ class GuardMiddleware:
             origin = headers.get("origin")
             if origin is not None and not same_origin(origin, scope.get("scheme", "http"), headers.get("host", "")):
                 return await self._send_error(send, 403, "cross_origin", "requests from other web sites are refused")
-        if self.users and not await self._login(scope, headers, send):
-            return
+        if self.users:
+            if not await self._login(scope, headers, send):
+                return
+            # the login's user name, for the visit record's audit trail (fetalhead.web.visits)
+            scope[LOGIN_USER_KEY] = (_basic_user(headers.get("authorization", "")) or ("",))[0] or None
         is_json = headers.get("content-type", "").split(";")[0].strip().lower().endswith("json")
         limit = min(self.max_body, MAX_JSON_BODY_BYTES) if is_json else self.max_body
         too_large = (f"JSON body larger than {limit // 1_000_000} MB" if is_json else
@@ -442,6 +445,10 @@ class GuardedH11Protocol(H11Protocol):
         super().connection_lost(exc)
 
 
+#: Where the login's user name is kept in the ASGI scope of a request.
+LOGIN_USER_KEY = "fetalhead.user"
+
+
 def free_loopback_port() -> int:
     """A TCP port free on 127.0.0.1 now (for tests and benchmarks that start a server)."""
     import socket
@@ -458,6 +465,7 @@ def make_server(app, host: str, port: int, max_connections: int = MAX_CONNECTION
 
     protocol = type("BoundedH11Protocol", (GuardedH11Protocol,), {"max_connections": int(max_connections)})
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", http=protocol,
+                            access_log=False,  # request lines name patient IDs (/api/v1/patients/ID/...): never logged
                             limit_concurrency=None, timeout_keep_alive=KEEP_ALIVE_S, server_header=False)
     return uvicorn.Server(config)
 

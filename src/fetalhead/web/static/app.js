@@ -20,6 +20,8 @@ const state = {
   trace: null,      // a cine loop: every frame's HC (from the first answer), and the frame the server chose
   bestFrame: null,
   chartSeq: 0,
+  png: null,        // the picture of the measurement on screen (base64 PNG), kept with it when saved to a visit
+  visit: null,      // the open visit, as /api/v1/visits/{id} answered it
 };
 
 const tr = (key) => (state.t[key] !== undefined ? state.t[key] : key);
@@ -42,6 +44,7 @@ async function loadLanguage(lang) {
   $("view").setAttribute("aria-label", tr("canvas_label"));
   $("lang").value = lang;
   checkFields();
+  if (state.visit) showVisit(state.visit);
   // the figures on screen are written out again by the server in this language (no network run)
   if (state.result && state.ellipse) recompute(state.figures.ga_by_dates_weeks);
   else drawChart(null);
@@ -171,6 +174,10 @@ function draw() {
 
 function showFigures(f) {
   const d = f.display || {};
+  $("save-to-visit").disabled = false;
+  // a DICOM source: its SR and a FHIR Bundle can be downloaded (the hospital's systems take them)
+  const dicom = !missing(f.sop_instance_uid) && !missing(f.hc_mm) && f.unit === "mm";
+  $("sr").hidden = $("fhir").hidden = !dicom;
   const rows = { "val-hc": "hc_mm", "val-bpd": "bpd_mm", "val-ofd": "ofd_mm", "val-ci": "cephalic_index",
     "val-ga-hadlock": "ga_hc_hadlock_weeks", "val-ga-intergrowth": "ga_hc_intergrowth_weeks",
     "val-ga-bpd": "ga_bpd_hadlock_weeks", "val-centile": "hc_centile", "val-quality": "quality",
@@ -254,7 +261,8 @@ async function errorText(r) {
 
 function clearResult() {
   state.seq++;  // any answer still on its way is for what is cleared
-  state.result = state.figures = state.ellipse = state.original = state.image = null;
+  state.result = state.figures = state.ellipse = state.original = state.image = state.png = null;
+  $("save-note").textContent = "";
   $("result").hidden = true;
   $("loop").hidden = true;
   $("announce").textContent = "";
@@ -328,6 +336,7 @@ async function measure(frame = null) {
     if (seq !== state.seq) return;
     const png = res.image_png_base64;
     delete res.image_png_base64;
+    state.png = png || null;
     state.result = res;
     state.figures = res;
     if (frame === null) {  // a new measurement of the file: a loop brings its trace and its chosen frame
@@ -392,6 +401,177 @@ async function downloadReport(format) {
   a.href = URL.createObjectURL(blob);
   const stem = (state.file.name || "scan").replace(/\.[^.]*$/, "") || "scan";
   a.download = `${stem}_report.${format}`;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}
+
+// ---------- the visit: patient, exam date, saved measurements, typed AC/FL, earlier visits ----------
+const today = () => new Date(Date.now() - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 10);
+const num = (v, nd = 1, unit = "") => (missing(v) ? "—" : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`);
+const weeksDays = (w) => (missing(w) ? "—" : `${Math.floor(w + 1e-9)}w ${Math.round((w - Math.floor(w + 1e-9)) * 7)}d`);
+// as the reports write a centile (fetalhead.outputs.display.centile_band): never a bare 0 or 100
+const centileText = (c) => (c < 0.5 ? tr("centile_below") : c >= 99.5 ? tr("centile_above")
+  : `${Math.min(Math.max(Math.round(c), 1), 99)} ${tr("centile_short")}`);
+const withCentile = (text, c) => (missing(c) || text === "—" ? text : `${text} (${centileText(c)})`);
+
+function visitError(msg) {
+  const box = $("visit-error");
+  box.hidden = !msg;
+  box.textContent = msg ? `${tr("error")}: ${msg}` : "";
+}
+
+async function visitFetch(url, options = {}) {
+  const r = await fetch(url, options);
+  if (!r.ok) { visitError(await errorText(r)); return null; }
+  visitError("");
+  return r.json();
+}
+
+async function openVisit() {
+  const pid = $("patient-id").value.trim();
+  if (!pid) { $("patient-id").focus(); visitError(tr("no_visit_open")); return; }
+  const date = $("exam-date").value || today();
+  // the patient's visit of this exam date when there is one, else a new visit
+  const body = { date, reuse_same_date: true };
+  if ($("lmp").value) body.lmp = $("lmp").value;
+  const ga = parseGestationalAge($("ga-weeks").value);
+  if (!body.lmp && !ga.error && !missing(ga.value)) body.ga_by_dates = ga.value;
+  if ($("sonographer").value.trim()) body.sonographer = $("sonographer").value.trim();
+  if ($("patient-name").value.trim()) body.name = $("patient-name").value.trim();
+  const age = Number($("patient-age").value);
+  if ($("patient-age").value.trim() && Number.isFinite(age)) body.age = age;
+  const visit = await visitFetch(`/api/v1/patients/${encodeURIComponent(pid)}/visits`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!visit) return;
+  state.visit = visit;
+  showVisit(visit);
+  loadEarlier(pid, visit.id);
+  // the visit's GA by dates (from the LMP) goes into the form, so that measurements get their centiles
+  if (!$("ga-weeks").value.trim() && !missing(visit.ga_by_dates_weeks)) {
+    const days = Math.round(visit.ga_by_dates_weeks * 7);
+    $("ga-weeks").value = `${Math.floor(days / 7)}+${days % 7}`;
+    const ga = fieldCheck("ga-weeks", "ga-error", parseGestationalAge($("ga-weeks").value));
+    if (state.result && !ga.error) recompute(ga.value);
+  }
+}
+
+function showVisit(v) {
+  state.visit = v;
+  $("visit-panel").hidden = false;
+  $("visit-title").textContent = `${v.patient_id} · ${v.exam_date}`;
+  $("visit-open-label").textContent = `: ${v.patient_id} · ${v.exam_date}`;
+  const rows = v.measurements.map((m, i) => {
+    const tr_ = document.createElement("tr");
+    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), m.status].forEach((text) => {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr_.appendChild(td);
+    });
+    return tr_;
+  });
+  $("visit-measurements").replaceChildren(...rows);
+  $("mean-hc").textContent = withCentile(num(v.mean_hc_mm), v.centiles.hc);
+  $("mean-bpd").textContent = withCentile(num(v.mean_bpd_mm), v.centiles.bpd);
+  $("mean-ofd").textContent = withCentile(num(v.mean_ofd_mm), v.centiles.ofd);
+  const spread = (v.review_notes || []).find((n) => n.code === "hc_spread");
+  $("visit-spread").hidden = !spread;
+  $("visit-spread").textContent = spread ? fill(tr("hc_spread_note"), { spread: num(v.hc_spread_percent) }) : "";
+  if (document.activeElement !== $("ac-mm")) $("ac-mm").value = missing(v.ac_mm) ? "" : String(v.ac_mm);
+  if (document.activeElement !== $("fl-mm")) $("fl-mm").value = missing(v.fl_mm) ? "" : String(v.fl_mm);
+  $("visit-ga-lmp").textContent = weeksDays(v.ga_by_lmp_weeks);
+  $("visit-due").textContent = v.due_date || "—";
+  $("visit-ga-hc").textContent = `${weeksDays(v.ga_by_hc_hadlock_weeks)} (Hadlock 1984)`;
+  const efw = [["hadlock1985", "Hadlock 1985"], ["intergrowth2017", "INTERGROWTH-21st 2017"]]
+    .sort((a, b) => (a[0] === v.efw_method ? -1 : b[0] === v.efw_method ? 1 : 0))
+    .map(([k, name]) => `${num(v[`efw_${k}_g`], 0, "g")} (${name})`).join("; ");
+  $("visit-efw").textContent = withCentile(efw, v.centiles.efw);
+  const g = v.growth;
+  $("visit-growth").textContent = !g ? "—" : [["hc_mm_per_week", "HC", "mm"], ["ac_mm_per_week", "AC", "mm"],
+    ["fl_mm_per_week", "FL", "mm"], ["efw_g_per_week", "EFW", "g"]]
+    .filter(([k]) => !missing(g[k])).map(([k, label, unit]) => `${label} ${g[k] > 0 ? "+" : ""}${num(g[k], 1, unit)} ${tr("per_week")}`)
+    .join("; ") || "—";
+  drawVisitChart(v);
+}
+
+async function drawVisitChart(v) {
+  // the HC chart always; the EFW chart when this visit has a fetal weight
+  const charts = [["hc", "visit-chart"]].concat(missing(v.efw_g) ? [] : [["efw", "visit-efw-chart"]]);
+  $("visit-efw-title").hidden = $("visit-efw-chart").hidden = missing(v.efw_g);
+  for (const [measure, id] of charts) {
+    const q = new URLSearchParams({ lang: state.lang, measure, patient_id: v.patient_id });
+    const r = await fetch(`/api/v1/visits/${v.id}/chart.svg?${q}`);
+    if (!r.ok || !state.visit || state.visit.id !== v.id) return;
+    const svg = new DOMParser().parseFromString(await r.text(), "image/svg+xml").documentElement;
+    if (svg.nodeName === "svg") $(id).replaceChildren(document.importNode(svg, true));
+  }
+}
+
+async function loadEarlier(pid, currentId) {
+  const r = await fetch(`/api/v1/patients/${encodeURIComponent(pid)}/visits`);
+  if (!r.ok) return;
+  const items = (await r.json()).visits.filter((v) => v.id !== currentId).map((v) => {
+    const li = document.createElement("li");
+    li.textContent = `${v.exam_date}: HC ${num(v.mean_hc_mm, 1, "mm")}, AC ${num(v.ac_mm, 1, "mm")}, EFW ${num(v.efw_g, 0, "g")}`;
+    return li;
+  });
+  $("earlier-visits").replaceChildren(...items);
+}
+
+async function saveToVisit() {
+  if (!state.figures) return;
+  if (!state.visit) {  // no visit open yet: the form to open one
+    $("visit-form").open = true;
+    visitError(tr("no_visit_open"));
+    $("patient-id").focus();
+    return;
+  }
+  const body = { ...state.figures };
+  if (state.png) body.image_png_base64 = state.png;
+  const v = await visitFetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`,
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!v) return;
+  showVisit(v);
+  $("save-note").textContent = tr("saved_to_visit");
+}
+
+async function saveBiometry() {
+  if (!state.visit) return;
+  const value = (id) => { const t = $(id).value.trim().replace(",", "."); return t ? Number(t) : null; };
+  const v = await visitFetch(`/api/v1/visits/${state.visit.id}?patient_id=${encodeURIComponent(state.visit.patient_id)}`, {
+    method: "PATCH", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ ac_mm: value("ac-mm"), fl_mm: value("fl-mm") }) });
+  if (v) showVisit(v);
+}
+
+async function downloadVisitReport() {
+  if (!state.visit) return;
+  const r = await fetch(`/api/v1/visits/${state.visit.id}/report?format=pdf&lang=${state.lang}` +
+    `&patient_id=${encodeURIComponent(state.visit.patient_id)}`);
+  if (!r.ok) { visitError(await errorText(r)); return; }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob());
+  a.download = `visit_${state.visit.id}_report.pdf`;  // never the patient's ID or name
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 5000);
+}
+
+// The DICOM SR (TID 5000) or the FHIR Bundle of exactly the measurement on screen, with its scan.
+async function downloadHandoff(kind) {
+  if (!state.file || !state.figures) return;
+  const fd = new FormData();
+  fd.append("file", state.file);
+  fd.append("measurement", JSON.stringify(state.figures));
+  if (!missing(state.figures.ga_by_dates_weeks)) fd.append("ga_weeks", String(state.figures.ga_by_dates_weeks));
+  const r = await fetch(`/api/v1/${kind}`, { method: "POST", body: fd });
+  if (!r.ok) { showError(await errorText(r)); return; }
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob());
+  const stem = (state.file.name || "scan").replace(/\.[^.]*$/, "") || "scan";
+  a.download = kind === "sr" ? `${stem}_sr.dcm` : `${stem}_fhir.json`;
   document.body.appendChild(a);
   a.click();
   a.remove();
@@ -494,6 +674,13 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("pdf").addEventListener("click", () => downloadReport("pdf"));
   $("html").addEventListener("click", () => downloadReport("html"));
   $("print").addEventListener("click", () => window.print());
+  $("sr").addEventListener("click", () => downloadHandoff("sr"));
+  $("fhir").addEventListener("click", () => downloadHandoff("fhir"));
+  $("exam-date").value = today();
+  $("open-visit").addEventListener("click", openVisit);
+  $("save-to-visit").addEventListener("click", saveToVisit);
+  $("save-biometry").addEventListener("click", saveBiometry);
+  $("visit-pdf").addEventListener("click", downloadVisitReport);
   const c = $("view");
   c.addEventListener("pointerdown", onDown);
   c.addEventListener("pointermove", onMove);

@@ -1,0 +1,259 @@
+"""The visit record's API (``/api/v1``): patients' visits, measurements saved to a visit, typed AC/FL,
+the visit's figures and its report. Module-level handlers on an ``APIRouter``; the record
+(:class:`fetalhead.records.store.Records`) and the EFW setting come from ``app.state``.
+
+The server keeps only measurements it issued: a measurement saved to a visit must carry this server's
+signature (:func:`fetalhead.web.api._measurement_from`), and its figures are recomputed from its ellipse.
+Errors are JSON with a clear code: ``unknown_patient``, ``unknown_visit`` (404),
+``visit_of_another_patient``, ``measurement_not_issued`` (409), ``ac_out_of_range``, ``fl_out_of_range``,
+``lmp_in_future``, ``lmp_after_exam``, ``invalid_patient_id`` (422). Who did what goes to the record's
+audit trail (the login's user name; ``local`` without a login); patient fields are never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as _dt
+import re
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from ..clinical.biometry import OutOfRangeError
+from ..clinical.growth import check_ac_mm, check_fl_mm, check_lmp, ga_days_by_lmp
+from ..clinical.limits import GA_BY_DATES_RANGE_WEEKS
+from ..outputs.report import LANGUAGES, translations
+from ..records.report import efw_chart_svg, visit_chart_svg, visit_report_html, visit_report_pdf
+from ..records.store import LOCAL_USER, RecordError, Records
+from ..records.visit import visit_summary
+from .api import ApiError, Settings, _measurement_from, content_disposition, get_settings
+from .serving import LOGIN_USER_KEY
+
+__all__ = ["router", "get_records", "PATIENT_ID_PATTERN"]
+
+router = APIRouter(prefix="/api/v1")
+
+#: A patient ID as clinics write them: 1-64 letters, digits, '-', '_', '.', '/' not allowed (it is a path part).
+PATIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+#: The mother's age accepted (years): a guard against typing slips (a year of birth, months), not a clinical limit.
+MATERNAL_AGE_RANGE_YEARS = (10, 70)
+_STATUS = {"unknown_patient": 404, "unknown_visit": 404, "unknown_measurement": 404,
+           "visit_of_another_patient": 409}
+
+
+def get_records(request: Request) -> Records:
+    records = getattr(request.app.state, "records", None)
+    if records is None:
+        raise ApiError(503, "no_record", "this server keeps no visit record (start it with --db FILE)")
+    return records
+
+
+def get_user(request: Request) -> str:
+    """The login's user name, ``local`` without a login."""
+    return request.scope.get(LOGIN_USER_KEY) or LOCAL_USER
+
+
+def get_efw_method(request: Request) -> str:
+    return getattr(request.app.state, "efw_method", "hadlock1985")
+
+
+def _record_error(exc: RecordError) -> ApiError:
+    return ApiError(_STATUS.get(exc.code, 400), exc.code, str(exc))
+
+
+def _check_patient_id(patient_id: str) -> str:
+    if not re.match(PATIENT_ID_PATTERN, patient_id or ""):
+        raise ApiError(422, "invalid_patient_id", "a patient ID is 1-64 letters, digits, '.', '_' or '-'")
+    return patient_id
+
+
+def _visit(records: Records, visit_id: int, patient_id: str | None) -> dict:
+    try:
+        return records.visit(visit_id, patient_id)
+    except RecordError as exc:
+        raise _record_error(exc) from None
+
+
+def _summary(records: Records, visit: dict, efw_method: str) -> dict:
+    prev = records.previous_visit(visit)
+    return visit_summary(visit, records.measurements(visit["id"]), prev,
+                         records.measurements(prev["id"]) if prev else None, efw_method)
+
+
+def _check_dates(exam: _dt.date, lmp: _dt.date | None) -> None:
+    if lmp is None:
+        return
+    try:
+        check_lmp(lmp, _dt.date.today())
+    except ValueError as exc:
+        raise ApiError(422, "lmp_in_future", str(exc)) from None
+    if lmp > exam:
+        raise ApiError(422, "lmp_after_exam", f"the LMP {lmp} lies after the exam date {exam}")
+    try:
+        ga_days_by_lmp(lmp, exam)
+    except (OutOfRangeError, ValueError) as exc:
+        raise ApiError(422, "invalid_lmp", str(exc)) from None
+
+
+_GA = dict(ge=GA_BY_DATES_RANGE_WEEKS[0], le=GA_BY_DATES_RANGE_WEEKS[1])
+
+
+class VisitIn(BaseModel):
+    date: _dt.date = Field(description="the exam date (YYYY-MM-DD)")
+    lmp: _dt.date | None = Field(None, description="first day of the last menstrual period")
+    ga_by_dates: float | None = Field(None, **_GA, description="GA by dates (weeks) when there is no LMP")
+    sonographer: str | None = Field(None, max_length=120)
+    name: str | None = Field(None, max_length=200, description="the patient's name (kept only in the record)")
+    age: float | None = Field(None, ge=MATERNAL_AGE_RANGE_YEARS[0], le=MATERNAL_AGE_RANGE_YEARS[1],
+                              description="the patient's age (years)")
+    reuse_same_date: bool = Field(False, description="answer the patient's visit of this date when there is one "
+                                                     "(the page reopening a visit) instead of making another")
+
+
+@router.post("/patients/{patient_id}/visits", status_code=201)
+def create_visit(patient_id: str, body: VisitIn, response: Response, records: Records = Depends(get_records),
+                 user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
+    """A new visit of the patient (the patient is created on the first visit): answered with its ``id``
+    and figures (201). With ``reuse_same_date`` the patient's visit of that date, when there is one (200)."""
+    _check_patient_id(patient_id)
+    if body.date > _dt.date.today():
+        raise ApiError(422, "exam_in_future", f"the exam date {body.date} lies in the future")
+    _check_dates(body.date, body.lmp)
+    if body.reuse_same_date:
+        try:
+            same = [v for v in records.visits(patient_id) if v["exam_date"] == body.date.isoformat()]
+        except RecordError:
+            same = []
+        if same:
+            response.status_code = 200
+            return _summary(records, same[0], efw_method)
+    sonographer = body.sonographer or (user if user != LOCAL_USER else None)
+    visit = records.create_visit(patient_id, body.date.isoformat(), lmp=body.lmp and body.lmp.isoformat(),
+                                 ga_by_dates_weeks=body.ga_by_dates, sonographer=sonographer, name=body.name,
+                                 age_years=body.age, user=user)
+    return _summary(records, visit, efw_method)
+
+
+@router.get("/patients/{patient_id}/visits")
+def list_visits(patient_id: str, records: Records = Depends(get_records),
+                efw_method: str = Depends(get_efw_method)):
+    """The patient (ID, name, age) and their visits, newest first, each with its figures."""
+    _check_patient_id(patient_id)
+    try:
+        patient = records.patient(patient_id)
+        visits = records.visits(patient_id)
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    return {"patient": patient, "visits": [_summary(records, v, efw_method) for v in visits]}
+
+
+@router.get("/visits/{visit_id}")
+def get_visit(visit_id: int, patient_id: str | None = Query(None, description="refuse a visit of another patient"),
+              records: Records = Depends(get_records), efw_method: str = Depends(get_efw_method)):
+    """The visit: its measurements, their mean (HC, BPD, OFD), GA by LMP and by the mean HC, the typed
+    AC/FL, ``efw_g`` (and both EFW formulas), centiles, the previous visit and the growth since."""
+    return _summary(records, _visit(records, visit_id, patient_id), efw_method)
+
+
+@router.post("/visits/{visit_id}/measurements", status_code=201)
+def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(None),
+                     records: Records = Depends(get_records), settings: Settings = Depends(get_settings),
+                     user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
+    """Keep a measurement with the visit: the JSON ``/measure`` or ``/biometry`` answered (this server's
+    signature checked), with its picture (``image_png_base64``) when it has one."""
+    visit = _visit(records, visit_id, patient_id)
+    m = _measurement_from(body, "saved", settings)
+    picture = None
+    if body.get("image_png_base64"):
+        try:
+            picture = base64.b64decode(body["image_png_base64"], validate=True)
+        except (binascii.Error, ValueError, TypeError):
+            raise ApiError(400, "invalid_picture", "image_png_base64 is not base64") from None
+    kept = {k: v for k, v in body.items() if k not in ("image_png_base64", "display")}
+    try:
+        saved = records.add_measurement(visit["id"], kept, status=m.status, hc_mm=m.head_circumference_mm,
+                                        bpd_mm=m.biparietal_diameter_mm, ofd_mm=m.occipitofrontal_diameter_mm,
+                                        picture_png=picture, user=user)
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    out = _summary(records, visit, efw_method)
+    out["saved_measurement_id"] = saved["id"]
+    return out
+
+
+class VisitChange(BaseModel):
+    ac_mm: float | None = None
+    fl_mm: float | None = None
+    notes: str | None = Field(None, max_length=2000)
+    lmp: _dt.date | None = None
+    ga_by_dates: float | None = Field(None, **_GA)
+    sonographer: str | None = Field(None, max_length=120)
+
+
+@router.patch("/visits/{visit_id}")
+def change_visit(visit_id: int, body: VisitChange, patient_id: str | None = Query(None),
+                 records: Records = Depends(get_records), user: str = Depends(get_user),
+                 efw_method: str = Depends(get_efw_method)):
+    """Biometry typed from the scanner (AC, FL in mm), notes, LMP or GA by dates; ``null`` clears a field."""
+    visit = _visit(records, visit_id, patient_id)
+    changes = body.model_dump(exclude_unset=True)
+    for key, check in (("ac_mm", check_ac_mm), ("fl_mm", check_fl_mm)):
+        if changes.get(key) is not None:
+            try:
+                check(changes[key])
+            except OutOfRangeError as exc:
+                raise ApiError(422, f"{key[:2]}_out_of_range", str(exc)) from None
+    if "lmp" in changes:
+        _check_dates(_dt.date.fromisoformat(visit["exam_date"]), changes["lmp"])
+        changes["lmp"] = changes["lmp"] and changes["lmp"].isoformat()
+    if "ga_by_dates" in changes:
+        changes["ga_by_dates_weeks"] = changes.pop("ga_by_dates")
+    try:
+        visit = records.update_visit(visit_id, changes, user=user)
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    return _summary(records, visit, efw_method)
+
+
+def _history(records: Records, visit: dict, efw_method: str) -> list[dict]:
+    """The patient's visits up to this one (newest first), each with its figures."""
+    return [_summary(records, v, efw_method) for v in records.visits(visit["patient_id"])
+            if v["exam_date"] <= visit["exam_date"]]
+
+
+@router.get("/visits/{visit_id}/chart.svg")
+def visit_chart(visit_id: int, lang: str = Query("en"), measure: str = Query("hc", pattern="^(hc|efw)$"),
+                patient_id: str | None = Query(None), records: Records = Depends(get_records),
+                efw_method: str = Depends(get_efw_method)):
+    """The INTERGROWTH-21st HC chart with the mean HC of this visit and the earlier ones, dated, or
+    (``measure=efw``) the INTERGROWTH-21st EFW chart with their fetal weights (SVG)."""
+    if lang not in LANGUAGES:
+        raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
+    visit = _visit(records, visit_id, patient_id)
+    draw = efw_chart_svg if measure == "efw" else visit_chart_svg
+    return Response(draw(_history(records, visit, efw_method), translations(lang)), media_type="image/svg+xml")
+
+
+@router.get("/visits/{visit_id}/report")
+def visit_report(visit_id: int, format: str = Query("pdf", pattern="^(pdf|html)$"), lang: str = Query("en"),
+                 patient_id: str | None = Query(None), records: Records = Depends(get_records),
+                 user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
+    """One report of the visit (PDF or HTML; en, hi, te): the patient, the sonographer, the measurements
+    and their mean, dating, AC/FL, both fetal weights, growth since the previous visit, every formula named.
+    The file name carries the visit number only, never the patient."""
+    if lang not in LANGUAGES:
+        raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
+    visit = _visit(records, visit_id, patient_id)
+    summary = _summary(records, visit, efw_method)
+    patient = records.patient(visit["patient_id"])
+    history = _history(records, visit, efw_method)
+    pictures = [m["picture_png"] for m in records.measurements(visit_id, with_pictures=True) if m.get("picture_png")]
+    records.audit(user, "view_report", visit["patient_id"], visit_id, format)
+    name = f"visit_{visit_id}_report.{format}"
+    if format == "html":
+        return HTMLResponse(visit_report_html(summary, patient, history, pictures[-1:], lang),
+                            headers={"Content-Disposition": content_disposition(name)})
+    return Response(visit_report_pdf(summary, patient, history, pictures[-1:], lang), media_type="application/pdf",
+                    headers={"Content-Disposition": content_disposition(name)})

@@ -1,0 +1,81 @@
+"""The visit's report: one A4 page in en/hi/te, the patient, every formula named, the visits on the chart."""
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from fetalhead.outputs.report import translations
+from fetalhead.records.report import centile_text, visit_chart_svg, visit_report_html, visit_report_pdf, visit_report_rows
+from fetalhead.records.visit import visit_summary
+
+pytest.importorskip("fpdf")
+
+PATIENT = {"patient_id": "KGH-0042", "name": "Lakshmi Devi", "age_years": 26}
+
+
+def _rows(*hcs):
+    return [{"id": i, "status": "ok", "hc_mm": h, "bpd_mm": h * 0.27, "ofd_mm": h * 0.35, "saved_at": "2024-05-20T10:00",
+             "saved_by": "anu", "has_picture": False, "measurement": {"model_version": "0.3.0"}} for i, h in enumerate(hcs)]
+
+
+@pytest.fixture()
+def history():
+    prev = {"id": 1, "patient_id": "KGH-0042", "exam_date": "2024-04-22", "lmp": "2023-12-04", "ac_mm": 190.0,
+            "fl_mm": 40.0, "sonographer": "Dr Rao", "notes": None}
+    now = {"id": 2, "patient_id": "KGH-0042", "exam_date": "2024-05-20", "lmp": "2023-12-04", "ac_mm": 230.0,
+           "fl_mm": 46.0, "sonographer": "Dr Rao", "notes": "placenta anterior"}
+    before = visit_summary(prev, _rows(205.0, 207.0))
+    after = visit_summary(now, _rows(232.0, 233.0, 240.0), prev, _rows(205.0, 207.0))
+    return [after, before]
+
+
+def test_rows_name_the_patient_figures_and_growth(history):
+    t = translations("en")
+    rows = dict(visit_report_rows(history[0], PATIENT, t))
+    assert rows["Patient ID"] == "KGH-0042" and rows["Name"] == "Lakshmi Devi" and rows["Sonographer"] == "Dr Rao"
+    assert rows["GA by LMP"] == "24w 0d" and rows["Notes"] == "placenta anterior"
+    assert rows["Estimated fetal weight (EFW)"].index("Hadlock 1985") < rows["Estimated fetal weight (EFW)"].index("INTERGROWTH")
+    assert "mm per week" in rows["Growth since the previous visit"]
+    assert centile_text(0.2, t) == "below the 1st" and centile_text(99.7, t) == "above the 99th"
+    assert centile_text(42.4, t) == "42 centile"
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_pdf_is_one_page(history, lang):
+    pdf = visit_report_pdf(history[0], PATIENT, history, [], lang)
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type /Page\b", pdf)) == 1
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler's pdftotext is not installed")
+def test_pdf_text_names_patient_and_formulas(history, tmp_path):
+    (tmp_path / "r.pdf").write_bytes(visit_report_pdf(history[0], PATIENT, history, [], "en"))
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True).stdout
+    for word in ("KGH-0042", "Lakshmi Devi", "Dr Rao", "Hadlock", "Stirnemann", "Naegele", "Papageorghiou", "Sarris",
+                 "fetalhead", "0.3.0", "clinician"):
+        assert word in text, word
+
+
+def test_html_report_and_chart(history):
+    page = visit_report_html(history[0], PATIENT, history, [], "te")
+    assert "Lakshmi Devi" in page and "Stirnemann" in page and 'lang="te"' in page
+    svg = visit_chart_svg(history, translations("en"))
+    assert svg.count('class="visit-point"') == 2 and "2024-04-22" in svg and "2024-05-20" in svg
+    spread = history[0]["hc_spread_percent"]
+    assert spread > 3 and f"{spread:.1f} %" in visit_report_html(history[0], PATIENT, history, [], "en")
+
+
+def test_efw_chart_with_the_visits(history):
+    from fetalhead.clinical.growth import intergrowth_efw_value_at_centile
+    from fetalhead.records.report import efw_chart_svg, efw_curves
+
+    curves = efw_curves()
+    assert curves["weeks"][0] == 22 and curves["weeks"][-1] == 40
+    assert curves["50"][-1] == pytest.approx(intergrowth_efw_value_at_centile(50, 40))
+    svg = efw_chart_svg(history, translations("en"))
+    # the earlier visit lies at 20 weeks, before the EFW standard's 22: on the HC chart only
+    assert svg.count('class="visit-point"') == 1 and svg.count("<polyline") == 5 and "2024-05-20" in svg
+    page = visit_report_html(history[0], PATIENT, history, [], "en")
+    assert page.count('class="visit-point"') == 3  # two on the HC chart, one on the EFW chart
+    no_efw = [{**v, "efw_g": None} for v in history]
+    assert "EFW (g)" not in visit_report_html(no_efw[0], PATIENT, no_efw, [], "en")
