@@ -14,7 +14,9 @@ The SR follows the structure of TID 5000 "OB-GYN Ultrasound Procedure Report" (D
   the centile and z-score (125012 / 125013, DCM) on the chart named as text (121424, DCM, "Table of
   Values") when a GA by dates was given;
 * CONTAINER (125001, DCM, "Fetal Biometry Ratios") with the cephalic index (11823-2, LN) in %;
-* a TEXT comment (121106, DCM) with the status and flags in words ("needs a clinician's review").
+* a TEXT comment (121106, DCM) with the status, the flag codes and each in words (what is wrong,
+  where on the outline, what to check), the notes (information, not warnings) apart, and "needs a
+  clinician's review".
 
 Patient and study modules are copied from the source (highdicom's evidence), which is where they
 belong in DICOM going back to the PACS; they go nowhere else. SOP Instance UIDs are derived from the
@@ -197,6 +199,8 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
     ratios = hd.sr.ContainerContentItem(name=c["ratios"], relationship_type="CONTAINS")
     ratios.ContentSequence = [_num(hd, c["ci"], m.cephalic_index, c["percent"])]
     words = f"status {m.status}" + (f"; flags: {', '.join(m.flags)}" if m.flags else "") + \
+        (f"; to check: {m.message}" if m.messages else "") + \
+        (f"; notes (information, not warnings): {m.note_message}" if m.note_messages else "") + \
         f"; ellipse centre ({e.center_x:.1f}, {e.center_y:.1f}) px, pixel spacing {m.pixel_spacing_mm} mm " \
         "(x, y); measured by software: needs a clinician's review before any clinical use"
     observer = hd.sr.ObserverContext(
