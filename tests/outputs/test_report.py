@@ -107,7 +107,8 @@ def test_pdf_report():
 
 @pytest.mark.parametrize("lang", ["en", "hi", "te"])
 def test_a_flagged_pdf_stays_on_one_page(lang):
-    """A flagged result has the most lines (every flag, the review line last); all stay on page 1."""
+    """A flagged result has the most lines (every flag with where to check, the notes, the review line
+    last); all stay on page 1."""
     pytest.importorskip("fpdf")
     import re
 
@@ -115,8 +116,12 @@ def test_a_flagged_pdf_stays_on_one_page(lang):
 
     m = measured(ga=41.0)
     m.flags += ["low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
-                "implausible_head_size",
-                "cephalic_index_out_of_range"]
+                "implausible_head_size"]
+    m.notes += ["cephalic_index_out_of_range", "outside_formula_range"]
+    m.withheld.update(ga_hc_intergrowth_weeks="outside_formula_range", ga_bpd_hadlock_weeks="outside_formula_range")
+    m.uncertain_arcs = [{"from_deg": a, "to_deg": a + 40, "share": 0.11, "cause": c, "where": w}
+                        for a, c, w in ((160, "faint_echo", "left"), (300, "unsure_outline", "top_right"),
+                                        (60, "no_echo", "bottom"))]
     m.status = "flagged"
     data = report_pdf(m, np.full((800, 800), 0.3, np.float32), lang)  # a square scan: the tallest picture
     assert len(re.findall(rb"/Type /Page\b(?!s)", data)) == 1
@@ -239,7 +244,7 @@ def test_ga_by_bpd_says_it_is_unreliable_when_the_head_shape_is_atypical():
     # issue 25 #7: 785_HC.png: 38w1d by BPD against 34w5d by HC, shown as plainly as GA by HC
     round_head = Measurement("a.png", "ok", quality=0.9, model_version="t", image_size=(800, 540))
     _fill(round_head, Ellipse(400, 270, 190, 175, 10), 0.15, "given", None)  # CI 92 %
-    assert "cephalic_index_out_of_range" in round_head.flags
+    assert "cephalic_index_out_of_range" in round_head.notes and not round_head.flags  # information, no warning
     t = translations("en")
     assert dict(report_rows(round_head, t))[t["ga_bpd"]].endswith(f"({t['ga_bpd_unreliable']})")
     assert t["ga_bpd_unreliable"] not in dict(report_rows(measured(), t))[t["ga_bpd"]]  # a typical head: plain
