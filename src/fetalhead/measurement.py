@@ -568,7 +568,7 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
-        m.messages.append(f"{src}: {exc}")
+        m.messages.append(f"{src}: no fetal head found ({exc})")
         m.failure = "no_head_found"
         return m
     spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
