@@ -248,3 +248,38 @@ def test_ga_by_bpd_says_it_is_unreliable_when_the_head_shape_is_atypical():
     t = translations("en")
     assert dict(report_rows(round_head, t))[t["ga_bpd"]].endswith(f"({t['ga_bpd_unreliable']})")
     assert t["ga_bpd_unreliable"] not in dict(report_rows(measured(), t))[t["ga_bpd"]]  # a typical head: plain
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_notes_are_apart_from_the_warnings_in_the_report(lang):
+    """Issue 21: information (a cephalic index outside Hadlock's +/-1 SD, a figure left out) is a note,
+    never under the status; a review flag is under the status with where to check."""
+    import re
+
+    from fetalhead.outputs.wording import note_lines, review_lines
+
+    t = translations(lang)
+    round_head = Measurement("a.png", "ok", quality=0.9, model_version="t", image_size=(800, 540))
+    _fill(round_head, Ellipse(400, 270, 190, 175, 10), 0.15, "given", 41.0)  # CI 92 %; GA beyond the chart
+    assert round_head.status == "ok" and not round_head.flags
+    notes = note_lines(round_head, t)
+    assert len(notes) == 2 and t["ga_hadlock"] not in " ".join(notes)
+    page = report_html(round_head, np.full((540, 800), 0.3, np.float32), lang)
+    status = " ".join(re.findall(r"<p class='status [a-z]+'>(.*?)</p>", page))
+    box = re.search(r"<div class='notes'>(.*?)</div>", page).group(1)
+    assert html.escape(t["notes"]) in box and all(html.escape(n) in box for n in notes)
+    assert not any(html.escape(n) in status for n in notes) and status == html.escape(t["status_ok"])
+    flagged = Measurement("a.png", "ok", quality=0.3, model_version="t", image_size=(800, 540),
+                          interval_half_widths={"hc": 0.05, "bpd": 0.06, "ofd": 0.06},
+                          uncertain_arcs=[{"from_deg": 150.0, "to_deg": 210.0, "share": 0.17, "cause": "faint_echo",
+                                           "where": "left"}])
+    flagged.flags = ["low_quality"]
+    _fill(flagged, Ellipse(400, 270, 190, 175, 10), 0.15, "given", None)
+    flagged.status = "flagged"
+    page = report_html(flagged, np.full((540, 800), 0.3, np.float32), lang)
+    status = " ".join(re.findall(r"<p class='status [a-z]+'>(.*?)</p>", page))
+    (line,) = review_lines(flagged, t)
+    assert html.escape(line) in status and t["where_left"] in line and "5.0" in line
+    assert html.escape(t["flag_low_quality_score"].split("(")[0]) not in status
+    box = re.search(r"<div class='notes'>(.*?)</div>", page).group(1)
+    assert html.escape(note_lines(flagged, t)[0]) in box and html.escape(note_lines(flagged, t)[0]) not in status
