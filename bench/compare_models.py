@@ -47,7 +47,7 @@ OFF_SHARE = 0.03
 #: the default variations: clean, and the damages issue 20 names (shadows, missing skull arcs) plus a
 #: geometric and an intensity one
 DEFAULT_VARIATIONS = ("identity", "shadow_wide_centre", "missing_arc_60", "missing_arcs_faint", "rotate_30",
-                      "gain_low", "jpeg_q30")
+                      "gain_low_12db", "jpeg_q30")
 COLUMNS = ("fold", "filename", "subject", "variation", "hc_ref_mm", "hc_pred_mm", "hc_diff_mm", "hc_abs_mm",
            "dice", "hausdorff_mm", "failed")
 BOOTSTRAP = 2000

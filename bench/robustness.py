@@ -6,7 +6,7 @@ applied to every image of the fixed validation split (the reference ellipse move
 the image where the geometry changes), and the HC figures are printed per variation
 (``bench/trust.py`` adds intervals, flags and images with no head):
 
-    python bench/robustness.py [--limit N]
+    python bench/robustness.py [--limit N] [--variations identity,gain_low_12db]
 """
 
 from __future__ import annotations
@@ -32,7 +32,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N validation images")
+    ap.add_argument("--variations", default="", help="comma-separated names (default: all)")
     args = ap.parse_args(argv)
+    by_name = {f.__name__: f for f in VARIATIONS}
+    wanted = [v for v in args.variations.split(",") if v]
+    unknown = [v for v in wanted if v not in by_name]
+    if unknown:
+        ap.error(f"unknown variation(s) {', '.join(unknown)}; known: {', '.join(by_name)}")
+    variations = [by_name[v] for v in wanted] or VARIATIONS
     _, val = subject_split(load_dataset(args.data), 0.2, seed=0)
     if args.limit:
         val = val[: args.limit]
@@ -40,7 +47,7 @@ def main(argv=None) -> int:
     images = [read_scan(s.image_path) for s in val]
     print(f"model {model.version}; {len(val)} validation images; HC errors in mm")
     print(f"{'variation':<22} {'failed':>6} {'flagged':>7} {'ADF':>6} {'DF':>6} {'max':>6} {'Dice%':>6}")
-    for fn in VARIATIONS:
+    for fn in variations:
         rng = np.random.default_rng(0)
         t0 = time.time()
         errs, fails, flagged = [], 0, 0

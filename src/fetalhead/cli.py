@@ -67,7 +67,8 @@ def _cmd_train(args) -> int:
                       n_folds=args.folds, fold=args.fold if args.folds else -1, val_every=args.val_every,
                       stem_stride=args.stem_stride, scan_defects=args.scan_defect_rate > 0,
                       scan_defect_rate=max(args.scan_defect_rate, 0.0),
-                      command=_command_line(args))
+                      init=args.init or "", ema_decay=args.ema_decay,
+                      bf16={"auto": None, "on": True, "off": False}[args.bf16], command=_command_line(args))
     if args.folds and not 0 <= args.fold < args.folds:
         print(f"fetalhead train: --fold must lie in 0 .. {args.folds - 1}", file=sys.stderr)
         return 2
@@ -110,7 +111,8 @@ def _cmd_calibrate(args) -> int:
 
     try:
         model = HeadModel(args.model, threads=args.threads)
-        calibrate_model(args.data, model, args.out, limit=args.limit,
+        folds = [HeadModel(f, threads=args.threads, verify=False) for f in args.fold_models or []]
+        calibrate_model(args.data, model, args.out, limit=args.limit, fold_models=folds or None,
                         progress=None if args.no_progress else
                         (lambda i, n: print(f"\r{i}/{n} images", end="" if i < n else "\n", file=sys.stderr)))
     except (DatasetError, ModelError, ValueError, OSError) as exc:
@@ -168,8 +170,9 @@ def _cmd_dicom_node(args) -> int:
         destination = parse_destination(args.send_to) if args.send_to else None
         if not 0 < args.port < 65536:
             raise ValueError(f"--port {args.port}: expected 1-65535")
-        if args.host not in LOOPBACK_HOSTS and not args.allow_calling_ae:
-            raise ValueError("listening beyond this computer needs --allow-calling-ae (DICOM has no login)")
+        if args.host not in LOOPBACK_HOSTS and not (args.allow_calling_ae or args.allow_ip):
+            raise ValueError("listening beyond this computer needs --allow-calling-ae or --allow-ip (DICOM has no "
+                             "login)")
         from .model.runtime import load_model
 
         if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_ca and not args.tls_cert):
@@ -180,7 +183,8 @@ def _cmd_dicom_node(args) -> int:
         model = load_model(args.model, precision=args.precision)
         node = DicomNode(args.work_dir, ae_title=args.ae_title, host=args.host, port=args.port, send_to=destination,
                          allowed_calling_aets=args.allow_calling_ae, max_associations=args.max_associations,
-                         max_queue=args.max_queue, model=model, ssl_context=tls).start()
+                         max_queue=args.max_queue, model=model, ssl_context=tls, allowed_ips=args.allow_ip,
+                         workers=args.workers).start()
     except (ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -439,6 +443,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--scan-defect-rate", type=float, default=1.0, metavar="R",
                    help="how often scan defects (shadows, missing arcs, reverberation, sector cuts) are drawn, "
                         "as a multiple of model 0.3.0's rates; 0: none")
+    t.add_argument("--init", metavar="WEIGHTS",
+                   help="start from these weights (a run's last.pt, or a weights file of export --weights): "
+                        "a fine-tuning phase")
+    t.add_argument("--ema-decay", type=float, default=0.0, metavar="D",
+                   help="also keep an exponential moving average of the weights (decay D per step, e.g. 0.999), "
+                        "saved as ema.pt beside last.pt; 0: none")
+    t.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
+                   help="bfloat16 autocast (auto: where the CPU computes bfloat16 natively; elsewhere it is about "
+                        "8 x slower)")
     t.add_argument("--val-every", type=int, default=1, metavar="N",
                    help="validate every N epochs and after the last (default 1)")
     t.add_argument("--export", metavar="ONNX", help="export the final weights to this ONNX file with metadata")
@@ -464,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--model", help="ONNX model (default: the shipped one); its metadata JSON gets the calibration")
     k.add_argument("--out", metavar="JSON", help="write the metadata here instead of beside the model")
     k.add_argument("--threads", type=int, default=2)
+    k.add_argument("--fold-models", nargs="+", metavar="ONNX",
+                   help="out of fold: the recipe's fold models in fold order (fold k's model trained without fold k "
+                        "of the fixed subject-grouped split); every labelled image is measured by the one that never "
+                        "saw its subject, instead of the validation split by the model itself")
     k.add_argument("--limit", type=int, default=0, help="only the first N validation images (smoke tests)")
     k.add_argument("--no-progress", action="store_true")
     k.set_defaults(func=_cmd_calibrate)
@@ -488,13 +505,19 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the SR and overlay on (dicom extra)")
     n.add_argument("--port", type=int, default=11112)
     n.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this computer only; "
-                                                        "0.0.0.0 for the network, with --allow-calling-ae)")
+                                                        "0.0.0.0 for the network, with --allow-calling-ae "
+                                                        "or --allow-ip)")
     n.add_argument("--ae-title", default="FETALHEAD")
     n.add_argument("--send-to", metavar="AET@HOST:PORT", help="where the SR and overlay go (a PACS); without it "
                                                              "they stay in the work folder")
     n.add_argument("--work-dir", default="fetalhead-node", help="journal, results and log (default ./fetalhead-node)")
     n.add_argument("--allow-calling-ae", action="append", default=[], metavar="AET",
                    help="accept stores only from these calling AE titles (repeat the option)")
+    n.add_argument("--allow-ip", action="append", default=[], metavar="CIDR",
+                   help="accept connections only from these addresses or networks, e.g. 10.1.2.0/24 (repeat the "
+                        "option; others are closed and logged)")
+    n.add_argument("--workers", type=int, default=2, help="measuring threads, so that one long cine loop does "
+                                                          "not hold up the images behind it (default 2)")
     n.add_argument("--max-associations", type=int, default=16, help="associations at once (default 16)")
     n.add_argument("--max-queue", type=int, default=1000, help="instances waiting to be measured before stores "
                                                               "are refused (out of resources)")

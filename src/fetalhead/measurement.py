@@ -21,6 +21,7 @@ adjusted by hand is :meth:`Measurement.with_ellipse`: the same decisions, no net
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -81,6 +82,7 @@ FAILURES = {
     "internal_error": "an unexpected error or a crash while measuring (a bug: please report it)",
     "no_frame_measured": "no frame of the loop could be measured",
     "too_long": "the loop takes longer to measure than the server's time limit",
+    "stopped": "measuring was stopped before the loop's end (on request: a server stops when its client leaves)",
 }
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_sector_edge")
@@ -452,7 +454,8 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                  model: HeadModel | None = None, source: str | None = None, spacing_source: str | None = None,
                  accept_anisotropic: bool = False, include_identifying: bool = False,
                  chart: str = DEFAULT_CHART, blank_outside_regions: bool = True,
-                 first: Scan | None = None, time_limit_s: float | None = None) -> list[Measurement]:
+                 first: Scan | None = None, time_limit_s: float | None = None,
+                 should_stop: Callable[[], bool] | None = None) -> list[Measurement]:
     """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
 
     ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.scans.cine.choose_best_frame` picks, with
@@ -460,7 +463,9 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     frame, with ``frame`` and ``frame_time_s``) or a frame number. ``first``: the loop's first frame
     when the caller has already read it (it is not read again). ``time_limit_s``: measuring stops after
     that long (the frames measured stay; a failed row says why), so that a long loop cannot hold a
-    server's worker. Never raises for a bad file: a ``failed`` result says why.
+    server's worker. ``should_stop``: asked before each frame; when it answers True measuring stops
+    there with a failed ``stopped`` result (a server asks whether its client is still there). Never
+    raises for a bad file: a ``failed`` result says why.
     """
     from .scans.cine import choose_best_frame
 
@@ -485,10 +490,10 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                                                    accept_anisotropic=accept_anisotropic,
                                                    include_identifying=include_identifying,
                                                    blank_outside_regions=blank_outside_regions,
-                                                   time_limit_s=time_limit_s, **kw)]
+                                                   time_limit_s=time_limit_s, should_stop=should_stop, **kw)]
     if frames == "all":
         return results
-    cut = [m for m in results if m.failure == "too_long"]
+    cut = [m for m in results if m.failure in ("too_long", "stopped")]
     if cut:  # a frame chosen among part of the loop is no best frame: say why nothing is chosen
         return cut
     index, why = choose_best_frame(results)
@@ -506,11 +511,14 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
 
 def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_anisotropic: bool = False,
                            include_identifying: bool = False, blank_outside_regions: bool = True,
-                           time_limit_s: float | None = None, **kw):
+                           time_limit_s: float | None = None, should_stop: Callable[[], bool] | None = None,
+                           **kw):
     """Each frame of the loop whose first frame is ``first`` (read from ``image``: its path or bytes),
     measured: ``(Measurement, Scan)`` pairs, one frame decoded at a time, so that what is written per
     frame (an overlay, an SR) is written from the frame at hand. A loop that breaks half way ends with
-    a failed measurement (and no scan); what was measured stays. ``kw``: as :func:`measure_scan`."""
+    a failed measurement (and no scan); what was measured stays. A loop cut by ``time_limit_s`` (s)
+    or by ``should_stop`` (asked before each frame) ends with a failed ``too_long`` or ``stopped``
+    measurement. ``kw``: as :func:`measure_scan`."""
     from .scans.cine import iter_loop_frames
 
     data = image if isinstance(image, (str, Path)) else bytes(image)
@@ -525,6 +533,12 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
                                    n_frames=first.n_frames, messages=[f"{first.name}: measuring stopped after {measured} of {first.n_frames} "
                                              f"frames: the loop takes longer than {time_limit_s:g} s; send a "
                                              "shorter loop or choose a frame"]), None)
+                return
+            if should_stop is not None and should_stop():
+                yield (Measurement(first.name, "failed", frame=measured, sha256=first.sha256, failure="stopped",
+                                   n_frames=first.n_frames, messages=[f"{first.name}: measuring stopped on request "
+                                                                      f"after {measured} of {first.n_frames} frames"]),
+                       None)
                 return
             scan.n_frames = max(scan.n_frames, first.n_frames)  # a video's count is known from its first read
             m = measure_scan(scan, pixel_spacing_mm, **kw)

@@ -2,6 +2,7 @@
 and the DICOM node between DCMTK's dcmsend (the scanner) and Debian's Orthanc (the PACS)."""
 
 import io
+import os
 import json
 import shutil
 import subprocess
@@ -86,6 +87,118 @@ def test_dcmtk_reads_the_sr_as_tid_5000(us_dicom, model, tmp_path):
     assert f'"{m.head_circumference_mm:.6g}'[:6] in dump and "(mm,UCUM" in dump
     assert "(ELLIPSE," in dump and "Biometry Group" in dump and "Cephalic Index" in dump
     assert "Device Observer Model Name" in dump and model.version in dump
+    # TID 5008: the gestational age in days, inferred from its equation (CID 12013); the ratios first
+    assert '(d,UCUM,"days")' in dump and '<inferred from CODE:(,,"Table of Values")=(11932-1,LN,"HC, Hadlock 1984")>' \
+        in dump
+    assert dump.index("Fetal Biometry Ratios") < dump.index('"Fetal Biometry")')
+    assert "Verification Flag   : UNVERIFIED" in dump and "Procedure Study Instance UID" in dump
+
+
+def _children(item, name=None):
+    return [c for c in item.get("ContentSequence", [])
+            if name is None or c.ConceptNameCodeSequence[0].CodeValue == name]
+
+
+def _code_value(item):
+    return item.ConceptCodeSequence[0].CodeValue
+
+
+def test_the_sr_reads_as_tid_5000_and_5008_ask(us_dicom, model, tmp_path):
+    # issue 24: gestational age as one NUM (18185-9) in days inferred from its equation (CID 12013), not
+    # the equation's code as the name; the ratios before the biometry; one percentile or z-score a row,
+    # each inferred from its chart; the values those of `fetalhead measure`
+    from fetalhead.hospital.handoff import write_hand_off
+
+    m, scan = measured(us_dicom, model)
+    sr = pydicom.dcmread(write_hand_off(m, scan, model, sr_dir=tmp_path)[0])
+    assert sr.VerificationFlag == "UNVERIFIED" and sr.CompletionFlag == "COMPLETE"
+    sections = [c.ConceptNameCodeSequence[0].CodeValue for c in sr.ContentSequence if c.ValueType == "CONTAINER"]
+    assert sections == ["125001", "125002"]  # TID 5000: Fetal Biometry Ratios (TID 5004), then Fetal Biometry
+    context = {c.ConceptNameCodeSequence[0].CodeValue: c for c in sr.ContentSequence
+               if c.RelationshipType == "HAS OBS CONTEXT"}
+    assert context["121018"].UID == pydicom.dcmread(us_dicom, stop_before_pixels=True).StudyInstanceUID
+    assert context["121005"].ConceptCodeSequence[0].CodeValue == "121007"  # the observer: a device
+    expected = fetalhead.measure(us_dicom, ga_weeks=20.5, model=model)
+    (biometry,) = _children(sr, "125002")
+    groups = _children(biometry, "125005")
+    assert len(groups) == 3
+    names = [c.ConceptNameCodeSequence[0].CodeValue for c in _content_items(sr)]
+    assert "11932-1" not in names and "11902-4" not in names  # equations are values, never names
+    for group, measure, ga_attr, equation in ((groups[0], "11984-2", "ga_hc_hadlock_weeks", "11932-1"),
+                                              (groups[1], "11820-8", "ga_bpd_hadlock_weeks", "11902-4"),
+                                              (groups[2], "11851-3", None, None)):
+        assert _children(group)[0].ConceptNameCodeSequence[0].CodeValue == measure
+        ga = _children(group, "18185-9")
+        if ga_attr is None:
+            assert ga == []
+            continue
+        (ga,) = ga  # one gestational age a group
+        assert ga.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue == "d"
+        assert float(ga.MeasuredValueSequence[0].NumericValue) == pytest.approx(getattr(expected, ga_attr) * 7,
+                                                                               rel=1e-9)
+        (table,) = _children(ga, "121424")
+        assert table.RelationshipType == "INFERRED FROM" and _code_value(table) == equation
+        for rank in ("125012", "125013"):
+            assert len(_children(group, rank)) <= 1
+    (centile,) = _children(groups[0], "125012")
+    assert float(centile.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.hc_centile, rel=1e-9)
+    assert _code_value(_children(centile, "121424")[0]) == "HC-IG21-2014"
+    assert float(_children(groups[1], "125012")[0].MeasuredValueSequence[0].NumericValue) == \
+        pytest.approx(expected.bpd_centile, rel=1e-9)
+    (z,) = _children(groups[0], "125013")
+    assert float(z.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.hc_zscore, rel=1e-9)
+    # INTERGROWTH-21st's dating of the same HC: a second gestational age, in the section, its own equation
+    (ig,) = _children(biometry, "18185-9")
+    assert float(ig.MeasuredValueSequence[0].NumericValue) == pytest.approx(expected.ga_hc_intergrowth_weeks * 7,
+                                                                           rel=1e-9)
+    assert _code_value(_children(ig, "121424")[0]) == "GA-HC-IG21-2016"
+    # the calibrated interval as the lower and upper measurement uncertainty (CID 225)
+    hc = _children(groups[0])[0]
+    lo, hi = expected.intervals["hc_mm"]
+    assert float(_children(hc, "371885007")[0].MeasuredValueSequence[0].NumericValue) == \
+        pytest.approx(expected.head_circumference_mm - lo, rel=1e-9)
+    assert float(_children(hc, "371886008")[0].MeasuredValueSequence[0].NumericValue) == \
+        pytest.approx(hi - expected.head_circumference_mm, rel=1e-9)
+    assert _code_value(_children(hc, "370129005")[0]) == "8359006"  # automated
+    assert _children(hc, "software-flag") == []  # not flagged: no uncertainty said
+
+
+def test_patient_characteristics_given_go_where_tid_5000_puts_them(us_dicom, model):
+    # the hook for a visit record (issue 23): TID 5001 content items, before the sections
+    import highdicom as hd
+    from pydicom.sr.coding import Code
+
+    from fetalhead.hospital.sr import structured_report
+
+    m, _ = measured(us_dicom, model)
+    lmp = hd.sr.DateContentItem(name=Code("8665-2", "LN", "LMP"), value="20260610", relationship_type="CONTAINS")
+    sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version,
+                           patient_characteristics=[lmp])
+    sections = [c.ConceptNameCodeSequence[0].CodeValue for c in sr.ContentSequence if c.ValueType == "CONTAINER"]
+    assert sections == ["121118", "125001", "125002"]
+    box = sr.ContentSequence[[c.ValueType for c in sr.ContentSequence].index("CONTAINER")]
+    assert str(box.ContentSequence[0].Date) == "20260610"
+
+
+@pytest.mark.parametrize("status", ["flagged", "adjusted"])
+def test_a_flagged_or_adjusted_result_says_so_in_coded_form(us_dicom, model, tmp_path, status):
+    # issue 24: a flagged result said so only in a free-text comment
+    from fetalhead.hospital.sr import structured_report
+
+    m, _ = measured(us_dicom, model)
+    m.status = status
+    m.flags.append("cephalic_index_out_of_range")  # as if the head were too round: BPD dates it unreliably
+    sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version)
+    assert sr.VerificationFlag == "UNVERIFIED"
+    groups = _children(_children(sr, "125002")[0], "125005")
+    for group in groups:
+        num = _children(group)[0]
+        flagged = [_code_value(c) for c in _children(num, "software-flag")]
+        assert flagged == (["64957009"] if status == "flagged" else [])  # SCT "Uncertain"
+        method = _code_value(_children(num, "370129005")[0])
+        assert method == ("87982008" if status == "adjusted" else "8359006")  # Manual: placed by hand
+    bpd_ga = _children(groups[1], "18185-9")[0]
+    assert [_code_value(c) for c in _children(bpd_ga, "software-flag")] == ["64957009"]  # unreliable either way
 
 
 @pytest.mark.skipif(DCIODVFY is None, reason="dicom3tools is not installed (make test installs it)")
@@ -451,7 +564,7 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         (out / "state.json").write_text(json.dumps({"attempts": 0, "next_try": 0.0, "last_error": None}))
         uids.append((out.name, str(ds.SOPInstanceUID)))
     refused_source = uids[0][1]  # the first in the queue: the one that blocked the others before
-    stored = []
+    stored, classes = [], []
 
     def on_store(event):
         ds = event.dataset
@@ -461,6 +574,7 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         if refused_source in refs:
             return 0xC001  # "cannot understand": permanent
         stored.append(str(ds.SOPInstanceUID))
+        classes.append(str(ds.SOPClassUID))
         return 0x0000
 
     scp = AE(ae_title="PACS")
@@ -476,6 +590,7 @@ def test_a_refused_result_is_dead_lettered_and_the_others_are_delivered(us_dicom
         assert [d["uid"] for d in status["dead_letter"]] == [uids[0][0]]
         assert status["dead_letter"][0]["status_code"] == "0xC001"
         assert node.send_once(now=time.time() + 10_000) == 0 and len(stored) == 6  # never retried
+        assert set(classes[0::2]) == {pydicom.uid.ComprehensiveSRStorage}  # each result's SR before its capture
         assert "ALERT" in (work / "node.log").read_text()
     finally:
         server.shutdown()
@@ -614,6 +729,191 @@ def test_fhir_transaction_bundle_is_valid_r4(us_dicom, model, tmp_path):
     assert device.request.ifNoneExist.startswith("identifier=urn:fetalhead:model-sha256|")
 
 
+def _echo_from(source_ip, port):
+    """C-ECHO to the node on 127.0.0.1 from ``source_ip`` (other 127.x addresses work on Linux loopback)."""
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    ae = AE(ae_title="SCANNER")
+    ae.add_requested_context(Verification)
+    ae.acse_timeout = ae.network_timeout = 5
+    assoc = ae.associate("127.0.0.1", port, ae_title="FETALHEAD", bind_address=(source_ip, 0))
+    if not assoc.is_established:
+        return None
+    try:
+        return assoc.send_c_echo().Status
+    finally:
+        assoc.release()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="127.0.0.2 is a loopback address on Linux")
+def test_an_ip_allow_list_refuses_other_addresses_and_logs_them(tmp_path, model):
+    # issue 24: an IP allow-list beside the AE titles
+    from fetalhead.cli import main
+    from fetalhead.hospital.node import DicomNode, parse_networks
+
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, model=model, allowed_ips=["127.0.0.1/32", "10.1.2.0/24"]).start()
+    try:
+        assert _echo_from("127.0.0.1", port) == 0x0000
+        assert _echo_from("127.0.0.2", port) is None
+    finally:
+        node.stop()
+    log = (tmp_path / "node" / "node.log").read_text()
+    assert "connection from 127.0.0.2 refused: address not in --allow-ip" in log
+    assert "connection from 127.0.0.1 refused" not in log
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node2", port=port, model=model, allowed_ips=["127.0.0.0/30"]).start()
+    try:
+        assert _echo_from("127.0.0.2", port) == 0x0000  # inside the network now
+    finally:
+        node.stop()
+    with pytest.raises(ValueError, match="--allow-ip '10.1.2/24'"):
+        parse_networks(["10.1.2/24"])
+    assert main(["dicom-node", "--allow-ip", "nonsense", "--work-dir", str(tmp_path / "n3")]) == 2
+    assert main(["dicom-node", "--workers", "0", "--work-dir", str(tmp_path / "n4")]) == 2
+
+
+def test_several_workers_measure_past_a_long_loop_each_instance_once(us_dicom, model, tmp_path):
+    # issue 24 #7: one measuring worker let one big loop hold up everything behind it
+    import threading
+    from collections import Counter
+
+    from fetalhead.hospital.node import DicomNode, node_status
+
+    work = tmp_path / "node"
+    node = DicomNode(work, port=free_loopback_port(), model=model, workers=3, poll_s=0.05)
+    uids = []
+    for i in range(6):
+        ds = pydicom.dcmread(us_dicom)
+        ds.SOPInstanceUID = f"1.2.3.{i + 1}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.save_as(work / "incoming" / f"{ds.SOPInstanceUID}.dcm")
+        os.utime(work / "incoming" / f"{ds.SOPInstanceUID}.dcm", (1000 + i, 1000 + i))  # 1.2.3.1 is the oldest
+        uids.append(ds.SOPInstanceUID)
+    measured_uids = Counter()
+    others_done = threading.Event()
+    real = node._measure
+
+    def measure(path):
+        measured_uids[path.stem] += 1
+        if path.stem == uids[0]:  # the "long loop": it waits until the others are measured
+            others_done.wait(timeout=60)
+        return real(path)
+
+    node._measure = measure
+    node.start()
+    try:
+        assert _wait(lambda: all((work / "outbox" / u / "state.json").exists() for u in uids[1:]), timeout=60)
+        assert not (work / "outbox" / uids[0]).exists()  # still being measured: the others went past it
+        others_done.set()
+        assert _wait(lambda: node_status(work)["received_waiting"] == 0 and
+                     (work / "outbox" / uids[0] / "state.json").exists(), timeout=120)
+    finally:
+        others_done.set()
+        node.stop()
+    assert measured_uids == Counter(dict.fromkeys(uids, 1))  # each instance measured once
+    assert "3 measuring worker(s)" in (work / "node.log").read_text()
+
+
+def test_fhir_observations_carry_the_study_time_and_a_coded_centile(us_dicom, model, tmp_path):
+    # issue 24: effectiveDateTime from the study; the centile Observation coded
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.hospital.fhir import study_effective
+    from fetalhead.hospital.handoff import write_hand_off
+
+    ds = pydicom.dcmread(us_dicom)
+    ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20261128", "101500.123", "+0530"
+    ds.save_as(us_dicom)
+    m, scan = measured(us_dicom, model)
+    path = [p for p in write_hand_off(m, scan, model, fhir_dir=tmp_path) if p.suffix == ".json"][0]
+    bundle = Bundle.model_validate(json.loads(path.read_text()))
+    observations = {e.fullUrl: e.resource for e in bundle.entry if e.resource.__resource_type__ == "Observation"}
+    assert len(observations) >= 8
+    raw = [e["resource"] for e in json.loads(path.read_text())["entry"]]
+    assert {r.get("effectiveDateTime") for r in raw if r["resourceType"] == "Observation"} == \
+        {"2026-11-28T10:15:00+05:30"}
+    (centile,) = [o for o in observations.values() if o.code.coding and o.code.coding[0].code == "125012"]
+    assert centile.code.coding[0].system == "http://dicom.nema.org/resources/ontology/DCM"
+    assert float(centile.valueQuantity.value) == pytest.approx(m.hc_centile, abs=0.05)
+    assert centile.component[0].code.coding[0].code == "125013"
+    assert float(centile.component[0].valueQuantity.value) == pytest.approx(m.hc_zscore, abs=5e-4)
+    hc = observations[centile.derivedFrom[0].reference]
+    assert hc.code.coding[0].code == "11984-2" and "INTERGROWTH-21st" in centile.method.text
+    # the date alone without a timezone (FHIR wants one with a time); nothing from a date that is none
+    ds.TimezoneOffsetFromUTC = None
+    del ds.TimezoneOffsetFromUTC
+    assert study_effective(ds) == "2026-11-28"
+    ds.StudyDate = "20261399"
+    assert study_effective(ds) is None
+
+
+@needs_pacs
+def test_a_store_wakes_the_measuring_workers_and_the_sender(us_dicom, model, tmp_path):
+    # bench/node.py: up to two polling intervals were spent waiting between the store, the measuring and
+    # the sending; with a minute between polls the result must still reach the PACS in seconds
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    pacs = Orthanc(tmp_path / "pacs", free_loopback_port(), free_loopback_port()).start()
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, send_to=Destination("ORTHANC", "127.0.0.1", pacs.dicom_port),
+                     model=model, poll_s=60).start()
+    try:
+        time.sleep(0.5)  # the first rounds (at start) are over: only a wake-up brings the next
+        t = time.time()
+        assert _dcmsend(us_dicom, port).returncode == 0
+        assert _wait(lambda: node_status(tmp_path / "node")["sent"] == 1, timeout=30)
+        assert time.time() - t < 30 and len(pacs.instances()) == 2
+    finally:
+        node.stop()
+        pacs.stop()
+
+
+@pytest.mark.parametrize("syntaxes", [["1.2.840.10008.1.2.1", "1.2.840.10008.1.2"], ["1.2.840.10008.1.2"]])
+def test_results_are_sent_as_written_or_converted_for_a_pacs_that_takes_only_implicit_vr(us_dicom, model, tmp_path,
+                                                                                         syntaxes):
+    # the files are sent as written (not decoded and encoded again); a PACS that accepts only the default
+    # transfer syntax (Implicit VR Little Endian, which every SCP supports) still gets them
+    from pynetdicom import AE, evt
+    from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
+
+    from fetalhead.hospital.handoff import write_hand_off
+    from fetalhead.hospital.node import Destination, DicomNode, node_status
+
+    work = tmp_path / "node"
+    node = DicomNode(work, port=free_loopback_port(), model=model)
+    out = work / "outbox" / "1.2.3"
+    out.mkdir(parents=True)
+    written = write_hand_off(*measured(us_dicom, model), model, sr_dir=out)
+    (out / "state.json").write_text(json.dumps({"attempts": 0, "next_try": 0.0, "last_error": None}))
+    originals = [pydicom.dcmread(p) for p in written]  # the outbox folder goes once sent
+    received = {}
+
+    def on_store(event):
+        ds = event.dataset
+        ds.file_meta = event.file_meta
+        received[str(ds.SOPInstanceUID)] = (str(event.context.transfer_syntax), ds)
+        return 0x0000
+
+    scp = AE(ae_title="PACS")
+    for sop in (ComprehensiveSRStorage, SecondaryCaptureImageStorage):
+        scp.add_supported_context(sop, syntaxes)
+    port = free_loopback_port()
+    server = scp.start_server(("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    try:
+        node.send_to = Destination("PACS", "127.0.0.1", port)
+        assert node.send_once() == 1 and node_status(work)["sent"] == 1
+    finally:
+        server.shutdown()
+    for original in originals:
+        syntax, got = received[str(original.SOPInstanceUID)]
+        own = str(original.file_meta.TransferSyntaxUID)
+        assert syntax == (own if own in syntaxes else "1.2.840.10008.1.2")  # as written, else converted
+        assert got.ContentSequence == original.ContentSequence if original.Modality == "SR" else \
+            got.PixelData == original.PixelData
+
+
 def test_fhir_says_flags_in_words_and_notes_apart():
     """Issue 21: a flagged result's reasons are in words in the note with the interpretation "abnormal";
     information (a cephalic index outside Hadlock's +/-1 SD) is a note of its own, and alone it never
@@ -643,3 +943,4 @@ def test_fhir_says_flags_in_words_and_notes_apart():
     m, hc = made(flagged=False)
     assert m.status == "ok" and "interpretation" not in hc
     assert [n["text"] for n in hc["note"]][-1].startswith("information (not a warning): Cephalic index")
+

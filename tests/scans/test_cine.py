@@ -207,3 +207,21 @@ def test_a_loop_past_the_time_limit_stops_and_says_so(frames, tmp_path):
     best = measure_loop(loop, frames="best", time_limit_s=0.0)[0]
     assert best.status == "failed" and best.failure == "too_long" and best.n_frames == 12
     assert measure_loop(loop, frames="best", time_limit_s=600)[0].status != "failed"
+
+
+def test_a_loop_stops_when_asked_between_frames(frames, tmp_path):
+    # issue 26 #7: a server asks before each frame whether its client is still there
+    loop = write_loop_dicom(tmp_path / "loop.dcm", frames, PS / 10)
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 3
+
+    every = measure_loop(loop, frames="all", should_stop=should_stop)
+    assert [m.status != "failed" for m in every] == [True, True, True, False]  # what was measured stays
+    assert every[-1].failure == "stopped" and "stopped on request after 3 of 12 frames" in every[-1].message
+    asked.clear()
+    best = measure_loop(loop, frames="best", should_stop=should_stop)[0]
+    assert best.status == "failed" and best.failure == "stopped" and best.n_frames == 12
+    assert measure_loop(loop, frames="best", should_stop=lambda: False)[0].status != "failed"

@@ -43,3 +43,38 @@ def test_border_cut_puts_part_of_the_head_outside():
 def test_non_head_images(fn):
     img = fn(scan(), HEAD, np.random.default_rng(0))
     assert img.shape == (540, 800) and img.dtype == np.float32
+
+
+@pytest.fixture(scope="module")
+def real_scan(samples_dir):
+    import cv2
+
+    import fetalhead
+
+    path = samples_dir / "358_HC.png"
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255
+    return img, fetalhead.measure(path, 0.1347).ellipse
+
+
+@pytest.mark.parametrize("fn", [f for f in V.VARIATIONS if f is not V.identity], ids=V.variation_names()[1:])
+def test_every_damage_changes_what_the_network_sees(fn, real_scan):
+    # each view is standardised (zero mean, unit variance): a plain factor such as the first gain_low
+    # (img * 0.5) left a scan unchanged and its errors were those of the clean scans to the last digit
+    from fetalhead.model.transforms import standardize
+
+    img, head = real_scan
+    out, _, _ = fn(img, head, 0.1, np.random.default_rng(0))
+    if out.shape == img.shape:
+        assert np.abs(standardize(out) - standardize(img)).mean() > 0.01
+
+
+def test_low_gain_loses_the_weak_echoes_in_the_noise_floor_and_keeps_the_skull(real_scan):
+    img = real_scan[0]
+    out, e, ps = V.gain_low_12db(img, HEAD, 0.1, np.random.default_rng(0))
+    assert e == HEAD and ps == 0.1 and out.dtype == np.float32
+    assert np.array_equal(out * 255, np.round(out * 255))  # 8-bit again
+    shift = V.GAIN_LOW_DB / V.DISPLAY_RANGE_DB
+    weak, strong = (img > 0) & (img < shift), img > 0.6  # brain and soft tissue; the skull
+    assert out[weak].mean() == pytest.approx(V.NOISE_FLOOR_MEAN, abs=0.005) and out[weak].std() > 0.01
+    assert np.abs(out[strong] - (img[strong] - shift)).max() <= 0.5 / 255 + 1e-6
+    assert np.all(out[img == 0] == 0)  # nothing outside the sector

@@ -187,3 +187,35 @@ def test_a_cross_validation_run_trains_without_its_fold_and_records_the_recipe(h
     # the same folder with another recipe is refused in one line, not resumed into a mix
     assert main(args[:-2] + ["--scan-defect-rate", "0.7"]) == 2
     assert main(["train", "--data", str(hc18), "--out", str(tmp_path / "x"), "--folds", "3", "--fold", "3"]) == 2
+
+
+def test_a_fine_tuning_phase_starts_from_given_weights_and_keeps_their_average(hc18, tmp_path):
+    """--init starts from a run's weights (not a random start); --ema-decay writes the moving average
+    of the weights beside them, which export reads like any checkpoint."""
+    from fetalhead.training.unet import UNet
+
+    base = UNet((16, 32, 48, 64, 96), 2)
+    torch.manual_seed(3)
+    for p in base.parameters():
+        p.data.normal_(0, 0.05)
+    weights = tmp_path / "base.pt"
+    torch.save({"model": base.state_dict()}, weights)
+    out = tmp_path / "ft"
+    args = ["train", "--data", str(hc18), "--out", str(out), "--epochs", "1", "--steps-per-epoch", "2",
+            "--batch-size", "2", "--max-train-images", "4", "--max-val-images", "1", "--no-progress", "--lr", "1e-9",
+            "--init", str(weights), "--ema-decay", "0.5"]
+    assert main(args) == 0
+    ck = torch.load(out / "last.pt", weights_only=False)
+    key = "down.0.0.weight"
+    # a learning rate of 1e-9 leaves the given weights where they were: the run started from them
+    assert torch.allclose(ck["model"][key], base.state_dict()[key], atol=1e-5)
+    ema = torch.load(out / "ema.pt", weights_only=False)
+    assert set(ema["model"]) == set(ck["model"]) and ck["config"]["ema_decay"] == 0.5
+    assert torch.allclose(ema["model"][key], base.state_dict()[key], atol=1e-5)
+    assert ema["model"]["down.0.1.num_batches_tracked"].dtype == torch.int64
+    assert main(["export", str(out / "ema.pt"), str(tmp_path / "ema.onnx")]) == 0
+    # weights of another network are refused in one line
+    torch.save({"model": UNet((8, 16), 1).state_dict()}, tmp_path / "other.pt")
+    other = [str(tmp_path / "other.pt") if a == str(weights) else str(tmp_path / "ft2") if a == str(out) else a
+             for a in args]
+    assert main(other) == 2

@@ -13,7 +13,7 @@ pytest.importorskip("fastapi")
 
 from fetalhead.cli import main  # noqa: E402
 from fetalhead.web.app import create_app  # noqa: E402
-from fetalhead.web.serving import (Busy, GuardedH11Protocol, WorkLimiter, free_loopback_port,  # noqa: E402
+from fetalhead.web.serving import (Busy, ClientGone, GuardedH11Protocol, WorkLimiter, free_loopback_port,  # noqa: E402
                                    hash_password, make_server)
 
 PS = 0.134737677
@@ -86,6 +86,29 @@ def test_work_limiter_admits_workers_plus_queue():
         assert got == [5]  # the waiter gave up after wait_s
     with lim.slot():
         pass  # free again
+
+
+def test_a_request_waiting_for_a_worker_leaves_the_queue_when_its_client_leaves():
+    lim = WorkLimiter(workers=1, queue=1, wait_s=30)
+    gone = threading.Event()
+    with lim.slot():
+        got = []
+
+        def waiter():
+            try:
+                with lim.slot(gone):
+                    got.append("ran")
+            except ClientGone:
+                got.append("gone")
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.1)
+        assert lim.admitted == 2
+        gone.set()
+        t.join(2)  # not the 30 s of wait_s
+        assert got == ["gone"] and lim.admitted == 1
+    assert lim.admitted == 0
 
 
 def test_busy_server_answers_503_and_health_stays_free(scan):
@@ -340,4 +363,60 @@ def test_idle_connections_cannot_starve_real_requests(monkeypatch):
     finally:
         for c in idle:
             c.close()
+        srv.stop()
+
+
+def test_a_loop_whose_client_left_stops_and_frees_its_slot(samples_dir, tmp_path, caplog):
+    # issue 26 #7: a request whose client had gone kept running (a 9999-frame video: 211 s of CPU)
+    import cv2
+    import numpy as np
+
+    from ..dicom_fixtures import loop_frames, write_video
+
+    frames = loop_frames(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE))
+    video = write_video(tmp_path / "loop.avi", np.concatenate([frames] * 4)).read_bytes()  # 48 frames
+    app = create_app(workers=1, queue=0, wait_s=1)
+    release, calls = threading.Event(), []
+    real = app.state.model
+
+    class Slow:  # each network pass takes 0.15 s more: the whole loop takes about 15 s
+        version, pipeline_config, calibration, metadata = real.version, real.pipeline_config, real.calibration, {}
+
+        def predict(self, batch):
+            calls.append(time.monotonic())
+            release.wait(0.15)
+            return real.predict(batch)
+
+    app.state.model = Slow()
+    limiter = app.state.limiter
+    srv = Served(app)
+    caplog.set_level("INFO", logger="fetalhead.web")
+    try:
+        boundary = "xyzboundary"
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="pixel_size_mm"\r\n\r\n{PS}\r\n'
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="loop.avi"\r\n\r\n'
+                ).encode() + video + f"\r\n--{boundary}--\r\n".encode()
+        head = (f"POST /api/v1/measure HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nContent-Type: multipart/form-data; "
+                f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        client = socket.create_connection(("127.0.0.1", srv.port))
+        client.sendall(head + body)
+        deadline = time.monotonic() + 20
+        while len(calls) < 4 and time.monotonic() < deadline:  # two frames measured: the loop is under way
+            time.sleep(0.02)
+        assert len(calls) >= 4 and limiter.admitted == 1
+        client.close()  # the client leaves without reading its answer
+        left = time.monotonic()
+        while limiter.admitted and time.monotonic() - left < 2.0:
+            time.sleep(0.02)
+        assert limiter.admitted == 0, "the abandoned loop still holds the worker 2 s after its client left"
+        done = len(calls)
+        time.sleep(0.5)
+        assert len(calls) == done  # no network pass after the slot was given back
+        assert done < 48 * 2  # stopped part way through the loop
+        assert any("client left" in r.getMessage() and "of 48" in r.getMessage() for r in caplog.records)
+        status, _, _ = srv.post_scan((samples_dir / "358_HC.png").read_bytes(), pixel_size_mm=PS,
+                                     include_image="false")
+        assert status == 200  # the next scan gets the worker (no 503)
+    finally:
+        release.set()
         srv.stop()

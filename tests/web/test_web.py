@@ -254,6 +254,16 @@ def test_page_and_offline_docs(client):
     assert "/api/v1/measure" in client.get("/openapi.json").json()["paths"]
 
 
+def test_the_caliper_hint_says_what_the_page_draws(client):
+    # the calipers' ends are drawn as cyan crosshairs labelled BPD and OFD, no longer as points
+    js = client.get("/static/app.js").text
+    assert "crosshairs" in js and '"#00ffff"' in js and '"BPD"' in js and '"OFD"' in js
+    points = {"en": "point", "hi": "बिंदु", "te": "బిందు"}
+    for lang, word in points.items():
+        hint = client.get(f"/api/v1/i18n/{lang}").json()["adjust_hint"]
+        assert "+" in hint and "BPD" in hint and "OFD" in hint and word not in hint, lang
+
+
 def test_concurrent_requests_all_answer_right(client, scan_bytes, samples_dir):
     expected = fetalhead.measure(samples_dir / "358_HC.png", PS).head_circumference_mm
     other = (samples_dir / "785_HC.png").read_bytes()

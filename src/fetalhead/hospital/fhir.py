@@ -12,9 +12,14 @@ One Bundle (type ``collection``) per measured scan:
   when it is flagged for review, with the reasons in words in the note (what is wrong, where, what to
   check); information that is no warning (a cephalic index outside Hadlock's +/-1 SD, a figure left
   out) is a note of its own;
+* the HC centile on the chart, coded (125012, DCM, "Growth Percentile rank": LOINC has no fetal HC
+  percentile), with the z-score as a component (125013, DCM, "Growth Z-score"), the chart as its
+  method, derived from the HC Observation;
 * each Observation refers to the device and, for DICOM, to the imaging study by its Study Instance UID
   (``derivedFrom``: an ImagingStudy identifier ``urn:oid:<uid>``), and to no patient: the receiving
-  system links the Bundle to its own patient record (nothing identifying leaves in this file).
+  system links the Bundle to its own patient record (nothing identifying leaves in this file); its
+  ``effectiveDateTime`` is the study's date and time (StudyDate, StudyTime and the timezone offset of
+  the DICOM file; the date alone when the file gives no timezone, since FHIR wants one with a time).
 
 Plain dictionaries (the JSON form); the tests validate them with the ``fhir.resources`` library.
 """
@@ -27,11 +32,14 @@ from pathlib import Path
 
 from .._version import __version__
 
-__all__ = ["fhir_bundle", "write_fhir", "LOINC", "UCUM", "LOINC_CODES", "BUNDLE_TYPES"]
+__all__ = ["fhir_bundle", "write_fhir", "study_effective", "LOINC", "UCUM", "DICOM_DCM", "LOINC_CODES",
+           "BUNDLE_TYPES"]
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 _DICOM_UID = "urn:dicom:uid"
+#: DICOM's own codes (PS3.16 Annex D) as a FHIR code system
+DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
 
 #: The LOINC code and display of each figure (result attribute -> (code, display)): the FHIR Bundle
 #: and the DICOM SR (:mod:`fetalhead.hospital.sr`) name the figures by these. INTERGROWTH-21st's GA has no
@@ -59,6 +67,28 @@ _FIGURES = (
 _INTERVALS = {"head_circumference_mm": "hc_mm", "biparietal_diameter_mm": "bpd_mm",
               "occipitofrontal_diameter_mm": "ofd_mm", "ga_hc_hadlock_weeks": "ga_hc_hadlock_weeks",
               "ga_hc_intergrowth_weeks": "ga_hc_intergrowth_weeks"}
+
+
+def study_effective(header) -> str | None:
+    """The study's date and time as a FHIR ``dateTime`` from a DICOM header: ``2026-11-28T10:15:00+05:30``
+    with StudyDate, StudyTime and TimezoneOffsetFromUTC; ``2026-11-28`` when there is no time or no
+    timezone (FHIR requires one with a time); ``None`` without a valid StudyDate."""
+    import re
+
+    date = str(getattr(header, "get", lambda *_: None)("StudyDate") or "").strip()
+    if not re.fullmatch(r"\d{8}", date):
+        return None
+    try:
+        _dt.date(int(date[:4]), int(date[4:6]), int(date[6:]))
+    except ValueError:
+        return None
+    day = f"{date[:4]}-{date[4:6]}-{date[6:]}"
+    time = re.fullmatch(r"(\d{2})(\d{2})(\d{2})?(?:\.\d+)?", str(header.get("StudyTime") or "").strip())
+    zone = re.fullmatch(r"([+-])(\d{2})(\d{2})", str(header.get("TimezoneOffsetFromUTC") or "").strip())
+    if not time or not zone or int(time.group(1)) > 23 or int(time.group(2)) > 59 or int(time.group(3) or 0) > 59:
+        return day
+    return (f"{day}T{time.group(1)}:{time.group(2)}:{time.group(3) or '00'}"
+            f"{zone.group(1)}{zone.group(2)}:{zone.group(3)}")
 
 
 def _uuid(*parts) -> str:
@@ -97,6 +127,7 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
         device["identifier"] = [{"system": "urn:fetalhead:model-sha256", "value": model_sha256}]
     entries = [{"fullUrl": f"urn:uuid:{device_id}", "resource": device}]
     review = m.status in ("flagged", "adjusted")
+    hc_url = None
     for attr, unit, unit_display, method in _FIGURES:
         code, display = LOINC_CODES[attr]
         value = getattr(m, attr)
@@ -133,15 +164,31 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
             obs["derivedFrom"] = [{"type": "ImagingStudy", "identifier": {"system": _DICOM_UID,
                                                                           "value": f"urn:oid:{study_instance_uid}"}}]
         entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": obs})
+        if attr == "head_circumference_mm":
+            hc_url = f"urn:uuid:{obs_id}"
     if m.hc_centile is not None:
         obs_id = _uuid("observation", *key, "centile")
-        entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": {
+        centile = {
             "resourceType": "Observation", "id": obs_id, "status": "preliminary",
-            "code": {"text": f"Head circumference centile ({CHART_NAMES[m.chart]})"},
+            "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                                      "code": "imaging", "display": "Imaging"}]}],
+            "code": {"coding": [{"system": DICOM_DCM, "code": "125012", "display": "Growth Percentile rank"}],
+                     "text": f"Head circumference centile ({CHART_NAMES[m.chart]})"},
+            "method": {"text": CHART_NAMES[m.chart]},
             "valueQuantity": {"value": round(float(m.hc_centile), 1), "unit": "%", "system": UCUM, "code": "%"},
             "note": [{"text": f"z-score {m.hc_zscore:+.2f} at a gestational age by dates of "
                               f"{m.ga_by_dates_weeks:.3f} weeks"}],
-            "device": {"reference": f"urn:uuid:{device_id}"}}})
+            "device": {"reference": f"urn:uuid:{device_id}"},
+            "issued": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        if m.hc_zscore is not None:
+            centile["component"] = [{
+                "code": {"coding": [{"system": DICOM_DCM, "code": "125013", "display": "Growth Z-score"}]},
+                "valueQuantity": {"value": round(float(m.hc_zscore), 3), "unit": "SD", "system": UCUM, "code": "1"}}]
+        if effective:
+            centile["effectiveDateTime"] = effective
+        if hc_url:
+            centile["derivedFrom"] = [{"reference": hc_url}]
+        entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": centile})
     if bundle_type == "transaction":
         for entry in entries:
             kind = entry["resource"]["resourceType"]
@@ -153,9 +200,10 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
 
 
 def write_fhir(m, out_dir: str | Path, *, model_version: str, model_sha256: str = "",
-               bundle_type: str = "collection") -> Path:
+               bundle_type: str = "collection", effective: str | None = None) -> Path:
     """Write ``<stem>_fhir.json`` (:func:`fhir_bundle`) into ``out_dir``; return its path."""
-    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256, bundle_type=bundle_type)
+    bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256, bundle_type=bundle_type,
+                         effective=effective)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{Path(m.source).stem}{f'_f{m.frame}' if m.frame else ''}_fhir.json"

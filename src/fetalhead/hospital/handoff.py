@@ -30,11 +30,13 @@ def write_hand_off(m, scan, model, sr_dir=None, fhir_dir=None, fhir_bundle_type:
                 m.flags.append("sr_not_written")
                 m.messages.append(f"DICOM SR not written to {sr_dir} ({exc})")
     if fhir_dir:
-        from .fhir import write_fhir
+        from .fhir import study_effective, write_fhir
 
+        header = getattr(getattr(scan, "dicom", None), "header", None)
         try:
             written.append(write_fhir(m, fhir_dir, model_version=model.version, model_sha256=sha,
-                                      bundle_type=fhir_bundle_type))
+                                      bundle_type=fhir_bundle_type,
+                                      effective=study_effective(header) if header is not None else None))
         except (OSError, ValueError) as exc:
             m.flags.append("fhir_not_written")
             m.messages.append(f"FHIR Bundle not written to {fhir_dir} ({exc})")

@@ -19,14 +19,18 @@ Nothing is lost, everything is on disk in ``DIR`` (a journal by folders, so a re
   stores once: each result is stored exactly once.
 
 Logs (``node.log``) and status hold UIDs and reasons, never patient data. ``--status`` prints the
-queue. C-ECHO is answered. Calling AE titles can be restricted (``--allow-calling-ae``), and the number
-of associations (``--max-associations``) and of instances waiting to be measured (``--max-queue``:
-beyond it a store is refused with "out of resources", A700, so the sender keeps it and retries).
+queue. C-ECHO is answered. Calling AE titles can be restricted (``--allow-calling-ae``), and so can the
+addresses a connection may come from (``--allow-ip CIDR``: others are closed before any DICOM is read,
+and logged), the number of associations (``--max-associations``) and of instances waiting to be
+measured (``--max-queue``: beyond it a store is refused with "out of resources", A700, so the sender
+keeps it and retries). ``--workers N`` measuring threads take the waiting instances oldest first, each
+instance claimed by one of them, so that one long cine loop does not hold up the images behind it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -36,7 +40,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DicomNode", "Destination", "parse_destination", "node_status", "MAX_RETRY_DELAY_S"]
+__all__ = ["DicomNode", "Destination", "parse_destination", "parse_networks", "node_status", "MAX_RETRY_DELAY_S",
+           "DEFAULT_WORKERS"]
 
 #: The longest wait between two tries to send a result (seconds).
 MAX_RETRY_DELAY_S = 300.0
@@ -68,6 +73,9 @@ MIN_FREE_BYTES = 256 * 1024 * 1024
 #: Associations at once: a department's scanners, a PACS and a modality worklist broker together
 #: (4 was too few: the fifth scanner was refused).
 MAX_ASSOCIATIONS = 16
+#: Measuring threads: two, so that one long cine loop (seconds to measure) does not hold up the images
+#: received after it, while a 2-core node still has a core for receiving and sending.
+DEFAULT_WORKERS = 2
 _OUT_OF_RESOURCES = 0xA700
 _NOT_MATCHING_SOP_CLASS = 0xA900  # "Error: Data Set does not match SOP Class"
 _CANNOT_UNDERSTAND = 0xC000
@@ -94,6 +102,28 @@ def parse_destination(text: str) -> Destination:
     if not aet or len(aet) > 16 or not host or not 0 < port_n < 65536:
         raise ValueError(f"--send-to {text!r}: the AE title is 1-16 characters and the port 1-65535")
     return Destination(aet, host, port_n)
+
+
+def parse_networks(texts) -> list:
+    """``--allow-ip`` values (an address or a CIDR network, IPv4 or IPv6) -> ``ipaddress`` networks;
+    ``ValueError`` naming the value that is not one."""
+    networks = []
+    for text in texts:
+        try:
+            networks.append(ipaddress.ip_network(str(text).strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"--allow-ip {text!r}: expected an address or a network, e.g. 10.1.2.0/24") from None
+    return networks
+
+
+def _address_in(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(str(address).split("%")[0])
+    except ValueError:
+        return False
+    if getattr(ip, "ipv4_mapped", None):  # ::ffff:10.1.2.3 from a dual-stack socket
+        ip = ip.ipv4_mapped
+    return any(ip.version == net.version and ip in net for net in networks)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -190,7 +220,8 @@ class DicomNode:
     def __init__(self, work_dir: str | Path, *, ae_title: str = "FETALHEAD", host: str = "127.0.0.1",
                  port: int = 11112, send_to: Destination | None = None, allowed_calling_aets=(),
                  max_associations: int = MAX_ASSOCIATIONS, max_queue: int = 1000, model=None, retry_base_s: float = 1.0,
-                 poll_s: float = 0.2, min_free_bytes: int = MIN_FREE_BYTES, ssl_context=None):
+                 poll_s: float = 0.2, min_free_bytes: int = MIN_FREE_BYTES, ssl_context=None, allowed_ips=(),
+                 workers: int = DEFAULT_WORKERS):
         self.work = Path(work_dir)
         for sub in ("incoming", "outbox", "sent", "failed"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
@@ -200,9 +231,18 @@ class DicomNode:
         self.ae_title, self.host, self.port = ae_title, host, int(port)
         self.send_to, self.allowed = send_to, [a.strip() for a in allowed_calling_aets if a.strip()]
         self.max_associations, self.max_queue = int(max_associations), int(max_queue)
+        self.allowed_networks = parse_networks(allowed_ips)
+        if int(workers) < 1:
+            raise ValueError(f"--workers {workers}: at least 1")
+        self.workers = int(workers)
+        self._claim_lock = threading.Lock()
+        self._claimed: set[str] = set()  # instances a worker is measuring now
         self.retry_base_s, self.poll_s = float(retry_base_s), float(poll_s)
         self._model = model
         self._stop = threading.Event()
+        # wake-ups: a store journalled wakes the measuring workers, a result written wakes the sender (the
+        # folders are still polled every poll_s, which finds what an earlier run left)
+        self._received, self._measured = threading.Event(), threading.Event()
         self._write_retry: dict[str, tuple[int, float]] = {}  # uid -> (local write failures, next try)
         self._threads: list[threading.Thread] = []
         self._server = None
@@ -245,6 +285,7 @@ class DicomNode:
             self.log.error("could not journal %s: %s", uid, exc.strerror or exc)
             return _OUT_OF_RESOURCES
         self.log.info("received %s from %s", uid, event.assoc.requestor.ae_title)
+        self._received.set()
         return 0x0000
 
     def _on_rejected(self, event) -> None:
@@ -302,10 +343,11 @@ class DicomNode:
 
     # --- measuring --------------------------------------------------------------------------
     def _model_or_load(self):
-        if self._model is None:
-            from ..model.runtime import load_model
+        with self._claim_lock if self._model is None else contextlib.nullcontext():  # loaded once, by one worker
+            if self._model is None:
+                from ..model.runtime import load_model
 
-            self._model = load_model()
+                self._model = load_model()
         return self._model
 
     def _measure(self, path: Path):
@@ -320,46 +362,75 @@ class DicomNode:
         return m, scan
 
     def process_once(self, now: float | None = None) -> int:
-        """Measure every received instance waiting; return how many were handled.
+        """Measure every received instance waiting and not claimed by another worker, oldest first;
+        return how many this call handled.
 
         An instance that cannot be measured goes to ``failed/`` with the reason. A *local write error*
         (an unwritable or full outbox) is no verdict on the scan: the received instance is kept and
-        tried again with back-off, since the scanner, which got Success, will not send it again."""
-        from .sr import write_hospital_dicom
-        from ..scans.imageio import ScanReadError
-
+        tried again with back-off, since the scanner, which got Success, will not send it again.
+        Several workers may call this at once: each instance is claimed by one of them (a lock and
+        a set in memory: after a restart every waiting instance is free again, and measuring one
+        twice gives the same results, the same UIDs)."""
         now = time.time() if now is None else now
         handled = 0
-        for path in sorted((self.work / "incoming").glob("*.dcm"), key=lambda p: p.stat().st_mtime):
+        for path, _ in sorted(self._waiting(), key=lambda item: item[1]):
             uid = path.stem
             if self._write_retry.get(uid, (0, 0.0))[1] > now:
                 continue
-            out = self.work / "outbox" / uid
+            with self._claim_lock:
+                if uid in self._claimed:
+                    continue
+                self._claimed.add(uid)
             try:
-                m, scan = self._measure(path)
-                if m.status == "failed" or m.head_circumference_mm is None:
-                    raise ValueError(f"not measured: {m.failure or 'no pixel spacing'}")
-                out.mkdir(exist_ok=True)
-                model = self._model_or_load()
-                written = write_hospital_dicom(m, scan, out, model_version=model.version,
-                                               model_sha256=(getattr(model, "metadata", None) or {}).get("sha256", ""))
-                _json(out / "state.json", {"attempts": 0, "next_try": 0.0, "last_error": None,
-                                           "status": m.status, "frame": m.frame})
-                self.log.info("measured %s frame %d: %s, SR %s", uid, m.frame, m.status, written[0].name)
-            except OSError as exc:  # local: keep the instance, try again later
-                tries = self._write_retry.get(uid, (0, 0.0))[0] + 1
-                delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (tries - 1))
-                self._write_retry[uid] = (tries, now + delay)
-                self.log.error("could not write the results of %s (try %d, next in %.0f s): %s; the received "
-                               "instance is kept", uid, tries, delay, exc.strerror or exc)
-                continue
-            except (ScanReadError, ValueError, RuntimeError) as exc:
-                _json(self.work / "failed" / f"{uid}.json", {"uid": uid, "reason": str(exc).replace(str(path), uid)})
-                self.log.warning("could not measure %s: %s", uid, type(exc).__name__)
-            self._write_retry.pop(uid, None)
-            path.unlink(missing_ok=True)
-            handled += 1
+                if path.exists():  # another worker may have finished it since the folder was listed
+                    handled += self._process(path, uid, now)
+            finally:
+                with self._claim_lock:
+                    self._claimed.discard(uid)
+            if self._stop.is_set():
+                break
         return handled
+
+    def _waiting(self):
+        """(path, mtime) of the received instances; those gone while listing are left out."""
+        for path in (self.work / "incoming").glob("*.dcm"):
+            try:
+                yield path, path.stat().st_mtime
+            except OSError:
+                continue
+
+    def _process(self, path: Path, uid: str, now: float) -> int:
+        """Measure one received instance and write its results to the outbox; 1 when it is done with
+        (results written, or recorded as not measurable), 0 when it is kept for another try."""
+        from .sr import write_hospital_dicom
+        from ..scans.imageio import ScanReadError
+
+        out = self.work / "outbox" / uid
+        try:
+            m, scan = self._measure(path)
+            if m.status == "failed" or m.head_circumference_mm is None:
+                raise ValueError(f"not measured: {m.failure or 'no pixel spacing'}")
+            out.mkdir(exist_ok=True)
+            model = self._model_or_load()
+            written = write_hospital_dicom(m, scan, out, model_version=model.version,
+                                           model_sha256=(getattr(model, "metadata", None) or {}).get("sha256", ""))
+            _json(out / "state.json", {"attempts": 0, "next_try": 0.0, "last_error": None,
+                                       "status": m.status, "frame": m.frame})
+            self.log.info("measured %s frame %d: %s, SR %s", uid, m.frame, m.status, written[0].name)
+            self._measured.set()
+        except OSError as exc:  # local: keep the instance, try again later
+            tries = self._write_retry.get(uid, (0, 0.0))[0] + 1
+            delay = min(MAX_RETRY_DELAY_S, self.retry_base_s * 2 ** (tries - 1))
+            self._write_retry[uid] = (tries, now + delay)
+            self.log.error("could not write the results of %s (try %d, next in %.0f s): %s; the received "
+                           "instance is kept", uid, tries, delay, exc.strerror or exc)
+            return 0
+        except (ScanReadError, ValueError, RuntimeError) as exc:
+            _json(self.work / "failed" / f"{uid}.json", {"uid": uid, "reason": str(exc).replace(str(path), uid)})
+            self.log.warning("could not measure %s: %s", uid, type(exc).__name__)
+        self._write_retry.pop(uid, None)
+        path.unlink(missing_ok=True)
+        return 1
 
     # --- sending ----------------------------------------------------------------------------
     def send_once(self, now: float | None = None) -> int:
@@ -384,7 +455,9 @@ class DicomNode:
                 for out, state in due:
                     tried += 1
                     try:
-                        self._c_store(assoc, sorted(out.glob("*.dcm")))
+                        # the SR first: it is what a reading package waits for, the capture follows
+                        self._c_store(assoc, sorted(out.glob("*.dcm"), key=lambda f: (not f.name.endswith("_sr.dcm"),
+                                                                                      f.name)))
                     except StoreRefused as exc:  # this result only: the others are still tried
                         if exc.permanent:
                             self._dead_letter(out, state, exc)
@@ -432,12 +505,15 @@ class DicomNode:
 
     @contextlib.contextmanager
     def _association(self):
+        from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
         from pynetdicom import AE
         from pynetdicom.sop_class import ComprehensiveSRStorage, SecondaryCaptureImageStorage
 
         ae = AE(ae_title=self.ae_title)
-        ae.add_requested_context(ComprehensiveSRStorage)
-        ae.add_requested_context(SecondaryCaptureImageStorage)
+        for sop in (ComprehensiveSRStorage, SecondaryCaptureImageStorage):
+            # the files' own transfer syntax (sent as written), and the one every SCP supports
+            ae.add_requested_context(sop, ExplicitVRLittleEndian)
+            ae.add_requested_context(sop, ImplicitVRLittleEndian)
         d = self.send_to
         assoc = ae.associate(d.host, d.port, ae_title=d.ae_title)
         if not assoc.is_established:
@@ -450,11 +526,18 @@ class DicomNode:
 
     def _c_store(self, assoc, files: list[Path]) -> None:
         import pydicom
+        from pynetdicom import _config
 
+        # a file's data set is sent as written, not read and encoded again (the SR's encoding takes
+        # longer than building it); when the PACS took only another transfer syntax, it is converted
+        _config.STORE_SEND_CHUNKED_DATASET = True
         for f in files:
             if f.name.endswith(".sent.dcm"):
                 continue
-            status = assoc.send_c_store(pydicom.dcmread(f))
+            try:
+                status = assoc.send_c_store(f)
+            except ValueError:  # no presentation context accepted in the file's transfer syntax
+                status = assoc.send_c_store(pydicom.dcmread(f))
             code = getattr(status, "Status", None)
             if code is None:
                 raise ConnectionError(f"{self.send_to} gave no C-STORE answer for {f.name} (association lost?)")
@@ -463,13 +546,14 @@ class DicomNode:
             f.rename(f.with_name(f.stem + ".sent.dcm"))  # accepted: never sent again
 
     # --- running ----------------------------------------------------------------------------
-    def _loop(self, fn) -> None:
+    def _loop(self, fn, wake: threading.Event) -> None:
         while not self._stop.is_set():
+            wake.clear()  # before the round: what arrives during it wakes the next one at once
             try:
                 fn()
             except Exception as exc:  # a bug in one round never stops the node
                 self.log.error("%s: %s", fn.__name__, exc)
-            self._stop.wait(self.poll_s)
+            wake.wait(self.poll_s)
 
     def start(self) -> "DicomNode":
         from pynetdicom import evt
@@ -479,16 +563,40 @@ class DicomNode:
                                        evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
                                                      (evt.EVT_REJECTED, self._on_rejected),
                                                      (evt.EVT_ABORTED, self._on_aborted)])
-        for fn in (self.process_once, self.send_once):
-            t = threading.Thread(target=self._loop, args=(fn,), daemon=True, name=f"fetalhead-node-{fn.__name__}")
+        if self.allowed_networks:
+            self._guard_addresses(self._server)
+        loops = [(self.process_once, self._received, f"measure-{i + 1}") for i in range(self.workers)]
+        loops.append((self.send_once, self._measured, "send"))
+        for fn, wake, name in loops:
+            t = threading.Thread(target=self._loop, args=(fn, wake), daemon=True, name=f"fetalhead-node-{name}")
             t.start()
             self._threads.append(t)
-        self.log.info("listening as %s on %s:%d%s, sending to %s", self.ae_title, self.host, self.port,
-                      " (DICOM TLS)" if self.ssl_context else "", self.send_to or "nobody (results stay in outbox)")
+        self.log.info("listening as %s on %s:%d%s%s, %d measuring worker(s), sending to %s", self.ae_title, self.host,
+                      self.port, " (DICOM TLS)" if self.ssl_context else "",
+                      f", from {', '.join(map(str, self.allowed_networks))} only" if self.allowed_networks else "",
+                      self.workers, self.send_to or "nobody (results stay in outbox)")
         return self
+
+    def _guard_addresses(self, server) -> None:
+        """Close connections from addresses outside ``--allow-ip`` as they are accepted, before TLS or any
+        DICOM is read, with a log line (pynetdicom's ``get_request``, with the address checked first)."""
+        def get_request():
+            client, address = server.socket.accept()
+            if not _address_in(address[0], self.allowed_networks):
+                self.log.warning("connection from %s refused: address not in --allow-ip", address[0])
+                with contextlib.suppress(OSError):
+                    client.close()
+                raise OSError(f"connection from {address[0]} refused")  # socketserver drops the request
+            if server.ssl_context:
+                client = server.ssl_context.wrap_socket(client, server_side=True)
+            return client, address
+
+        server.get_request = get_request
 
     def stop(self) -> None:
         self._stop.set()
+        self._received.set()
+        self._measured.set()
         if self._server is not None:
             self._server.shutdown()
         for t in self._threads:

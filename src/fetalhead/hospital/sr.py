@@ -1,19 +1,27 @@
 """The measurement going back to the PACS: a DICOM Comprehensive SR and a secondary capture of the
 overlay, in the source image's study, in a new series (extra ``dicom``: pydicom and highdicom).
 
-The SR follows the structure of TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16):
+The SR follows TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16), in its order:
 
-* root CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report"), template 5000 (DCMR), with the
-  observer context: the device that measured (fetalhead and its model version, TID 1004);
-* CONTAINER (125002, DCM, "Fetal Biometry") holding one CONTAINER (125005, DCM, "Biometry Group")
-  per measure (TID 5008): the NUM in mm (UCUM) - HC (11984-2, LN), BPD (11820-8, LN), OFD (11851-3,
-  LN) - INFERRED FROM its SCOORD on the source image (the ellipse for HC, the two calipers for BPD and
-  OFD), with its calibrated 90 % interval (a private code, 99FHEAD, since DICOM has none for it); the
-  gestational age derived from it (Hadlock 1984: HC 11932-1, BPD 11902-4; INTERGROWTH-21st, which has
-  no code, as (18185-9, LN, "Gestational age") with its equation as text, 121420 DCM "Equation");
-  the centile and z-score (125012 / 125013, DCM) on the chart named as text (121424, DCM, "Table of
-  Values") when a GA by dates was given;
-* CONTAINER (125001, DCM, "Fetal Biometry Ratios") with the cephalic index (11823-2, LN) in %;
+* root CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report"), template 5000 (DCMR): the
+  language (TID 1204), the observation context (TID 1001): the device that measured (fetalhead and its
+  model version, TID 1004) and the procedure (Study Instance UID, Accession Number, TID 1005); the
+  patient characteristics (TID 5001) when a caller gives them (``patient_characteristics``);
+* CONTAINER (125001, DCM, "Fetal Biometry Ratios", TID 5004) with the cephalic index (11823-2, LN) in %;
+* CONTAINER (125002, DCM, "Fetal Biometry", TID 5005) holding one CONTAINER (125005, DCM, "Biometry
+  Group", TID 5008) per measure: the NUM in mm (UCUM) - HC (11984-2, LN), BPD (11820-8, LN), OFD
+  (11851-3, LN) - with its Measurement Method (CID 7230: Automated; Manual when the outline was placed
+  by hand), INFERRED FROM its SCOORD on the source image (the ellipse for HC, the two calipers for BPD
+  and OFD), its calibrated 90 % interval as lower and upper measurement uncertainty (CID 225); then one
+  NUM (18185-9, LN, "Gestational Age") in days INFERRED FROM the CODE (121424, DCM, "Table of Values")
+  naming its equation (CID 12013: HC, Hadlock 1984 11932-1; BPD, Hadlock 1984 11902-4); one percentile
+  (125012) and, for HC, one z-score (125013), each INFERRED FROM its chart (CID 12015 has no
+  INTERGROWTH-21st or WHO code: private codes, :data:`GROWTH_TABLES`). INTERGROWTH-21st's dating of the
+  same HC (a group holds one gestational age) follows the groups in the section, inferred from its own
+  (private) equation code;
+* a result the software flags carries, on each figure, (software-flag, 99FHEAD) = (64957009, SCT,
+  "Uncertain"), as does the BPD's gestational age of a head whose cephalic index is outside 74-83 %;
+  the document is UNVERIFIED (a clinician verifies);
 * a TEXT comment (121106, DCM) with the status, the flag codes and each in words (what is wrong,
   where on the outline, what to check), the notes (information, not warnings) apart, and "needs a
   clinician's review".
@@ -35,7 +43,7 @@ import numpy as np
 from .._version import __version__
 
 __all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER", "CAPTURE_SERIES_NUMBER", "instance_number",
-           "PRIVATE_SCHEME"]
+           "PRIVATE_SCHEME", "GA_EQUATIONS", "GROWTH_TABLES"]
 
 #: The series numbers of fetalhead's results in the source study: the SRs (Modality SR) and the overlay
 #: captures (Modality OT) each in a series of their own, so that a series query for SR finds them.
@@ -94,26 +102,57 @@ def _codes():
         "bpd": loinc("biparietal_diameter_mm"),
         "ofd": loinc("occipitofrontal_diameter_mm"),
         "ci": loinc("cephalic_index"),
-        "ga_hc_hadlock": loinc("ga_hc_hadlock_weeks"),
-        "ga_bpd_hadlock": loinc("ga_bpd_hadlock_weeks"),
-        "ga": loinc("ga_hc_intergrowth_weeks"),
-        "equation": Code("121420", "DCM", "Equation"),
+        "ga": Code("18185-9", "LN", "Gestational Age"),
         "table": Code("121424", "DCM", "Table of Values"),
         "percentile": Code("125012", "DCM", "Growth Percentile rank"),
         "zscore": Code("125013", "DCM", "Growth Z-score"),
         "comment": Code("121106", "DCM", "Comment"),
         "image": Code("121112", "DCM", "Source of Measurement"),
-        "low": Code("interval-low", PRIVATE_SCHEME, "Lower limit of the calibrated 90 % interval"),
-        "high": Code("interval-high", PRIVATE_SCHEME, "Upper limit of the calibrated 90 % interval"),
-        "mm": Code("mm", "UCUM", "millimeter"),
-        "wk": Code("wk", "UCUM", "week"),
-        "percent": Code("%", "UCUM", "percent"),
+        "upper": Code("371886008", "SCT", "+, range of upper measurement uncertainty"),
+        "lower": Code("371885007", "SCT", "-, range of lower measurement uncertainty"),
+        "method": Code("370129005", "SCT", "Measurement Method"),
+        "automated": Code("8359006", "SCT", "Automated"),
+        "manual": Code("87982008", "SCT", "Manual"),
+        "review": Code("software-flag", PRIVATE_SCHEME, "Flagged by the software for a clinician's review"),
+        "uncertain": Code("64957009", "SCT", "Uncertain"),
+        "study_uid": Code("121018", "DCM", "Procedure Study Instance UID"),
+        "accession": Code("121022", "DCM", "Accession Number"),
+        "characteristics": Code("121118", "DCM", "Patient Characteristics"),
+        "mm": Code("mm", "UCUM", "mm"),
+        "d": Code("d", "UCUM", "days"),
+        "percent": Code("%", "UCUM", "Percent"),
         "one": Code("1", "UCUM", "no units"),
     }
 
 
+#: The equation (CID 12013 "Gestational Age Equations and Tables") each gestational age is inferred from:
+#: result attribute -> (code value, scheme, meaning). INTERGROWTH-21st's HC dating equation has no code in
+#: CID 12013 (LOINC has none): a private one.
+GA_EQUATIONS = {
+    "ga_hc_hadlock_weeks": ("11932-1", "LN", "HC, Hadlock 1984"),
+    "ga_bpd_hadlock_weeks": ("11902-4", "LN", "BPD, Hadlock 1984"),
+    "ga_hc_intergrowth_weeks": ("GA-HC-IG21-2016", PRIVATE_SCHEME, "HC, INTERGROWTH-21st 2016"),
+}
+#: The growth chart (CID 12015 "Fetal Growth Equations and Tables") of each centile and z-score: neither
+#: INTERGROWTH-21st (Papageorghiou 2014) nor WHO (Kiserud 2017) has a code in CID 12015: private codes.
+GROWTH_TABLES = {
+    ("intergrowth", "hc"): ("HC-IG21-2014", "HC by GA, INTERGROWTH-21st 2014"),
+    ("intergrowth", "bpd"): ("BPD-IG21-2014", "BPD by GA, INTERGROWTH-21st 2014"),
+    ("intergrowth", "ofd"): ("OFD-IG21-2014", "OFD by GA, INTERGROWTH-21st 2014"),
+    ("who", "hc"): ("HC-WHO-2017", "HC by GA, WHO 2017"),
+    ("who", "bpd"): ("BPD-WHO-2017", "BPD by GA, WHO 2017"),
+    ("who", "ofd"): ("OFD-WHO-2017", "OFD by GA, WHO 2017"),
+}
+#: Days in a week: the SR gives gestational ages in days (TID 5008), fetalhead computes them in weeks.
+DAYS_PER_WEEK = 7.0
+
+
 def _num(hd, name, value, unit, relationship="CONTAINS"):
     return hd.sr.NumContentItem(name=name, value=float(value), unit=unit, relationship_type=relationship)
+
+
+def _code(hd, name, value, relationship):
+    return hd.sr.CodeContentItem(name=name, value=value, relationship_type=relationship)
 
 
 def _ascii(text: str) -> str:
@@ -142,26 +181,77 @@ def _on_image(hd, header, frame: int, graphic_type: str, points, c):
     return scoord
 
 
-def _biometry_group(hd, c, m, key, value, points, graphic, header, extra=()):
+def _how_measured(hd, c, m, uncertain: bool = False) -> list:
+    """The coded statements on a figure: how it was measured (Measurement Method, CID 7230: Automated, or
+    Manual for an outline placed by hand) and, for a result the software flags (or a figure it calls
+    unreliable), the property "Uncertain" (SCT 64957009) under fetalhead's review-flag concept."""
+    items = [_code(hd, c["method"], c["manual"] if m.status == "adjusted" else c["automated"], "HAS CONCEPT MOD")]
+    if uncertain or m.status == "flagged":
+        items.append(_code(hd, c["review"], c["uncertain"], "HAS PROPERTIES"))
+    return items
+
+
+def _gestational_age(hd, c, m, attr: str, uncertain: bool = False):
+    """NUM (18185-9, LN, "Gestational Age") in days, INFERRED FROM the CODE (121424, DCM, "Table of
+    Values") naming its equation (CID 12013), as TID 5008 asks."""
+    value, scheme, meaning = GA_EQUATIONS[attr]
+    from pydicom.sr.coding import Code
+
+    ga = _num(hd, c["ga"], getattr(m, attr) * DAYS_PER_WEEK, c["d"])
+    ga.ContentSequence = [_code(hd, c["table"], Code(value, scheme, meaning), "INFERRED FROM"),
+                          *_how_measured(hd, c, m, uncertain)[1:]]
+    return ga
+
+
+def _growth_rank(hd, c, m, name: str, value: float, unit, measure: str):
+    """A percentile (125012) or z-score (125013) row, INFERRED FROM the CODE of its growth chart
+    (CID 12015; private codes: see :data:`GROWTH_TABLES`)."""
+    from pydicom.sr.coding import Code
+
+    code, meaning = GROWTH_TABLES[(m.chart, measure)]
+    item = _num(hd, c[name], value, unit)
+    item.ContentSequence = [_code(hd, c["table"], Code(code, PRIVATE_SCHEME, meaning), "INFERRED FROM")]
+    return item
+
+
+def _biometry_group(hd, c, m, key, value, points, graphic, header):
+    """TID 5008 "Fetal Biometry Group": the measure in mm (with how it was measured, the outline it was
+    measured on and its calibrated 90 % interval as lower and upper uncertainty, CID 225), the gestational
+    age in days it dates to (HC and BPD: Hadlock 1984), and its percentile and z-score on the chart."""
     group = hd.sr.ContainerContentItem(name=c["group"], relationship_type="CONTAINS")
     num = _num(hd, c[key], value, c["mm"])
-    children = [_on_image(hd, header, m.frame, graphic, points, c)]
+    children = [*_how_measured(hd, c, m), _on_image(hd, header, m.frame, graphic, points, c)]
     column = {"hc": "hc_mm", "bpd": "bpd_mm", "ofd": "ofd_mm"}[key]
     if column in (m.intervals or {}):
         lo, hi = m.intervals[column]
-        children += [_num(hd, c["low"], lo, c["mm"], "HAS PROPERTIES"), _num(hd, c["high"], hi, c["mm"], "HAS PROPERTIES")]
+        children += [_num(hd, c["lower"], value - lo, c["mm"], "HAS PROPERTIES"),
+                     _num(hd, c["upper"], hi - value, c["mm"], "HAS PROPERTIES")]
     num.ContentSequence = children
-    group.ContentSequence = [num, *extra]
+    items = [num]
+    ga_attr = {"hc": "ga_hc_hadlock_weeks", "bpd": "ga_bpd_hadlock_weeks"}.get(key)
+    if ga_attr and getattr(m, ga_attr) is not None:
+        # BPD dates a head whose cephalic index is outside 74-83 % unreliably (the page greys it)
+        items.append(_gestational_age(hd, c, m, ga_attr,
+                                      uncertain=key == "bpd" and "cephalic_index_out_of_range" in m.notes))
+    centile = getattr(m, f"{key}_centile", None)
+    if centile is not None:
+        items.append(_growth_rank(hd, c, m, "percentile", centile, c["percent"], key))
+    if key == "hc" and m.hc_zscore is not None:
+        items.append(_growth_rank(hd, c, m, "zscore", m.hc_zscore, c["one"], key))
+    group.ContentSequence = items
     return group
 
 
-def structured_report(m, header, *, model_version: str, model_sha256: str = "", notes: list | None = None):
+def structured_report(m, header, *, model_version: str, model_sha256: str = "", notes: list | None = None,
+                      patient_characteristics: list | None = None):
     """The Comprehensive SR (a pydicom Dataset) of measurement ``m`` of the image whose header is
     ``header`` (pydicom Dataset of the source, pixel data not needed). ``m`` must have mm figures.
 
+    ``patient_characteristics``: content items (highdicom) of TID 5001 (e.g. LMP, GA by dates from a
+    visit record), placed in a (121118, DCM, "Patient Characteristics") container where TID 5000 puts it.
+
     Raises ``ValueError`` when ``m`` has no mm figures (failed, or no pixel spacing)."""
     hd, _ = _need()
-    from ..clinical.biometry import CHART_NAMES, FORMULAS
 
     if m.ellipse is None or m.head_circumference_mm is None:
         raise ValueError(f"{m.source}: no measurement in mm to report (status {m.status})")
@@ -169,38 +259,28 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
     lm = m.landmarks
     e = m.ellipse
     ellipse_points = [lm["ofd_1"], lm["ofd_2"], lm["bpd_1"], lm["bpd_2"]]  # major axis ends, then minor
-    ga_items = []
-    if m.ga_hc_hadlock_weeks is not None:
-        ga_items.append(_num(hd, c["ga_hc_hadlock"], m.ga_hc_hadlock_weeks, c["wk"]))
-    if m.ga_hc_intergrowth_weeks is not None:
-        ig = _num(hd, c["ga"], m.ga_hc_intergrowth_weeks, c["wk"])
-        ig.ContentSequence = [_text(hd, c["equation"], "INTERGROWTH-21st: " + FORMULAS["ga_hc_intergrowth_weeks"],
-                                    "HAS CONCEPT MOD")]
-        ga_items.append(ig)
-    if m.hc_centile is not None:
-        table = _text(hd, c["table"], f"{CHART_NAMES[m.chart]}; GA by dates {m.ga_by_dates_weeks:.3f} weeks",
-                      "HAS CONCEPT MOD")
-        centile = _num(hd, c["percentile"], m.hc_centile, c["percent"])
-        centile.ContentSequence = [table]
-        z = _num(hd, c["zscore"], m.hc_zscore, c["one"])
-        z.ContentSequence = [_text(hd, c["table"], CHART_NAMES[m.chart], "HAS CONCEPT MOD")]
-        ga_items += [centile, z]
-    bpd_items = []
-    if m.ga_bpd_hadlock_weeks is not None:
-        bpd_items.append(_num(hd, c["ga_bpd_hadlock"], m.ga_bpd_hadlock_weeks, c["wk"]))
     biometry = hd.sr.ContainerContentItem(name=c["biometry"], relationship_type="CONTAINS")
-    biometry.ContentSequence = [
-        _biometry_group(hd, c, m, "hc", m.head_circumference_mm, ellipse_points, "ELLIPSE", header, ga_items),
-        _biometry_group(hd, c, m, "bpd", m.biparietal_diameter_mm, [lm["bpd_1"], lm["bpd_2"]], "POLYLINE", header,
-                        bpd_items),
+    sections = [
+        _biometry_group(hd, c, m, "hc", m.head_circumference_mm, ellipse_points, "ELLIPSE", header),
+        _biometry_group(hd, c, m, "bpd", m.biparietal_diameter_mm, [lm["bpd_1"], lm["bpd_2"]], "POLYLINE", header),
         _biometry_group(hd, c, m, "ofd", m.occipitofrontal_diameter_mm, [lm["ofd_1"], lm["ofd_2"]], "POLYLINE",
                         header),
     ]
+    if m.ga_hc_intergrowth_weeks is not None:
+        # a second dating of the same HC: TID 5008 has one gestational age per group, so this one is a
+        # measurement of the section (TID 300) inferred from its own equation
+        sections.append(_gestational_age(hd, c, m, "ga_hc_intergrowth_weeks"))
+    biometry.ContentSequence = sections
     ratios = hd.sr.ContainerContentItem(name=c["ratios"], relationship_type="CONTAINS")
-    ratios.ContentSequence = [_num(hd, c["ci"], m.cephalic_index, c["percent"])]
+    ci = _num(hd, c["ci"], m.cephalic_index, c["percent"])
+    ci.ContentSequence = _how_measured(hd, c, m)
+    ratios.ContentSequence = [ci]
     words = f"status {m.status}" + (f"; flags: {', '.join(m.flags)}" if m.flags else "") + \
         (f"; to check: {m.message}" if m.messages else "") + \
         (f"; notes (information, not warnings): {m.note_message}" if m.note_messages else "") + \
+        (f"; centiles at a gestational age by dates of {m.ga_by_dates_weeks:.3f} weeks"
+         if m.ga_by_dates_weeks is not None and m.hc_centile is not None else "") + \
+        "; uncertainty ranges are the calibrated 90 % intervals" + \
         f"; ellipse centre ({e.center_x:.1f}, {e.center_y:.1f}) px, pixel spacing {m.pixel_spacing_mm} mm " \
         "(x, y); measured by software: needs a clinician's review before any clinical use"
     observer = hd.sr.ObserverContext(
@@ -209,16 +289,36 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
             uid=fetalhead_uid("device", model_sha256 or model_version), name="fetalhead",
             manufacturer_name="fetalhead (open source)", model_name=model_version[:64]))
     ev = _evidence(header, notes)
+    # TID 1001 Observation Context: the observer (TID 1002, a device) and the procedure (TID 1005)
+    procedure = [hd.sr.UIDRefContentItem(name=c["study_uid"], value=str(ev.StudyInstanceUID),
+                                         relationship_type="HAS OBS CONTEXT")]
+    if str(ev.get("AccessionNumber", "") or "").strip():
+        procedure.append(_text(hd, c["accession"], str(ev.AccessionNumber).strip(), "HAS OBS CONTEXT"))
+    characteristics = []
+    if patient_characteristics:
+        box = hd.sr.ContainerContentItem(name=c["characteristics"], relationship_type="CONTAINS")
+        box.ContentSequence = list(patient_characteristics)
+        characteristics = [box]
     root = hd.sr.ContainerContentItem(name=c["report"], template_id="5000")
-    root.ContentSequence = [*observer, biometry, ratios, _text(hd, c["comment"], words, "CONTAINS")]
+    # TID 5000's order: language, observation context, patient characteristics, ..., the ratios (TID 5004)
+    # before the biometry (TID 5005); the comment last
+    root.ContentSequence = [*hd.sr.LanguageOfContentItemAndDescendants(hd.sr.CodedConcept("en", "RFC5646", "English")),
+                            *observer, *procedure, *characteristics, ratios, biometry,
+                            _text(hd, c["comment"], words, "CONTAINS")]
     source_uid = str(header.SOPInstanceUID)
+    # highdicom copies the whole content tree, parses it back and searches it three times while building
+    # the document (two thirds of the SR's time, the largest part of a node's store-to-PACS latency): it
+    # is given the bare root (title, template and language), and the content built above goes in after
+    title = hd.sr.ContainerContentItem(name=c["report"], template_id="5000")
+    title.ContentSequence = root.ContentSequence[:1]  # highdicom wants a content sequence
     sr = hd.sr.ComprehensiveSR(
-        evidence=[ev], content=root,
+        evidence=[ev], content=title,
         series_instance_uid=fetalhead_uid("series", ev.StudyInstanceUID, model_version),
         series_number=SR_SERIES_NUMBER, sop_instance_uid=fetalhead_uid("sr", source_uid, m.frame, model_version),
         instance_number=instance_number(source_uid, m.frame), manufacturer="fetalhead (open source)",
         is_complete=True, is_final=False,
         is_verified=False)
+    sr.ContentSequence = root.ContentSequence
     sr.SeriesDescription = "fetalhead fetal head biometry"
     sr.SoftwareVersions = [__version__, model_version[:64]]  # (0018,1020): the software, then its model
     _declare_private_scheme(sr)
@@ -357,9 +457,11 @@ def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str, n
     return sc
 
 
-def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, model_sha256: str = "") -> list[Path]:
+def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, model_sha256: str = "",
+                         patient_characteristics: list | None = None) -> list[Path]:
     """Write ``<stem>_sr.dcm`` and ``<stem>_overlay.dcm`` for a measured ultrasound DICOM ``scan``
-    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths.
+    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths. ``patient_characteristics``:
+    see :func:`structured_report` (the hook for a visit record's LMP and GA by dates).
 
     Raises ``ValueError`` for a scan that is not DICOM or a measurement without mm figures."""
     from ..outputs.overlay import draw_overlay
@@ -368,7 +470,8 @@ def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, mo
     if header is None:
         raise ValueError(f"{scan.name}: not a DICOM file: a DICOM SR needs the source instance")
     notes: list[str] = []
-    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256, notes=notes)
+    sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256, notes=notes,
+                           patient_characteristics=patient_characteristics)
     sc = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model_version,
                          notes=notes)
     m.messages.extend(f"DICOM SR: {note}" for note in notes)

@@ -4,11 +4,17 @@ training never saw, and store it in the model's metadata.
 First the outline's probability level (:func:`choose_boundary_level`) is chosen on *training* images
 (never the validation split): the level at which the model's HC has no median bias.
 
-The scans: the fixed subject-grouped validation split of HC18, each measured clean and under every
-damage of :data:`fetalhead.studies.variations.VARIATIONS` (scanner changes, acoustic shadows, missing skull
-arcs, sector and border cuts), so that the intervals hold on hard scans too. The subjects are split
-in two by a hash: the difficulty is fitted on one half, the conformal quantiles and the flag line
-are taken on the other (split conformal prediction).
+The scans, each measured clean and under every damage of :data:`fetalhead.studies.variations.VARIATIONS`
+(scanner changes, acoustic shadows, missing skull arcs, sector and border cuts), so that the intervals
+hold on hard scans too:
+
+* out of fold (``fold_models``, the default of ``make train`` since issue 21): every labelled image,
+  measured by the model of the recipe's subject-grouped K-fold cross-validation that never saw its
+  subject (issue 20's folds): 807 HC18 images instead of 157, by models of the shipped recipe;
+* else the fixed subject-grouped validation split of HC18, measured by the model itself.
+
+The subjects are split in two by a hash: the difficulty is fitted on one half, the conformal
+quantiles and the flag line are taken on the other (split conformal prediction).
 """
 
 from __future__ import annotations
@@ -22,16 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
-from ..scans.datasets import HeadSample, load_dataset, subject_split
+from ..scans.datasets import HeadSample, fold_split, load_dataset, subject_split
 from ..clinical.geometry import Ellipse
 from ..scans.imageio import read_scan
 from ..measurement import Measurement, from_segmentation
 from ..model.pipeline import HeadNotFoundError, segment_head
-from ..model.uncertainty import Calibration, feature_vector, fit_calibration
+from ..model.uncertainty import FLAG_TARGETS, Calibration, feature_vector, fit_calibration
 from .variations import VARIATIONS
 
 __all__ = ["Record", "collect_records", "calibrate_records", "calibrate_model", "subject_half",
-           "choose_boundary_level", "BOUNDARY_LEVELS", "LEVEL_CHOICE_IMAGES", "POOLED_QUANTILE_LEVEL"]
+           "choose_boundary_level", "BOUNDARY_LEVELS", "LEVEL_CHOICE_IMAGES", "POOLED_QUANTILE_LEVEL",
+           "collect_oof_records"]
 
 #: Probability levels tried as the outline (a network trained on filled masks puts the 0.5 level
 #: slightly inside or outside the skull's outer border, depending on how it blurs the edge).
@@ -152,7 +159,19 @@ def _zero_bias_level(table: dict) -> float:
     return float(min(levels, key=lambda k: abs(table[k]["median_rel_err_pct"])))
 
 
-def calibrate_records(records: list[Record], data: str = "", seed: int = 1) -> Calibration:
+def collect_oof_records(samples: list[HeadSample], fold_models: list, progress=None) -> list[Record]:
+    """Every sample measured (clean and under each variation) by ``fold_models[k]``, the model trained
+    without fold ``k`` of the fixed subject-grouped split (:func:`fetalhead.scans.datasets.fold_split`)
+    that holds the sample's subject: out-of-fold records."""
+    out = []
+    for k, model in enumerate(fold_models):
+        _, held = fold_split(samples, len(fold_models), k)
+        out += collect_records(held, model, progress=progress)
+    return out
+
+
+def calibrate_records(records: list[Record], data: str = "", seed: int = 1,
+                      quantile_level: float | None = None) -> Calibration:
     """A :class:`Calibration` from measured records: difficulty on one half of the subjects, quantiles
     (at :data:`POOLED_QUANTILE_LEVEL`) and flag line on the other."""
     rows = [r for r in records if r.features is not None]
@@ -162,13 +181,15 @@ def calibrate_records(records: list[Record], data: str = "", seed: int = 1) -> C
     fit_mask = np.array([subject_half(r.subject, seed) == 0 for r in rows])
     return fit_calibration(x, [r.rel_err_hc for r in rows], [r.rel_err_bpd for r in rows],
                            [r.rel_err_ofd for r in rows], fit_mask, data=data,
-                           clean=[r.variation == "identity" for r in rows], quantile_level=POOLED_QUANTILE_LEVEL)
+                           clean=[r.variation == "identity" for r in rows], targets=FLAG_TARGETS,
+                           quantile_level=POOLED_QUANTILE_LEVEL if quantile_level is None else quantile_level)
 
 
 def calibrate_model(data: str | Path, model, out_json: str | Path | None = None, limit: int = 0,
-                    progress=None, log=print) -> Calibration:
-    """Measure the validation split under every variation, calibrate, and store the result in the
-    model's metadata JSON (``out_json``, default: beside the model)."""
+                    progress=None, log=print, fold_models: list | None = None) -> Calibration:
+    """Measure the validation split (or, with ``fold_models``, every labelled image out of fold) under
+    every variation, calibrate, and store the result in the model's metadata JSON (``out_json``, default:
+    beside the model)."""
     samples = [s for s in load_dataset(data) if s.ellipse is not None and s.image_path.is_file()]
     train, val = subject_split(samples, 0.2, seed=0)
     if limit:
@@ -177,14 +198,28 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
     model.pipeline_config = dataclasses.replace(model.pipeline_config, boundary_level=level)
     log(f"outline level {level:.3f}: where the median HC error on {len(train)} training images crosses 0 "
         "(" + ", ".join(f"{k}: {v['median_rel_err_pct']:+.2f} %" for k, v in table.items()) + ")")
-    log(f"calibrating {model.version} on {len(val)} validation images x {len(VARIATIONS)} variations")
-    records = collect_records(val, model, progress=progress)
-    desc = (f"HC18 validation split (fetalhead.scans.datasets.subject_split(val_fraction=0.2, seed=0): {len(val)} images, "
-            f"{len({s.subject_id for s in val})} subjects, never trained on), each clean and under "
+    if fold_models:
+        every = samples[:limit] if limit else samples
+        log(f"calibrating {model.version} on {len(every)} labelled images out of fold ({len(fold_models)} fold "
+            f"models) x {len(VARIATIONS)} variations")
+        records = collect_oof_records(every, fold_models, progress=progress)
+        seen = (f"HC18, every labelled image out of fold ({len(every)} images, "
+                f"{len({s.subject_id for s in every})} subjects; each measured by the model of the shipped recipe "
+                f"trained without its subject's fold of the fixed subject-grouped {len(fold_models)}-fold split, "
+                f"{', '.join(str(getattr(m, 'version', m)) for m in fold_models)})")
+    else:
+        log(f"calibrating {model.version} on {len(val)} validation images x {len(VARIATIONS)} variations")
+        records = collect_records(val, model, progress=progress)
+        seen = (f"HC18 validation split (fetalhead.scans.datasets.subject_split(val_fraction=0.2, seed=0): {len(val)} "
+                f"images, {len({s.subject_id for s in val})} subjects, never trained on)")
+    t = FLAG_TARGETS
+    desc = (f"{seen}, each clean and under "
             f"{len(VARIATIONS) - 1} damages (fetalhead.studies.variations.VARIATIONS); difficulty fitted on half of the "
             f"subjects, conformal quantiles (at {100 * POOLED_QUANTILE_LEVEL:.0f} % of the pooled scores, so that the "
             "90 % ranges hold on clean scans and under each damage) and flag line on the other half (flag line: "
-            "silent failures at most 1.5 %, raised so that at most 15 % of clean scans are flagged)")
+            f"among unflagged results at most {100 * t.off_clean:g} % off (> 3 %) and {100 * t.wrong_clean:g} % wrong "
+            f"(> 5 %) on clean scans, {100 * t.off_damaged:g} % off and {100 * t.wrong_damaged:g} % wrong on damaged "
+            f"ones, raised so that at most {100 * t.flagged_clean:g} % of clean scans are flagged)")
     cal = calibrate_records(records, data=desc)
     path = Path(out_json) if out_json else model.path.with_suffix(".json")
     meta = json.loads(path.read_text()) if path.is_file() else {}

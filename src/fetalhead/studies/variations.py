@@ -22,6 +22,14 @@ from ..clinical.geometry import Ellipse
 __all__ = ["VARIATIONS", "HARD_VARIATIONS", "NON_HEAD", "variation_names"]
 
 BEAM = (0.0, 1.0)  # the sound travels down the image
+#: Span of echo strengths (dB) the log-compressed display maps from black to white. Assumed: 60 dB,
+#: mid-way in the 40-80 dB that B-mode presets offer; a gain change of G dB shifts every grey by G / 60.
+DISPLAY_RANGE_DB = 60.0
+#: How far :func:`gain_low_12db` turns the receiver gain down (dB).
+GAIN_LOW_DB = 12.0
+#: Mean grey (share of the scale) of the noise floor left where turning the gain down has put the echoes
+#: under black (noise that enters after the gain stage: converter and display). Assumed: 3 %.
+NOISE_FLOOR_MEAN = 0.03
 
 
 def _affine(img, e, m):
@@ -34,8 +42,24 @@ def identity(img, e, ps, rng):
     return img, e, ps
 
 
-def gain_low(img, e, ps, rng):
-    return np.clip(img * 0.5, 0, 1).astype(np.float32), e, ps
+def gain_low_12db(img, e, ps, rng):
+    """The receiver gain turned :data:`GAIN_LOW_DB` (12 dB) down, as a scanner shows it.
+
+    On the log-compressed display a gain change shifts every grey by gain / :data:`DISPLAY_RANGE_DB`
+    (a fifth of the scale): the echoes weaker than that (brain, soft tissue, the skull's fainter arcs)
+    sink into black and the skull stays, dimmer; where the echoes are gone the noise floor shows
+    (grainy, Rayleigh-distributed like an echo envelope, mean :data:`NOISE_FLOOR_MEAN`; none outside
+    the sector, where the scan is black); the picture is 8-bit again. A plain factor (``img * 0.5``,
+    this variation's first form, ``gain_low``) changed nothing the network sees: each view is
+    standardised to zero mean and unit variance, which cancels a global gain (its errors were those of
+    the clean scans, to the last digit).
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    grain = [cv2.GaussianBlur(rng.standard_normal(img.shape).astype(np.float32), (0, 0), 0.8) for _ in range(2)]
+    envelope = np.hypot(*grain) / float(np.std(grain[0]))  # Rayleigh of scale 1: mean sqrt(pi / 2)
+    floor = envelope * (NOISE_FLOOR_MEAN / np.sqrt(np.pi / 2))
+    out = np.where(img > 0, np.maximum(img - GAIN_LOW_DB / DISPLAY_RANGE_DB, floor), 0)  # no noise off the sector
+    return (np.round(np.clip(out, 0, 1) * 255) / 255).astype(np.float32), e, ps
 
 
 def gain_high(img, e, ps, rng):
@@ -128,7 +152,7 @@ def border_cut(img, e, ps, rng):
     return out, e2, ps
 
 
-VARIATIONS = [identity, gain_low, gain_high, contrast, speckle, half_resolution, rotate_30, rotate_90, off_centre,
+VARIATIONS = [identity, gain_low_12db, gain_high, contrast, speckle, half_resolution, rotate_30, rotate_90, off_centre,
               jpeg_q30, shadow_narrow_centre, shadow_wide_centre, shadow_side, shadow_two_bands, missing_arc_60,
               missing_arcs_faint, sector_edge_cut, border_cut]
 HARD_VARIATIONS = [shadow_narrow_centre, shadow_wide_centre, shadow_side, shadow_two_bands, missing_arc_60,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
+import threading
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,11 +33,14 @@ from ..model.runtime import HeadModel
 from ..outputs.results import ellipse_json
 from ..outputs.report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
 from .._version import SOFTWARE_NAME
+from .serving import CLIENT_GONE, ClientGone
 from .signing import new_key, sign, verify
 
-__all__ = ["router", "ApiError", "get_model", "get_settings", "Settings", "content_disposition", "safe_name"]
+__all__ = ["router", "ApiError", "get_model", "get_settings", "get_client_gone", "Settings", "content_disposition",
+           "safe_name"]
 
 router = APIRouter(prefix="/api/v1")
+_LOG = logging.getLogger("fetalhead.web")
 
 #: Longest a loop is measured for one request (s): a 9999-frame video took 211 s of CPU and held a
 #: worker; past this the answer is a failed result that says so (issue 26).
@@ -73,6 +78,12 @@ def get_settings(request: Request) -> Settings:
 
 def get_limiter(request: Request):
     return request.app.state.limiter
+
+
+def get_client_gone(request: Request) -> threading.Event:
+    """Set once the client has closed its connection (:class:`fetalhead.web.serving.GuardMiddleware` sets
+    it); a request that did not come through the guard gets one that is never set."""
+    return request.scope.get(CLIENT_GONE) or threading.Event()
 
 
 def safe_name(name: str | None) -> str:
@@ -207,12 +218,13 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                      lang: str = Form("en", description="language of the figures written out in `display`"),
                      chart: str = Form(DEFAULT_CHART, description="growth chart of the centiles: intergrowth or who"),
                      model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
-                     limiter=Depends(get_limiter)):
-    """Measure the fetal head on an uploaded scan. DICOM files use their own calibration."""
+                     limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
+    """Measure the fetal head on an uploaded scan. DICOM files use their own calibration. A loop
+    stops being measured when the client leaves (its worker is free again)."""
     _check_lang(lang)
     _check_chart(chart)
     data, name = read_upload(file, settings)
-    with limiter.slot():
+    with limiter.slot(gone):
         blank = not keep_outside_regions
         scan = _load(data, name, frame or 0, include_identifying, accept_anisotropic, blank)
         if frame is None:  # a loop: its best frame (a still image: itself)
@@ -221,7 +233,10 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
             m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
                              spacing_source=PAGE_SPACING_SOURCE, accept_anisotropic=accept_anisotropic,
                              include_identifying=include_identifying, chart=chart, blank_outside_regions=blank,
-                             first=scan, time_limit_s=settings.loop_time_limit_s)[0]
+                             first=scan, time_limit_s=settings.loop_time_limit_s, should_stop=gone.is_set)[0]
+            if m.failure == "stopped":
+                _LOG.warning("%s: client left; measuring stopped after %d of %d frames", name, m.frame, m.n_frames)
+                raise ClientGone(f"{name}: the client left")
             if m.frame != scan.frame and m.status != "failed":
                 scan = _load(data, name, m.frame, include_identifying, accept_anisotropic, blank)
         else:
@@ -284,7 +299,8 @@ def _measurement_from(body, source: str, settings: Settings) -> Measurement:
 
 
 @router.post("/biometry")
-def biometry_endpoint(body: BiometryIn, settings: Settings = Depends(get_settings), limiter=Depends(get_limiter)):
+def biometry_endpoint(body: BiometryIn, settings: Settings = Depends(get_settings), limiter=Depends(get_limiter),
+                      gone: threading.Event = Depends(get_client_gone)):
     """The figures, flags and status for an ellipse adjusted by hand (pixels), without the network.
 
     With ``measurement`` (the page's current result) the scan's flags, spacing, frame and
@@ -294,7 +310,7 @@ def biometry_endpoint(body: BiometryIn, settings: Settings = Depends(get_setting
     _check_lang(body.lang)
     if body.chart is not None:
         _check_chart(body.chart)
-    with limiter.slot():
+    with limiter.slot(gone):
         return _biometry(body, settings)
 
 
@@ -328,7 +344,7 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
                     frame: int = Form(0, ge=0, le=100_000), lang: str = Form("en"), format: str = Form("pdf"),
                     chart: str = Form(DEFAULT_CHART, description="growth chart, when the scan is measured here"),
                     model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
-                    limiter=Depends(get_limiter)):
+                    limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
     """The printable report (PDF or HTML) of exactly the measurement sent (figures recomputed from its
     ellipse by the same code, no network run); the scan is sent for the picture only."""
     _check_lang(lang)
@@ -336,7 +352,7 @@ def report_endpoint(file: UploadFile = File(..., description="the scan, for the 
     if format not in ("pdf", "html"):
         raise ApiError(400, "unknown_format", "format must be pdf or html")
     data, name = read_upload(file, settings)
-    with limiter.slot():
+    with limiter.slot(gone):
         return _report(data, name, measurement, pixel_size_mm, ga_weeks, frame, lang, format, model, chart,
                        settings)
 
@@ -380,7 +396,7 @@ def sr_endpoint(file: UploadFile = File(..., description="the ultrasound DICOM i
                 ga_weeks: float | None = Form(None, **_GA), frame: int = Form(0, ge=0, le=100_000),
                 chart: str = Form(DEFAULT_CHART), part: str = Form("sr", pattern="^(sr|overlay)$"),
                 model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
-                limiter=Depends(get_limiter)):
+                limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
     """The DICOM Comprehensive SR (TID 5000) of the measurement, or (``part=overlay``) the secondary
     capture of its overlay, in the source's study and a new series (application/dicom)."""
     from ..hospital.sr import overlay_capture, structured_report
@@ -388,7 +404,7 @@ def sr_endpoint(file: UploadFile = File(..., description="the ultrasound DICOM i
 
     _check_chart(chart)
     data, name = read_upload(file, settings)
-    with limiter.slot():
+    with limiter.slot(gone):
         m, scan = _measurement_and_scan(data, name, measurement, None, ga_weeks, frame, model, chart, settings)
         header = getattr(scan.dicom, "header", None)
         if header is None:
@@ -416,18 +432,19 @@ def fhir_endpoint(file: UploadFile = File(..., description="the scan measured"),
                                           description="collection, or transaction (entries with their POST "
                                                       "requests, for a FHIR server)"),
                   model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
-                  limiter=Depends(get_limiter)):
+                  limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
     """The FHIR R4 Bundle of the measurement: LOINC-coded Observations in UCUM units, the device, the
     imaging study by its Study Instance UID; no patient data (application/fhir+json)."""
-    from ..hospital.fhir import fhir_bundle
+    from ..hospital.fhir import fhir_bundle, study_effective
 
     _check_chart(chart)
     data, name = read_upload(file, settings)
-    with limiter.slot():
-        m, _ = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart,
-                                     settings)
+    with limiter.slot(gone):
+        m, scan = _measurement_and_scan(data, name, measurement, pixel_size_mm, ga_weeks, frame, model, chart,
+                                        settings)
     if m.head_circumference_mm is None:
         raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
+    header = getattr(getattr(scan, "dicom", None), "header", None)
     bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
-                         bundle_type=bundle_type)
+                         bundle_type=bundle_type, effective=study_effective(header) if header is not None else None)
     return Response(json.dumps(bundle), media_type="application/fhir+json")

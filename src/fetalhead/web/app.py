@@ -27,7 +27,7 @@ from ..assets import FONTS_DIR, WEB_FONTS_DIR
 from ..scans.imageio import sniff_type
 from ..model.runtime import load_model
 from .api import LOOP_TIME_LIMIT_S, ApiError, Settings, router
-from .serving import LOOPBACK_HOSTS, Busy, GuardMiddleware, WorkLimiter
+from .serving import LOOPBACK_HOSTS, Busy, ClientGone, GuardMiddleware, WorkLimiter
 
 __all__ = ["create_app", "sniff_type", "DEFAULT_MAX_UPLOAD_BYTES", "SECURITY_HEADERS"]
 
@@ -72,6 +72,11 @@ async def _busy(request: Request, exc: Busy):
     resp = error_response(503, "busy", str(exc))
     resp.headers["Retry-After"] = str(exc.retry_after_s)
     return resp
+
+
+async def _client_gone(request: Request, exc: ClientGone):
+    # nobody reads this answer (the connection is closed); 499 as nginx logs a client that closed first
+    return error_response(499, "client_left", str(exc))
 
 
 async def _unexpected_error(request: Request, exc: Exception):
@@ -141,6 +146,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
     app.state.limiter = WorkLimiter(workers, queue, wait_s)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(Busy, _busy)
+    app.add_exception_handler(ClientGone, _client_gone)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected_error)

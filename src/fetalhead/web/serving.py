@@ -7,6 +7,10 @@
   limit (chunked uploads included, nothing spooled past it), answers 408 when the body stalls,
   refuses Host headers outside the allow-list (DNS rebinding) and cross-origin POSTs, and asks for
   a login when a password file is set (HTTP Basic, scrypt hashes).
+* client gone: once a request's body has been read, the guard waits on the connection for the
+  client to leave and sets the request's :data:`CLIENT_GONE` event (``scope[CLIENT_GONE]``, a
+  ``threading.Event``); the work limiter and a loop being measured check it, so that the work of a
+  client that left stops and its worker is free again (issue 26: it used to run to its end).
 * :class:`GuardedH11Protocol`: closes a connection that has not sent a whole request header in
   ``HEADER_TIMEOUT_S`` (idle and slow-header connections cannot hold file descriptors).
 * :func:`run`: uvicorn with those, a connection limit and a keep-alive timeout.
@@ -32,7 +36,7 @@ from ..clinical.limits import LOOPBACK_HOSTS
 
 _LOG = logging.getLogger("fetalhead.web")
 
-__all__ = ["WorkLimiter", "GuardMiddleware", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
+__all__ = ["WorkLimiter", "GuardMiddleware", "ClientGone", "CLIENT_GONE", "GuardedH11Protocol", "run", "make_server", "free_loopback_port", "Busy", "hash_password", "read_password_file",
            "LOOPBACK_HOSTS", "HEADER_TIMEOUT_S", "BODY_TIMEOUT_S", "MAX_CONNECTIONS", "KEEP_ALIVE_S", "FIRST_BYTE_TIMEOUT_S"]
 
 #: A client must send its whole request header within this time (slowloris).
@@ -60,6 +64,16 @@ LOGIN_WINDOW_S = 60.0
 _LOGIN_MEMORY = 10_000
 
 
+#: The scope key of a request's "client gone" event (a ``threading.Event``, set by :class:`GuardMiddleware`).
+CLIENT_GONE = "fetalhead.client_gone"
+#: How often (s) a request waiting for a worker looks whether its client is still there.
+_GONE_POLL_S = 0.2
+
+
+class ClientGone(Exception):
+    """The client has closed its connection: the work for it is dropped (nobody reads the answer)."""
+
+
 class Busy(Exception):
     """No slot for a scan now: answer 503 with Retry-After."""
 
@@ -78,14 +92,15 @@ class WorkLimiter:
         self.admitted = 0
 
     @contextmanager
-    def slot(self):
+    def slot(self, client_gone: threading.Event | None = None):
+        """Hold a worker for the ``with`` block; waits (at most ``wait_s``) for one, unless the client
+        leaves meanwhile (``client_gone`` set: :class:`ClientGone`, the place in the queue is freed)."""
         with self._lock:
             if self.admitted >= self.workers + self.queue:
                 raise Busy(f"the server is busy ({self.admitted} scans in hand); try again shortly", 2)
             self.admitted += 1
         try:
-            if not self._running.acquire(timeout=self.wait_s):
-                raise Busy(f"the server is busy: no slot within {self.wait_s:g} s; try again shortly", 5)
+            self._acquire(client_gone)
             try:
                 yield
             finally:
@@ -93,6 +108,20 @@ class WorkLimiter:
         finally:
             with self._lock:
                 self.admitted -= 1
+
+    def _acquire(self, client_gone: threading.Event | None) -> None:
+        import time
+
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            if client_gone is not None and client_gone.is_set():
+                raise ClientGone("the client left before a worker was free")
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Busy(f"the server is busy: no slot within {self.wait_s:g} s; try again shortly", 5)
+            step = left if client_gone is None else min(left, _GONE_POLL_S)
+            if self._running.acquire(timeout=step):
+                return
 
 
 # --- passwords ---------------------------------------------------------------------------------
@@ -296,7 +325,19 @@ class GuardMiddleware:
         if length and length.isdigit() and int(length) > limit:
             return await self._send_error(send, 413, "too_large", too_large)
         received = 0
-        started = answered = False
+        started = answered = finished = False
+        gone = scope[CLIENT_GONE] = threading.Event()
+        watcher: asyncio.Task | None = None
+
+        async def watch():
+            # the body has been read: uvicorn's receive() now returns only when the client leaves (or
+            # when the answer has been sent)
+            try:
+                message = await receive()
+            except Exception:  # noqa: BLE001 - a server going down: nothing to watch any more
+                return
+            if message["type"] == "http.disconnect" and not finished:
+                gone.set()
 
         async def answer(status, code, message):
             nonlocal answered
@@ -305,7 +346,7 @@ class GuardMiddleware:
                 await self._send_error(send, status, code, message)
 
         async def guarded_receive():
-            nonlocal received
+            nonlocal received, watcher
             if answered:
                 return {"type": "http.disconnect"}
             try:
@@ -318,17 +359,28 @@ class GuardMiddleware:
                 if received > limit:  # counted as it arrives: the rest is never read
                     await answer(413, "too_large", too_large)
                     return {"type": "http.disconnect"}
+                if not message.get("more_body", False) and watcher is None:
+                    watcher = asyncio.ensure_future(watch())
+            elif message["type"] == "http.disconnect":
+                gone.set()
             return message
 
         async def tracked_send(message):
-            nonlocal started
+            nonlocal started, finished
             if answered:
                 return  # the guard has answered already
             if message["type"] == "http.response.start":
                 started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True  # before sending: the watcher then wakes, and this is no client leaving
             await send(message)
 
-        await self.app(scope, guarded_receive, tracked_send)
+        try:
+            await self.app(scope, guarded_receive, tracked_send)
+        finally:
+            finished = True
+            if watcher is not None:
+                watcher.cancel()
 
 
 # --- the server --------------------------------------------------------------------------------
