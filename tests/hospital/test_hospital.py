@@ -187,7 +187,7 @@ def test_a_flagged_or_adjusted_result_says_so_in_coded_form(us_dicom, model, tmp
 
     m, _ = measured(us_dicom, model)
     m.status = status
-    m.flags.append("cephalic_index_out_of_range")  # as if the head were too round: BPD dates it unreliably
+    m.notes.append("cephalic_index_out_of_range")  # as if the head were too round: BPD dates it unreliably (a note)
     sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version)
     assert sr.VerificationFlag == "UNVERIFIED"
     groups = _children(_children(sr, "125002")[0], "125005")
