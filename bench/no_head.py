@@ -16,7 +16,10 @@ For (a): the share failed (no figures), and how many still got an HC (flagged or
 share the rule fails among the scans measured today (the rule off), which must be 0 on the clean
 labelled images.
 
-    python bench/no_head.py [--data ../shared/data/hc18] [--limit N] [--variations] [--angles]
+    python bench/no_head.py [--data ../shared/data/hc18] [--limit N] [--crops-every K] [--variations] [--angles]
+
+``--crops-every K`` takes the crops of (a) from every K-th labelled image only (the clean images of
+(b) are all measured whatever K).
 
 ``--angles`` also prints, on the clean labelled images, the share of outline angles that are
 doubtful by each cause (:func:`fetalhead.model.uncertainty.angle_causes`).
@@ -150,6 +153,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--limit", type=int, default=0, help="at most N labelled images (0: all)")
+    ap.add_argument("--crops-every", type=int, default=1, help="crops from every K-th labelled image (default 1)")
     ap.add_argument("--variations", action="store_true", help="also every fifth image under each damage")
     ap.add_argument("--angles", action="store_true", help="the share of doubtful outline angles, clean")
     args = ap.parse_args(argv)
@@ -163,12 +167,14 @@ def main(argv=None) -> int:
     started = time.time()
     non, heads = Tally(), Tally()
     causes = []
-    for s in samples:
+    for i, s in enumerate(samples):
         img = read_scan(s.image_path)
         r = judge(img, s.pixel_size_mm, model)
         heads.add("HC18 labelled, clean", r)
         if args.angles and r.get("outline"):
             causes.append(angle_causes(r["outline"]))
+        if i % max(args.crops_every, 1):
+            continue
         for crop in strips_and_boxes(img, s.ellipse, rng):
             non.add("HC18 crop beside head", judge(crop, s.pixel_size_mm, model))
         non.add("HC18 far corner x2.2", judge(no_head_crop(img, s.ellipse, rng), s.pixel_size_mm, model))

@@ -339,8 +339,10 @@ def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, 
 
 #: An angle of the outline is doubtful when the network's probability falls by less than this across
 #: 0.9-1.1 of the radius there (``sharpness`` of :func:`fetalhead.model.pipeline.outline_angles`): the
-#: network does not know where the border is. Half the probability range: on the 807 labelled HC18 images
-#: (shipped model) 0.3 % of all angles fall below it (``python bench/no_head.py --angles``).
+#: network does not know where the border is: half the probability range. On the 807 labelled HC18
+#: images (shipped model 0.3.0, ``python bench/no_head.py --angles``) 1.6 % of the outline's angles are
+#: doubtful by this or :data:`OUTLINE_DOUBT_MIRROR`, 21.3 % for want of a skull echo (mostly the sides
+#: of the skull, parallel to the beam), none for want of any echo.
 OUTLINE_DOUBT_SHARPNESS = 0.5
 #: ... or when the outlines of the view and of its mirror image lie further apart than this share of
 #: the semi-minor axis there (3 %: one sonographer's repeatability of HC, Sarris et al., UOG 2012).
