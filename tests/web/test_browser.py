@@ -165,7 +165,8 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
     moved = page.evaluate("landmarks(state.ellipse)")
     assert moved["bpd_1"] == pytest.approx(ends["bpd_1"], abs=0.5)
     assert abs(moved["bpd_2"][0] - ends["bpd_2"][0]) + abs(moved["bpd_2"][1] - ends["bpd_2"][1]) > 5
-    assert "Adjusted by hand" in page.text_content("#flags")
+    # said once, in the status (as in the report), not again as a flag under it
+    assert "adjusted by hand" in page.text_content("#status") and "Adjusted by hand" not in page.text_content("#flags")
     assert page.get_attribute("#status", "class") == "status adjusted"
 
     # dragging an OFD caliper (either end) outwards makes the OFD (and HC) larger, the BPD stays
@@ -196,7 +197,7 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
     # undo brings back the measured figures, without "adjusted"
     page.click("#reset")
     assert _wait_until(lambda: page.text_content("#val-hc") == shown["hc_mm"])
-    assert "Adjusted by hand" not in page.text_content("#flags")
+    assert "adjusted by hand" not in page.text_content("#status")
 
     # languages: every label and the figures' words change; numbers and units stay international
     for lang in ("hi", "te"):
