@@ -90,10 +90,10 @@ NO_HEAD_MASK_FIT = 0.5
 #: ``failed`` ("no fetal head found", no figures) when either is under this, or when both are under
 #: :data:`NO_HEAD_DOUBTFUL_CONFIDENCE`. Measured with ``python bench/no_head.py`` (shipped INT8 model
 #: 0.3.0): the 807 labelled HC18 images, clean, score 0.937 / 0.886 or more (whole image / head-centred);
-#: HC18's 335 official test images 0.904 / 0.942 or more; in an exploration run, every fifth labelled
-#: image under each of the 17 damages of ``bench/robustness.py`` 0.893 / 0.928 or more: none fails. Of the images with no fetal
-#: head that the network still outlined (crops of HC18 scans away from the head, other anatomy), 136 of
-#: 142 fail (BENCHMARKS.md, "No fetal head"); a real head this unsure fails too, with the same words.
+#: HC18's 335 official test images 0.904 / 0.942 or more: none fails; of every fifth labelled image
+#: under each of the 17 damages of ``bench/robustness.py``, 1 of 2754. Of the images with no fetal head
+#: that the network still outlined (crops of HC18 scans away from the head, other anatomy), 500 of 525
+#: fail (BENCHMARKS.md, "No fetal head"); a real head this unsure fails too, with the same words.
 NO_HEAD_CONFIDENCE = 0.88
 #: (whole-image view, head-centred view): both under these, the network is unsure there is a head in
 #: both views: no fetal head (see :data:`NO_HEAD_CONFIDENCE`; clean labelled heads score 0.937 or more
