@@ -196,7 +196,11 @@ def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
     * ``outline_in_field``: share of angles where the scan holds any echo between 0.7 and 1.3 of
       the radius: low where the outline runs out of the imaged sector or out of the image.
     """
-    a = outline_angles(view, prob, e)
+    return _evidence_of(outline_angles(view, prob, e))
+
+
+def _evidence_of(a: dict) -> dict:
+    """:func:`outline_evidence`'s shares from :func:`outline_angles`'s per-angle evidence ``a``."""
     return {"outline_seen": float(np.mean(a["echo"])), "skull_gap": _longest_gap(a["echo"]),
             "boundary_sharpness": float(a["sharpness"].mean()), "outline_in_field": float(np.mean(a["in_field"]))}
 
@@ -283,9 +287,7 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig,
     mean_prob = probs.mean(axis=0)
     e_view, region, pts = _fit_prob(mean_prob, cfg.weighted_fit, cfg.boundary_level)
     angles = outline_angles(view, mean_prob, e_view)
-    comps = {"outline_seen": float(np.mean(angles["echo"])), "skull_gap": _longest_gap(angles["echo"]),
-             "boundary_sharpness": float(angles["sharpness"].mean()),
-             "outline_in_field": float(np.mean(angles["in_field"]))}
+    comps = _evidence_of(angles)
     comps["fit_residual"] = float(np.sqrt(np.mean(distance_to_outline(pts, e_view) ** 2)) / e_view.semi_minor)
     fit_mask = ellipse_to_mask(e_view, (size, size))
     inter = np.logical_and(fit_mask, region).sum()
