@@ -73,7 +73,7 @@ def test_without_pixel_size_says_so(scan_dir, tmp_path, capsys):
     out = tmp_path / "r.csv"
     assert main(["measure", str(scan_dir / "358_HC.png"), "--out", str(out), "--no-progress"]) == 0
     row = read_rows(out)[0]
-    assert row["hc_mm"] == "" and float(row["hc_px"]) > 0 and "no_pixel_spacing" in row["flags"]
+    assert row["hc_mm"] == "" and float(row["hc_px"]) > 0 and "no_pixel_spacing" in row["notes"] and not row["flags"]
     assert "no usable pixel spacing" in capsys.readouterr().err
 
 

@@ -65,7 +65,7 @@ def test_without_spacing_no_mm_is_given(samples_dir):
     assert m.status == "ok"
     assert m.head_circumference_mm is None and m.biparietal_diameter_mm is None
     assert m.head_circumference_px > 0 and m.ga_hc_hadlock_weeks is None
-    assert "no_pixel_spacing" in m.flags and "pixel" in m.message
+    assert "no_pixel_spacing" in m.notes and not m.flags and "pixel" in m.note_message and not m.message
     assert m.to_dict()["unit"] == "px"
 
 
@@ -123,15 +123,65 @@ def test_bad_input_fails_with_a_message(tmp_path, make, match):
     assert m.to_dict()["failure"] == "unreadable_scan"
 
 
-def test_image_without_a_head_is_not_reported_as_a_trustworthy_head():
+def _no_figures(m):
+    return all(getattr(m, a) is None for a in ("head_circumference_mm", "head_circumference_px",
+                                               "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "hc_centile"))
+
+
+def test_image_without_a_head_is_failed_with_no_figures():
     rng = np.random.default_rng(0)
     noise = cv2.GaussianBlur(rng.uniform(0, 1, (540, 800)).astype(np.float32), (0, 0), 3)
     gradient = np.tile(np.linspace(0, 1, 800, dtype=np.float32), (540, 1))
-    for img in (noise, gradient):
-        m = fetalhead.measure(img, 0.1)
-        assert m.status in ("failed", "flagged"), (m.status, m.quality)
-        if m.status == "failed":
-            assert "no head" in m.message
+    white = rng.uniform(0, 1, (540, 800)).astype(np.float32)
+    for img in (noise, gradient, white, 0.05 * white):
+        m = fetalhead.measure(img, 0.1, ga_weeks=20)
+        assert m.status == "failed" and m.failure == "no_head_found" and _no_figures(m), (m.status, m.quality)
+        assert "no fetal head found" in m.message
+
+
+def _away_from_the_head(img, e):
+    """Crops of ``img`` clear of the head ``e``: the strips beside its box (64 px or more) and the
+    corner farthest from it (45 % of the short side), as is and enlarged to the scan's size."""
+    from fetalhead.clinical.geometry import ellipse_points
+
+    h, w = img.shape
+    pts = ellipse_points(e, 360)
+    (x0, y0), (x1, y1) = np.floor(pts.min(axis=0)).astype(int) - 2, np.ceil(pts.max(axis=0)).astype(int) + 2
+    out = [img[:, : max(x0, 0)], img[:, max(x1, 0):], img[: max(y0, 0)], img[max(y1, 0):]]
+    s = int(min(h, w) * 0.45)
+    far = max([(0, 0), (w - s, 0), (0, h - s), (w - s, h - s)],
+              key=lambda c: (c[0] + s / 2 - e.center_x) ** 2 + (c[1] + s / 2 - e.center_y) ** 2)
+    corner = img[far[1]:far[1] + s, far[0]:far[0] + s]
+    out += [corner, cv2.resize(corner, (w, h), interpolation=cv2.INTER_LINEAR)]
+    return [np.ascontiguousarray(c) for c in out if min(c.shape) >= 64]
+
+
+def test_crops_of_the_bundled_samples_away_from_the_head_are_failed_with_no_figures(samples_dir):
+    """Tissue with no head (issue 21: a crop of maternal tissue got HC 267 mm and a centile): failed,
+    "no fetal head found", no HC, GA or centile; the scans themselves are still measured."""
+    from fetalhead.scans.imageio import read_scan
+
+    by_confidence = 0
+    for path in sorted(samples_dir.glob("*_HC.png")):
+        img = read_scan(path)
+        whole = fetalhead.measure(img, 0.15, ga_weeks=22)
+        assert whole.status != "failed" and whole.head_circumference_mm is not None
+        for crop in _away_from_the_head(img, whole.ellipse):
+            m = fetalhead.measure(crop, 0.15, ga_weeks=22)
+            assert m.status == "failed" and m.failure == "no_head_found" and _no_figures(m), (path.name, m.message)
+            assert "no fetal head found" in m.message and not m.notes
+            by_confidence += "coarse_confidence" in m.quality_components  # outlined, then refused by the rule
+    assert by_confidence >= 3  # the network outlined "heads" in these: the confidence rule refused them
+
+
+def test_the_no_head_rule_reads_both_views():
+    from fetalhead.clinical.limits import NO_HEAD_CONFIDENCE, NO_HEAD_DOUBTFUL_CONFIDENCE, no_fetal_head
+
+    whole, centred = NO_HEAD_DOUBTFUL_CONFIDENCE
+    assert not no_fetal_head(0.98, 0.98)
+    assert no_fetal_head(NO_HEAD_CONFIDENCE - 0.01, 0.99) and no_fetal_head(0.99, NO_HEAD_CONFIDENCE - 0.01)
+    assert no_fetal_head(whole - 0.005, centred - 0.005)
+    assert not no_fetal_head(whole - 0.005, centred + 0.005) and not no_fetal_head(whole + 0.005, centred - 0.005)
 
 
 # --- the decisions, with a synthetic model (no network): exact and fast --------------------------
@@ -179,7 +229,7 @@ def test_status_follows_the_flags_in_one_place():
     assert "head_cut_by_image_border" in cut.flags and cut.status == "flagged" == decide_status(cut)
     assert "image border" in cut.message
     px = fetalhead.measure(rendered(e), model=SyntheticModel())
-    assert px.status == "ok" and "no_pixel_spacing" in px.flags and px.head_circumference_mm is None
+    assert px.status == "ok" and "no_pixel_spacing" in px.notes and px.head_circumference_mm is None
 
 
 def test_a_head_cut_by_the_sector_edge_is_flagged_once_with_the_reason():
@@ -346,3 +396,125 @@ def test_calibrated_model_gives_intervals_that_widen_on_hidden_skull():
     # px only: the interval is in pixels
     px = fetalhead.measure(rendered(e), model=model)
     assert "hc_mm" not in px.intervals and px.intervals["hc_px"][0] < px.head_circumference_px
+
+
+# --- flags that say what happened (issue 21), on synthetic predictors ------------------------------
+
+
+class CalibratedSynthetic(SyntheticModel):
+    """The synthetic predictor judged with the shipped model's calibration (90 % ranges and flag line)."""
+
+    def __init__(self, predict=None):
+        from fetalhead.model.runtime import load_model
+
+        super().__init__(predict)
+        self.calibration = load_model().calibration
+
+
+def hides_right_skull(batch):
+    """A predictor that does not see the skull on the right half of each view (the head mask stops
+    at the brain there): a network missing half the skull echo."""
+    out = skull_reader(batch)
+    for k, v in enumerate(batch[:, 0]):
+        lo, hi = float(v.min()), float(v.max())
+        skull = v > lo + 0.6 * (hi - lo)
+        skull[:, : v.shape[1] // 2] = False
+        out[k, 0][skull] = -40.0
+    return out
+
+
+def without_right_skull_echo(e, shape=(540, 800)):
+    """:func:`rendered`, with the skull echo gone on the right half of the head (a shadow)."""
+    from fetalhead.clinical.geometry import Ellipse, ellipse_coverage
+
+    img = rendered(e, shape)
+    inner = Ellipse(e.center_x, e.center_y, e.semi_major * 0.94, e.semi_minor * 0.94, e.angle_deg)
+    ring = ellipse_coverage(e, shape) - ellipse_coverage(inner, shape)
+    right = np.arange(shape[1])[None, :] > e.center_x
+    return (img - (0.82 - 0.3) * ring * right).astype(np.float32)
+
+
+def test_a_perfect_outline_is_not_flagged_and_half_a_skull_hidden_widens_the_range_or_flags_it():
+    from fetalhead.clinical.geometry import Ellipse
+
+    e = Ellipse(400, 270, 180, 145, 20)
+    perfect = fetalhead.measure(rendered(e), 0.15, model=CalibratedSynthetic())
+    assert perfect.status == "ok" and perfect.flags == [] and perfect.message == "" and not perfect.uncertain_arcs
+    hw = perfect.interval_half_widths["hc"]
+    for m in (fetalhead.measure(without_right_skull_echo(e), 0.15, model=CalibratedSynthetic()),
+              fetalhead.measure(rendered(e), 0.15, model=CalibratedSynthetic(hides_right_skull))):
+        assert m.status != "failed"
+        assert m.status == "flagged" or m.interval_half_widths["hc"] > 1.4 * hw, (m.flags, m.interval_half_widths, hw)
+
+
+def test_the_doubt_is_placed_where_the_skull_is_hidden():
+    from fetalhead.clinical.geometry import Ellipse
+    from fetalhead.measurement import assess
+    from fetalhead.model.pipeline import PipelineConfig, segment_head
+
+    e = Ellipse(400, 270, 180, 145, 20)
+    seg = segment_head(without_right_skull_echo(e), skull_reader, PipelineConfig())
+    arcs = assess(seg, 0.15, (800, 540)).arcs
+    assert arcs and arcs[0]["cause"] == "faint_echo" and arcs[0]["where"] == "right"
+    assert 0.4 <= arcs[0]["share"] <= 0.6
+    assert assess(segment_head(rendered(e), skull_reader, PipelineConfig()), 0.15, (800, 540)).arcs == []
+
+
+class _WideRange:
+    """A calibration whose 90 % range of HC is +/-5 % whatever the scan (quality 0.3: flagged)."""
+
+    def half_widths(self, comps):
+        return {"hc": 0.05, "bpd": 0.06, "ofd": 0.06}
+
+    def quality(self, hw):
+        return 0.3
+
+
+def test_each_flag_says_its_cause_where_and_what_to_check_in_every_language():
+    """low_quality from a wide range says so (not "the outline does not fit"), names where the skull is
+    hidden and what to check there; the overlay and the JSON carry that stretch; hi and te too."""
+    from fetalhead.clinical.geometry import Ellipse
+    from fetalhead.measurement import Measurement, from_segmentation
+    from fetalhead.model.pipeline import PipelineConfig, segment_head
+    from fetalhead.outputs.wording import review_lines, translations
+
+    e = Ellipse(400, 270, 180, 145, 20)
+    seg = segment_head(without_right_skull_echo(e), skull_reader, PipelineConfig())
+    m = from_segmentation(Measurement("s.png", "failed", image_size=(800, 540)), seg, 0.15, "given",
+                          calibration=_WideRange())
+    assert m.status == "flagged" and m.flags == ["low_quality"] and m.uncertain_arcs[0]["where"] == "right"
+    en = translations("en")
+    assert m.message == ("Uncertain: the 90 % range of HC is ±5.0 %. The skull echo is faint or missing on the right "
+                         "of the head: check the outline there.")
+    assert "fit the skull" not in m.message and m.to_row()["message"] == m.message
+    assert m.to_dict()["uncertain_arcs"] == m.uncertain_arcs
+    for lang in ("hi", "te"):
+        t = translations(lang)
+        (line,) = review_lines(m, t)
+        assert t["where_right"] in line and "5.0" in line and "{" not in line and line != review_lines(m, en)[0]
+    # the same scan with a clear skull: the wide range is said with no place to blame
+    clear = from_segmentation(Measurement("s.png", "failed", image_size=(800, 540)),
+                              segment_head(rendered(e), skull_reader, PipelineConfig()), 0.15, "given",
+                              calibration=_WideRange())
+    assert clear.flags == ["low_quality"] and not clear.uncertain_arcs and en["doubt_unlocated"] in clear.message
+    # sent back by the page (signed JSON) and with another GA: the stretch stays; adjusted by hand: it goes
+    back = Measurement.from_dict(m.to_dict())
+    assert back.uncertain_arcs == m.uncertain_arcs and back.message == m.message
+    assert m.with_ellipse(ga_weeks=22).uncertain_arcs == m.uncertain_arcs
+    moved = m.with_ellipse(Ellipse(e.center_x + 3, e.center_y, e.semi_major, e.semi_minor, e.angle_deg))
+    assert moved.status == "flagged" and moved.uncertain_arcs == []  # the model's flag stays, its place does not
+
+
+def test_information_is_a_note_never_a_flag():
+    """A cephalic index outside Hadlock's +/-1 SD, no pixel size and a figure outside its formula's range
+    are notes: the result stays `ok`, its message (the warnings) empty."""
+    from fetalhead.clinical.geometry import Ellipse
+
+    round_head = fetalhead.measure(rendered(Ellipse(400, 270, 180, 170, 0)), 0.15, model=SyntheticModel())
+    assert round_head.status == "ok" and round_head.flags == [] and round_head.message == ""
+    assert round_head.notes == ["cephalic_index_out_of_range"] and "Hadlock's ±1 SD" in round_head.note_message
+    row = round_head.to_row()
+    assert row["notes"] == "cephalic_index_out_of_range" and row["note_message"] == round_head.note_message
+    late = fetalhead.measure(rendered(Ellipse(400, 270, 260, 215, 0)), 0.22, model=SyntheticModel())  # HC ~ 300 mm
+    assert late.status == "ok" and late.message == "" and late.ga_hc_intergrowth_weeks is None
+    assert "outside_dating_window" in late.notes and "INTERGROWTH" in late.note_message

@@ -8,7 +8,11 @@ alone decides:
 * which pixel spacing wins (:func:`decide_spacing`: the DICOM file's own calibration, else
   the spacing given, each checked against :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`);
 * the status (:func:`decide_status`: ``failed`` without an ellipse, ``flagged`` with any
-  of :data:`REVIEW_FLAGS`, else ``ok``).
+  of :data:`REVIEW_FLAGS`, else ``ok``);
+* what is a review flag (``Measurement.flags``: something is wrong, check it) and what is a note
+  (``Measurement.notes``, :data:`NOTE_CODES`: information, never a warning), and where on the
+  outline the doubt lies (``Measurement.uncertain_arcs``). Their words, in every language, are
+  written by :mod:`fetalhead.outputs.wording`.
 
 The result format (CSV, HC18, JSON) lives in :mod:`fetalhead.outputs.results`. A measurement
 adjusted by hand is :meth:`Measurement.with_ellipse`: the same decisions, no network.
@@ -30,19 +34,21 @@ from .clinical.biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, O
 from .clinical.geometry import Ellipse, ellipse_landmarks
 from .scans.imageio import (ScanReadError, bytes_sha256, check_scan_array, decode_image, is_blank, read_file,
                             sniff_type)
-from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN,
+from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT,
+                     OUTLINE_IN_FIELD_MIN, no_fetal_head,
                      PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
                      check_ga_by_dates, check_pixel_spacing)
-from .model.uncertainty import relative_interval
+from .model.uncertainty import COMPASS, DOUBT_CAUSES, doubtful_arcs, relative_interval
 from .model.runtime import HeadModel, load_model
 from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
 from .outputs.results import PAGE_SPACING_SOURCE
+from .outputs.wording import note_lines, review_lines, translations
 from .scans.scan import Scan
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
            "iter_loop_measurements", "load_scan", "decide_spacing",
            "decide_status",
-           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
+           "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "NOTE_CODES", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
 RESULT_COLUMNS = results.RESULT_COLUMNS
 HC18_COLUMNS = results.HC18_COLUMNS
@@ -50,6 +56,12 @@ HC18_COLUMNS = results.HC18_COLUMNS
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
 REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
                 "implausible_head_size")
+#: Information about a result, never a warning (``Measurement.notes``): the cephalic index outside
+#: Hadlock's +/-1 SD (74-83 %: date by HC, not BPD), no pixel size, and each reason a figure was
+#: left out by its formula's or chart's range (:data:`WITHHELD_REASONS`; "no GA by dates" is no note:
+#: nothing was typed). Shown apart from the review flags, never under the warning banner.
+NOTE_CODES = ("cephalic_index_out_of_range", "no_pixel_spacing", "outside_formula_range", "outside_dating_window",
+              "ga_outside_standard", "not_in_chart")
 #: Why a figure is left out (``Measurement.withheld``): codes the page and the report translate.
 WITHHELD_REASONS = {
     "no_pixel_spacing": "no pixel size: no length in mm, so no gestational age or centile",
@@ -64,7 +76,7 @@ FAILURES = {
     "unreadable_scan": "the file could not be read as a scan",
     "invalid_input": "a value given with the scan (pixel size, gestational age) is out of range",
     "model_error": "the model could not be loaded or run",
-    "no_head_found": "the network found no head",
+    "no_head_found": "no fetal head found",
     "no_measurable_head": "the network's head region is not an ellipse",
     "too_uncertain": "the 90 % range of HC would be too wide to give figures",
     "internal_error": "an unexpected error or a crash while measuring (a bug: please report it)",
@@ -112,8 +124,14 @@ class Measurement:
     ofd_centile: float | None = None
     quality: float | None = None
     quality_components: dict = field(default_factory=dict)
-    flags: list[str] = field(default_factory=list)
-    messages: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # review flags (REVIEW_FLAGS) and outputs not written
+    messages: list[str] = field(default_factory=list)  # what is wrong (each flag in words) or why it failed
+    notes: list[str] = field(default_factory=list)  # information, not warnings (NOTE_CODES)
+    note_messages: list[str] = field(default_factory=list)  # the notes in words (English)
+    #: where on the outline the doubt lies, for a flagged result: longest first, each {"from_deg",
+    #: "to_deg" (clockwise about the centre, from +x, image coordinates), "share", "cause", "where"}
+    #: (fetalhead.model.uncertainty.doubtful_arcs)
+    uncertain_arcs: list = field(default_factory=list)
     model_version: str = ""
     frame: int = 0
     identifiers: dict = field(default_factory=dict)
@@ -133,6 +151,10 @@ class Measurement:
     @property
     def message(self) -> str:
         return "; ".join(self.messages)
+
+    @property
+    def note_message(self) -> str:
+        return "; ".join(self.note_messages)
 
     @property
     def ok(self) -> bool:
@@ -195,10 +217,11 @@ class Measurement:
         m.chart = check_chart(str(d.get("chart") or DEFAULT_CHART))
         ga = d.get("ga_by_dates_weeks")
         m.interval_half_widths = {k: float(v) for k, v in (d.get("interval_half_widths") or {}).items()}
+        m.uncertain_arcs = _check_arcs(d.get("uncertain_arcs"))
         _fill(m, ellipse, spacing, m.spacing_source, None if ga is None else float(ga))
         if "adjusted_by_hand" in flags:
             m.flags.append("adjusted_by_hand")
-        m.status = decide_status(m)
+        _decide(m)
         return m
 
     def with_ellipse(self, ellipse: Ellipse | None = None, *, ga_weeks=_KEEP, chart=_KEEP) -> "Measurement":
@@ -219,13 +242,15 @@ class Measurement:
                         flags=[f for f in self.flags if f in _MODEL_FLAGS],
                         chart=self.chart if chart is _KEEP else check_chart(chart))
         adjusted = "adjusted_by_hand" in self.flags or (ellipse is not None and ellipse != self.ellipse)
-        if not adjusted:  # the model's interval belongs to the model's ellipse
+        if not adjusted:  # the model's interval and doubtful stretches belong to the model's ellipse
             m.interval_half_widths = dict(self.interval_half_widths)
+            m.uncertain_arcs = [dict(a) for a in self.uncertain_arcs]
         _fill(m, e, self.pixel_spacing_mm, self.spacing_source, ga)
         if adjusted:
             m.flags.append("adjusted_by_hand")
+        _decide(m)
+        if adjusted:
             m.messages.append("ellipse adjusted by hand")
-        m.status = decide_status(m)
         return m
 
 
@@ -241,6 +266,35 @@ def decide_status(m: Measurement) -> str:
     if any(f in REVIEW_FLAGS for f in m.flags):
         return "flagged"
     return "adjusted" if "adjusted_by_hand" in m.flags else "ok"
+
+
+def _decide(m: Measurement) -> Measurement:
+    """The status, then the words of the flags and notes (:mod:`fetalhead.outputs.wording`, English): the
+    doubtful stretches of the outline are kept for a flagged result only (they say where to check)."""
+    m.status = decide_status(m)
+    if m.status != "flagged":
+        m.uncertain_arcs = []
+    if m.status != "failed":  # after _fill, whose note_messages are the formulas' own words for a figure left out
+        en = translations("en")
+        m.messages = review_lines(m, en)
+        m.note_messages = (note_lines(m, en, figures=False) + m.note_messages
+                           + ([m.spacing_note] if m.spacing_note else []))
+    return m
+
+
+def _check_arcs(arcs) -> list:
+    """Doubtful stretches sent back (``Measurement.from_dict``): checked, or ``ValueError``."""
+    out = []
+    for a in arcs or []:
+        try:
+            arc = {"from_deg": float(a["from_deg"]), "to_deg": float(a["to_deg"]), "share": float(a["share"]),
+                   "cause": str(a["cause"]), "where": str(a["where"])}
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"measurement.uncertain_arcs: {exc}") from None
+        if arc["cause"] not in DOUBT_CAUSES or arc["where"] not in COMPASS + ("all_round",):
+            raise ValueError(f"measurement.uncertain_arcs: unknown cause or place {arc['cause']!r}, {arc['where']!r}")
+        out.append(arc)
+    return out
 
 
 def _inside_fraction(e: Ellipse, image_size) -> float:
@@ -450,7 +504,7 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                              sha256=first.sha256, n_frames=first.n_frames)
     else:
         chosen = results[index]
-        chosen.messages.append(f"best frame: {why}")
+        chosen.note_messages.append(f"best frame: {why}")
     chosen.hc_trace, chosen.frame_choice = trace, why
     return [chosen]
 
@@ -528,7 +582,7 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
-        m.messages.append(f"{src}: {exc}")
+        m.messages.append(f"{src}: no fetal head found ({exc})")
         m.failure = "no_head_found"
         return m
     spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
@@ -547,9 +601,9 @@ def from_segmentation(m: Measurement, seg, spacing, spacing_source: str, ga_week
         m.status, m.failure = "failed", v.fail_code
         return m
     m.flags = list(v.flags)
+    m.uncertain_arcs = list(v.arcs)
     _fill(m, seg.ellipse, spacing, spacing_source, ga_weeks)
-    m.status = decide_status(m)
-    return m
+    return _decide(m)
 
 
 @dataclass
@@ -562,19 +616,25 @@ class Assessment:
     flags: list
     fail_reason: str = ""
     fail_code: str = ""  # a key of FAILURES
+    arcs: list = field(default_factory=list)  # doubtful stretches of the outline (doubtful_arcs)
 
 
 def assess(seg, spacing, image_size, calibration=None) -> Assessment:
     """The one place that judges a segmentation: figures withheld (``fail_reason``), review flags from
     the model, the quality score and the 90 % interval half-widths.
 
+    * no fetal head (the network is unsure there is a head at all: its mean head probability over
+      the region it found, :func:`fetalhead.clinical.limits.no_fetal_head`): failed, ``no_head_found``,
+      no figures;
     * no head-like ellipse (the network's region is no ellipse: IoU with its fit under
       :data:`fetalhead.clinical.limits.NO_HEAD_MASK_FIT`, or an implausible shape): failed;
     * with a calibration (:mod:`fetalhead.model.uncertainty`), the quality is the calibrated one and a
       quality under :data:`fetalhead.clinical.limits.TOO_UNCERTAIN_QUALITY` is failed (no figures near zero);
       under :data:`fetalhead.clinical.limits.CALIBRATED_QUALITY_THRESHOLD`: ``low_quality``; without one,
       the segmentation's own score and :data:`fetalhead.clinical.limits.QUALITY_THRESHOLD`;
-    * the skull echo seen on too little of the outline: ``skull_not_seen``.
+    * the skull echo seen on too little of the outline: ``skull_not_seen``;
+    * where on the outline the doubt lies (``arcs``: :func:`fetalhead.model.uncertainty.doubtful_arcs`
+      of the segmentation's per-angle evidence).
 
     Used by :func:`measure_scan` and by the calibration and trust benchmarks, so that they judge
     exactly as a measurement does.
@@ -582,6 +642,11 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
     comps = dict(seg.components, segmentation_score=seg.quality)
     if spacing is not None:
         comps["hc_mm"] = head_biometry(seg.ellipse, spacing).head_circumference
+    if no_fetal_head(comps.get("coarse_confidence", 1.0), comps.get("head_confidence", 1.0)):
+        return Assessment(comps, seg.quality, {}, [], "no fetal head found (the network is unsure there is a head: "
+                                                     f"confidence {comps.get('coarse_confidence', 1.0):.2f} whole image, "
+                                                     f"{comps.get('head_confidence', 1.0):.2f} around it)",
+                          "no_head_found")
     if comps.get("implausible_shape") or comps.get("mask_fit", 0.0) < NO_HEAD_MASK_FIT:
         return Assessment(comps, seg.quality, {}, [], f"no measurable head: the network's head region is not an "
                                                      f"ellipse (fit {comps.get('mask_fit', 0.0):.2f})",
@@ -601,7 +666,8 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
         flags.append("skull_not_seen")
     if comps.get("outline_in_field", 1.0) < OUTLINE_IN_FIELD_MIN:
         flags.append("head_cut_by_sector_edge")
-    return Assessment(comps, quality, half_widths, flags)
+    arcs = doubtful_arcs(getattr(seg, "outline", None) or {}, seg.ellipse.center)
+    return Assessment(comps, quality, half_widths, flags, arcs=arcs)
 
 
 # --- figures from an ellipse ---------------------------------------------------------------------
@@ -623,25 +689,8 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
     if "head_cut_by_image_border" in m.flags:  # outside the image is no echo too: one cut, one flag
         m.flags = [f for f in m.flags if f != "head_cut_by_sector_edge"]
     m.withheld = {}
-    msgs = []
-    if "low_quality" in m.flags:
-        if m.interval_half_widths:
-            msgs.append(f"uncertain: the 90 % range of HC is +/-{100 * m.interval_half_widths['hc']:.1f} % "
-                        f"(quality {m.quality:.2f}); check the ellipse on the overlay")
-        else:
-            msgs.append(f"quality {m.quality:.2f} below {QUALITY_THRESHOLD}: check the ellipse on the overlay")
-    if "skull_not_seen" in m.flags:
-        seen = m.quality_components.get("outline_seen", 0.0)
-        msgs.append(f"the skull echo is seen on only {100 * seen:.0f} % of the outline (shadow, missing skull, "
-                    "or no fetal head): check the scan")
-    if "head_cut_by_image_border" in m.flags:
-        msgs.append("the head is cut by the image border: check the ellipse where the skull is not seen")
-    if "head_cut_by_sector_edge" in m.flags:
-        seen = m.quality_components.get("outline_in_field", 0.0)
-        msgs.append(f"{100 * (1 - seen):.0f} % of the outline lies where the scan holds no echo (outside the "
-                    "ultrasound sector): check the ellipse there")
-    if m.spacing_note:
-        msgs.append(m.spacing_note)
+    m.notes = []
+    msgs = []  # the formulas' own words for a figure left out (notes, English)
     bio = head_biometry(e, spacing)
     if bio.unit == "mm":
         m.pixel_spacing_mm, m.spacing_source = bio.pixel_spacing_mm, spacing_source
@@ -651,8 +700,6 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
         lo, hi = PLAUSIBLE_HC_RANGE_MM
         if not lo <= bio.head_circumference <= hi:
             m.flags.append("implausible_head_size")
-            msgs.append(f"HC {bio.head_circumference:.0f} mm is outside any plausible fetal head ({lo:g}-{hi:g} mm): "
-                        "check the pixel size and that the scan shows a fetal head")
         for attr, fn, value in (("ga_hc_hadlock_weeks", ga_from_hc_hadlock1984, bio.head_circumference),
                                 ("ga_hc_intergrowth_weeks", ga_from_hc_intergrowth2016, bio.head_circumference),
                                 ("ga_bpd_hadlock_weeks", ga_from_bpd_outer_outer, bio.biparietal_diameter)):
@@ -668,14 +715,11 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
         m.withheld = dict.fromkeys(("hc_mm", "bpd_mm", "ofd_mm", "ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks",
                                     "ga_bpd_hadlock_weeks", "hc_zscore", "hc_centile", "bpd_centile", "ofd_centile"),
                                    "no_pixel_spacing")
-        m.flags.append("no_pixel_spacing")
-        msgs.append("no pixel spacing: HC, BPD and OFD are not given in mm (pixels only)")
     _fill_intervals(m)
     m.cephalic_index = bio.cephalic_index
-    m.flags.extend(bio.flags)
-    if "cephalic_index_out_of_range" in bio.flags:
-        msgs.append(bio.note.split("; ")[-1])
-    m.messages = msgs
+    codes = set(bio.flags) | set(m.withheld.values())
+    m.notes = [c for c in NOTE_CODES if c in codes]
+    m.messages, m.note_messages = [], msgs
     return m
 
 

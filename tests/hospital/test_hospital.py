@@ -187,7 +187,7 @@ def test_a_flagged_or_adjusted_result_says_so_in_coded_form(us_dicom, model, tmp
 
     m, _ = measured(us_dicom, model)
     m.status = status
-    m.flags.append("cephalic_index_out_of_range")  # as if the head were too round: BPD dates it unreliably
+    m.notes.append("cephalic_index_out_of_range")  # as if the head were too round: BPD dates it unreliably (a note)
     sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version)
     assert sr.VerificationFlag == "UNVERIFIED"
     groups = _children(_children(sr, "125002")[0], "125005")
@@ -912,3 +912,35 @@ def test_results_are_sent_as_written_or_converted_for_a_pacs_that_takes_only_imp
         assert syntax == (own if own in syntaxes else "1.2.840.10008.1.2")  # as written, else converted
         assert got.ContentSequence == original.ContentSequence if original.Modality == "SR" else \
             got.PixelData == original.PixelData
+
+
+def test_fhir_says_flags_in_words_and_notes_apart():
+    """Issue 21: a flagged result's reasons are in words in the note with the interpretation "abnormal";
+    information (a cephalic index outside Hadlock's +/-1 SD) is a note of its own, and alone it never
+    makes an observation "abnormal"."""
+    from fetalhead.hospital.fhir import fhir_bundle
+    from fetalhead.measurement import Measurement
+
+    def made(flagged):
+        d = {"path": "a.png", "status": "ok", "pixel_spacing_mm": [0.15, 0.15], "image_width": 800,
+             "image_height": 540, "quality": 0.3 if flagged else 0.9,
+             "ellipse": {"center_x": 400, "center_y": 270, "semi_major": 190, "semi_minor": 175, "angle_deg": 10},
+             "flags": ["low_quality"] if flagged else [], "interval_half_widths": {"hc": 0.05, "bpd": 0.06, "ofd": 0.06}}
+        if flagged:
+            d["uncertain_arcs"] = [{"from_deg": 150, "to_deg": 210, "share": 0.17, "cause": "faint_echo",
+                                    "where": "left"}]
+        m = Measurement.from_dict(d)
+        assert m.notes == ["cephalic_index_out_of_range"]
+        obs = [e["resource"] for e in fhir_bundle(m, model_version="t")["entry"]
+               if e["resource"]["resourceType"] == "Observation" and e["resource"]["code"].get("coding")]
+        return m, obs[0]
+
+    m, hc = made(flagged=True)
+    texts = [n["text"] for n in hc["note"]]
+    assert m.status == "flagged" and hc["interpretation"][0]["coding"][0]["code"] == "A"
+    assert any("faint or missing on the left of the head" in x and "low_quality" in x for x in texts)
+    assert any(x.startswith("information (not a warning): Cephalic index") for x in texts)
+    m, hc = made(flagged=False)
+    assert m.status == "ok" and "interpretation" not in hc
+    assert [n["text"] for n in hc["note"]][-1].startswith("information (not a warning): Cephalic index")
+

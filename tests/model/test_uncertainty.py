@@ -155,3 +155,50 @@ def test_quantile_level_above_the_interval_level_widens_and_is_recorded():
     assert Calibration.from_dict(json.loads(json.dumps(d))).quantile_level == 0.95
     with pytest.raises(ValueError, match="quantile_level"):
         fit_calibration(feats[:half], err[:half], err[:half], err[:half], fit[:half], quantile_level=0.8)
+
+
+# --- where on the outline the doubt lies -----------------------------------------------------------
+
+
+def _outline(n=72, center=(100.0, 80.0), radius=50.0, **bad):
+    """A circle's per-angle evidence (clockwise on the image from +x), all clear but ``bad``: cause ->
+    indices of angles with that cause."""
+    t = 2 * np.pi * np.arange(n) / n
+    pts = np.stack([center[0] + radius * np.cos(t), center[1] + radius * np.sin(t)], axis=1)
+    o = {"echo": np.ones(n, bool), "sharpness": np.ones(n), "in_field": np.ones(n, bool),
+         "mirror_diff": np.zeros(n), "points": pts}
+    for k in bad.get("faint_echo", []):
+        o["echo"][k] = False
+    for k in bad.get("unsure_outline", []):
+        o["sharpness"][k] = 0.2
+    for k in bad.get("no_echo", []):
+        o["in_field"][k] = False
+    return o
+
+
+def test_a_clear_outline_has_no_doubtful_stretch_and_speckle_is_not_one():
+    from fetalhead.model.uncertainty import doubtful_arcs
+
+    assert doubtful_arcs(_outline(), (100, 80)) == []
+    assert doubtful_arcs(_outline(faint_echo=[3, 20, 40], unsure_outline=[10, 55]), (100, 80)) == []
+    assert doubtful_arcs({}, (0, 0)) == []
+
+
+def test_a_doubtful_stretch_is_named_by_its_cause_and_where_it_lies_on_the_image():
+    from fetalhead.model.uncertainty import doubtful_arcs
+
+    # angles 27-45 (135-225 degrees clockwise from +x): the left of the head; one clear angle inside
+    left = doubtful_arcs(_outline(faint_echo=[k for k in range(27, 46) if k != 36]), (100, 80))
+    assert len(left) == 1 and left[0]["cause"] == "faint_echo" and left[0]["where"] == "left"
+    assert left[0]["from_deg"] == pytest.approx(135) and left[0]["to_deg"] == pytest.approx(225)
+    assert left[0]["share"] == pytest.approx(19 / 72, abs=1e-3)
+    # y grows downwards: 90 degrees is the bottom of the image; a stretch across 0 degrees wraps
+    bottom = doubtful_arcs(_outline(unsure_outline=range(15, 22)), (100, 80))
+    assert bottom[0]["where"] == "bottom" and bottom[0]["cause"] == "unsure_outline"
+    right = doubtful_arcs(_outline(no_echo=[68, 69, 70, 71, 0, 1, 2, 3]), (100, 80))
+    assert len(right) == 1 and right[0]["where"] == "right" and right[0]["cause"] == "no_echo"
+    assert right[0]["from_deg"] == pytest.approx(340) and right[0]["to_deg"] == pytest.approx(15)
+    # the longest first; the most common cause names a mixed stretch
+    two = doubtful_arcs(_outline(faint_echo=range(45, 51), no_echo=range(20, 30), unsure_outline=[30, 31]), (100, 80))
+    assert [a["cause"] for a in two] == ["no_echo", "faint_echo"] and two[1]["where"] == "top_left"
+    assert doubtful_arcs(_outline(faint_echo=range(72)), (100, 80))[0]["where"] == "all_round"

@@ -44,3 +44,23 @@ def test_the_outline_colour_follows_the_status():
         colours[status] = tuple(int(v) for v in draw_overlay(grey, m, with_text=False)[int(round(y)), int(round(x))])
     for status, expected in (("ok", GREEN), ("adjusted", AMBER), ("flagged", RED)):  # anti-aliased lines
         assert np.allclose(colours[status], expected, atol=40), (status, colours[status])
+
+
+def test_the_part_of_the_outline_to_check_is_marked():
+    """A flagged result's doubtful stretch (the left of the head) is drawn thick in magenta; the rest of
+    the outline is not."""
+    from fetalhead.clinical.geometry import ellipse_points
+    from fetalhead.outputs.overlay import MAGENTA
+
+    grey = np.full((540, 800), 0.3, np.float32)
+    m = Measurement("a.png", "flagged", quality=0.3, image_size=(800, 540), flags=["low_quality"],
+                    uncertain_arcs=[{"from_deg": 150.0, "to_deg": 210.0, "share": 0.17, "cause": "faint_echo",
+                                     "where": "left"}])
+    _fill(m, Ellipse(400, 270, 150, 110, 0), 0.15, "given", None)
+    m.status = "flagged"
+    pic = draw_overlay(grey, m, with_text=False)
+    left, right = (400 - 150, 270), (400 + 150, 270)
+    assert tuple(pic[left[1] - 20, left[0] + 2]) == MAGENTA or tuple(pic[left[1] - 20, left[0] + 1]) == MAGENTA
+    assert MAGENTA not in [tuple(p) for p in pic[right[1] - 25:right[1] - 15, right[0] - 3:right[0] + 3].reshape(-1, 3)]
+    m.uncertain_arcs = []
+    assert MAGENTA not in [tuple(p) for p in draw_overlay(grey, m, with_text=False).reshape(-1, 3)[::7]]

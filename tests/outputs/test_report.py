@@ -107,7 +107,8 @@ def test_pdf_report():
 
 @pytest.mark.parametrize("lang", ["en", "hi", "te"])
 def test_a_flagged_pdf_stays_on_one_page(lang):
-    """A flagged result has the most lines (every flag, the review line last); all stay on page 1."""
+    """A flagged result has the most lines (every flag with where to check, the notes, the review line
+    last); all stay on page 1."""
     pytest.importorskip("fpdf")
     import re
 
@@ -115,8 +116,12 @@ def test_a_flagged_pdf_stays_on_one_page(lang):
 
     m = measured(ga=41.0)
     m.flags += ["low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
-                "implausible_head_size",
-                "cephalic_index_out_of_range"]
+                "implausible_head_size"]
+    m.notes += ["cephalic_index_out_of_range", "outside_formula_range"]
+    m.withheld.update(ga_hc_intergrowth_weeks="outside_formula_range", ga_bpd_hadlock_weeks="outside_formula_range")
+    m.uncertain_arcs = [{"from_deg": a, "to_deg": a + 40, "share": 0.11, "cause": c, "where": w}
+                        for a, c, w in ((160, "faint_echo", "left"), (300, "unsure_outline", "top_right"),
+                                        (60, "no_echo", "bottom"))]
     m.status = "flagged"
     data = report_pdf(m, np.full((800, 800), 0.3, np.float32), lang)  # a square scan: the tallest picture
     assert len(re.findall(rb"/Type /Page\b(?!s)", data)) == 1
@@ -239,7 +244,42 @@ def test_ga_by_bpd_says_it_is_unreliable_when_the_head_shape_is_atypical():
     # issue 25 #7: 785_HC.png: 38w1d by BPD against 34w5d by HC, shown as plainly as GA by HC
     round_head = Measurement("a.png", "ok", quality=0.9, model_version="t", image_size=(800, 540))
     _fill(round_head, Ellipse(400, 270, 190, 175, 10), 0.15, "given", None)  # CI 92 %
-    assert "cephalic_index_out_of_range" in round_head.flags
+    assert "cephalic_index_out_of_range" in round_head.notes and not round_head.flags  # information, no warning
     t = translations("en")
     assert dict(report_rows(round_head, t))[t["ga_bpd"]].endswith(f"({t['ga_bpd_unreliable']})")
     assert t["ga_bpd_unreliable"] not in dict(report_rows(measured(), t))[t["ga_bpd"]]  # a typical head: plain
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_notes_are_apart_from_the_warnings_in_the_report(lang):
+    """Issue 21: information (a cephalic index outside Hadlock's +/-1 SD, a figure left out) is a note,
+    never under the status; a review flag is under the status with where to check."""
+    import re
+
+    from fetalhead.outputs.wording import note_lines, review_lines
+
+    t = translations(lang)
+    round_head = Measurement("a.png", "ok", quality=0.9, model_version="t", image_size=(800, 540))
+    _fill(round_head, Ellipse(400, 270, 190, 175, 10), 0.15, "given", 41.0)  # CI 92 %; GA beyond the chart
+    assert round_head.status == "ok" and not round_head.flags
+    notes = note_lines(round_head, t)
+    assert len(notes) == 2 and t["ga_hadlock"] not in " ".join(notes)
+    page = report_html(round_head, np.full((540, 800), 0.3, np.float32), lang)
+    status = " ".join(re.findall(r"<p class='status [a-z]+'>(.*?)</p>", page))
+    box = re.search(r"<div class='notes'>(.*?)</div>", page).group(1)
+    assert html.escape(t["notes"]) in box and all(html.escape(n) in box for n in notes)
+    assert not any(html.escape(n) in status for n in notes) and status == html.escape(t["status_ok"])
+    flagged = Measurement("a.png", "ok", quality=0.3, model_version="t", image_size=(800, 540),
+                          interval_half_widths={"hc": 0.05, "bpd": 0.06, "ofd": 0.06},
+                          uncertain_arcs=[{"from_deg": 150.0, "to_deg": 210.0, "share": 0.17, "cause": "faint_echo",
+                                           "where": "left"}])
+    flagged.flags = ["low_quality"]
+    _fill(flagged, Ellipse(400, 270, 190, 175, 10), 0.15, "given", None)
+    flagged.status = "flagged"
+    page = report_html(flagged, np.full((540, 800), 0.3, np.float32), lang)
+    status = " ".join(re.findall(r"<p class='status [a-z]+'>(.*?)</p>", page))
+    (line,) = review_lines(flagged, t)
+    assert html.escape(line) in status and t["where_left"] in line and "5.0" in line
+    assert html.escape(t["flag_low_quality_score"].split("(")[0]) not in status
+    box = re.search(r"<div class='notes'>(.*?)</div>", page).group(1)
+    assert html.escape(note_lines(flagged, t)[0]) in box and html.escape(note_lines(flagged, t)[0]) not in status

@@ -85,7 +85,7 @@ def test_no_calibration_refuses_mm(tmp_path, grey):
     p = write_us_dicom(tmp_path / "n.dcm", grey)
     m = fetalhead.measure(p)
     assert m.status in ("ok", "flagged") and m.head_circumference_mm is None
-    assert "no calibration" in m.message and "no_pixel_spacing" in m.flags
+    assert "no calibration" in m.note_message and "no_pixel_spacing" in m.notes
     # a spacing given by the user is used only then, and the source says so
     m2 = fetalhead.measure(p, PS, spacing_source="command line")
     assert m2.head_circumference_mm is not None and "DICOM not usable" in m2.spacing_source
@@ -95,7 +95,7 @@ def test_pixel_spacing_fallback(tmp_path, grey, png_hc):
     p = write_us_dicom(tmp_path / "ps.dcm", grey, pixel_spacing=(PS, PS))
     m = fetalhead.measure(p)
     assert m.spacing_source == "dicom:PixelSpacing"
-    assert "PixelSpacing" in m.message
+    assert "PixelSpacing" in m.note_message
     assert m.head_circumference_mm == pytest.approx(png_hc, abs=1e-6)
 
 
@@ -103,7 +103,7 @@ def test_region_box_outside_matrix_refuses_mm(tmp_path, grey):
     h, w = grey.shape
     p = write_us_dicom(tmp_path / "b.dcm", grey, [region(0, 0, w + 200, h - 1, PS / 10)])
     m = fetalhead.measure(p)
-    assert m.head_circumference_mm is None and "outside the" in m.message
+    assert m.head_circumference_mm is None and "outside the" in m.note_message
 
 
 def test_a_region_box_ending_at_the_matrix_edge_is_accepted(tmp_path, grey, png_hc):
@@ -112,7 +112,7 @@ def test_a_region_box_ending_at_the_matrix_edge_is_accepted(tmp_path, grey, png_
     edge = fetalhead.measure(write_us_dicom(tmp_path / "e.dcm", grey, [region(0, 0, w, h, PS / 10)]))
     assert edge.head_circumference_mm == pytest.approx(png_hc, abs=1e-6)
     beyond = fetalhead.measure(write_us_dicom(tmp_path / "f.dcm", grey, [region(0, 0, w + 2, h - 1, PS / 10)]))
-    assert beyond.head_circumference_mm is None and "outside the" in beyond.message
+    assert beyond.head_circumference_mm is None and "outside the" in beyond.note_message
 
 
 def test_burned_in_text_outside_the_regions_is_blanked_in_everything_written(tmp_path, grey):
@@ -161,14 +161,14 @@ def test_disagreeing_regions_refuse_mm(tmp_path, grey):
     h, w = grey.shape
     regions = [region(0, 0, w - 1, h - 1, PS / 10), region(0, 0, w - 1, h - 1, PS / 10 * 1.2)]
     m = fetalhead.measure(write_us_dicom(tmp_path / "d.dcm", grey, regions))
-    assert m.head_circumference_mm is None and "disagree" in m.message
+    assert m.head_circumference_mm is None and "disagree" in m.note_message
 
 
 def test_anisotropic_spacing_needs_consent(tmp_path, grey):
     h, w = grey.shape
     p = write_us_dicom(tmp_path / "an.dcm", grey, [region(0, 0, w - 1, h - 1, PS / 10, PS / 10 * 1.05)])
     m = fetalhead.measure(p)
-    assert m.head_circumference_mm is None and "differ" in m.message
+    assert m.head_circumference_mm is None and "differ" in m.note_message
     m2 = fetalhead.measure(p, accept_anisotropic=True)
     assert m2.pixel_spacing_mm == pytest.approx((PS, PS * 1.05))
 
@@ -176,7 +176,7 @@ def test_anisotropic_spacing_needs_consent(tmp_path, grey):
 def test_head_outside_every_region(tmp_path, grey):
     p = write_us_dicom(tmp_path / "o.dcm", grey, [region(0, 0, 60, 60, PS / 10)])
     m = fetalhead.measure(p, blank_outside_regions=False)  # (blanked, there would be no head to find)
-    assert m.head_circumference_mm is None and "outside every calibrated" in m.message
+    assert m.head_circumference_mm is None and "outside every calibrated" in m.note_message
 
 
 def test_choose_spacing_rules():

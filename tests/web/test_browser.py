@@ -165,7 +165,8 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
     moved = page.evaluate("landmarks(state.ellipse)")
     assert moved["bpd_1"] == pytest.approx(ends["bpd_1"], abs=0.5)
     assert abs(moved["bpd_2"][0] - ends["bpd_2"][0]) + abs(moved["bpd_2"][1] - ends["bpd_2"][1]) > 5
-    assert "Adjusted by hand" in page.text_content("#flags")
+    # said once, in the status (as in the report), not again as a flag under it
+    assert "adjusted by hand" in page.text_content("#status") and "Adjusted by hand" not in page.text_content("#flags")
     assert page.get_attribute("#status", "class") == "status adjusted"
 
     # dragging an OFD caliper (either end) outwards makes the OFD (and HC) larger, the BPD stays
@@ -196,7 +197,7 @@ def test_measure_in_the_page(server, browser, samples_dir, tmp_path):
     # undo brings back the measured figures, without "adjusted"
     page.click("#reset")
     assert _wait_until(lambda: page.text_content("#val-hc") == shown["hc_mm"])
-    assert "Adjusted by hand" not in page.text_content("#flags")
+    assert "adjusted by hand" not in page.text_content("#status")
 
     # languages: every label and the figures' words change; numbers and units stay international
     for lang in ("hi", "te"):
@@ -333,12 +334,45 @@ def test_the_banner_follows_the_status_and_implausible_input_is_refused(server, 
     _measure(page, samples_dir / "358_HC.png")
     api = _api_measure(server, samples_dir / "358_HC.png", include_image="false")
     assert page.get_attribute("#status", "class") == f"status {api['status']}"
-    assert "px" in page.text_content("#val-hc") and "flag_no_pixel_spacing" not in page.text_content("#flags")
-    assert translations("en")["flag_no_pixel_spacing"] in page.text_content("#flags")
+    assert "px" in page.text_content("#val-hc") and "no_pixel_spacing" not in page.text_content("body")
+    # no pixel size is information: a note apart from the banner, not a warning under it
+    assert translations("en")["note_no_pixel_spacing"] in page.text_content("#notes")
+    assert translations("en")["note_no_pixel_spacing"] not in page.text_content("#flags")
     green = page.evaluate("getComputedStyle(document.getElementById('status')).backgroundColor")
     r, g, b = (int(v) for v in re.findall(r"\d+", green)[:3])
     assert not (g > r + 20 and g > b + 20), green  # "ok" is no promise: not shown in green
     assert "reliable" not in page.text_content("body").lower()
+    page.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "hi"])
+def test_review_flags_under_the_banner_notes_apart(server, browser, samples_dir, lang):
+    """Issue 21: a flagged scan (785_HC.png: a wide 90 % range, its skull echo faint on one side, its
+    cephalic index outside Hadlock's +/-1 SD, too late for INTERGROWTH-21st's dating) shows under the
+    banner what is wrong, where and what to check, in the page's language; the cephalic index and the
+    figure left out are notes outside the banner; the part of the outline to check is drawn in magenta."""
+    path, ps = samples_dir / "785_HC.png", 0.214313345
+    api = _api_measure(server, path, pixel_size_mm=ps, lang=lang, include_image="false")
+    assert api["status"] == "flagged" and api["flags"] == ["low_quality"] and api["uncertain_arcs"]
+    assert api["notes"] == ["cephalic_index_out_of_range", "outside_dating_window"]  # HC 311 mm: late for IG-21st
+    t = translations(lang)
+    page = _open(browser, server, lang)
+    _measure(page, path, ps)
+    assert page.get_attribute("#status", "class") == "status flagged"
+    flags = [li.text_content() for li in page.locator("#flags li").all()]
+    assert flags == api["display"]["review"] and len(flags) == 1
+    assert t[f"where_{api['uncertain_arcs'][0]['where']}"] in flags[0] and "fit the skull" not in flags[0]
+    notes = [li.text_content() for li in page.locator("#notes-list li").all()]
+    assert notes == api["display"]["notes"] and len(notes) == 2 and "74–83" in notes[0]
+    assert notes[1].startswith(t["ga_intergrowth"])
+    assert page.locator("#notes").is_visible() and page.locator(".banner #notes").count() == 0
+    assert not any(n in page.text_content(".banner") for n in notes)
+    assert page.locator("#doubt-key").is_visible() and page.text_content("#doubt-key") == t["uncertain_part"]
+    magenta = page.evaluate("""() => { const c = document.getElementById('view');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 240 && d[i + 1] < 30 && d[i + 2] > 240) n++;
+        return n; }""")
+    assert magenta > 50
     page.close()
 
 

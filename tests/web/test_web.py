@@ -61,7 +61,7 @@ def test_measure_matches_the_python_api(client, scan_bytes, samples_dir):
 
 def test_measure_without_pixel_size_gives_pixels(client, scan_bytes):
     j = post_scan(client, scan_bytes).json()
-    assert j["unit"] == "px" and j["hc_mm"] is None and "no_pixel_spacing" in j["flags"]
+    assert j["unit"] == "px" and j["hc_mm"] is None and "no_pixel_spacing" in j["notes"] and not j["flags"]
     assert j["pixel_spacing_mm"] is None and j["hc_px"] > 0
 
 

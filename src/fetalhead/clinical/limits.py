@@ -20,6 +20,9 @@ __all__ = [
     "TTA_HC_DISAGREEMENT_ZERO",
     "MIN_AXIS_RATIO",
     "NO_HEAD_MASK_FIT",
+    "NO_HEAD_CONFIDENCE",
+    "NO_HEAD_DOUBTFUL_CONFIDENCE",
+    "no_fetal_head",
     "TOO_UNCERTAIN_QUALITY",
     "SKULL_SEEN_MIN",
     "OUTLINE_IN_FIELD_MIN",
@@ -80,6 +83,23 @@ MIN_AXIS_RATIO = 0.4
 #: heads score 0.96 or more; heads under shadows and cuts 0.54 or more (two shadow bands).
 NO_HEAD_MASK_FIT = 0.5
 
+#: No fetal head. The network was trained to say "no head" on views of random parts of the scans and
+#: on blank views (``fetalhead.training.train``: ``random_crop_prob``, ``blank_view_prob``), so its mean
+#: head probability over the region it calls head is near 1 on a fetal head and lower on anything else:
+#: ``coarse_confidence`` in the whole-image view, ``head_confidence`` in the head-centred view. A scan is
+#: ``failed`` ("no fetal head found", no figures) when either is under this, or when both are under
+#: :data:`NO_HEAD_DOUBTFUL_CONFIDENCE`. Measured with ``python bench/no_head.py`` (shipped INT8 model
+#: 0.3.0): the 807 labelled HC18 images, clean, score 0.937 / 0.886 or more (whole image / head-centred);
+#: HC18's 335 official test images 0.904 / 0.942 or more: none fails; of every fifth labelled image
+#: under each of the 17 damages of ``bench/robustness.py``, 1 of 2754. Of the images with no fetal head
+#: that the network still outlined (crops of HC18 scans away from the head, other anatomy), 500 of 525
+#: fail (BENCHMARKS.md, "No fetal head"); a real head this unsure fails too, with the same words.
+NO_HEAD_CONFIDENCE = 0.88
+#: (whole-image view, head-centred view): both under these, the network is unsure there is a head in
+#: both views: no fetal head (see :data:`NO_HEAD_CONFIDENCE`; clean labelled heads score 0.937 or more
+#: in the first, and none is under both).
+NO_HEAD_DOUBTFUL_CONFIDENCE = (0.93, 0.92)
+
 #: Nothing with a quality near zero prints an HC or a gestational age: under this quality score
 #: (with the calibrated model: a 90 % interval of HC of about +/-10 %, see
 #: :data:`fetalhead.model.uncertainty.QUALITY_ZERO_HALF_WIDTH`) the scan is ``failed``, and the message
@@ -118,6 +138,15 @@ GA_BY_DATES_RANGE_WEEKS = (min(HADLOCK_GA_RANGE_WEEKS[0], INTERGROWTH_GA_RANGE_W
 
 #: The growth chart's weeks axis: where the INTERGROWTH-21st standard is defined.
 CHART_GA_RANGE_WEEKS = INTERGROWTH_GA_RANGE_WEEKS
+
+
+def no_fetal_head(coarse_confidence: float, head_confidence: float) -> bool:
+    """Whether the network's confidence (mean head probability over its head region, whole-image
+    view and head-centred view, 0-1) says there is no fetal head (:data:`NO_HEAD_CONFIDENCE`,
+    :data:`NO_HEAD_DOUBTFUL_CONFIDENCE`)."""
+    whole, centred = NO_HEAD_DOUBTFUL_CONFIDENCE
+    return (min(coarse_confidence, head_confidence) < NO_HEAD_CONFIDENCE
+            or (coarse_confidence < whole and head_confidence < centred))
 
 
 class LimitError(ValueError):

@@ -9,7 +9,9 @@ One Bundle (type ``collection``) per measured scan:
   of its own: 18185-9 "Gestational age" with the method in words). Status ``preliminary``: measured
   by software, a clinician reviews it. The calibrated 90 % interval is a note (FHIR's referenceRange
   is a normal range, which this is not); a flagged result gets the interpretation "abnormal" only
-  when it is flagged for review, with the reasons in the note;
+  when it is flagged for review, with the reasons in words in the note (what is wrong, where, what to
+  check); information that is no warning (a cephalic index outside Hadlock's +/-1 SD, a figure left
+  out) is a note of its own;
 * the HC centile on the chart, coded (125012, DCM, "Growth Percentile rank": LOINC has no fetal HC
   percentile), with the z-score as a component (125013, DCM, "Growth Z-score"), the chart as its
   method, derived from the HC Observation;
@@ -148,13 +150,16 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
         if interval:
             notes.append(f"calibrated 90 % interval {interval[0]:.2f}-{interval[1]:.2f} {unit_display}")
         if review:
-            notes.append(f"status {m.status}" + (f": {', '.join(m.flags)}" if m.flags else ""))
+            notes.append(f"status {m.status}" + (f": {', '.join(m.flags)}" if m.flags else "")
+                         + (f" ({m.message})" if m.messages else ""))
             if m.status == "flagged":
                 obs["interpretation"] = [{"coding": [{
                     "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
                     "code": "A", "display": "Abnormal"}], "text": "flagged for review by the software"}]
         if notes:
             obs["note"] = [{"text": "; ".join(notes)}]
+        if m.note_messages:  # information, a note of its own, never the interpretation "abnormal"
+            obs.setdefault("note", []).append({"text": f"information (not a warning): {m.note_message}"})
         if study_instance_uid:
             obs["derivedFrom"] = [{"type": "ImagingStudy", "identifier": {"system": _DICOM_UID,
                                                                           "value": f"urn:oid:{study_instance_uid}"}}]

@@ -22,7 +22,9 @@ The SR follows TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16), in 
 * a result the software flags carries, on each figure, (software-flag, 99FHEAD) = (64957009, SCT,
   "Uncertain"), as does the BPD's gestational age of a head whose cephalic index is outside 74-83 %;
   the document is UNVERIFIED (a clinician verifies);
-* a TEXT comment (121106, DCM) with the status and flags in words ("needs a clinician's review").
+* a TEXT comment (121106, DCM) with the status, the flag codes and each in words (what is wrong,
+  where on the outline, what to check), the notes (information, not warnings) apart, and "needs a
+  clinician's review".
 
 Patient and study modules are copied from the source (highdicom's evidence), which is where they
 belong in DICOM going back to the PACS; they go nowhere else. SOP Instance UIDs are derived from the
@@ -230,7 +232,7 @@ def _biometry_group(hd, c, m, key, value, points, graphic, header):
     if ga_attr and getattr(m, ga_attr) is not None:
         # BPD dates a head whose cephalic index is outside 74-83 % unreliably (the page greys it)
         items.append(_gestational_age(hd, c, m, ga_attr,
-                                      uncertain=key == "bpd" and "cephalic_index_out_of_range" in m.flags))
+                                      uncertain=key == "bpd" and "cephalic_index_out_of_range" in m.notes))
     centile = getattr(m, f"{key}_centile", None)
     if centile is not None:
         items.append(_growth_rank(hd, c, m, "percentile", centile, c["percent"], key))
@@ -274,6 +276,8 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
     ci.ContentSequence = _how_measured(hd, c, m)
     ratios.ContentSequence = [ci]
     words = f"status {m.status}" + (f"; flags: {', '.join(m.flags)}" if m.flags else "") + \
+        (f"; to check: {m.message}" if m.messages else "") + \
+        (f"; notes (information, not warnings): {m.note_message}" if m.note_messages else "") + \
         (f"; centiles at a gestational age by dates of {m.ga_by_dates_weeks:.3f} weeks"
          if m.ga_by_dates_weeks is not None and m.hc_centile is not None else "") + \
         "; uncertainty ranges are the calibrated 90 % intervals" + \

@@ -29,7 +29,7 @@ from ..clinical.limits import INSIDE_FRACTION_SCORE_RANGE, MIN_AXIS_RATIO, TTA_H
 from .transforms import invert_affine, letterbox_affine, standardize, view_affine, warp_to_view
 
 __all__ = ["PipelineConfig", "SegmentationResult", "HeadNotFoundError", "PredictorError", "segment_head",
-           "inside_fraction", "outline_evidence"]
+           "inside_fraction", "outline_evidence", "outline_angles", "EVIDENCE_ANGLES"]
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -83,6 +83,10 @@ class SegmentationResult:
     quality: float
     components: dict = field(default_factory=dict)
     coarse_ellipse: Ellipse | None = None
+    #: per angle around the outline (:func:`outline_angles`, plus ``mirror_diff``: how far the mirrored
+    #: views' outlines differ there, in semi-minor axes, and ``points``: where on the image (original
+    #: pixels) each angle lies); empty when not computed
+    outline: dict = field(default_factory=dict)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -159,18 +163,15 @@ SKULL_ECHO_MIN_CONTRAST = 0.12
 NO_ECHO_GREY = 1.0 / 255.0
 
 
-def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
-    """How much of the fitted outline the image and the network actually show (view pixels).
+def outline_angles(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
+    """What the image and the network show at each of :data:`EVIDENCE_ANGLES` angles around the
+    fitted outline ``e`` (view pixels), angle ``k`` at the ellipse parameter ``2 pi k / n``:
 
-    * ``outline_seen``: share of angles where the image has a skull echo on the outline (a
-      bright ridge within 10 % of the radius, brighter than both sides by
-      :data:`SKULL_ECHO_MIN_CONTRAST` of the grey range);
-      low behind acoustic shadows, missing skull arcs, or where there is no skull;
-    * ``boundary_sharpness``: mean over angles of prob(0.9 r) - prob(1.1 r), the network's
-      certainty that the outline is there;
-    * ``outline_in_field``: share of angles where the scan holds any echo (grey above
-      :data:`NO_ECHO_GREY`) between 0.7 and 1.3 of the radius: low where the outline runs out of
-      the imaged sector or out of the image.
+    * ``echo`` (bool): a skull echo on the outline (a bright ridge within 10 % of the radius,
+      brighter than both sides, 0.7 r and 1.3 r, by :data:`SKULL_ECHO_MIN_CONTRAST` of the grey range);
+    * ``sharpness`` (0-1): prob(0.9 r) - prob(1.1 r), the network's certainty that the outline is there;
+    * ``in_field`` (bool): the scan holds any echo (grey above :data:`NO_ECHO_GREY`) between 0.7 and
+      1.3 of the radius.
     """
     radii = np.array([0.7, 0.9, 0.95, 1.0, 1.05, 1.1, 1.3])
     pts = _scaled_points(e, radii, EVIDENCE_ANGLES)
@@ -179,10 +180,29 @@ def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
     span = max(float(hi - lo), 1e-3)
     ridge = grey[:, 1:6].max(axis=1) - np.maximum(grey[:, 0], grey[:, 6])
     p = _sample(prob, pts)
-    seen = ridge / span > SKULL_ECHO_MIN_CONTRAST
-    return {"outline_seen": float(np.mean(seen)), "skull_gap": _longest_gap(seen),
-            "boundary_sharpness": float(np.clip(p[:, 1] - p[:, 5], 0, 1).mean()),
-            "outline_in_field": float(np.mean(grey.max(axis=1) > NO_ECHO_GREY))}
+    return {"echo": ridge / span > SKULL_ECHO_MIN_CONTRAST, "sharpness": np.clip(p[:, 1] - p[:, 5], 0, 1),
+            "in_field": grey.max(axis=1) > NO_ECHO_GREY}
+
+
+def outline_evidence(view: np.ndarray, prob: np.ndarray, e: Ellipse) -> dict:
+    """How much of the fitted outline the image and the network actually show (view pixels), from
+    :func:`outline_angles`:
+
+    * ``outline_seen``: share of angles where the image has a skull echo on the outline;
+      low behind acoustic shadows, missing skull arcs, or where there is no skull;
+    * ``skull_gap``: the longest run of angles without one, as a share of the outline;
+    * ``boundary_sharpness``: mean over angles of prob(0.9 r) - prob(1.1 r), the network's
+      certainty that the outline is there;
+    * ``outline_in_field``: share of angles where the scan holds any echo between 0.7 and 1.3 of
+      the radius: low where the outline runs out of the imaged sector or out of the image.
+    """
+    return _evidence_of(outline_angles(view, prob, e))
+
+
+def _evidence_of(a: dict) -> dict:
+    """:func:`outline_evidence`'s shares from :func:`outline_angles`'s per-angle evidence ``a``."""
+    return {"outline_seen": float(np.mean(a["echo"])), "skull_gap": _longest_gap(a["echo"]),
+            "boundary_sharpness": float(a["sharpness"].mean()), "outline_in_field": float(np.mean(a["in_field"]))}
 
 
 #: Rays from the fitted centre along which the mirrored views' outlines are compared, and the
@@ -224,14 +244,21 @@ def _longest_gap(seen: np.ndarray) -> float:
     return longest / len(seen)
 
 
-def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig, pyramid: list | None = None) -> Ellipse:
+def _coarse(image: np.ndarray, predict: Predict, cfg: PipelineConfig, pyramid: list | None = None
+            ) -> tuple[Ellipse, dict]:
+    """The first ellipse (original pixels) and what the whole-image view says about the head:
+    ``coarse_area`` (share of the view the network calls head) and ``coarse_confidence`` (the mean
+    head probability over the region the ellipse was fitted to: near 1 for a fetal head, lower where
+    the network is unsure there is a head at all)."""
     size = cfg.input_size
     m = letterbox_affine(image.shape, size)
     prob = _predict_prob(predict, [warp_to_view(image, m, size, pyramid)])[0]
-    if (prob > 0.5).sum() < cfg.min_coarse_area_fraction * size * size:
+    area = float((prob > 0.5).mean())
+    if area < cfg.min_coarse_area_fraction:
         raise HeadNotFoundError("no head found in the image")
-    e_view, _, _ = _fit_prob(prob, level=cfg.boundary_level)
-    return e_view.transformed(invert_affine(m))
+    e_view, region, _ = _fit_prob(prob, level=cfg.boundary_level)
+    comps = {"coarse_area": area, "coarse_confidence": float(prob[region > 0].mean()) if region.any() else 0.0}
+    return e_view.transformed(invert_affine(m)), comps
 
 
 def inside_fraction(e: Ellipse, shape) -> float:
@@ -243,7 +270,7 @@ def inside_fraction(e: Ellipse, shape) -> float:
 
 
 def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig, pyramid: list | None = None
-          ) -> tuple[Ellipse, dict]:
+          ) -> tuple[Ellipse, dict, dict]:
     size = cfg.input_size
     side = cfg.crop_side_factor * e0.semi_major
     m = view_affine(e0.center, side, size)
@@ -259,19 +286,25 @@ def _fine(image: np.ndarray, e0: Ellipse, predict: Predict, cfg: PipelineConfig,
         probs[k] = probs[k][::-1 if v else 1, ::-1 if h else 1].copy()
     mean_prob = probs.mean(axis=0)
     e_view, region, pts = _fit_prob(mean_prob, cfg.weighted_fit, cfg.boundary_level)
-    comps = outline_evidence(view, mean_prob, e_view)
+    angles = outline_angles(view, mean_prob, e_view)
+    comps = _evidence_of(angles)
     comps["fit_residual"] = float(np.sqrt(np.mean(distance_to_outline(pts, e_view) ** 2)) / e_view.semi_minor)
     fit_mask = ellipse_to_mask(e_view, (size, size))
     inter = np.logical_and(fit_mask, region).sum()
     union = np.logical_or(fit_mask, region).sum()
     comps["mask_fit"] = float(inter / max(union, 1))
+    comps["head_confidence"] = float(mean_prob[region > 0].mean())  # how sure the network is of its head
     if len(flips) > 1:
         rays = _scaled_points(e_view, _TTA_RADII, TTA_RAYS)
         r0, r1 = (_outline_radii(p, rays, cfg.boundary_level) for p in probs[:2])
         rho = np.hypot(*(rays[:, 0] - e_view.center).T) / _TTA_RADII[0]  # the outline's radius per ray
         comps["tta_hc_rel_diff"] = float(abs(np.mean(r0 - r1)))
         comps["tta_outline_diff"] = float(np.mean(np.abs(r0 - r1) * rho) / e_view.semi_minor)
-    return e_view.transformed(invert_affine(m)), comps
+        angles["mirror_diff"] = np.abs(r0 - r1) * rho / e_view.semi_minor  # TTA_RAYS == EVIDENCE_ANGLES
+    back = invert_affine(m)
+    on_outline = _scaled_points(e_view, np.array([1.0]), EVIDENCE_ANGLES)[:, 0]
+    angles["points"] = on_outline @ back[:, :2].T + back[:, 2]  # original pixels
+    return e_view.transformed(back), comps, angles
 
 
 def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | None = None
@@ -297,10 +330,11 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
         raise ValueError("image must be 2D grey")
     try:
         pyramid: list = []  # the image's reduced levels, shared by the coarse and fine views
-        coarse = _coarse(img, predict, cfg, pyramid)
-        e, comps = coarse, {}
+        coarse, coarse_comps = _coarse(img, predict, cfg, pyramid)
+        e, comps, angles = coarse, {}, {}
         for _ in range(max(1, cfg.refine_passes)):
-            e, comps = _fine(img, e, predict, cfg, pyramid)
+            e, comps, angles = _fine(img, e, predict, cfg, pyramid)
+        comps.update(coarse_comps)
     except ValueError as exc:  # an ellipse fit that failed on a degenerate mask
         raise HeadNotFoundError(f"no head ellipse could be fitted ({exc})") from None
     inside = inside_fraction(e, img.shape)
@@ -318,4 +352,4 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
     if e.semi_minor / e.semi_major < MIN_AXIS_RATIO:
         comps["implausible_shape"] = True
         quality = min(quality, 0.0)
-    return SegmentationResult(ellipse=e, quality=quality, components=comps, coarse_ellipse=coarse)
+    return SegmentationResult(ellipse=e, quality=quality, components=comps, coarse_ellipse=coarse, outline=angles)

@@ -44,7 +44,8 @@ import numpy as np
 __all__ = ["QUALITY_ZERO_HALF_WIDTH", "FEATURES", "Calibration", "feature_vector", "conformal_quantile", "fit_difficulty",
            "fit_calibration", "choose_flag_half_width", "relative_interval", "WRONG_HC_SHARE", "OFF_HC_SHARE",
            "INTERVAL_LEVEL", "NEIGHBOUR_FRACTION", "neighbour_difficulty", "FlagTargets", "FLAG_TARGETS",
-           "flag_line_table"]
+           "flag_line_table", "OUTLINE_DOUBT_SHARPNESS", "OUTLINE_DOUBT_MIRROR", "DOUBT_MIN_ARC", "DOUBT_CAUSES",
+           "COMPASS", "angle_causes", "compass", "doubtful_arcs"]
 
 #: A measurement is *off* when its HC is more than this share from the reference: beyond one
 #: sonographer's own 95 % limits of repeatability for HC (about +/-3 %: Sarris et al., Ultrasound
@@ -332,3 +333,96 @@ def fit_calibration(features: np.ndarray, rel_err_hc, rel_err_bpd, rel_err_ofd, 
     clean_cal = np.zeros(int(cal_idx.sum()), bool) if clean is None else np.asarray(clean, bool)[cal_idx]
     cal.flag_half_width = choose_flag_half_width(cal.q_hc * d, hc[cal_idx], clean_cal, targets)
     return cal
+
+
+# --- where on the outline the doubt lies ---------------------------------------------------------
+
+#: An angle of the outline is doubtful when the network's probability falls by less than this across
+#: 0.9-1.1 of the radius there (``sharpness`` of :func:`fetalhead.model.pipeline.outline_angles`): the
+#: network does not know where the border is: half the probability range. On the 807 labelled HC18
+#: images (shipped model 0.3.0, ``python bench/no_head.py --angles``) 1.6 % of the outline's angles are
+#: doubtful by this or :data:`OUTLINE_DOUBT_MIRROR`, 21.3 % for want of a skull echo (mostly the sides
+#: of the skull, parallel to the beam), none for want of any echo.
+OUTLINE_DOUBT_SHARPNESS = 0.5
+#: ... or when the outlines of the view and of its mirror image lie further apart than this share of
+#: the semi-minor axis there (3 %: one sonographer's repeatability of HC, Sarris et al., UOG 2012).
+OUTLINE_DOUBT_MIRROR = 0.03
+#: A stretch of doubtful angles is named (and marked on the overlay) when it spans at least this
+#: share of the outline (4 of 72 angles, 20 degrees); single doubtful angles are everyday speckle.
+DOUBT_MIN_ARC = 4 / 72
+#: The causes of doubt at an angle, most telling first (the words are ``doubt_<cause>`` in the
+#: translations): no echo at all (outside the image or the ultrasound sector), no skull echo (a
+#: shadow, a faint or missing skull arc), the network unsure where the border is.
+DOUBT_CAUSES = ("no_echo", "faint_echo", "unsure_outline")
+#: Where on the image a stretch lies, by the direction of its middle from the head's centre (image
+#: coordinates: clockwise from +x, y down), in eighths of a turn (``all_round`` for the whole outline).
+COMPASS = ("right", "bottom_right", "bottom", "bottom_left", "left", "top_left", "top", "top_right")
+
+
+def angle_causes(outline: dict) -> np.ndarray:
+    """The cause of doubt at each angle of ``outline`` (see :data:`DOUBT_CAUSES`), or ``""``."""
+    n = len(outline["echo"])
+    causes = np.full(n, "", dtype=object)
+    unsure = np.asarray(outline["sharpness"], float) < OUTLINE_DOUBT_SHARPNESS
+    if "mirror_diff" in outline:
+        unsure |= np.asarray(outline["mirror_diff"], float) > OUTLINE_DOUBT_MIRROR
+    causes[unsure] = "unsure_outline"
+    causes[~np.asarray(outline["echo"], bool)] = "faint_echo"
+    causes[~np.asarray(outline["in_field"], bool)] = "no_echo"
+    return causes
+
+
+def compass(direction_deg: float) -> str:
+    """The eighth of the image a direction points to (degrees clockwise from +x, y down)."""
+    return COMPASS[int(round((float(direction_deg) % 360.0) / 45.0)) % 8]
+
+
+def doubtful_arcs(outline: dict, center, min_arc: float = DOUBT_MIN_ARC, most: int = 3) -> list[dict]:
+    """The stretches of the outline where the measurement is doubtful, longest first (at most ``most``).
+
+    ``outline``: per angle, as :attr:`fetalhead.model.pipeline.SegmentationResult.outline` (``points``
+    in image pixels); ``center``: the head's centre (pixels). A stretch is a run of doubtful angles (a
+    single clear angle inside one does not cut it) spanning at least ``min_arc`` of the outline. Each
+    is ``{"from_deg", "to_deg", "share", "cause", "where"}``: the directions (degrees clockwise from
+    +x about the centre, image coordinates) where it starts and ends, going clockwise; its share of
+    the outline; its most common cause (:data:`DOUBT_CAUSES`) and where it lies (:data:`COMPASS`).
+    """
+    if not outline or "points" not in outline:
+        return []
+    causes = angle_causes(outline)
+    n = len(causes)
+    bad = causes != ""
+    if bad.all():
+        runs = [np.arange(n)]
+    elif not bad.any():
+        return []
+    else:
+        closed = bad | (np.roll(bad, 1) & np.roll(bad, -1))  # one clear angle between two doubtful ones
+        start = int(np.argmin(closed))  # walk from a clear angle so that no run wraps
+        runs, run = [], []
+        for k in (np.arange(n) + start) % n:
+            if closed[k]:
+                run.append(k)
+            elif run:
+                runs.append(np.array(run))
+                run = []
+        if run:
+            runs.append(np.array(run))
+    pts = np.asarray(outline["points"], float)
+    cx, cy = float(center[0]), float(center[1])
+    direction = np.degrees(np.arctan2(pts[:, 1] - cy, pts[:, 0] - cx)) % 360.0
+    out = []
+    for idx in runs:
+        if len(idx) < min_arc * n - 1e-9:
+            continue
+        found = [c for c in causes[idx] if c]
+        cause = max(DOUBT_CAUSES, key=lambda c: (found.count(c), -DOUBT_CAUSES.index(c)))
+        # the angles run clockwise on the image (the outline's parameter, through a map that keeps
+        # orientation), so a run goes clockwise from its first angle to its last
+        first, last = direction[idx[0]], direction[idx[-1]]
+        middle = (first + ((last - first) % 360.0) / 2.0) % 360.0
+        out.append({"from_deg": round(float(first), 1), "to_deg": round(float(last), 1),
+                    "share": round(len(idx) / n, 3), "cause": cause,
+                    "where": "all_round" if len(idx) == n else compass(middle)})
+    out.sort(key=lambda a: -a["share"])
+    return out[:most]

@@ -10,10 +10,41 @@ import numpy as np
 from .._version import SOFTWARE_NAME
 from ..clinical.geometry import ellipse_points
 
-__all__ = ["draw_overlay", "write_overlay"]
+__all__ = ["draw_overlay", "write_overlay", "arc_points", "in_arc"]
 
 GREEN, CYAN, YELLOW, RED, WHITE = (0, 220, 0), (255, 255, 0), (0, 215, 255), (0, 0, 255), (255, 255, 255)
 AMBER = (0, 160, 255)  # BGR: the outline of a result adjusted by hand
+MAGENTA = (255, 0, 255)  # BGR: the part of the outline to check (a doubtful stretch), drawn thick over it
+
+
+def in_arc(direction_deg, arc: dict) -> np.ndarray:
+    """Whether directions (degrees clockwise from +x about the centre) lie in ``arc`` (its ``from_deg``
+    clockwise to its ``to_deg``; a stretch all round the head holds every direction)."""
+    d = np.asarray(direction_deg, float)
+    if arc.get("where") == "all_round":
+        return np.ones(d.shape, bool)
+    start, span = float(arc["from_deg"]), (float(arc["to_deg"]) - float(arc["from_deg"])) % 360.0
+    return (d - start) % 360.0 <= span
+
+
+def arc_points(ellipse, arc: dict, n: int = 720) -> list[np.ndarray]:
+    """The outline's points (pixels) in a doubtful stretch, as runs of consecutive points."""
+    pts = ellipse_points(ellipse, n)
+    inside = in_arc(np.degrees(np.arctan2(pts[:, 1] - ellipse.center_y, pts[:, 0] - ellipse.center_x)) % 360.0, arc)
+    if inside.all():
+        return [pts]
+    k = int(np.argmin(inside))  # start on a point outside, so that no run wraps
+    order = np.roll(np.arange(n), -k)
+    runs, run = [], []
+    for i in order:
+        if inside[i]:
+            run.append(i)
+        elif run:
+            runs.append(pts[run])
+            run = []
+    if run:
+        runs.append(pts[run])
+    return runs
 
 
 def _fmt(v, unit="", nd=1):
@@ -43,8 +74,8 @@ def _text_lines(m) -> list[str]:
 def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.ndarray:
     """BGR uint8 picture of ``grey`` (float in [0, 1]) with the measurement drawn on it.
 
-    Ellipse in green (red when flagged), the four landmarks as cyan dots, the BPD
-    and OFD as yellow lines, and the figures (mm, or px without spacing), the
+    Ellipse in green (red when flagged; the stretches of it to check, ``uncertain_arcs``, thick in
+    magenta), the four landmarks as cyan dots, the BPD and OFD as yellow lines, and the figures (mm, or px without spacing), the
     gestational age and the quality written in the top-left corner (``with_text``; the
     reports write the figures beside the picture instead, in the chosen language).
     """
@@ -64,6 +95,10 @@ def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.nd
         colour = {"ok": GREEN, "adjusted": AMBER}.get(m.status, RED)
         pts = np.round(ellipse_points(m.ellipse, 720) * 16).astype(np.int32)
         cv2.polylines(out, [pts], True, colour, 1 * scale, cv2.LINE_AA, shift=4)
+        for arc in getattr(m, "uncertain_arcs", None) or []:
+            for run in arc_points(m.ellipse, arc):
+                cv2.polylines(out, [np.round(run * 16).astype(np.int32)], arc.get("where") == "all_round", MAGENTA,
+                              3 * scale, cv2.LINE_AA, shift=4)
         lm = m.landmarks
         for a, b in (("ofd_1", "ofd_2"), ("bpd_1", "bpd_2")):
             p1 = tuple(int(round(v * 16)) for v in lm[a])

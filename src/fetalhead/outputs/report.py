@@ -15,34 +15,24 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
-import json
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from ..assets import FONTS_DIR, I18N_DIR, WEB_FONTS_DIR
+from ..assets import FONTS_DIR, WEB_FONTS_DIR
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_value_at_centile, check_chart
 from .display import centile_band, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE
+from .wording import LANGUAGES, fill, note_lines, review_lines, translations
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
            "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
 
-LANGUAGES = ("en", "hi", "te")
 CENTILES = (3, 10, 50, 90, 97)
 _FONTS = FONTS_DIR
-
-
-@lru_cache(maxsize=8)
-def translations(lang: str = "en") -> dict:
-    """The labels of one language (``en``, ``hi``, ``te``) from ``assets/i18n/<lang>.json``."""
-    if lang not in LANGUAGES:
-        raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, got {lang!r}")
-    return json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8"))
 
 
 def growth_curves(measure: str = "hc", step_weeks: float = 0.5, chart: str = DEFAULT_CHART) -> dict:
@@ -64,13 +54,6 @@ def chart_label(key: str, chart: str, t: dict) -> str:
 
 def _fmt(v, nd=1, unit=""):
     return "—" if v is None else f"{v:.{nd}f}{(' ' + unit) if unit else ''}"
-
-
-def fill(template: str, **values) -> str:
-    """A translation with its ``{name}`` places filled (the page does the same)."""
-    for k, v in values.items():
-        template = template.replace("{" + k + "}", str(v))
-    return template
 
 
 def withheld_text(m, column: str, t: dict) -> str:
@@ -123,7 +106,8 @@ TABLE_ROWS = (("hc", "hc_mm"), ("bpd", "bpd_mm"), ("ofd", "ofd_mm"), ("ci", "cep
 
 def display_values(m, t: dict) -> dict:
     """Each figure as written for people in the language of ``t`` (result column -> text), with
-    ``chart_note``: the one place that writes figures for the page (``display`` in the API's answers),
+    ``chart_note``, ``review`` (the review flags' lines, :func:`fetalhead.outputs.wording.review_lines`)
+    and ``notes`` (information, :func:`fetalhead.outputs.wording.note_lines`): the one place that writes figures for the page (``display`` in the API's answers),
     the HTML report and the PDF."""
     out = {}
     lengths = (("hc_mm", m.head_circumference_mm), ("bpd_mm", m.biparietal_diameter_mm),
@@ -143,7 +127,7 @@ def display_values(m, t: dict) -> dict:
         text = format_weeks_days(val) if val is not None else withheld_text(m, column, t)
         if val is not None and lo_hi:
             text += f" ({t['range_90']} {format_weeks_days(lo_hi[0])}–{format_weeks_days(lo_hi[1])})"
-        if val is not None and column == "ga_bpd_hadlock_weeks" and "cephalic_index_out_of_range" in m.flags:
+        if val is not None and column == "ga_bpd_hadlock_weeks" and "cephalic_index_out_of_range" in m.notes:
             text += f" ({t['ga_bpd_unreliable']})"  # the page greys it: HC dates this head, not BPD
         out[column] = text
     out["hc_centile"] = centile_text(m, t)
@@ -153,6 +137,8 @@ def display_values(m, t: dict) -> dict:
     out["quality"] = quality
     out["spacing_source"] = spacing_value_text(m.pixel_spacing_mm, m.spacing_source, t)
     out["chart_note"] = chart_note(m, t)
+    out["review"] = review_lines(m, t)  # under the status: what is wrong, where, what to do
+    out["notes"] = note_lines(m, t)  # information, shown apart from the warnings
     if (m.n_frames or 1) > 1:  # a cine loop: which frame was measured, and whether the software chose it
         out["frame"] = fill(t["loop_frame"], n=m.frame + 1, total=m.n_frames) + (
             f" ({t['loop_best']})" if m.hc_trace else f" ({t['loop_chosen_by_hand']})")
@@ -210,15 +196,11 @@ def spread_labels(ys, min_gap: float) -> list[float]:
 
 
 def _status_lines(m, t: dict) -> list[str]:
+    """The status and, under it, what is wrong: the review flags' lines or why nothing was measured."""
     lines = [t[f"status_{m.status}"]]
     if m.status == "failed" and f"failure_{m.failure}" in t:
         lines.append(t[f"failure_{m.failure}"])
-    for f in m.flags:
-        if f == "adjusted_by_hand" and m.status == "adjusted":
-            continue  # the status line says it already
-        if f"flag_{f}" in t and f != "no_pixel_spacing":
-            lines.append(t[f"flag_{f}"])
-    return lines
+    return lines + (review_lines(m, t) if m.status != "failed" else [])
 
 
 def _overlay_png(grey: np.ndarray, m) -> bytes:
@@ -281,6 +263,9 @@ def report_html(m, grey: np.ndarray, lang: str = "en") -> str:
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in report_rows(m, t)) \
         if m.status != "failed" else ""
     status = "".join(f"<p class='status {e(m.status)}'>{e(s)}</p>" for s in _status_lines(m, t))
+    note_items = note_lines(m, t) if m.status != "failed" else []
+    notes = (f"<div class='notes'><h2>{e(t['notes'])}</h2><ul>" + "".join(f"<li>{e(x)}</li>" for x in note_items)
+             + "</ul></div>") if note_items else ""
     chart = growth_chart_svg(m.head_circumference_mm, m.ga_by_dates_weeks, t, chart=m.chart)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     font_face = ""
@@ -298,7 +283,8 @@ body{{font-family:"Noto Sans","Noto Sans Devanagari","Noto Sans Telugu",sans-ser
 h1{{font-size:20px;margin:0 0 8px}} table{{border-collapse:collapse;margin:8px 0}}
 th,td{{text-align:left;padding:3px 10px;border-bottom:1px solid #ddd;font-size:13px}}
 img{{max-width:100%;border:1px solid #ccc}} .status.flagged,.status.failed{{color:#b00020;font-weight:bold}}
-.review{{border:2px solid #b00020;padding:8px;font-weight:bold}} .meta{{color:#555;font-size:12px}}
+.review{{border:2px solid #b00020;padding:8px;font-weight:bold}}
+.notes{{border-left:3px solid #3d6b53;padding:2px 8px;margin:6px 0;color:#223}} .notes ul{{margin:2px 0;padding-left:18px}} .meta{{color:#555;font-size:12px}}
 .chart{{width:420px;max-width:100%}} .pics{{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}}
 .pics>img{{flex:1 1 420px;min-width:0}} .pics>div{{flex:1 1 380px}} h2{{font-size:15px;margin:4px 0}}
 @page{{size:A4;margin:10mm}}
@@ -311,6 +297,7 @@ th,td{{padding:1px 8px;font-size:11px}} .meta{{font-size:9.5px;margin:4px 0}} .s
 <p class="meta">{e(t['scan'])}: {e(Path(m.source).name)} · {e(t['date_generated'])}: {e(now)} ·
 {e(SOFTWARE_NAME)} · {e(t['model_version'])}: {e(m.model_version)}</p>
 {status}
+{notes}
 <div class="pics">
 {f'<img alt="{e(t["canvas_label"])}" src="data:image/png;base64,{img64}">' if img64 else ''}
 <div><h2>{e(chart_label('growth_chart', m.chart, t))}</h2>
@@ -372,6 +359,12 @@ def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
         pdf.set_text_color(176, 0, 32) if m.status != "ok" else pdf.set_text_color(20, 60, 100)
         pdf.multi_cell(0, 6, line, new_x="LMARGIN", new_y="NEXT")
     pdf.set_text_color(0, 0, 0)
+    note_items = note_lines(m, t) if m.status != "failed" else []
+    if note_items:  # information, apart from the warnings and not in their colour
+        pdf.set_font(main, size=9)
+        pdf.set_text_color(40, 60, 50)
+        pdf.multi_cell(0, 4.5, t["notes"] + ": " + " · ".join(note_items), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
     # the scan (left) beside the chart (right), then the table under both
     y_top = pdf.get_y() + 1
     bottom = y_top

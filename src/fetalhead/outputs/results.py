@@ -9,6 +9,9 @@ resume key of a :class:`fetalhead.measurement.Measurement`.
   whole (with anisotropic spacing the axes and angle change, not just each coordinate).
 * JSON: :func:`to_json`, ``null`` where a number is missing, the pixel spacing as ``[x, y]``,
   flags and messages as lists, the ellipse and landmarks as objects.
+* ``flags`` and ``message`` are what sends a result to review (each flag in words: what is wrong,
+  where, what to do) or why it failed; ``notes`` and ``note_message`` are information, never a
+  warning (a cephalic index outside Hadlock's +/-1 SD, no pixel size, a figure left out and why).
 
 Everything here reads a measurement's attributes; nothing decides anything about a scan.
 """
@@ -42,7 +45,7 @@ RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the 
     "ga_hc_hadlock_weeks_low", "ga_hc_hadlock_weeks_high", "ga_hc_intergrowth_weeks_low",
     "ga_hc_intergrowth_weeks_high",
     "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
-    "chart", "time_s",
+    "chart", "time_s", "notes", "note_message",
 )
 HC18_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad")
 #: DICOM identifiers (never patient data) that get their own result columns.
@@ -109,6 +112,8 @@ def csv_row(m, rounded: bool = True) -> dict:
         row["pixel_size_mm"] = round(sx, 8) if sx == sy else f"{sx:.8g}x{sy:.8g}"
     row["flags"] = ";".join(m.flags)
     row["message"] = m.message
+    row["notes"] = ";".join(m.notes)
+    row["note_message"] = m.note_message
     out = {}
     for k, v in row.items():
         if v is None:
@@ -154,6 +159,10 @@ def to_json(m) -> dict:
     d["flags"] = list(m.flags)
     d["messages"] = list(m.messages)
     d["message"] = m.message
+    d["notes"] = list(m.notes)  # information, not warnings (fetalhead.measurement.NOTE_CODES)
+    d["note_messages"] = list(m.note_messages)
+    d["note_message"] = m.note_message
+    d["uncertain_arcs"] = [dict(a) for a in m.uncertain_arcs]  # where on the outline to check (flagged)
     d["spacing_note"] = m.spacing_note or None
     d["ellipse"] = None if m.ellipse is None else ellipse_json(m.ellipse)
     d["landmarks"] = None if not m.landmarks else {k: [float(x), float(y)] for k, (x, y) in m.landmarks.items()}
@@ -289,6 +298,7 @@ class ResultWriter:
 
             opts = pacsv.ConvertOptions(strings_can_be_null=True,
                                         column_types={c: "string" for c in ("filename", "flags", "message", "path",
+                                                                            "notes", "note_message",
                                                                             "sha256", "pixel_size_mm", "overlay")})
             table = pacsv.read_csv(io.BytesIO(self.csv_path.read_bytes()), convert_options=opts)
             pq.write_table(table, self.parquet)

@@ -149,6 +149,7 @@ function draw() {
   g.beginPath();
   g.ellipse(e.center_x, e.center_y, e.semi_major, e.semi_minor, (e.angle_deg * Math.PI) / 180, 0, 2 * Math.PI);
   g.stroke();
+  drawDoubt(g, e, lw);
   const lm = landmarks(e);
   g.strokeStyle = "#ffd700";
   for (const [a, b] of [["ofd_1", "ofd_2"], ["bpd_1", "bpd_2"]]) {
@@ -172,6 +173,34 @@ function draw() {
   g.lineWidth = lw;
 }
 
+// the stretches of the outline to check (a flagged result's `uncertain_arcs`, decided by the server),
+// thick in magenta over the outline, as in the overlay (fetalhead.outputs.overlay.arc_points)
+function inArc(deg, a) {
+  if (a.where === "all_round") return true;
+  const span = (((a.to_deg - a.from_deg) % 360) + 360) % 360;
+  return ((((deg - a.from_deg) % 360) + 360) % 360) <= span;
+}
+function drawDoubt(g, e, lw) {
+  const arcs = state.figures && state.figures.status === "flagged" ? state.figures.uncertain_arcs || [] : [];
+  if (!arcs.length) return;
+  const t = (e.angle_deg * Math.PI) / 180, n = 720;
+  g.save();
+  g.strokeStyle = "#ff00ff"; g.lineWidth = lw * 3; g.lineCap = "round";
+  for (const a of arcs) {
+    g.beginPath();
+    let drawing = false;
+    for (let i = 0; i <= n; i++) {
+      const s = (2 * Math.PI * i) / n, u = e.semi_major * Math.cos(s), v = e.semi_minor * Math.sin(s);
+      const x = e.center_x + u * Math.cos(t) - v * Math.sin(t), y = e.center_y + u * Math.sin(t) + v * Math.cos(t);
+      const deg = (((Math.atan2(y - e.center_y, x - e.center_x) * 180) / Math.PI) + 360) % 360;
+      if (inArc(deg, a)) { if (drawing) g.lineTo(x, y); else { g.moveTo(x, y); drawing = true; } }
+      else drawing = false;
+    }
+    g.stroke();
+  }
+  g.restore();
+}
+
 function showFigures(f) {
   const d = f.display || {};
   $("save-to-visit").disabled = false;
@@ -184,7 +213,7 @@ function showFigures(f) {
     "val-spacing": "spacing_source" };
   for (const [id, column] of Object.entries(rows)) $(id).textContent = missing(d[column]) ? tr("not_available") : d[column];
   $("val-model").textContent = [f.software, f.model_version].filter(Boolean).join(" · ");
-  $("val-ga-bpd").classList.toggle("unreliable", (f.flags || []).includes("cephalic_index_out_of_range"));
+  $("val-ga-bpd").classList.toggle("unreliable", (f.notes || []).includes("cephalic_index_out_of_range"));
   // the figures at a glance, right under the banner (on a phone the table is a screen further down)
   const first = (column) => (missing(d[column]) ? "" : String(d[column]).split(" (")[0]);
   const glance = [["HC", first("hc_mm")], ["BPD", first("bpd_mm")], ["GA", first("ga_hc_hadlock_weeks")],
@@ -193,13 +222,22 @@ function showFigures(f) {
   const st = $("status");
   st.className = `status ${f.status}`;
   st.textContent = tr(`status_${f.status}`);
+  // under the banner: what is wrong, where, what to do (the server's words); notes apart, never there
   const flags = $("flags");
   flags.replaceChildren();
-  for (const flag of f.flags || []) {
+  for (const line of f.status === "failed" ? [] : d.review || []) {
     const li = document.createElement("li");
-    li.textContent = tr(`flag_${flag}`);
+    li.textContent = line;
     flags.appendChild(li);
   }
+  $("doubt-key").hidden = !(f.status === "flagged" && (f.uncertain_arcs || []).length);
+  const notes = f.status === "failed" ? [] : d.notes || [];
+  $("notes-list").replaceChildren(...notes.map((line) => {
+    const li = document.createElement("li");
+    li.textContent = line;
+    return li;
+  }));
+  $("notes").hidden = !notes.length;
   if (f.status === "failed") {  // why, as a code the page translates; the library's details in English only
     const li = document.createElement("li");
     const why = state.t[`failure_${f.failure}`];
