@@ -75,15 +75,21 @@ bench-robustness: $(VENV)/.installed
 bench-scale: $(VENV)/.installed-dev
 	$(BIN)/python bench/scale.py
 
-# Reproduce the shipped model (about 70 minutes on 2 CPU cores), export it into the package, calibrate its
-# 90 % intervals and review flag on the validation split, and make its INT8 copy.
+# Reproduce the shipped model (about 70 minutes on 2 CPU cores), export it into the package, make its INT8
+# copy, and calibrate the 90 % intervals and review flag of both out of fold: every labelled image measured
+# by the fold model of the same recipe that never saw its subject (training-artifacts/cv/r030/fold<k>.onnx,
+# made by `make cv CV=runs/cv/r030` and `fetalhead export`), with the shipped pipeline settings (two fine
+# passes); the records are measured once (out/calibration-records.pkl) for both models.
 MODEL = src/fetalhead/model/weights/fetalhead_unet.onnx
+FOLD_MODELS = training-artifacts/cv/r030/fold0.onnx training-artifacts/cv/r030/fold1.onnx training-artifacts/cv/r030/fold2.onnx
 train: $(VENV)/.installed-dev
 	$(BIN)/fetalhead train --data ../shared/data/hc18 --out runs/shipped --seed 0
 	$(BIN)/fetalhead export runs/shipped/last.pt $(MODEL) --weights training-artifacts/fetalhead_unet.pt
-	$(BIN)/fetalhead calibrate --data ../shared/data/hc18 --model $(MODEL)
 	$(BIN)/fetalhead quantize --data ../shared/data/hc18 --model $(MODEL)
-	$(BIN)/fetalhead calibrate --data ../shared/data/hc18 --model $(MODEL:.onnx=_int8.onnx)
+	$(BIN)/fetalhead calibrate --data ../shared/data/hc18 --model $(MODEL) --refine-passes 2 \
+		--fold-models $(FOLD_MODELS) --records-cache out/calibration-records.pkl
+	$(BIN)/fetalhead calibrate --data ../shared/data/hc18 --model $(MODEL:.onnx=_int8.onnx) --refine-passes 2 \
+		--fold-models $(FOLD_MODELS) --records-cache out/calibration-records.pkl
 
 # The yardstick of model changes (issue 20): a recipe trained once per fold of the fixed subject-grouped
 # 3-fold split (training-artifacts/cv/folds.csv), each run without its fold (about 40 minutes a fold on

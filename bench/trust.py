@@ -154,7 +154,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="only the first N validation images")
     ap.add_argument("--model", default=None)
     ap.add_argument("--records", metavar="PICKLE", help="keep the measured records here and reuse them when the "
-                                                        "file exists (to study the calibration without re-measuring)")
+                                                        "file exists (to study the calibration without re-measuring; "
+                                                        "with --oof: the file of fetalhead calibrate --records-cache)")
     ap.add_argument("--oof", metavar="NAME=DIR", help="out of fold: every labelled image, measured by the model of a "
                     "recipe's fold runs (DIR/fold<k>, as bench/compare_models.py reads them) that never saw its "
                     "subject, instead of the shipped model on the validation split")
@@ -169,10 +170,10 @@ def main(argv=None) -> int:
     _, val = subject_split(samples, 0.2, seed=0)
     if args.limit:
         val = val[: args.limit]
-    model = load_model(args.model)
+    model = None if args.oof and args.skip_non_head else load_model(args.model)  # --oof measures with fold models
     t0 = time.time()
     if args.oof:
-        records = oof_records(args.oof, samples, args.folds, args.limit)
+        records = oof_records(args.oof, samples, args.folds, args.limit, args.records)
         val = samples
     elif args.records and Path(args.records).is_file():
         records = pickle.loads(Path(args.records).read_bytes())
@@ -205,33 +206,42 @@ def main(argv=None) -> int:
     return 0
 
 
-def oof_records(spec: str, samples, n_folds: int, limit: int = 0, out: Path = ROOT / "out" / "trust") -> list:
-    """Every sample measured clean and under each variation by the fold model of recipe ``NAME=DIR`` that
-    never saw its subject (the fold models and their outline levels as ``bench/compare_models.py`` makes
-    them); cached in ``out/oof_<NAME>.pkl``."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from compare_models import fold_checkpoint, fold_model
-    from fetalhead.scans.datasets import fold_split
+def oof_records(spec: str, samples, n_folds: int, limit: int = 0, cache: str | None = None) -> list:
+    """Every sample measured clean and under each variation by the fold model of recipe
+    ``NAME=DIR[:setting=value,...]`` that never saw its subject: ``DIR/fold<k>.onnx`` where exported (as
+    ``make train`` calibrates with them), else the fold runs exported and given their outline level as
+    ``bench/compare_models.py`` does; the settings override the measuring pipeline's, as there. The records
+    are those ``fetalhead calibrate --fold-models ... --records-cache FILE`` measures and keeps: with the
+    same ``cache`` file, the calibration and this benchmark share one measuring run."""
+    import dataclasses
 
-    name, _, folder = spec.partition("=")
-    folder = Path(folder)
-    cache = out / f"oof_{name}{'_' + str(limit) if limit else ''}.pkl"
-    out.mkdir(parents=True, exist_ok=True)
-    records = pickle.loads(cache.read_bytes()) if cache.is_file() else {}
+    sys.path.insert(0, str(ROOT / "bench"))
+    from compare_models import fold_checkpoint, fold_model, parse_candidate
+    from fetalhead.model.runtime import HeadModel
+    from fetalhead.scans.datasets import fold_split
+    from fetalhead.studies.calibration import _cached_records, _store_records, collect_oof_records, oof_records_key
+
+    name, folder, overrides = parse_candidate(spec)
+    models = []
     for k in range(n_folds):
-        if k in records:
+        if (folder / f"fold{k}.onnx").is_file():
+            models.append(HeadModel(folder / f"fold{k}.onnx", threads=1, verify=False))
             continue
         checkpoint = fold_checkpoint(folder, k)
         if checkpoint is None:
             raise SystemExit(f"{folder}: fold {k} is not trained")
-        train, held = fold_split(samples, n_folds, k)
-        held = held[:limit] if limit else held
+        train, _ = fold_split(samples, n_folds, k)
+        models.append(fold_model(checkpoint, train, 200, ROOT / "out" / "compare" / "models" / f"{folder.name}_fold{k}"))
+    pipeline = dataclasses.replace(models[0].pipeline_config, **overrides)
+    every = samples[:limit] if limit else samples
+    key = oof_records_key(models, pipeline, every)
+    records = _cached_records(cache, key)
+    if records is None:
         t0 = time.time()
-        model = fold_model(checkpoint, train, 200, ROOT / "out" / "compare" / "models" / f"{folder.name}_fold{k}")
-        records[k] = collect_records(held, model)
-        print(f"{name}: fold {k}, {len(held)} images x {len(VARIATIONS)} in {time.time() - t0:.0f} s", file=sys.stderr)
-        cache.write_bytes(pickle.dumps(records))
-    return [r for k in sorted(records) for r in records[k]]
+        records = collect_oof_records(every, models, pipeline=pipeline)
+        print(f"{name}: {len(every)} images x {len(VARIATIONS)} out of fold in {time.time() - t0:.0f} s", file=sys.stderr)
+        _store_records(cache, key, records)
+    return records
 
 
 def _official_test_images(model, data: Path) -> None:

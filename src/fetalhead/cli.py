@@ -112,6 +112,10 @@ def _cmd_calibrate(args) -> int:
 
     try:
         model = HeadModel(args.model, threads=args.threads)
+        if args.refine_passes:
+            import dataclasses
+
+            model.pipeline_config = dataclasses.replace(model.pipeline_config, refine_passes=args.refine_passes)
         folds = [HeadModel(f, threads=args.threads, verify=False) for f in args.fold_models or []]
         calibrate_model(args.data, model, args.out, limit=args.limit, fold_models=folds or None,
                         records_cache=args.records_cache,
@@ -522,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="out of fold: the recipe's fold models in fold order (fold k's model trained without fold k "
                         "of the fixed subject-grouped split); every labelled image is measured by the one that never "
                         "saw its subject, instead of the validation split by the model itself")
+    k.add_argument("--refine-passes", type=int, choices=(1, 2, 3), default=0, metavar="N",
+                   help="measure (and ship) with N fine passes (default: the model's own setting)")
     k.add_argument("--records-cache", metavar="FILE",
                    help="keep the measured records in FILE and reuse them when it holds the same models, settings, "
                         "images and variations (to calibrate the float and the INT8 model on one measuring run)")

@@ -32,8 +32,9 @@ def test_calibrate_records_learns_that_unseen_skull_is_hard():
     # the difficulty the intervals use (the neighbours') says the same
     assert cal.difficulty({"outline_seen": 0.35}) > 2 * cal.difficulty({"outline_seen": 0.95})
     assert 0 < cal.flag_half_width < 0.1 and cal.q_hc > 0
-    # the pooled scores' quantile is taken above the ranges' 90 % (the pool is not a user's mix)
-    assert cal.level == 0.9 and cal.quantile_level == POOLED_QUANTILE_LEVEL > 0.9
+    # the pooled scores' quantile is taken at the level chosen out of fold (issue 21)
+    assert cal.level == 0.9 and cal.quantile_level == POOLED_QUANTILE_LEVEL
+    assert calibrate_records(fake_records(), quantile_level=0.95).q_hc > cal.q_hc
     with pytest.raises(ValueError, match="at least 40"):
         calibrate_records(fake_records(10))
 

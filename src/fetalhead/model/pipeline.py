@@ -333,8 +333,11 @@ def segment_head(image: np.ndarray, predict: Predict, config: PipelineConfig | N
         coarse, coarse_comps = _coarse(img, predict, cfg, pyramid)
         e, comps, angles = coarse, {}, {}
         for _ in range(max(1, cfg.refine_passes)):
+            previous = e
             e, comps, angles = _fine(img, e, predict, cfg, pyramid)
         comps.update(coarse_comps)
+        if cfg.refine_passes > 1:  # how far the last fine pass moved the outline of the one before
+            comps["refine_rel_diff"] = float(abs(previous.perimeter_px - e.perimeter_px) / max(e.perimeter_px, 1e-9))
     except ValueError as exc:  # an ellipse fit that failed on a degenerate mask
         raise HeadNotFoundError(f"no head ellipse could be fitted ({exc})") from None
     inside = inside_fraction(e, img.shape)

@@ -7,7 +7,8 @@ et al. 2002; Lei et al., JASA 2018, section 5.2):
    of the mirrored views and of the coarse and fine passes, how well the network's mask is an
    ellipse, how much of the outline lies in the image, how much of the skull outline the image
    actually shows and its longest gap, how sharp the network's boundary is, the fit residual, the
-   disagreement of the mirrored outlines, the head's size in pixels and in mm). Two ways
+   disagreement of the mirrored outlines, the head's size in pixels and in mm, and with two fine
+   passes how far the second moved the outline). Two ways
    (``Calibration.method``):
 
    * ``"neighbours"`` (the default since model 0.3): the median |relative error| of the
@@ -74,7 +75,8 @@ NEIGHBOUR_FRACTION = 0.2
 _MIN_DIFFICULTY = 1e-4
 
 FEATURES = ("tta_hc_rel_diff", "coarse_fine_rel_diff", "mask_fit", "inside_fraction", "outline_seen",
-            "boundary_sharpness", "fit_residual", "head_px", "tta_outline_diff", "skull_gap", "hc_mm")
+            "boundary_sharpness", "fit_residual", "head_px", "tta_outline_diff", "skull_gap", "hc_mm",
+            "refine_rel_diff")
 #: HC used for the size feature when the pixel size is unknown (the middle of HC18's range, mm).
 _TYPICAL_HC_MM = 175.0
 
@@ -94,6 +96,8 @@ def feature_vector(components: dict) -> np.ndarray:
         math.log(float(c.get("tta_outline_diff", 0.05)) + 1e-3),
         float(c.get("skull_gap", 1.0)),
         math.log(min(max(float(c.get("hc_mm") or _TYPICAL_HC_MM), 20.0), 600.0)),
+        # a second fine pass's move (absent with one pass: the same value for every scan, so no weight)
+        math.log(float(c.get("refine_rel_diff", 0.0)) + 1e-3),
     ])
 
 
