@@ -60,6 +60,14 @@ MAX_MARK_DUTY = 0.45
 MIN_FILL = 0.6
 #: A mark's colour differs from its surrounding ring by at least this much (Euclidean RGB, 0-255).
 MIN_MARK_CONTRAST = 45.0
+#: A grey mark stands on a plain background: the brightness around it varies at most this much (standard
+#: deviation, 0-255); speckle does not. A coloured mark (chroma at least MIN_MARK_CHROMA) may stand on the image.
+MAX_RING_SD = 30.0
+#: ... or at least half of the ring is dark (below this level, 0-255): a mark beside a sector's edge.
+DARK_LEVEL = 40
+MIN_MARK_CHROMA = 60.0
+#: The marks of a scale lie on a straight line: their distances to it (RMS, pixels) at most this.
+MAX_LINE_RMS_PX = 1.2
 #: Top-hat kernel (pixels): structures thinner than this in one direction count as marks.
 TOPHAT_PX = 15
 #: Top-hat levels (0-255): a mark touching bright speckle stands alone at a higher one.
@@ -69,6 +77,10 @@ MAX_CANDIDATES = 1500
 NEIGHBOURS = 16
 #: A mark lies at most this far from its predicted place, as a share of the step.
 ALONG_TOLERANCE = 0.12
+#: A row goes on over at most 4 missing marks (dots merged with the bright edge of a sector) ...
+MAX_GAP_STEPS = 5
+#: ... and has a mark at this share of its steps at least.
+MIN_COVERAGE = 0.6
 
 
 @dataclass(eq=False)
@@ -220,7 +232,14 @@ def _components(rgb, mask):
     cnt = np.maximum(box(ii_n), 1.0)
     ring = np.stack([box(ii) / cnt for ii in ii_c], 1)
     contrast = np.linalg.norm(colour - ring, axis=1)
-    keep = small & (contrast >= MIN_MARK_CONTRAST) & (box(ii_n) >= 4)
+    v = rgb.max(axis=2).astype(np.float64)
+    ring_v = box(cv2.integral(v * notmask)) / cnt
+    ring_sd = np.sqrt(np.maximum(box(cv2.integral(v * v * notmask)) / cnt - ring_v ** 2, 0))
+    chroma = colour.max(axis=1) - colour.min(axis=1)
+    # on a plain background (a mark drawn beside the image), or coloured (a mark drawn over it)
+    dark = box(cv2.integral(((v < DARK_LEVEL) * notmask).astype(np.float64))) / cnt
+    plain = (ring_sd <= MAX_RING_SD) | (dark >= 0.5) | (chroma >= MIN_MARK_CHROMA)
+    keep = small & plain & (contrast >= MIN_MARK_CONTRAST) & (box(ii_n) >= 4)
     idx = np.flatnonzero(keep)
     return {"xy": cents[idx].astype(np.float64), "wh": np.stack([w[idx], h[idx]], 1).astype(np.float64),
             "area": area[idx].astype(np.float64), "colour": colour[idx], "contrast": contrast[idx]}
@@ -242,15 +261,15 @@ def _row_from(xy, sizes, origin, u, d, seed_size):
     first = np.concatenate([[True], k[idx][1:] != k[idx][:-1]])
     idx = idx[first]
     ks = k[idx]
-    # the run around step 0, gaps of at most 2 missing steps
+    # the run around step 0, gaps of at most MAX_GAP_STEPS - 1 missing steps (marks hidden by the image's edge)
     if 0 not in ks:
         return idx[:0], ks[:0]
     z = int(np.flatnonzero(ks == 0)[0])
     lo = z
-    while lo > 0 and ks[lo] - ks[lo - 1] <= 3:
+    while lo > 0 and ks[lo] - ks[lo - 1] <= MAX_GAP_STEPS:
         lo -= 1
     hi = z
-    while hi < len(ks) - 1 and ks[hi + 1] - ks[hi] <= 3:
+    while hi < len(ks) - 1 and ks[hi + 1] - ks[hi] <= MAX_GAP_STEPS:
         hi += 1
     return idx[lo:hi + 1], ks[lo:hi + 1]
 
@@ -261,12 +280,13 @@ def _fit(xy, ks):
     _, _, vt = np.linalg.svd(xy - c)
     u = vt[0]
     t = (xy - c) @ u
-    if np.polyfit(ks, t, 1)[0] < 0:
-        u = -u
-        t = -t
-    s, a = np.polyfit(ks, t, 1)
+    kc = ks - ks.mean()
+    s = float((kc @ t) / max(kc @ kc, 1e-12))
+    if s < 0:
+        u, t, s = -u, -t, -s
+    a = t.mean() - s * ks.mean()
     origin = c + a * u
-    return origin, u, float(s)
+    return origin, u, s
 
 
 def _spacing_cv(xy, ks) -> float:
@@ -286,13 +306,14 @@ def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
     np.fill_diagonal(d2, np.inf)
     nb = np.argsort(d2, axis=1)[:, :NEIGHBOURS]
     found = []
-    seen = set()
+    seen = set()  # pairs already tried, and consecutive marks of rows already found
     for i in range(n):
         for j in nb[i]:
             d = float(np.sqrt(d2[i, j]))
-            if not (SPACING_RANGE_PX[0] <= d <= SPACING_RANGE_PX[1]) or (j, i) in seen:
+            if not (SPACING_RANGE_PX[0] <= d <= SPACING_RANGE_PX[1]) or (i, j) in seen:
                 continue
             seen.add((i, j))
+            seen.add((j, i))
             if not (0.25 <= (cand["area"][i] + 1) / (cand["area"][j] + 1) <= 4):
                 continue
             u = (xy[j] - xy[i]) / d
@@ -301,15 +322,23 @@ def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
             if len(idx) < MIN_MARKS:
                 continue
             origin, u2, s = _fit(xy[idx], ks)  # refit, then look again along the refined line
-            if s < SPACING_RANGE_PX[0]:
-                continue
             idx, ks = _row_from(xy, sizes, origin, u2, s, seed)
             if len(idx) < MIN_MARKS:
                 continue
+            origin, u2, s = _fit(xy[idx], ks)
+            for m in (2, 3):  # every 2nd or 3rd mark of a finer row (the cm marks of a half-cm scale)
+                if s / m >= SPACING_RANGE_PX[0]:
+                    idx_m, ks_m = _row_from(xy, sizes, origin, u2, s / m, seed)
+                    if len(idx_m) >= 0.8 * m * len(idx):
+                        idx, ks = idx_m, ks_m
+                        break
             cv = _spacing_cv(xy[idx], ks)
             if cv > MAX_SPACING_CV:
                 continue
             found.append((len(idx) * (1 - cv / (2 * MAX_SPACING_CV)), idx, ks))
+            for a, b in zip(idx[:-1], idx[1:]):
+                seen.add((int(a), int(b)))
+                seen.add((int(b), int(a)))
     found.sort(key=lambda f: -f[0])
     rows, used = [], np.zeros(n, bool)
     for _, idx, ks in found:
@@ -331,21 +360,41 @@ def _judge(cand, idx, ks) -> Row | None:
     cv = float(np.std(steps) / s) if s > 0 else 1.0
     if cv > MAX_SPACING_CV or (ks.max() - ks.min()) < MIN_MARKS - 1:
         return None
-    if len(idx) / (ks.max() - ks.min() + 1) < 0.7:  # too many steps without a mark
+    if len(idx) / (ks.max() - ks.min() + 1) < MIN_COVERAGE:  # too many steps without a mark
         return None
+    rel = cand["xy"] - origin
+    near_line = np.abs(rel @ np.array([-u[1], u[0]])) <= 2.0 + 0.5 * np.median(cand["wh"][idx].max(axis=1))
+    for m in (2, 3):  # marks between the marks too: this is every 2nd or 3rd mark of a finer row
+        t = rel[near_line] @ u / s * m
+        off = np.round(t)
+        between = (np.abs(t - off) <= m * ALONG_TOLERANCE) & (off % m != 0) & (t > -0.5) & (t < ks.max() * m + 0.5)
+        if len(np.unique(off[between])) >= 0.5 * (m - 1) * ks.max():
+            return None
     wh = cand["wh"][idx]
+    perp = (xy - origin) @ np.array([-u[1], u[0]])
+    along_res = (xy - origin) @ u - ks * s
     along_extent = np.abs(wh[:, 0] * u[0]) + np.abs(wh[:, 1] * u[1])
     across_extent = np.abs(wh[:, 0] * u[1]) + np.abs(wh[:, 1] * u[0])
     colour = cand["colour"][idx]
     area = cand["area"][idx]
-    # special marks: clearly bigger, or of another colour than most
-    med_area = np.median(area)
-    med_colour = np.median(colour, axis=0)
-    off_colour = np.linalg.norm(colour - med_colour, axis=1) > 60
-    big = (area > 1.6 * med_area + 1) | (across_extent > 1.4 * np.median(across_extent) + 1)
-    special = big | off_colour
-    minor = ~special
+    # the pattern: which marks are bigger (or of another colour) and how often
+    off_colour = np.linalg.norm(colour - np.median(colour, axis=0), axis=1) > 60
+    step_cm, pattern, major, odd = _pattern(ks.astype(int), [area, across_extent], off_colour)
+    if pattern is None:
+        special = odd
+        if special.mean() > 0.25:  # odd marks everywhere: not a scale's pattern
+            return None
+        pattern = "alike marks (1 cm assumed)" if not special.any() else "alike marks, a few odd ones (1 cm assumed)"
+    if odd.any() and "bigger" in pattern:  # the odd marks off the pattern are not the scale's
+        keep = ~odd
+        if keep.sum() < MIN_MARKS:
+            return None
+        return _judge(cand, idx[keep], ks[keep])
+    minor = ~(major | odd)
     if minor.sum() < 3:
+        return None
+    pm = perp[minor] - np.median(perp[minor])
+    if np.sqrt(np.mean(pm ** 2)) > MAX_LINE_RMS_PX or np.sqrt(np.mean(along_res ** 2)) > max(MAX_LINE_RMS_PX, 0.03 * s):
         return None
     if np.median(along_extent[minor]) > MAX_MARK_DUTY * s:  # bands of a colour bar, letters of text
         return None
@@ -357,43 +406,58 @@ def _judge(cand, idx, ks) -> Row | None:
     if np.linalg.norm(colour[minor] - np.median(colour[minor], axis=0), axis=1).mean() > 40:
         return None
     fill = area / np.maximum(wh[:, 0] * wh[:, 1], 1)
-    if np.median(fill[minor]) < MIN_FILL:  # letters and symbols: strokes in an open box
+    if np.median(fill[minor]) < MIN_FILL and np.median(area[minor]) > 12:  # letters: strokes in an open box
         return None
-    step_cm, pattern, major = 1.0, "alike marks (1 cm assumed)", np.zeros(len(idx), bool)
-    ki = ks.astype(int)
-    odd = special
-    if special.sum() >= 2:
-        for period, cm, words in ((2, 0.5, "bigger mark every 2nd step: 0.5 cm steps"),
-                                  (5, 1.0, "bigger mark every 5th step: 1 cm steps"),
-                                  (10, 0.5, "bigger mark every 10th step: 0.5 cm steps, 5 cm marks")):
-            found = None
-            for phase in range(period):
-                at_phase = ki % period == phase
-                # most marks at the phase are special, and at most one other mark is (a focus marker, a cursor)
-                if (special & at_phase).sum() >= 2 and special[at_phase].mean() >= 0.8 \
-                        and (special & ~at_phase).sum() <= max(1, 0.1 * len(ki)):
-                    found = at_phase
-                    break
-            if found is not None:
-                step_cm, pattern, major, odd = cm, words, found, special & ~found
-                break
-        else:
-            if special.mean() > 0.25:  # odd marks everywhere: not a scale's pattern
-                return None
-            pattern = "alike marks, a few odd ones (1 cm assumed)"
-    if odd.any() and "bigger" in pattern:  # the odd marks off the pattern are not the scale's
-        keep = ~odd
-        if keep.sum() < MIN_MARKS:
-            return None
-        return _judge(cand, idx[keep], ks[keep])
     kind = "dots" if np.median(across_extent[minor]) <= 1.5 * np.median(along_extent[minor]) + 1 else "ticks"
     return Row(points=xy, steps=ks, spacing_px=s, direction=u, spacing_cv=cv, kind=kind, step_cm=step_cm,
                pattern=pattern, major=major)
 
 
+#: Share of the marks at the pattern's phase that must stand out (one of four may be cut by the image's edge).
+MIN_PATTERN_SHARE = 0.75
+PATTERNS = ((2, 0.5, "bigger mark every 2nd step: 0.5 cm steps"),
+            (5, 1.0, "bigger mark every 5th step: 1 cm steps"),
+            (10, 0.5, "bigger mark every 10th step: 0.5 cm steps, 5 cm marks"))
+
+
+def _pattern(ki, features, off_colour):
+    """What one step is worth, from which marks stand out.
+
+    Every split of a size feature at a clear jump (the bigger at least 1.5 times and 2 units more than the
+    smaller), fewest special marks first, and the marks of another colour, are tried against the
+    patterns of :data:`PATTERNS`: most marks at one phase of the period are special, and at most one
+    other mark is (a focus marker or a cursor touching the scale: ``odd``).
+
+    Returns ``(step_cm, words or None, major mask, odd mask)``.
+    """
+    n = len(ki)
+    specials = [off_colour] if off_colour.sum() >= 2 else []
+    for v in features:
+        vals = np.unique(v)
+        for lo, hi in zip(vals[:-1], vals[1:]):
+            if hi >= 1.5 * lo and hi - lo >= 2:
+                specials.append((v >= hi) | off_colour)
+    specials.sort(key=lambda m: m.sum())
+    for special in specials:
+        if special.sum() < 2:
+            continue
+        for period, cm, words in PATTERNS:
+            for phase in range(period):
+                at_phase = ki % period == phase
+                hits = (special & at_phase).sum()
+                if hits >= 2 and hits >= np.ceil(MIN_PATTERN_SHARE * at_phase.sum()) \
+                        and (special & ~at_phase).sum() <= max(1, 0.1 * n):
+                    return cm, words, at_phase, special & ~at_phase
+    # no pattern: the marks that stand out most (by the median rule) are odd ones
+    big = np.zeros(n, bool)
+    for v in features:
+        big |= v > 1.5 * np.median(v) + 1
+    return 1.0, None, np.zeros(n, bool), big | off_colour
+
+
 def _confidence(row: Row) -> float:
     """0-1 from the number of marks, the regularity and whether the step's worth was shown."""
-    c = min(1.0, (row.n - 2) / 8.0)
+    c = min(1.0, (row.n - 2) / 6.0)
     c *= max(0.0, 1.0 - row.spacing_cv / (2 * MAX_SPACING_CV))
     c *= 1.0 if "assumed" not in row.pattern else 0.85
     return float(np.clip(c, 0.0, 1.0))
