@@ -198,7 +198,7 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
     ratios.ContentSequence = [_num(hd, c["ci"], m.cephalic_index, c["percent"])]
     words = f"status {m.status}" + (f"; flags: {', '.join(m.flags)}" if m.flags else "") + \
         f"; ellipse centre ({e.center_x:.1f}, {e.center_y:.1f}) px, pixel spacing {m.pixel_spacing_mm} mm " \
-        "(x, y); measured by software: needs a clinician's review before any clinical use"
+        f"(x, y; source {m.spacing_source}); measured by software: needs a clinician's review before any clinical use"
     observer = hd.sr.ObserverContext(
         observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
