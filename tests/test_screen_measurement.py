@@ -115,3 +115,13 @@ def test_a_loop_reads_the_screen_once(tmp_path, monkeypatch):
     write_us_dicom(path, grey, frames=3)
     ms = fetalhead.measurement.measure_loop(path, frames="all")
     assert len(ms) == 3 and len(calls) == 1
+
+
+def test_the_report_gives_the_screens_pixel_size_and_its_source_in_every_language():
+    from fetalhead.outputs.report import spacing_value_text, translations
+
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        text = spacing_value_text((0.2, 0.2), "screen:depth-scale", t)
+        assert text.startswith("0.2000 mm") and t["spacing_screen"] in text, lang
+        assert t["flag_pixel_size_disagrees_with_screen"], lang

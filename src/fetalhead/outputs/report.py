@@ -101,7 +101,7 @@ def spacing_text(source: str, t: dict) -> str:
     if source.startswith("dicom:"):
         return f"{t['spacing_dicom']} ({source[len('dicom:'):]})"
     if source.startswith("screen:"):  # the scanner's depth scale read off the picture (issue 22)
-        return f"{t['spacing_screen']} ({source[len('screen:'):]})"
+        return t["spacing_screen"]
     return source
 
 
