@@ -123,5 +123,5 @@ def test_the_report_gives_the_screens_pixel_size_and_its_source_in_every_languag
     for lang in ("en", "hi", "te"):
         t = translations(lang)
         text = spacing_value_text((0.2, 0.2), "screen:depth-scale", t)
-        assert text.startswith("0.2000 mm") and t["spacing_screen"] in text, lang
+        assert text.startswith("0.2000 mm") and t["spacing_screen"] in text and "1 cm = 50 px" in text, lang
         assert t["flag_pixel_size_disagrees_with_screen"], lang
