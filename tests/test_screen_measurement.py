@@ -104,7 +104,7 @@ def test_a_dicom_file_without_calibration_takes_the_screens_scale(tmp_path):
     assert source == "screen:depth-scale" and spacing == pytest.approx((0.2, 0.2), rel=0.01)
 
 
-def test_a_loop_reads_the_screen_once(tmp_path, monkeypatch):
+def test_a_loop_reads_the_screen_once_and_checks_it_on_two_more_frames(tmp_path, monkeypatch):
     from tests.dicom_fixtures import write_us_dicom
 
     calls = []
@@ -112,9 +112,10 @@ def test_a_loop_reads_the_screen_once(tmp_path, monkeypatch):
     monkeypatch.setattr(measurement, "read_screen_scale", lambda img: calls.append(1) or real(img))
     grey = render_screen(mm_per_px=0.2, marks="ticks")[..., 0]
     path = tmp_path / "loop.dcm"
-    write_us_dicom(path, grey, frames=3)
+    write_us_dicom(path, grey, frames=6)
     ms = fetalhead.measurement.measure_loop(path, frames="all")
-    assert len(ms) == 3 and len(calls) == 1
+    assert len(ms) == 6 and len(calls) == 3  # the first frame, then the middle and the last
+    assert all(m.screen_mm_per_px == pytest.approx((0.2, 0.2), rel=0.01) for m in ms)
 
 
 def test_the_report_gives_the_screens_pixel_size_and_its_source_in_every_language():
@@ -125,3 +126,15 @@ def test_the_report_gives_the_screens_pixel_size_and_its_source_in_every_languag
         text = spacing_value_text((0.2, 0.2), "screen:depth-scale", t)
         assert text.startswith("0.2000 mm") and t["spacing_screen"] in text and "1 cm = 50 px" in text, lang
         assert t["flag_pixel_size_disagrees_with_screen"], lang
+
+
+def test_a_loop_whose_scale_changes_stops_using_it(tmp_path):
+    from tests.dicom_fixtures import write_us_dicom
+
+    frames = np.stack([render_screen(mm_per_px=0.2 if k < 2 else 0.3, marks="ticks")[..., 0] for k in range(4)])
+    path = tmp_path / "loop.dcm"
+    write_us_dicom(path, frames)
+    ms = fetalhead.measurement.measure_loop(path, frames="all")
+    assert len(ms) == 4
+    assert all(m.screen_mm_per_px == pytest.approx((0.2, 0.2), rel=0.01) for m in ms[:2])
+    assert "changed within the loop" in ms[2].message and ms[3].screen_mm_per_px is None

@@ -520,13 +520,33 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
                                              "shorter loop or choose a frame"]), None)
                 return
             scan.n_frames = max(scan.n_frames, first.n_frames)  # a video's count is known from its first read
+            changed = ""
+            if measured and measured in (first.n_frames // 2, first.n_frames - 1) and kw.get("screen") is not None:
+                changed = _screen_changed(kw["screen"], read_screen(scan), measured)
+                if changed:  # checked on a few frames: a scale that changes within the loop is no scale
+                    kw["screen"] = None
             m = measure_scan(scan, pixel_spacing_mm, **kw)
+            if changed:
+                m.messages.append(changed)
             m.n_frames = first.n_frames
             measured += 1
             yield m, scan
     except ScanReadError as exc:
         yield (Measurement(first.name, "failed", messages=[str(exc)], failure="unreadable_scan", frame=measured,
                            sha256=first.sha256), None)
+
+
+def _screen_changed(before, now, frame: int) -> str:
+    """Words when the screen's scale read on a later frame of a loop differs from the first frame's."""
+    a = before.mm_per_px if before is not None else None
+    b = now.mm_per_px if now is not None else None
+    if a is None and b is None:
+        return ""
+    if a is not None and b is not None and abs(b[1] / a[1] - 1) <= SCREEN_AGREEMENT:
+        return ""
+    fmt = lambda v: "none" if v is None else f"{v[1]:.4f} mm/px"  # noqa: E731
+    return (f"the screen's depth scale changed within the loop (first frame {fmt(a)}, frame {frame} {fmt(b)}): "
+            "not used from this frame on")
 
 
 def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,
@@ -562,16 +582,16 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
                           "nothing to measure")
         m.failure = "unreadable_scan"
         return m
+    if screen is _KEEP:
+        screen = read_screen(scan)
+    if screen is not None and screen.mm_per_px is not None:  # kept even when no head is found
+        m.screen_mm_per_px = tuple(screen.mm_per_px)
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: {exc}")
         m.failure = "no_head_found"
         return m
-    if screen is _KEEP:
-        screen = read_screen(scan)
-    if screen is not None and screen.mm_per_px is not None:
-        m.screen_mm_per_px = tuple(screen.mm_per_px)
     spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse,
                                          screen)
     m.spacing_note = note
