@@ -112,3 +112,11 @@ def test_result_as_a_dict_names_the_fields_the_cli_writes():
 def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="shape"):
         read_screen_scale(np.zeros((4, 4, 4, 4)))
+
+
+@needs_data
+@pytest.mark.parametrize("maker", sorted(REAL_SCREENS))
+def test_real_screens_jpeg_and_resized_together_are_right_or_refused(maker):
+    rgb, truth = render_dicom_screen(ROOT / REAL_SCREENS[maker])
+    s = read_screen_scale(jpeg(resize(rgb, 0.8), 60))
+    assert s.mm_per_px is None or rel_error(s, truth / 0.8) <= 0.02, s.reason

@@ -79,8 +79,11 @@ NEIGHBOURS = 16
 ALONG_TOLERANCE = 0.12
 #: A row goes on over at most 4 missing marks (dots merged with the bright edge of a sector) ...
 MAX_GAP_STEPS = 5
-#: ... and has a mark at this share of its steps at least.
+#: ... and has a mark at this share of its steps at least (a short row, under LONG_ROW marks, at the higher
+#: share: a few marks with gaps line up by chance, JPEG'd and resized screens showed it).
 MIN_COVERAGE = 0.6
+MIN_COVERAGE_SHORT = 0.75
+LONG_ROW = 10
 
 
 @dataclass(eq=False)
@@ -360,7 +363,7 @@ def _judge(cand, idx, ks) -> Row | None:
     cv = float(np.std(steps) / s) if s > 0 else 1.0
     if cv > MAX_SPACING_CV or (ks.max() - ks.min()) < MIN_MARKS - 1:
         return None
-    if len(idx) / (ks.max() - ks.min() + 1) < MIN_COVERAGE:  # too many steps without a mark
+    if len(idx) / (ks.max() - ks.min() + 1) < (MIN_COVERAGE if len(idx) >= LONG_ROW else MIN_COVERAGE_SHORT):  # too many steps without a mark
         return None
     rel = cand["xy"] - origin
     near_line = np.abs(rel @ np.array([-u[1], u[0]])) <= 2.0 + 0.5 * np.median(cand["wh"][idx].max(axis=1))
@@ -378,7 +381,9 @@ def _judge(cand, idx, ks) -> Row | None:
     colour = cand["colour"][idx]
     area = cand["area"][idx]
     # the pattern: which marks are bigger (or of another colour) and how often
-    off_colour = np.linalg.norm(colour - np.median(colour, axis=0), axis=1) > 60
+    # the hue, not the brightness: a thin mark resized between two pixel rows is dimmer, not of another colour
+    tint = colour - colour.mean(axis=1, keepdims=True)
+    off_colour = np.linalg.norm(tint - np.median(tint, axis=0), axis=1) > 50
     step_cm, pattern, major, odd = _pattern(ks.astype(int), [area, across_extent], off_colour)
     if pattern is None:
         special = odd
@@ -403,7 +408,7 @@ def _judge(cand, idx, ks) -> Row | None:
         m = np.median(ext)
         if np.mean(np.abs(ext - m) <= max(1.5, 0.3 * m)) < 0.8:
             return None
-    if np.linalg.norm(colour[minor] - np.median(colour[minor], axis=0), axis=1).mean() > 40:
+    if np.linalg.norm(tint[minor] - np.median(tint[minor], axis=0), axis=1).mean() > 30:
         return None
     fill = area / np.maximum(wh[:, 0] * wh[:, 1], 1)
     if np.median(fill[minor]) < MIN_FILL and np.median(area[minor]) > 12:  # letters: strokes in an open box
