@@ -120,3 +120,27 @@ def test_real_screens_jpeg_and_resized_together_are_right_or_refused(maker):
     rgb, truth = render_dicom_screen(ROOT / REAL_SCREENS[maker])
     s = read_screen_scale(jpeg(resize(rgb, 0.8), 60))
     assert s.mm_per_px is None or rel_error(s, truth / 0.8) <= 0.02, s.reason
+
+
+@pytest.mark.parametrize("tilt", [0.03, 0.06, 0.12])
+def test_a_slanted_photo_of_a_screen_is_refused_never_more_than_3_percent_off(tilt):
+    import cv2
+
+    img = render_screen(mm_per_px=0.2, marks="ticks")
+    h, w = img.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    dst = np.float32([[w * tilt, 0], [w * (1 - tilt), 0], [w, h], [0, h]])  # the top further from the phone
+    s = read_screen_scale(cv2.warpPerspective(img, cv2.getPerspectiveTransform(src, dst), (w, h)))
+    assert s.mm_per_px is None or rel_error(s, 0.2) <= 0.03, s.reason
+
+
+def test_steps_that_grow_along_the_row_are_refused():
+    from fetalhead.scans.screen_scale import MAX_STEP_TREND
+
+    img = np.zeros((700, 300, 3), np.uint8)
+    y = 20.0
+    for k in range(12):  # steps from 50 px growing by 0.6 px each: 13 % end to end
+        img[int(round(y)), 100:108] = 230
+        y += 50 + 0.6 * k
+    assert MAX_STEP_TREND < 0.13
+    assert read_screen_scale(img).mm_per_px is None

@@ -45,6 +45,9 @@ MIN_MARKS = 5
 #: The spacings of a row may vary this much (std / mean of the step lengths); screens draw marks at
 #: whole pixels and JPEG and resizing move them by about a pixel, so 1 px on a 13 px step passes.
 MAX_SPACING_CV = 0.08
+#: Steps may grow or shrink along a row by at most this share from end to end (a slanted photo's
+#: perspective does; a screen capture does not): beyond it the row is refused (issue 22: never more than 3 % off).
+MAX_STEP_TREND = 0.02
 #: Two rows (or a typed pixel size and the screen's) that differ by more than this disagree (issue 22: 2 %).
 AGREEMENT = 0.02
 #: Below this confidence the answer is "no scale".
@@ -398,6 +401,15 @@ def _judge(cand, idx, ks) -> Row | None:
     minor = ~(major | odd)
     if minor.sum() < 3:
         return None
+    # steps that grow or shrink along the row (the odd marks left out): a photo of the screen taken at a
+    # slant (perspective); its spacing is no one pixel size, and no rectification is tried: refused
+    if (~odd).sum() >= 4:
+        o2, u2, s2 = _fit(xy[~odd], ks[~odd])
+        k2 = ks[~odd]
+        st = np.diff((xy[~odd] - o2) @ u2) / np.diff(k2)
+        trend = np.polyfit((k2[1:] + k2[:-1]) / 2, st, 1)[0] * (k2.max() - k2.min()) / s2
+        if abs(trend) > MAX_STEP_TREND:
+            return None
     pm = perp[minor] - np.median(perp[minor])
     if np.sqrt(np.mean(pm ** 2)) > MAX_LINE_RMS_PX or np.sqrt(np.mean(along_res ** 2)) > max(MAX_LINE_RMS_PX, 0.03 * s):
         return None
