@@ -48,6 +48,9 @@ MAX_SPACING_CV = 0.08
 #: Steps may grow or shrink along a row by at most this share from end to end (a slanted photo's
 #: perspective does; a screen capture does not): beyond it the row is refused (issue 22: never more than 3 % off).
 MAX_STEP_TREND = 0.02
+#: A row of alike marks with a few odd ones among them and no pattern (the weakest kind) needs this many
+#: marks: Doppler flecks lined up as 9 "dots" on pydicom's examples_rgb_color.dcm.
+MIN_MARKS_WITH_ODD = 10
 #: Two rows (or a typed pixel size and the screen's) that differ by more than this disagree (issue 22: 2 %).
 AGREEMENT = 0.02
 #: Below this confidence the answer is "no scale".
@@ -393,6 +396,8 @@ def _judge(cand, idx, ks) -> Row | None:
         if special.mean() > 0.25:  # odd marks everywhere: not a scale's pattern
             return None
         pattern = "alike marks (1 cm assumed)" if not special.any() else "alike marks, a few odd ones (1 cm assumed)"
+        if special.any() and len(idx) < MIN_MARKS_WITH_ODD:  # odd marks and no pattern: scale-like only when long
+            return None
     if odd.any() and "bigger" in pattern:  # the odd marks off the pattern are not the scale's
         keep = ~odd
         if keep.sum() < MIN_MARKS:
