@@ -461,6 +461,67 @@ def _cmd_report(args) -> int:
     return 1 if m.status == "failed" else 0
 
 
+def _read_screen_picture(path: str):
+    """The screen picture of ``path`` in colour when it is an image file (the marks' colour helps), else the
+    grey image the one way in reads (a DICOM file, nothing blanked outside its regions: the scale lies there)."""
+    import cv2
+    import numpy as np
+
+    from .measurement import load_scan
+
+    scan = load_scan(path, path, blank_outside_regions=False)
+    if scan.kind in ("png", "jpeg", "bmp", "tiff"):
+        img = cv2.imdecode(np.frombuffer(Path(path).read_bytes(), np.uint8), cv2.IMREAD_COLOR)
+        if img is not None and img.shape[:2] == scan.image.shape:
+            return img
+    return scan.image
+
+
+def _cmd_scale(args) -> int:
+    import cv2
+
+    from .scans.imageio import ScanReadError
+    from .scans.screen_scale import read_screen_scale
+    from .outputs.overlay import draw_scale_overlay
+    from .outputs.results import check_output_path
+
+    try:
+        if args.json:
+            check_output_path(args.json, "JSON")
+        if args.overlay:
+            Path(args.overlay).mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rows, failed = [], 0
+    for f in args.files:
+        try:
+            img = _read_screen_picture(f)
+        except (ScanReadError, OSError) as exc:
+            print(f"{f}: failed: {exc}")
+            rows.append({"file": f, "mm_per_px": None, "marks": [], "label": None, "confidence": 0.0,
+                         "reason": str(exc)})
+            failed += 1
+            continue
+        # OpenCV reads BGR; the reader wants RGB (only the colours' differences matter, but be exact)
+        rgb = img[..., ::-1] if img.ndim == 3 else img
+        s = read_screen_scale(rgb)
+        d = {"file": f, **s.to_dict()}
+        rows.append(d)
+        if s.mm_per_px is None:
+            failed += 1
+            print(f"{f}: {s.reason}")
+        else:
+            print(f"{f}: {s.mm_per_px[0]:.5f} x {s.mm_per_px[1]:.5f} mm/px (1 cm = {10 / s.mm_per_px[1]:.1f} px), "
+                  f"{len(s.marks)} marks, label {s.label or '-'}, confidence {s.confidence:.2f}: {s.reason}")
+        if args.overlay:
+            out = Path(args.overlay) / f"{Path(f).stem}_scale.png"
+            cv2.imwrite(str(out), draw_scale_overlay(img, s))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ._version import __version__
 
@@ -668,6 +729,13 @@ def build_parser() -> argparse.ArgumentParser:
     for q in (rb, rx, rd):
         q.add_argument("--db", metavar="FILE", help="the record (default: records.sqlite in the user's data folder)")
     rc.set_defaults(func=_cmd_records)
+
+    sc = sub.add_parser("scale", help="read the scanner's depth scale off screen pictures: mm per pixel, or why none")
+    sc.add_argument("files", nargs="+", metavar="FILE", help="screenshots, stills, captures, DICOM files")
+    sc.add_argument("--json", metavar="OUT", help="write a list of objects: file, mm_per_px ([x, y] or null), marks, "
+                    "label, confidence, reason")
+    sc.add_argument("--overlay", metavar="DIR", help="write each picture with the marks found circled")
+    sc.set_defaults(func=_cmd_scale)
 
     r = sub.add_parser("report", help="a printable report (PDF or HTML) of one scan")
     r.add_argument("scan", help="PNG/JPEG/DICOM scan")

@@ -44,9 +44,10 @@ from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
 from .outputs.results import PAGE_SPACING_SOURCE
 from .outputs.wording import note_lines, review_lines, translations
 from .scans.scan import Scan
+from .scans.screen_scale import AGREEMENT as SCREEN_AGREEMENT, ScreenScale, read_screen_scale
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
-           "iter_loop_measurements", "load_scan", "decide_spacing",
+           "iter_loop_measurements", "load_scan", "decide_spacing", "read_screen", "screen_disagreement",
            "decide_status",
            "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "NOTE_CODES", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
@@ -55,7 +56,7 @@ HC18_COLUMNS = results.HC18_COLUMNS
 
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
 REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
-                "implausible_head_size")
+                "implausible_head_size", "pixel_size_disagrees_with_screen")
 #: Information about a result, never a warning (``Measurement.notes``): the cephalic index outside
 #: Hadlock's +/-1 SD (74-83 %: date by HC, not BPD), no pixel size, and each reason a figure was
 #: left out by its formula's or chart's range (:data:`WITHHELD_REASONS`; "no GA by dates" is no note:
@@ -109,6 +110,7 @@ class Measurement:
     pixel_spacing_mm: tuple[float, float] | None = None
     spacing_source: str = "none"
     spacing_note: str = ""
+    screen_mm_per_px: tuple[float, float] | None = None  # the depth scale read off the screen (issue 22)
     head_circumference_mm: float | None = None
     biparietal_diameter_mm: float | None = None
     occipitofrontal_diameter_mm: float | None = None
@@ -210,6 +212,9 @@ class Measurement:
                 frame=int(d.get("frame") or 0), identifiers=dict(d.get("identifiers") or {}),
                 sha256=str(d.get("sha256") or ""), image_size=size,
                 quality_components=dict(d.get("quality_components") or {}))
+        screen = d.get("screen_mm_per_px")
+        if screen is not None:
+            m.screen_mm_per_px = check_pixel_spacing(screen, "measurement.screen_mm_per_px")
         if ellipse is None:
             m.status, m.messages = "failed", [str(x) for x in d.get("messages") or []]
             m.failure = str(d.get("failure") or "")
@@ -239,6 +244,7 @@ class Measurement:
                         identifiers=dict(self.identifiers), sha256=self.sha256, image_size=self.image_size,
                         quality=self.quality, quality_components=dict(self.quality_components),
                         spacing_note=self.spacing_note, overlay_path=self.overlay_path,
+                        screen_mm_per_px=self.screen_mm_per_px,
                         flags=[f for f in self.flags if f in _MODEL_FLAGS],
                         chart=self.chart if chart is _KEEP else check_chart(chart))
         adjusted = "adjusted_by_hand" in self.flags or (ellipse is not None and ellipse != self.ellipse)
@@ -310,11 +316,41 @@ def scan_flags(e: Ellipse, image_size) -> list[str]:
     return ["head_cut_by_image_border"] if _inside_fraction(e, image_size) < INSIDE_FRACTION_FLAG else []
 
 
-def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None):
+def screen_disagreement(spacing, spacing_source: str, screen) -> str:
+    """Words when a pixel size given (typed, from a CSV) and the screen's own depth scale differ by more
+    than :data:`fetalhead.scans.screen_scale.AGREEMENT` (2 %, issue 22); else ``""``."""
+    if not spacing or not screen or spacing_source.startswith(("dicom:", "screen:")) or spacing_source == "none":
+        return ""
+    worst = max(abs(float(a) / float(b) - 1) for a, b in zip(spacing, screen))
+    if worst <= SCREEN_AGREEMENT:
+        return ""
+    return (f"the pixel size given ({_mm_text(spacing)}, {spacing_source}) differs by {100 * worst:.1f} % from the "
+            f"screen's depth scale ({_mm_text(screen)}): check the pixel size")
+
+
+def _mm_text(sp) -> str:
+    x, y = float(sp[0]), float(sp[1])
+    return f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
+
+
+def read_screen(scan: Scan):
+    """The screen's depth scale on a scan without DICOM calibration (:func:`fetalhead.scans.screen_scale.read_screen_scale`),
+    or ``None`` for a DICOM file with its own calibration. Never raises: a failure reads as no scale."""
+    if scan.dicom is not None and scan.dicom.spacing_for(None).spacing_mm is not None:
+        return None
+    try:
+        return read_screen_scale(scan.image)
+    except Exception as exc:  # a bug in the reader must not cost the measurement
+        return ScreenScale(None, 0.0, f"no scale: the screen could not be read ({exc})")
+
+
+def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None, screen=None):
     """Which pixel spacing wins, once for every edge.
 
     The DICOM file's own calibration (for the region holding the head) wins; a given
-    spacing is used for a DICOM file only when the file has no usable calibration. Every
+    spacing is used for a DICOM file only when the file has no usable calibration; else the depth
+    scale read off the screen (``screen``, a :class:`fetalhead.scans.screen_scale.ScreenScale`; source
+    ``screen:depth-scale`` or ``screen:sector-scale``); else none. Every
     spacing, from wherever, must lie in :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`.
 
     Returns ``(spacing or None, source, note)``; raises :class:`fetalhead.clinical.limits.LimitError`
@@ -323,6 +359,12 @@ def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None
     """
     given = check_pixel_spacing(given, f"pixel size ({given_source})") if given is not None else None
     if dicom_scan is None:
+        if given is None and screen is not None and screen.mm_per_px is not None:
+            try:
+                spacing = check_pixel_spacing(screen.mm_per_px, "the screen's depth scale")
+            except LimitError as exc:
+                return None, "none", f"no mm: {exc}"
+            return spacing, f"screen:{screen.how}", f"pixel size read from the screen: {screen.reason}"
         return given, (given_source if given is not None else "none"), ""
     decision = dicom_scan.spacing_for(ellipse)
     if decision.spacing_mm is not None:
@@ -335,6 +377,8 @@ def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None
         return spacing, f"dicom:{decision.source}", decision.note
     if given is not None:
         return given, f"{given_source} (DICOM not usable: {decision.note})", ""
+    if screen is not None and screen.mm_per_px is not None:
+        return decide_spacing(None, given_source, None, ellipse, screen)
     return None, "none", f"no mm: {decision.note}"
 
 
@@ -484,6 +528,7 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
             return [Measurement(src, "failed", messages=[str(exc)], failure="unreadable_scan",
                                 sha256=getattr(exc, "sha256", None) or "")]
     kw["model"] = model or load_model()
+    kw["screen"] = read_screen(first)
     if not first.is_loop:
         return [measure_scan(first, pixel_spacing_mm, **kw)]
     results = [m for m, _ in iter_loop_measurements(first, image, pixel_spacing_mm,
@@ -523,6 +568,8 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
 
     data = image if isinstance(image, (str, Path)) else bytes(image)
     measured = 0
+    if "screen" not in kw:  # the screen's scale is read once per loop (on its first frame)
+        kw["screen"] = read_screen(first)
     started = time.monotonic()
     try:
         for scan in iter_loop_frames(data, first.name, first.kind, accept_anisotropic=accept_anisotropic,
@@ -541,7 +588,14 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
                        None)
                 return
             scan.n_frames = max(scan.n_frames, first.n_frames)  # a video's count is known from its first read
+            changed = ""
+            if measured and measured in (first.n_frames // 2, first.n_frames - 1) and kw.get("screen") is not None:
+                changed = _screen_changed(kw["screen"], read_screen(scan), measured)
+                if changed:  # checked on a few frames: a scale that changes within the loop is no scale
+                    kw["screen"] = None
             m = measure_scan(scan, pixel_spacing_mm, **kw)
+            if changed:
+                m.messages.append(changed)
             m.n_frames = first.n_frames
             measured += 1
             yield m, scan
@@ -550,10 +604,27 @@ def iter_loop_measurements(first: Scan, image, pixel_spacing_mm=None, *, accept_
                            sha256=first.sha256), None)
 
 
+def _screen_changed(before, now, frame: int) -> str:
+    """Words when the screen's scale read on a later frame of a loop differs from the first frame's."""
+    a = before.mm_per_px if before is not None else None
+    b = now.mm_per_px if now is not None else None
+    if a is None and b is None:
+        return ""
+    if a is not None and b is not None and abs(b[1] / a[1] - 1) <= SCREEN_AGREEMENT:
+        return ""
+    fmt = lambda v: "none" if v is None else f"{v[1]:.4f} mm/px"  # noqa: E731
+    return (f"the screen's depth scale changed within the loop (first frame {fmt(a)}, frame {frame} {fmt(b)}): "
+            "not used from this frame on")
+
+
 def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,
                  model: HeadModel | None = None, spacing_source: str | None = None,
-                 chart: str = DEFAULT_CHART) -> Measurement:
-    """:func:`measure` on a scan already read by :func:`load_scan` (the web app keeps its image)."""
+                 chart: str = DEFAULT_CHART, screen=_KEEP) -> Measurement:
+    """:func:`measure` on a scan already read by :func:`load_scan` (the web app keeps its image).
+
+    ``screen``: the screen's depth scale when the caller has read it (a loop reads it once,
+    :func:`read_screen`), ``None`` not to read it; by default it is read here for a scan without DICOM
+    calibration: it gives the pixel size when none is given, and checks the one given."""
     src = scan.name
     h, w = scan.image.shape
     m = Measurement(src, "failed", frame=scan.frame, sha256=scan.sha256, image_size=(int(w), int(h)),
@@ -579,13 +650,18 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
                           "nothing to measure")
         m.failure = "unreadable_scan"
         return m
+    if screen is _KEEP:
+        screen = read_screen(scan)
+    if screen is not None and screen.mm_per_px is not None:  # kept even when no head is found
+        m.screen_mm_per_px = tuple(screen.mm_per_px)
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: no fetal head found ({exc})")
         m.failure = "no_head_found"
         return m
-    spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse)
+    spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse,
+                                         screen)
     m.spacing_note = note
     return from_segmentation(m, seg, spacing, used, ga, getattr(model, "calibration", None))
 
@@ -692,6 +768,11 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
     m.notes = []
     msgs = []  # the formulas' own words for a figure left out (notes, English)
     bio = head_biometry(e, spacing)
+    disagree = screen_disagreement(bio.pixel_spacing_mm if bio.unit == "mm" else None, spacing_source,
+                                   m.screen_mm_per_px)
+    if disagree:
+        m.flags.append("pixel_size_disagrees_with_screen")
+        msgs.append(disagree)
     if bio.unit == "mm":
         m.pixel_spacing_mm, m.spacing_source = bio.pixel_spacing_mm, spacing_source
         m.head_circumference_mm = bio.head_circumference

@@ -695,3 +695,22 @@ def test_a_dicom_source_gives_its_sr_and_fhir_downloads(server, browser, samples
     assert fhir["resourceType"] == "Bundle" and fhir["entry"]
     assert page.console_errors == []
     page.close()
+
+
+def test_a_screenshot_is_measured_from_the_scale_on_its_screen(server, browser, samples_dir, tmp_path):
+    """Issue 22: a screen picture without a pixel size typed gets one from the scanner's depth scale, and the
+    page says so ("1 cm = N px") with the value, in the page's language."""
+    from tests.screen_fixtures import render_screen
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    shot = tmp_path / "screenshot.png"
+    cv2.imwrite(str(shot), render_screen(grey, PS, image_box=(100, 80, w, h), size=(w + 200, h + 180))[..., ::-1])
+    for lang in ("en", "te"):
+        page = _open(browser, server, lang)
+        _measure(page, shot)
+        text = page.text_content("#val-spacing")
+        assert text.startswith(f"{PS:.4f} mm") and translations(lang)["spacing_screen"] in text
+        assert f"1 cm = {10 / PS:.0f} px" in text
+        assert "mm" in page.text_content("#val-hc")
+        page.close()

@@ -149,6 +149,9 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
         interval = (m.intervals or {}).get(_INTERVALS.get(attr, ""))
         if interval:
             notes.append(f"calibrated 90 % interval {interval[0]:.2f}-{interval[1]:.2f} {unit_display}")
+        if unit_display == "mm" and m.pixel_spacing_mm:  # the pixel size behind a length, and its source
+            sx, sy = m.pixel_spacing_mm
+            notes.append(f"pixel size {sx:.5g} x {sy:.5g} mm ({m.spacing_source})")
         if review:
             notes.append(f"status {m.status}" + (f": {', '.join(m.flags)}" if m.flags else "")
                          + (f" ({m.message})" if m.messages else ""))

@@ -282,7 +282,7 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
          if m.ga_by_dates_weeks is not None and m.hc_centile is not None else "") + \
         "; uncertainty ranges are the calibrated 90 % intervals" + \
         f"; ellipse centre ({e.center_x:.1f}, {e.center_y:.1f}) px, pixel spacing {m.pixel_spacing_mm} mm " \
-        "(x, y); measured by software: needs a clinician's review before any clinical use"
+        f"(x, y; source {m.spacing_source}); measured by software: needs a clinician's review before any clinical use"
     observer = hd.sr.ObserverContext(
         observer_type=hd.sr.CodedConcept("121007", "DCM", "Device"),
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(

@@ -10,7 +10,7 @@ import numpy as np
 from .._version import SOFTWARE_NAME
 from ..clinical.geometry import ellipse_points
 
-__all__ = ["draw_overlay", "write_overlay", "arc_points", "in_arc"]
+__all__ = ["draw_overlay", "write_overlay", "arc_points", "in_arc", "draw_scale_overlay"]
 
 GREEN, CYAN, YELLOW, RED, WHITE = (0, 220, 0), (255, 255, 0), (0, 215, 255), (0, 0, 255), (255, 255, 255)
 AMBER = (0, 160, 255)  # BGR: the outline of a result adjusted by hand
@@ -121,3 +121,23 @@ def write_overlay(path: str | Path, grey: np.ndarray, measurement) -> Path:
     if not cv2.imwrite(str(path), draw_overlay(grey, measurement)):
         raise OSError(f"{path}: could not write the overlay")
     return path
+
+
+def draw_scale_overlay(image: np.ndarray, scale) -> np.ndarray:
+    """The screen picture (BGR uint8) with the depth scale's marks circled and what was read written on it,
+    so that a user can check them against the screen (issue 22). ``scale``: a
+    :class:`fetalhead.scans.screen_scale.ScreenScale`."""
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        img = np.clip(img * 255.0, 0, 255).astype(np.uint8)
+    out = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR) if img.ndim == 2 else img[..., :3].copy()
+    for x, y in scale.marks:
+        cv2.circle(out, (int(round(x)), int(round(y))), 6, YELLOW, 1, cv2.LINE_AA)
+    if scale.mm_per_px is not None:
+        text = f"1 cm = {10 / scale.mm_per_px[1]:.1f} px  ({scale.mm_per_px[1]:.4f} mm/px, confidence {scale.confidence:.2f})"
+        colour = GREEN
+    else:
+        text, colour = scale.reason[:100], RED
+    cv2.putText(out, text, (8, out.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(out, text, (8, out.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
+    return out

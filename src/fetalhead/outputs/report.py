@@ -83,6 +83,8 @@ def spacing_text(source: str, t: dict) -> str:
         return t["spacing_none"]
     if source.startswith("dicom:"):
         return f"{t['spacing_dicom']} ({source[len('dicom:'):]})"
+    if source.startswith("screen:"):  # the scanner's depth scale read off the picture (issue 22)
+        return t["spacing_screen"]
     return source
 
 
@@ -94,6 +96,8 @@ def spacing_value_text(spacing, source: str, t: dict) -> str:
         return where
     x, y = (float(spacing[0]), float(spacing[1])) if isinstance(spacing, (tuple, list)) else (spacing, spacing)
     value = f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
+    if source.startswith("screen:"):  # the scale as the screen shows it, to check against the picture
+        where = f"{where}: 1 cm = {10 / y:.0f} px"
     return f"{value} ({where})"
 
 

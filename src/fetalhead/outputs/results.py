@@ -164,6 +164,8 @@ def to_json(m) -> dict:
     d["note_message"] = m.note_message
     d["uncertain_arcs"] = [dict(a) for a in m.uncertain_arcs]  # where on the outline to check (flagged)
     d["spacing_note"] = m.spacing_note or None
+    screen = getattr(m, "screen_mm_per_px", None)  # the screen's depth scale, when one was read (issue 22)
+    d["screen_mm_per_px"] = [float(v) for v in screen] if screen else None
     d["ellipse"] = None if m.ellipse is None else ellipse_json(m.ellipse)
     d["landmarks"] = None if not m.landmarks else {k: [float(x), float(y)] for k, (x, y) in m.landmarks.items()}
     d["quality_components"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _num(v))
