@@ -770,9 +770,8 @@ def _fill(m: Measurement, e: Ellipse, spacing, spacing_source: str, ga_weeks: fl
     bio = head_biometry(e, spacing)
     disagree = screen_disagreement(bio.pixel_spacing_mm if bio.unit == "mm" else None, spacing_source,
                                    m.screen_mm_per_px)
-    if disagree:
+    if disagree:  # a review flag: its words (both values) come from outputs.wording
         m.flags.append("pixel_size_disagrees_with_screen")
-        msgs.append(disagree)
     if bio.unit == "mm":
         m.pixel_spacing_mm, m.spacing_source = bio.pixel_spacing_mm, spacing_source
         m.head_circumference_mm = bio.head_circumference

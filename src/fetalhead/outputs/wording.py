@@ -71,7 +71,17 @@ def _flag_line(m, flag: str, t: dict) -> str:
         hc = m.head_circumference_mm
         return fill(t["flag_implausible_head_size"], hc="—" if hc is None else f"{hc:.0f}", lo=f"{lo:g}",
                     hi=f"{hi:g}")
+    if flag == "pixel_size_disagrees_with_screen" and m.pixel_spacing_mm and m.screen_mm_per_px:
+        given, screen = m.pixel_spacing_mm, m.screen_mm_per_px
+        worst = max(abs(float(a) / float(b) - 1) for a, b in zip(given, screen))
+        return fill(t["flag_pixel_size_disagrees_with_screen"], given=_mm(given), screen=_mm(screen),
+                    pct=f"{100 * worst:.1f}")
     return t.get(f"flag_{flag}", flag)
+
+
+def _mm(spacing) -> str:
+    x, y = (float(v) for v in spacing)
+    return f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
 
 
 def review_lines(m, t: dict) -> list[str]:

@@ -242,7 +242,7 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
         seen = (f"HC18, every labelled image out of fold ({len(every)} images, "
                 f"{len({s.subject_id for s in every})} subjects; each measured by the model of the shipped recipe "
                 f"trained without its subject's fold of the fixed subject-grouped {len(fold_models)}-fold split, "
-                f"{', '.join(str(getattr(m, 'version', m)) for m in fold_models)})")
+                f"{', '.join(Path(m.path).name for m in fold_models)} of {fold_models[0].version})")
     else:
         log(f"calibrating {model.version} on {len(val)} validation images x {len(VARIATIONS)} variations")
         records = collect_records(val, model, progress=progress)
