@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import json
 import logging
 import os
@@ -43,6 +44,8 @@ from pathlib import Path
 __all__ = ["DicomNode", "Destination", "parse_destination", "parse_networks", "node_status", "MAX_RETRY_DELAY_S",
            "DEFAULT_WORKERS"]
 
+#: Numbers the node objects of a process, each with a logger of its own.
+_NODE_SERIAL = itertools.count()
 #: The longest wait between two tries to send a result (seconds).
 MAX_RETRY_DELAY_S = 300.0
 #: C-STORE answers that will not change on a retry (PS3.4 Annex B, PS3.7 Annex C): refused (0xA9xx:
@@ -246,15 +249,21 @@ class DicomNode:
         self._write_retry: dict[str, tuple[int, float]] = {}  # uid -> (local write failures, next try)
         self._threads: list[threading.Thread] = []
         self._server = None
-        self.log = logging.getLogger(f"fetalhead.hospital.node.{id(self)}")
+        # a logger of its own per node object: named by a counter, not id(self), which a later node can
+        # reuse once this one is gone (logging keeps every logger, and its handler would still write into
+        # the old node's folder)
+        self.log = logging.getLogger(f"fetalhead.hospital.node.{next(_NODE_SERIAL)}")
         self.log.propagate = False
+        self.log.setLevel(logging.INFO)
+        self._open_log()
+        if stale:
+            self.log.info("removed %d unfinished temporary file(s) left by an earlier run", stale)
+
+    def _open_log(self) -> None:
         if not self.log.handlers:
             handler = logging.FileHandler(self.work / "node.log")
             handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
             self.log.addHandler(handler)
-            self.log.setLevel(logging.INFO)
-        if stale:
-            self.log.info("removed %d unfinished temporary file(s) left by an earlier run", stale)
 
     # --- receiving --------------------------------------------------------------------------
     def _on_echo(self, event) -> int:
@@ -558,6 +567,7 @@ class DicomNode:
     def start(self) -> "DicomNode":
         from pynetdicom import evt
 
+        self._open_log()  # again after a stop()
         ae = self._application_entity()
         self._server = ae.start_server((self.host, self.port), block=False, ssl_context=self.ssl_context,
                                        evt_handlers=[(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_ECHO, self._on_echo),
@@ -602,3 +612,6 @@ class DicomNode:
         for t in self._threads:
             t.join(timeout=30)
         self.log.info("stopped")
+        for handler in list(self.log.handlers):  # the file is closed; a node started again opens it anew
+            self.log.removeHandler(handler)
+            handler.close()
