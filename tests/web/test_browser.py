@@ -1,5 +1,6 @@
 """The page in a real browser: Playwright driving Debian's Chromium against a live server on 127.0.0.1."""
 
+import contextlib
 import json
 import re
 import shutil
@@ -26,14 +27,21 @@ AXE = Path(__file__).resolve().parents[1] / "js" / "node_modules" / "axe-core" /
 
 @pytest.fixture(scope="module")
 def server():
+    from fetalhead.web.app import create_app
+
+    with _serving(create_app()) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _serving(app):
+    """``app`` served by uvicorn on a free loopback port until the block ends; yields its base URL."""
     import uvicorn
 
-    from fetalhead.web.app import create_app
     from fetalhead.web.serving import free_loopback_port
 
     port = free_loopback_port()
-    config = uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     base = f"http://127.0.0.1:{port}"
@@ -43,9 +51,11 @@ def server():
             break
         except OSError:
             time.sleep(0.1)
-    yield base
-    srv.should_exit = True
-    th.join(timeout=10)
+    try:
+        yield base
+    finally:
+        srv.should_exit = True
+        th.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -570,26 +580,11 @@ def test_the_html_report_prints_on_one_a4_page(browser, samples_dir, lang):
 @pytest.fixture(scope="module")
 def visit_server(tmp_path_factory):
     """A server that keeps a visit record (a SQLite file in a temporary folder)."""
-    import uvicorn
-
     from fetalhead.web.app import create_app
-    from fetalhead.web.serving import free_loopback_port
 
     db = tmp_path_factory.mktemp("record") / "records.sqlite"
-    port = free_loopback_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(db_path=db), host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/api/v1/health", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base, db
-    srv.should_exit = True
-    th.join(timeout=10)
+    with _serving(create_app(db_path=db)) as base:
+        yield base, db
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844}])

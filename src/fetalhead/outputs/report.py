@@ -28,7 +28,7 @@ from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE
 from .wording import LANGUAGES, fill, note_lines, review_lines, translations
 
-__all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf",
+__all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf", "new_pdf",
            "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
 
 CENTILES = (3, 10, 50, 90, 97)
@@ -333,10 +333,12 @@ def report_pdf(m, grey: np.ndarray, lang: str = "en") -> bytes:
 PDF_IMAGE_WIDTHS_MM = (95.0, 80.0, 65.0, 50.0)
 
 
-def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
+def new_pdf(lang: str):
+    """An A4 PDF (fpdf2) with its first page, the bundled Noto fonts (Latin, Devanagari, Telugu, each the
+    others' fallback) and text shaping; returns ``(pdf, main_font)``, the font of ``lang``'s script. The
+    scan's report and the visit's report both start here."""
     from fpdf import FPDF
 
-    t = translations(lang)
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_auto_page_break(True, margin=12)
     pdf.add_font("NotoSans", fname=str(_FONTS / "NotoSans-Regular.ttf"))
@@ -351,6 +353,12 @@ def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
         if lang != "en":
             raise RuntimeError("Hindi and Telugu PDF reports need uharfbuzz: pip install 'fetalhead[web]'") from None
     pdf.add_page()
+    return pdf, main
+
+
+def _pdf(m, grey: np.ndarray, lang: str, image_width_mm: float):
+    t = translations(lang)
+    pdf, main = new_pdf(lang)
     pdf.set_font(main, size=16)
     pdf.cell(0, 9, t["report_title"], new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(main, size=9)

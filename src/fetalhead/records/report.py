@@ -17,7 +17,7 @@ from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART
 from ..clinical.growth import INTERGROWTH_EFW_GA_RANGE_WEEKS, intergrowth_efw_value_at_centile
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from ..outputs.display import centile_band, format_weeks_days
-from ..outputs.report import _FONTS, fill, growth_chart_svg, translations
+from ..outputs.report import fill, growth_chart_svg, new_pdf, translations
 from .._version import SOFTWARE_NAME
 
 __all__ = ["centile_text", "visit_report_rows", "visit_report_html", "visit_report_pdf", "visit_chart_svg",
@@ -228,24 +228,11 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
                      lang: str = "en") -> bytes:
     """The visit's report as PDF bytes (A4). Needs fpdf2 and uharfbuzz (the ``web`` extra)."""
     try:
-        from fpdf import FPDF
+        import fpdf  # noqa: F401
     except ImportError:
         raise RuntimeError("PDF reports need the 'web' extra: pip install 'fetalhead[web]'") from None
     t = translations(lang)
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_auto_page_break(True, margin=12)
-    pdf.add_font("NotoSans", fname=str(_FONTS / "NotoSans-Regular.ttf"))
-    pdf.add_font("NotoSans", style="B", fname=str(_FONTS / "NotoSans-Bold.ttf"))
-    pdf.add_font("NotoDeva", fname=str(_FONTS / "NotoSansDevanagari-Regular.ttf"))
-    pdf.add_font("NotoTelu", fname=str(_FONTS / "NotoSansTelugu-Regular.ttf"))
-    main = {"en": "NotoSans", "hi": "NotoDeva", "te": "NotoTelu"}[lang]
-    pdf.set_fallback_fonts(["NotoSans", "NotoDeva", "NotoTelu"], exact_match=False)
-    try:
-        pdf.set_text_shaping(True)
-    except Exception:
-        if lang != "en":
-            raise RuntimeError("Hindi and Telugu PDF reports need uharfbuzz: pip install 'fetalhead[web]'") from None
-    pdf.add_page()
+    pdf, main = new_pdf(lang)
     pdf.set_font(main, size=15)
     pdf.cell(0, 8, t["visit_report_title"], new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(main, size=8)
