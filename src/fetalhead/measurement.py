@@ -42,7 +42,7 @@ from .model.uncertainty import COMPASS, DOUBT_CAUSES, doubtful_arcs, relative_in
 from .model.runtime import HeadModel, load_model
 from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
 from .outputs.results import PAGE_SPACING_SOURCE
-from .outputs.wording import note_lines, review_lines, translations
+from .outputs.wording import mm_text, note_lines, review_lines, translations
 from .scans.scan import Scan
 from .scans.screen_scale import AGREEMENT as SCREEN_AGREEMENT, ScreenScale, read_screen_scale
 
@@ -324,13 +324,8 @@ def screen_disagreement(spacing, spacing_source: str, screen) -> str:
     worst = max(abs(float(a) / float(b) - 1) for a, b in zip(spacing, screen))
     if worst <= SCREEN_AGREEMENT:
         return ""
-    return (f"the pixel size given ({_mm_text(spacing)}, {spacing_source}) differs by {100 * worst:.1f} % from the "
-            f"screen's depth scale ({_mm_text(screen)}): check the pixel size")
-
-
-def _mm_text(sp) -> str:
-    x, y = float(sp[0]), float(sp[1])
-    return f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
+    return (f"the pixel size given ({mm_text(spacing)}, {spacing_source}) differs by {100 * worst:.1f} % from the "
+            f"screen's depth scale ({mm_text(screen)}): check the pixel size")
 
 
 def read_screen(scan: Scan):

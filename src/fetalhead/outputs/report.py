@@ -26,7 +26,7 @@ from .display import centile_band, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE
-from .wording import LANGUAGES, fill, note_lines, review_lines, translations
+from .wording import LANGUAGES, fill, mm_text, note_lines, review_lines, translations
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf", "new_pdf",
            "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
@@ -94,11 +94,10 @@ def spacing_value_text(spacing, source: str, t: dict) -> str:
     where = spacing_text(source, t)
     if not spacing:
         return where
-    x, y = (float(spacing[0]), float(spacing[1])) if isinstance(spacing, (tuple, list)) else (spacing, spacing)
-    value = f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
     if source.startswith("screen:"):  # the scale as the screen shows it, to check against the picture
+        y = float(spacing[1]) if isinstance(spacing, (tuple, list)) else float(spacing)
         where = f"{where}: 1 cm = {10 / y:.0f} px"
-    return f"{value} ({where})"
+    return f"{mm_text(spacing)} ({where})"
 
 
 #: The figures of the table, in order: (label key in the translations, result column).

@@ -21,7 +21,7 @@ from functools import lru_cache
 from ..assets import I18N_DIR
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, PLAUSIBLE_HC_RANGE_MM
 
-__all__ = ["LANGUAGES", "translations", "fill", "review_lines", "note_lines", "arc_line", "FIGURE_LABELS"]
+__all__ = ["LANGUAGES", "translations", "fill", "mm_text", "review_lines", "note_lines", "arc_line", "FIGURE_LABELS"]
 
 LANGUAGES = ("en", "hi", "te")
 
@@ -74,13 +74,14 @@ def _flag_line(m, flag: str, t: dict) -> str:
     if flag == "pixel_size_disagrees_with_screen" and m.pixel_spacing_mm and m.screen_mm_per_px:
         given, screen = m.pixel_spacing_mm, m.screen_mm_per_px
         worst = max(abs(float(a) / float(b) - 1) for a, b in zip(given, screen))
-        return fill(t["flag_pixel_size_disagrees_with_screen"], given=_mm(given), screen=_mm(screen),
+        return fill(t["flag_pixel_size_disagrees_with_screen"], given=mm_text(given), screen=mm_text(screen),
                     pct=f"{100 * worst:.1f}")
     return t.get(f"flag_{flag}", flag)
 
 
-def _mm(spacing) -> str:
-    x, y = (float(v) for v in spacing)
+def mm_text(spacing) -> str:
+    """A pixel size (mm: one number, or x and y) as words: one value when square, ``x x y`` when not."""
+    x, y = (float(v) for v in spacing) if isinstance(spacing, (tuple, list)) else (float(spacing),) * 2
     return f"{x:.4f} mm" if abs(x - y) <= 1e-9 * max(x, y) else f"{x:.4f} x {y:.4f} mm"
 
 
