@@ -219,7 +219,7 @@ def oof_records(spec: str, samples, n_folds: int, limit: int = 0, cache: str | N
     from compare_models import fold_checkpoint, fold_model, parse_candidate
     from fetalhead.model.runtime import HeadModel
     from fetalhead.scans.datasets import fold_split
-    from fetalhead.studies.calibration import _cached_records, _store_records, collect_oof_records, oof_records_key
+    from fetalhead.studies.calibration import cached_records, store_records, collect_oof_records, oof_records_key
 
     name, folder, overrides = parse_candidate(spec)
     models = []
@@ -235,12 +235,12 @@ def oof_records(spec: str, samples, n_folds: int, limit: int = 0, cache: str | N
     pipeline = dataclasses.replace(models[0].pipeline_config, **overrides)
     every = samples[:limit] if limit else samples
     key = oof_records_key(models, pipeline, every)
-    records = _cached_records(cache, key)
+    records = cached_records(cache, key)
     if records is None:
         t0 = time.time()
         records = collect_oof_records(every, models, pipeline=pipeline)
         print(f"{name}: {len(every)} images x {len(VARIATIONS)} out of fold in {time.time() - t0:.0f} s", file=sys.stderr)
-        _store_records(cache, key, records)
+        store_records(cache, key, records)
     return records
 
 

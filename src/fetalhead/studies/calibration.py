@@ -38,7 +38,7 @@ from .variations import VARIATIONS
 
 __all__ = ["Record", "collect_records", "calibrate_records", "calibrate_model", "subject_half",
            "choose_boundary_level", "BOUNDARY_LEVELS", "LEVEL_CHOICE_IMAGES", "POOLED_QUANTILE_LEVEL",
-           "collect_oof_records", "oof_records_key"]
+           "collect_oof_records", "oof_records_key", "cached_records", "store_records"]
 
 #: Probability levels tried as the outline (a network trained on filled masks puts the 0.5 level
 #: slightly inside or outside the skull's outer border, depending on how it blurs the edge).
@@ -183,7 +183,9 @@ def oof_records_key(fold_models: list, pipeline, samples: list[HeadSample], vari
             "images": [s.filename for s in samples], "variations": [fn.__name__ for fn in variations]}
 
 
-def _cached_records(path, key: dict):
+def cached_records(path, key: dict):
+    """The records kept in ``path`` by :func:`store_records` under the same ``key``
+    (:func:`oof_records_key`), else None."""
     import pickle
 
     if not path or not Path(path).is_file():
@@ -192,7 +194,8 @@ def _cached_records(path, key: dict):
     return stored["records"] if stored.get("key") == key else None
 
 
-def _store_records(path, key: dict, records) -> None:
+def store_records(path, key: dict, records) -> None:
+    """Keep ``records`` in ``path`` (a pickle: a cache of this version, not an interchange format) under ``key``."""
     import pickle
 
     if path:
@@ -235,10 +238,10 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
         log(f"calibrating {model.version} on {len(every)} labelled images out of fold ({len(fold_models)} fold "
             f"models) x {len(VARIATIONS)} variations")
         key = oof_records_key(fold_models, model.pipeline_config, every)
-        records = _cached_records(records_cache, key)
+        records = cached_records(records_cache, key)
         if records is None:
             records = collect_oof_records(every, fold_models, progress=progress, pipeline=model.pipeline_config)
-            _store_records(records_cache, key, records)
+            store_records(records_cache, key, records)
         seen = (f"HC18, every labelled image out of fold ({len(every)} images, "
                 f"{len({s.subject_id for s in every})} subjects; each measured by the model of the shipped recipe "
                 f"trained without its subject's fold of the fixed subject-grouped {len(fold_models)}-fold split, "
