@@ -65,7 +65,12 @@ def test_flag_line_and_quality():
     assert choose_flag_half_width(hw, err, clean, FlagTargets(off_clean=0.4, flagged_clean=1.0)) == 0.04  # none wrong
     assert choose_flag_half_width(hw, err, clean, FlagTargets(off_clean=0.4, wrong_clean=0.2, flagged_clean=1.0)) == 0.05
     # raised so that at most a quarter of the clean scans are flagged, though an off result then passes
-    assert choose_flag_half_width(hw, err, clean, FlagTargets(off_clean=0.0, flagged_clean=0.25)) == 0.04
+    quarter = FlagTargets(off_clean=0.0, flagged_clean=0.25, flagged_clean_margin=0.0)
+    assert choose_flag_half_width(hw, err, clean, quarter) == 0.04
+    # ... aiming under the cap by the margin, so that new scans stay within it
+    many = np.linspace(0.01, 0.05, 101)
+    aimed = FlagTargets(off_clean=0.0, flagged_clean=0.25, flagged_clean_margin=0.05)
+    assert choose_flag_half_width(many, np.full(101, 0.04), np.ones(101, bool), aimed) == pytest.approx(0.042)
     # damaged scans are held to their own limits
     damaged = np.array([False] * 5)
     assert choose_flag_half_width(hw, err, damaged, FlagTargets(off_damaged=0.0)) == 0.02

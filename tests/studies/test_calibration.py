@@ -133,4 +133,5 @@ def test_out_of_fold_records_come_from_the_model_that_never_saw_the_subject(tmp_
         held = {s.filename for s in fold_split(samples, 3, k)[1]}
         assert (model.seen > 0) == bool(held)  # a fold model measures only its own held-out images
         assert all(c.refine_passes == 2 and c.boundary_level == [0.40, 0.45, 0.50][k] for c in model.configs)
+        assert model.pipeline_config == PipelineConfig(boundary_level=[0.40, 0.45, 0.50][k])  # left as given
     assert all(r.variation == "identity" and r.seg is not None for r in records)

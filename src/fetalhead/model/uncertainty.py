@@ -253,6 +253,13 @@ class FlagTargets:
     off_damaged: float = 0.04
     wrong_damaged: float = 0.01
     flagged_clean: float = 0.10
+    #: the flag line aims this far under ``flagged_clean`` on the calibration scans: other rules flag some
+    #: clean scans too (a poor outline fit, the skull not seen, the sector's edge), and new scans'
+    #: half-widths scatter about the calibration's. Measured cross-fitted on issue 20's out-of-fold
+    #: records (``python bench/trust.py --oof ...``, issue 21): aimed at 10 %, 10.5 % of clean scans were
+    #: flagged (11.4 % on average over 10 other subject splits); 1 point under, 10.1 % (9.6 %, 8.0-11.0);
+    #: 1.5 points under, 9.7 % (9.2 %, 7.6-10.3), the `ok` results off 3.5 -> 3.6 %
+    flagged_clean_margin: float = 0.015
 
 
 #: The targets of issue 21 ("Flags a clinician will heed").
@@ -286,8 +293,8 @@ def flag_line_table(half_widths, rel_errors, clean, lines) -> list[dict]:
 def choose_flag_half_width(half_widths, rel_errors, clean, targets: FlagTargets = FLAG_TARGETS) -> float:
     """The flag line (an HC half-width): the widest line at which the unflagged results meet the
     off and wrong limits of ``targets`` (fewest flags for the safety asked); then lowered no further
-    than flagging ``targets.flagged_clean`` of the clean scans: when both cannot hold, the line that
-    flags that share of clean scans is kept, and the off share it lets through is what the trust
+    than flagging ``targets.flagged_clean`` less ``targets.flagged_clean_margin`` of the clean scans: when
+    both cannot hold, the line that flags that share of clean scans is kept, and the off share it lets through is what the trust
     benchmark reports.
 
     ``half_widths``: each result's relative HC half-width; ``rel_errors``: its relative HC error;
@@ -301,7 +308,8 @@ def choose_flag_half_width(half_widths, rel_errors, clean, targets: FlagTargets 
                 and r["off_damaged"] <= targets.off_damaged and r["wrong_damaged"] <= targets.wrong_damaged]
     line = max(feasible) if feasible else float(hw.min()) * 0.999
     if cl.any():
-        line = max(line, float(np.quantile(hw[cl], 1.0 - targets.flagged_clean)))
+        aim = max(0.0, targets.flagged_clean - targets.flagged_clean_margin)
+        line = max(line, float(np.quantile(hw[cl], 1.0 - aim)))
     return line
 
 

@@ -168,10 +168,14 @@ def collect_oof_records(samples: list[HeadSample], fold_models: list, progress=N
     keeping its own outline level (chosen on its own training images)."""
     out = []
     for k, model in enumerate(fold_models):
-        if pipeline is not None:
-            model.pipeline_config = dataclasses.replace(pipeline, boundary_level=model.pipeline_config.boundary_level)
-        _, held = fold_split(samples, len(fold_models), k)
-        out += collect_records(held, model, variations, progress=progress)
+        own = model.pipeline_config
+        if pipeline is not None:  # measured with those settings, the model left as it was given
+            model.pipeline_config = dataclasses.replace(pipeline, boundary_level=own.boundary_level)
+        try:
+            _, held = fold_split(samples, len(fold_models), k)
+            out += collect_records(held, model, variations, progress=progress)
+        finally:
+            model.pipeline_config = own
     return out
 
 
@@ -258,7 +262,8 @@ def calibrate_model(data: str | Path, model, out_json: str | Path | None = None,
             "90 % ranges hold on clean scans and under each damage) and flag line on the other half (flag line: "
             f"among unflagged results at most {100 * t.off_clean:g} % off (> 3 %) and {100 * t.wrong_clean:g} % wrong "
             f"(> 5 %) on clean scans, {100 * t.off_damaged:g} % off and {100 * t.wrong_damaged:g} % wrong on damaged "
-            f"ones, raised so that at most {100 * t.flagged_clean:g} % of clean scans are flagged)")
+            f"ones, raised so that at most {100 * (t.flagged_clean - t.flagged_clean_margin):g} % of clean scans are "
+            f"flagged: {100 * t.flagged_clean:g} % less a margin for the other flags and new scans' scatter)")
     cal = calibrate_records(records, data=desc)
     path = Path(out_json) if out_json else model.path.with_suffix(".json")
     meta = json.loads(path.read_text()) if path.is_file() else {}
