@@ -612,6 +612,33 @@ def test_the_sonographer_is_the_login_and_can_be_changed(browser, tmp_path):
             page.close()
 
 
+def test_the_patients_earlier_visits_are_listed(visit_server, browser):
+    """Issue 23: opening a visit lists the patient's earlier visits with their dates and figures."""
+    import json as _json
+    import urllib.request as _rq
+
+    server, _db = visit_server
+    for date, extra in (("2024-01-10", {}), ("2024-02-20", {"ac_mm": 180.0})):
+        req = _rq.Request(f"{server}/api/v1/patients/KGH-EARLY/visits", method="POST",
+                          data=_json.dumps({"date": date}).encode(), headers={"Content-Type": "application/json"})
+        visit = _json.loads(_rq.urlopen(req, timeout=10).read())
+        if extra:
+            req = _rq.Request(f"{server}/api/v1/visits/{visit['id']}", method="PATCH", data=_json.dumps(extra).encode(),
+                              headers={"Content-Type": "application/json"})
+            _rq.urlopen(req, timeout=10).read()
+    page = _open(browser, server)
+    try:
+        page.click("#visit-form > summary")
+        page.fill("#patient-id", "KGH-EARLY")
+        page.click("#open-visit")  # today's visit: a new one
+        items = page.locator("#earlier-visits li")
+        sync_api.expect(items).to_have_count(2)
+        assert items.nth(0).text_content().startswith("2024-02-20") and "AC 180.0 mm" in items.nth(0).text_content()
+        assert items.nth(1).text_content().startswith("2024-01-10")
+    finally:
+        page.close()
+
+
 def _has_patient(app, pid):
     from fetalhead.records.store import RecordError
 
