@@ -55,9 +55,8 @@ def test_intergrowth_ac_fl_standards_are_sane(ga):
 
 
 def test_intergrowth_ac_fl_values():
-    # Regression values computed here from the equations (Papageorghiou et al. 2014, Table 3, as the gigs R
-    # package transcribes them), not values read from the paper's printed tables: they guard the coefficients
-    # against an edit; the independent checks are the HC/AC and FL/AC ratios above and the EFW tests below.
+    # The medians printed in the INTERGROWTH-21st centile tables (Papageorghiou et al. 2014; AC and FL, 50th
+    # centile at 20 and 40 weeks, printed to 0.1 mm); every printed value: tests/clinical/test_intergrowth_tables.py
     assert intergrowth_body_mean_sd("ac", 20)[0] == pytest.approx(147.7, abs=0.05)
     assert intergrowth_body_mean_sd("ac", 40)[0] == pytest.approx(349.8, abs=0.05)
     assert intergrowth_body_mean_sd("fl", 20)[0] == pytest.approx(31.3, abs=0.05)
@@ -80,13 +79,16 @@ def test_ac_fl_range_checks():
 # Estimated fetal weight -------------------------------------------------------------------------
 
 def test_intergrowth_efw_worked_example():
-    # Stirnemann et al. 2017 worked example: AC 26 cm, HC 29 cm -> ln EFW = 7.312292, 1499 g
+    # Stirnemann et al. 2017 (Ultrasound Obstet Gynecol 49:478, doi:10.1002/uog.17347) worked example:
+    # AC 26 cm, HC 29 cm -> 1499 g (the gigs R package tests the same value from the paper); ln EFW 7.312292
     efw = efw_intergrowth2017(hc_mm=290, ac_mm=260)
     assert math.log(efw) == pytest.approx(7.312292, abs=5e-7)
     assert round(efw) == 1499
 
 
 def test_hadlock_1985_arithmetic():
+    # No EFW computed with the HC-AC-FL equation and printed in Hadlock et al. 1985 could be found, so this
+    # checks the arithmetic of the equation as the paper is quoted (coefficients agree in every transcription).
     # HC 30 cm, AC 30 cm, FL 6 cm: log10 EFW = 1.326 - 0.00326*180 + 0.0107*30 + 0.0438*30 + 0.158*6
     #                                        = 1.326 - 0.5868 + 0.321 + 1.314 + 0.948 = 3.3222 (2100 g)
     assert efw_hadlock1985(300, 300, 60) == pytest.approx(10 ** 3.3222, rel=1e-9)

@@ -6,6 +6,7 @@ import re
 import shutil
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def _serving(app):
     for _ in range(100):
         try:
             urllib.request.urlopen(base + "/api/v1/health", timeout=1)
+            break
+        except urllib.error.HTTPError:  # it answers (a server with a login answers 401)
             break
         except OSError:
             time.sleep(0.1)
@@ -585,6 +588,64 @@ def visit_server(tmp_path_factory):
     db = tmp_path_factory.mktemp("record") / "records.sqlite"
     with _serving(create_app(db_path=db)) as base:
         yield base, db
+
+
+def test_the_sonographer_is_the_login_and_can_be_changed(browser, tmp_path):
+    """Issue 23: with a login, the visit's sonographer field starts with the login's user name; it stays
+    editable, and what is typed there is what the visit keeps."""
+    from fetalhead.web.app import create_app
+    from fetalhead.web.serving import hash_password
+
+    app = create_app(db_path=tmp_path / "r.sqlite", users={"anu": hash_password("correct horse battery")})
+    with _serving(app) as base:
+        page = _open(browser, base, http_credentials={"username": "anu", "password": "correct horse battery"})
+        try:
+            page.click("#visit-form > summary")
+            sync_api.expect(page.locator("#sonographer")).to_have_value("anu")
+            page.fill("#patient-id", "KGH-7")
+            page.fill("#sonographer", "Dr Rao")
+            page.click("#open-visit")
+            assert _wait_until(lambda: _has_patient(app, "KGH-7"))
+            assert app.state.records.visits("KGH-7")[0]["sonographer"] == "Dr Rao"
+            assert page.console_errors == []
+        finally:
+            page.close()
+
+
+def test_the_patients_earlier_visits_are_listed(visit_server, browser):
+    """Issue 23: opening a visit lists the patient's earlier visits with their dates and figures."""
+    import json as _json
+    import urllib.request as _rq
+
+    server, _db = visit_server
+    for date, extra in (("2024-01-10", {}), ("2024-02-20", {"ac_mm": 180.0})):
+        req = _rq.Request(f"{server}/api/v1/patients/KGH-EARLY/visits", method="POST",
+                          data=_json.dumps({"date": date}).encode(), headers={"Content-Type": "application/json"})
+        visit = _json.loads(_rq.urlopen(req, timeout=10).read())
+        if extra:
+            req = _rq.Request(f"{server}/api/v1/visits/{visit['id']}", method="PATCH", data=_json.dumps(extra).encode(),
+                              headers={"Content-Type": "application/json"})
+            _rq.urlopen(req, timeout=10).read()
+    page = _open(browser, server)
+    try:
+        page.click("#visit-form > summary")
+        page.fill("#patient-id", "KGH-EARLY")
+        page.click("#open-visit")  # today's visit: a new one
+        items = page.locator("#earlier-visits li")
+        sync_api.expect(items).to_have_count(2)
+        assert items.nth(0).text_content().startswith("2024-02-20") and "AC 180.0 mm" in items.nth(0).text_content()
+        assert items.nth(1).text_content().startswith("2024-01-10")
+    finally:
+        page.close()
+
+
+def _has_patient(app, pid):
+    from fetalhead.records.store import RecordError
+
+    try:
+        return bool(app.state.records.visits(pid))
+    except RecordError:
+        return False
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844}])

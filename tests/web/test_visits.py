@@ -194,6 +194,25 @@ def test_the_login_names_the_audit_and_the_sonographer(tmp_path):
                                                                                   ("change_visit", "anu")]
 
 
+def test_the_page_learns_the_login_to_prefill_the_sonographer(tmp_path, client):
+    # issue 23: "sonographer (from the login when there is one)": /api/v1/me names the login for the page;
+    # a sonographer typed over it wins, and a field left empty saves the login's name
+    from fetalhead.web.serving import hash_password
+
+    app = create_app(db_path=tmp_path / "r.sqlite", users={"ravi.k": hash_password("correct horse battery")})
+    c = TestClient(app, base_url="http://127.0.0.1")
+    auth = ("ravi.k", "correct horse battery")
+    assert c.get("/api/v1/me").status_code == 401
+    assert c.get("/api/v1/me", auth=auth).json() == {"user": "ravi.k"}
+    typed = c.post("/api/v1/patients/P-2/visits", json={"date": "2024-05-01", "sonographer": "Dr Rao"}, auth=auth)
+    assert typed.json()["sonographer"] == "Dr Rao"
+    empty = c.post("/api/v1/patients/P-3/visits", json={"date": "2024-05-01", "sonographer": ""}, auth=auth)
+    assert empty.json()["sonographer"] == "ravi.k"
+    assert app.state.records.visit(empty.json()["id"])["sonographer"] == "ravi.k"  # saved so, not only answered
+    # without a login there is no one to name, and nothing is prefilled
+    assert client.get("/api/v1/me").json() == {"user": None}
+
+
 def test_patient_fields_never_logged(client, caplog):
     import logging
 

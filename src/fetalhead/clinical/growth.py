@@ -5,12 +5,15 @@ circumference (AC) and femur length (FL) on the INTERGROWTH-21st standard, the e
 Plain functions on numbers and dates; every formula cites its source; a value outside the range in which
 its formula is valid raises :class:`fetalhead.clinical.biometry.OutOfRangeError` (a ``ValueError``).
 
-Where the coefficients come from (honestly): the Hadlock 1985 equation is the one the paper is
-universally quoted with; the INTERGROWTH-21st AC, FL and EFW coefficients were checked against the
-``gigs`` R package (LSHTM, rOpenSci-reviewed; ``ig_fet`` functions), which transcribes them from the
-papers' tables. The papers themselves could not be opened where this was written: the tests check each
-formula against the values printed in them that could be confirmed (the INTERGROWTH-21st EFW worked
-example), and otherwise two published facts against each other (see ``tests/clinical/test_growth.py``).
+Where the coefficients come from: the INTERGROWTH-21st AC, FL and EFW coefficients are those of the
+papers as the ``gigs`` R package (LSHTM, rOpenSci-reviewed; ``ig_fet`` functions) transcribes them, and
+they reproduce every value of the INTERGROWTH-21st Project's printed centile tables ("International Fetal
+Growth Standards", © University of Oxford: AC and FL at 14-40 weeks citing Papageorghiou et al. 2014; EFW
+at 22-40 weeks citing Stirnemann et al. 2017) within the tables' rounding (0.1 mm, 1 g):
+``tests/clinical/test_intergrowth_tables.py``. The INTERGROWTH-21st EFW equation reproduces the paper's
+worked example (AC 260 mm, HC 290 mm -> 1499 g). The Hadlock 1985 equation is the one the paper is
+universally quoted with (checked against independent transcriptions); no value computed with it and
+printed in the paper was found to test against, so its test checks the arithmetic.
 """
 
 from __future__ import annotations
@@ -138,7 +141,12 @@ def intergrowth_body_mean_sd(measure: str, ga_weeks: float) -> tuple[float, floa
     * FL mean = -39.9616 + 4.32298 GA - 0.0380156 GA²;
       SD = exp(0.605843 - 42.0014 GA⁻² + 0.00000917972 GA³)
 
-    Coefficients as the ``gigs`` R package transcribes them (the paper itself not re-read here).
+    Coefficients as the ``gigs`` R package transcribes them. Checked against the standard's printed
+    tables: "International Fetal Growth Standards: Abdominal Circumference (mm)" and "... Femur Length
+    (mm)", centiles (3rd-97th) and z-scores (-3 to +3) at 14-40 exact weeks (INTERGROWTH-21st, © University
+    of Oxford, 2017, citing Papageorghiou et al. Lancet 2014;384:869-79): every printed value within 0.08 mm
+    (printed to 0.1 mm). E.g. AC at 28 weeks: 3rd 212.1, 50th 233.3, 97th 254.5 mm; FL at 28 weeks: 47.3,
+    51.3, 55.3 mm.
     """
     try:
         fn = _IG_BODY[measure.lower()]
@@ -199,7 +207,9 @@ def efw_hadlock1985(hc_mm: float, ac_mm: float, fl_mm: float) -> float:
 
     Hadlock FP, Harrist RB, Sharman RS, Deter RL, Park SK. "Estimation of fetal weight with the use of
     head, body, and femur measurements - a prospective study." Am J Obstet Gynecol 1985;151:333-337
-    (the HC-AC-FL model of its table of equations). The inputs are checked against the typed ranges
+    (the HC-AC-FL model of its table of equations; the same coefficients in every independent
+    transcription checked (open-source fetal calculators); no EFW value printed in the paper could be
+    found to test against). The inputs are checked against the typed ranges
     (:data:`AC_RANGE_MM`, :data:`FL_RANGE_MM`) and the plausible HC
     (:data:`fetalhead.clinical.limits.PLAUSIBLE_HC_RANGE_MM`).
     """
@@ -216,8 +226,8 @@ def efw_intergrowth2017(hc_mm: float, ac_mm: float) -> float:
 
     Stirnemann J, Villar J, Salomon LJ, et al. "International estimated fetal weight standards of the
     INTERGROWTH-21st Project." Ultrasound Obstet Gynecol 2017;49:478-486, doi:10.1002/uog.17347
-    (the FL was left out of the model by its authors). Worked example (as quoted from the paper):
-    AC 26 cm and HC 29 cm give ln EFW = 7.312292, 1499 g.
+    (the FL was left out of the model by its authors). The paper's worked example, AC 26 cm and HC 29 cm
+    -> 1499 g, is reproduced (the ``gigs`` R package tests the same example, citing doi:10.1002/uog.17347).
     """
     _check_range("HC", float(hc_mm), *PLAUSIBLE_HC_RANGE_MM, "mm", "INTERGROWTH-21st EFW (2017)")
     ac = check_ac_mm(ac_mm) / 1000.0  # mm -> cm -> /100
@@ -231,7 +241,12 @@ INTERGROWTH_EFW_GA_RANGE_WEEKS = (22.0, 40.0)
 
 def intergrowth_efw_lms(ga_weeks: float) -> tuple[float, float, float]:
     """(lambda, mu, sigma) of ln(EFW) at a GA (exact weeks, 22-40), INTERGROWTH-21st EFW standard
-    (Stirnemann et al. 2017; as transcribed in the ``gigs`` R package):
+    (Stirnemann et al. 2017, Ultrasound Obstet Gynecol 49:478-486, its supplementary equations, as
+    transcribed in the ``gigs`` R package). Checked against the printed table "International Fetal Growth
+    Standards: Estimated Fetal Weight (g)", centiles at 22-40 exact weeks (INTERGROWTH-21st, © University
+    of Oxford, December 2017, citing Stirnemann et al.): every printed value within 0.6 g (printed to 1 g),
+    e.g. 36 weeks: 3rd 1948, 50th 2594, 97th 3335 g. The Project's earlier z-score table (March 2017) prints
+    the same medians but tails up to 1.5 % apart (40 weeks, -3 SD: 2085 g printed, 2116 g here).
 
     lambda = -4.257629 - 2162.234 GA⁻² + 0.0002301829 GA³;
     mu = 4.956737 + 0.0005019687 GA³ - 0.0001227065 GA³ ln GA;

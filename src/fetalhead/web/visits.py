@@ -55,6 +55,13 @@ def get_user(request: Request) -> str:
     return request.scope.get(LOGIN_USER_KEY) or LOCAL_USER
 
 
+@router.get("/me")
+def who_is_logged_in(request: Request):
+    """The login's user name (``null`` when the server asks for no login): the page fills the visit's
+    sonographer with it, and the sonographer can still change it."""
+    return {"user": request.scope.get(LOGIN_USER_KEY) or None}
+
+
 def get_efw_method(request: Request) -> str:
     return getattr(request.app.state, "efw_method", "hadlock1985")
 

@@ -628,6 +628,14 @@ async function loadLimits() {
   });
 }
 
+// the sonographer from the login when the server asks for one (fetalhead serve --password-file); editable
+async function loadLogin() {
+  const r = await fetch("/api/v1/me");
+  if (!r.ok) return;
+  const { user } = await r.json();
+  if (user && !$("sonographer").value.trim()) $("sonographer").value = user;
+}
+
 // ---------- moving the calipers: pointer (mouse, finger) and keyboard ----------
 function toImage(ev) {
   const c = $("view"), rect = c.getBoundingClientRect();
@@ -730,4 +738,5 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("handle").addEventListener("change", draw);
   await loadLimits();
   await loadLanguage(state.lang);
+  await loadLogin();
 });
