@@ -708,6 +708,9 @@ def test_a_screenshot_is_measured_from_the_scale_on_its_screen(server, browser, 
         assert text.startswith(f"{PS:.4f} mm") and translations(lang)["spacing_screen"] in text
         assert f"1 cm = {10 / PS:.0f} px" in text
         assert "mm" in page.text_content("#val-hc")
+        # over the picture, "Scale read from the screen: 1 cm = 74 px", and the marks found circled on it
+        assert page.text_content("#scale-line") == fill(translations(lang)["scale_screen"], px=f"{10 / PS:.0f}")
+        assert page.locator("#scale-marks").is_visible() and page.evaluate("state.figures.screen_marks.length") >= 5
         page.close()
 
 
