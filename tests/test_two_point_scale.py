@@ -148,3 +148,13 @@ def test_two_points_the_screen_contradicts_are_flagged_with_both_values(screensh
     assert "pixel_size_disagrees_with_screen" in Measurement.from_dict(wrong.to_dict()).flags
     shown = display_values(wrong, translations("en"))
     assert "Scale set by two points 4.3 cm apart" in shown["scale"] and "screen's own scale" in shown["scale"]
+
+
+def test_the_scale_line_for_a_pixel_size_entered_and_a_loop_takes_the_two_points(sample):
+    from fetalhead.measurement import measure_loop
+
+    t = translations("en")
+    typed = fetalhead.measure(sample, PS)
+    assert display_values(typed, t)["scale"] == f"Scale from the pixel size entered: 1 cm = {10 / PS:.1f} px"
+    m = measure_loop(sample, scale_points="100,100,100,268", scale_distance_cm=4.0)[0]
+    assert m.spacing_source == "two_points" and m.pixel_spacing_mm == pytest.approx((40 / 168,) * 2)

@@ -107,8 +107,8 @@ def spacing_value_text(spacing, source: str, t: dict, distance_cm: float | None 
 
 def scale_line(m, t: dict) -> str:
     """The picture's scale in one line, as the page shows it over the picture (issue 22): read from the
-    screen ("Scale read from the screen: 1 cm = 42 px"), set by two points, none found, or ``""`` for a
-    DICOM file's own calibration (nothing to set)."""
+    screen ("Scale read from the screen: 1 cm = 42 px"), set by two points, from the pixel size entered,
+    none found, or ``""`` for a DICOM file's own calibration (nothing to set)."""
     source = m.spacing_source or "none"
     if source.startswith("dicom:"):
         return ""
@@ -121,7 +121,9 @@ def scale_line(m, t: dict) -> str:
     if screen:
         line = fill(t["scale_screen"], px=f"{10 / screen[1]:.0f}")
         return line if source.startswith("screen:") else f"{line} ({t['scale_screen_not_used']})"
-    return t["scale_none"] if source == "none" else ""
+    if m.pixel_spacing_mm:  # typed (or from a CSV): what 1 cm is on this picture, to check against its marks
+        return fill(t["scale_entered"], px=f"{10 / m.pixel_spacing_mm[1]:.1f}")
+    return t["scale_none"]
 
 
 #: The figures of the table, in order: (label key in the translations, result column).
