@@ -256,6 +256,23 @@ function pickPoint(ev) {  // a tap or click sets a point; near a point already s
   updateScaleCount();
   draw();
 }
+// by keyboard: Enter sets a point (the first at the centre, the second below the first), arrows move the last
+function pickKey(ev) {
+  const pts = state.pickPoints, c = $("view");
+  if ((ev.key === "Enter" || ev.key === " ") && pts.length < 2) {
+    ev.preventDefault();
+    const last = pts[pts.length - 1];
+    pts.push(last ? [last[0], Math.min(c.height, last[1] + 50)] : [c.width / 2, c.height / 2]);
+  } else if (ARROWS[ev.key] && pts.length) {
+    ev.preventDefault();
+    const step = ev.shiftKey ? 10 : 1, p = pts[pts.length - 1];
+    p[0] = Math.min(Math.max(p[0] + ARROWS[ev.key][0] * step, 0), c.width);
+    p[1] = Math.min(Math.max(p[1] + ARROWS[ev.key][1] * step, 0), c.height);
+  } else return;
+  scaleError("");
+  updateScaleCount();
+  draw();
+}
 function applyScale() {
   const pts = state.pickPoints;
   if (pts.length < 2) { scaleError(tr("scale_need_points")); return; }
@@ -778,6 +795,7 @@ function onMove(ev) {
 function onUp() { state.drag = null; state.pickDrag = null; }
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 function onKey(ev) {
+  if (state.picking) { pickKey(ev); return; }
   if (!state.ellipse || !ARROWS[ev.key]) return;
   ev.preventDefault();
   const step = ev.shiftKey ? 10 : 1, [dx, dy] = ARROWS[ev.key].map((v) => v * step), kind = $("handle").value;
