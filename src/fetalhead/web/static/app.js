@@ -499,7 +499,7 @@ async function measure(frame = null) {
       const msg = await errorText(r);
       clearResult();
       showError(msg);
-      state.scale = null;  // a scale refused is not sent again: measure again, or set it again
+      if (r.status === 422) state.scale = null;  // a scale refused is not sent again: measure again, or set it again
       return;
     }
     const res = await r.json();
