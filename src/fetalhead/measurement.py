@@ -6,7 +6,9 @@ alone decides:
 * the input type, by one content sniff (:func:`load_scan`: a path, the file's bytes or an
   array; DICOM by 'DICM' at byte 128 first, then PNG/JPEG/BMP/TIFF);
 * which pixel spacing wins (:func:`decide_spacing`: the DICOM file's own calibration, else
-  the spacing given, each checked against :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`);
+  the spacing given (typed, or set by two points of known distance on the picture:
+  :func:`two_point_scale`), else the screen's depth scale, each checked against
+  :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`);
 * the status (:func:`decide_status`: ``failed`` without an ellipse, ``flagged`` with any
   of :data:`REVIEW_FLAGS`, else ``ok``);
 * what is a review flag (``Measurement.flags``: something is wrong, check it) and what is a note
@@ -34,20 +36,21 @@ from .clinical.biometry import (DEFAULT_CHART, INTERGROWTH_DATING_HC_RANGE_MM, O
 from .clinical.geometry import Ellipse, ellipse_landmarks
 from .scans.imageio import (ScanReadError, bytes_sha256, check_scan_array, decode_image, is_blank, read_file,
                             sniff_type)
-from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, NO_HEAD_MASK_FIT,
-                     OUTLINE_IN_FIELD_MIN, no_fetal_head,
+from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, MIN_SCALE_POINTS_PX,
+                     NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN, PIXEL_SIZE_RANGE_MM, SCALE_DISTANCE_RANGE_CM, no_fetal_head,
                      PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
                      check_ga_by_dates, check_pixel_spacing)
 from .model.uncertainty import COMPASS, DOUBT_CAUSES, doubtful_arcs, relative_interval
 from .model.runtime import HeadModel, load_model
 from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
-from .outputs.results import PAGE_SPACING_SOURCE
+from .outputs.results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
 from .outputs.wording import mm_text, note_lines, review_lines, translations
 from .scans.scan import Scan
 from .scans.screen_scale import AGREEMENT as SCREEN_AGREEMENT, ScreenScale, read_screen_scale
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
            "iter_loop_measurements", "load_scan", "decide_spacing", "read_screen", "screen_disagreement",
+           "two_point_scale", "TwoPointScale", "ScaleError", "TWO_POINTS_SOURCE", "SCALE_ERRORS",
            "decide_status",
            "scan_flags", "QUALITY_THRESHOLD", "REVIEW_FLAGS", "NOTE_CODES", "WITHHELD_REASONS", "FAILURES", "PAGE_SPACING_SOURCE", "RESULT_COLUMNS", "HC18_COLUMNS"]
 
@@ -85,6 +88,17 @@ FAILURES = {
     "too_long": "the loop takes longer to measure than the server's time limit",
     "stopped": "measuring was stopped before the loop's end (on request: a server stops when its client leaves)",
 }
+#: Why two points and a distance give no scale (``ScaleError.code``): codes the API answers and the page
+#: translates.
+SCALE_ERRORS = {
+    "invalid_scale_points": "the two points must be given as four numbers, x1, y1, x2, y2 (pixels)",
+    "scale_points_too_close": "the two points are the same or too close together",
+    "scale_point_outside_image": "a point lies outside the picture",
+    "invalid_scale_distance_cm": "the distance between the two points is not a number of cm in the allowed range",
+    "scale_pixel_size_out_of_range": "the two points and the distance give an implausible pixel size",
+    "scale_and_pixel_size": "a pixel size and a scale set by two points were both given: give one",
+}
+
 #: Flags that describe the scan (set by the segmentation), kept when an ellipse is adjusted by hand.
 _MODEL_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_sector_edge")
 _KEEP = object()
@@ -111,6 +125,11 @@ class Measurement:
     spacing_source: str = "none"
     spacing_note: str = ""
     screen_mm_per_px: tuple[float, float] | None = None  # the depth scale read off the screen (issue 22)
+    #: where the screen's depth-scale marks lie (x, y, pixels of the original image), when one was read
+    screen_marks: list = field(default_factory=list)
+    #: a scale set by hand (issue 22): two points (x, y, pixels of the original image) and their distance
+    scale_points: list | None = None
+    scale_distance_cm: float | None = None
     head_circumference_mm: float | None = None
     biparietal_diameter_mm: float | None = None
     occipitofrontal_diameter_mm: float | None = None
@@ -215,6 +234,10 @@ class Measurement:
         screen = d.get("screen_mm_per_px")
         if screen is not None:
             m.screen_mm_per_px = check_pixel_spacing(screen, "measurement.screen_mm_per_px")
+        m.screen_marks = _check_points(d.get("screen_marks"), "measurement.screen_marks")
+        if d.get("scale_points") is not None:
+            scale = two_point_scale(d.get("scale_points"), d.get("scale_distance_cm"), size)
+            m.scale_points, m.scale_distance_cm = scale.points_list(), scale.distance_cm
         if ellipse is None:
             m.status, m.messages = "failed", [str(x) for x in d.get("messages") or []]
             m.failure = str(d.get("failure") or "")
@@ -244,7 +267,9 @@ class Measurement:
                         identifiers=dict(self.identifiers), sha256=self.sha256, image_size=self.image_size,
                         quality=self.quality, quality_components=dict(self.quality_components),
                         spacing_note=self.spacing_note, overlay_path=self.overlay_path,
-                        screen_mm_per_px=self.screen_mm_per_px,
+                        screen_mm_per_px=self.screen_mm_per_px, screen_marks=[tuple(p) for p in self.screen_marks],
+                        scale_points=None if self.scale_points is None else [list(p) for p in self.scale_points],
+                        scale_distance_cm=self.scale_distance_cm,
                         flags=[f for f in self.flags if f in _MODEL_FLAGS],
                         chart=self.chart if chart is _KEEP else check_chart(chart))
         adjusted = "adjusted_by_hand" in self.flags or (ellipse is not None and ellipse != self.ellipse)
@@ -288,6 +313,20 @@ def _decide(m: Measurement) -> Measurement:
     return m
 
 
+def _check_points(points, where: str) -> list:
+    """Points sent back (``Measurement.from_dict``): a list of (x, y) pairs of finite numbers, or ``ValueError``."""
+    out = []
+    for p in points or []:
+        try:
+            x, y = (float(v) for v in p)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: expected (x, y) pairs of numbers") from None
+        if not (np.isfinite(x) and np.isfinite(y)):
+            raise ValueError(f"{where}: not a finite number")
+        out.append((x, y))
+    return out
+
+
 def _check_arcs(arcs) -> list:
     """Doubtful stretches sent back (``Measurement.from_dict``): checked, or ``ValueError``."""
     out = []
@@ -326,6 +365,111 @@ def screen_disagreement(spacing, spacing_source: str, screen) -> str:
         return ""
     return (f"the pixel size given ({mm_text(spacing)}, {spacing_source}) differs by {100 * worst:.1f} % from the "
             f"screen's depth scale ({mm_text(screen)}): check the pixel size")
+
+
+class ScaleError(LimitError):
+    """Two points and a distance that give no scale; ``code`` is a key of :data:`SCALE_ERRORS`."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class TwoPointScale:
+    """A scale set by hand: two points of the picture (x, y, pixels of the original image) ``distance_cm``
+    apart. ``distance_px`` is their distance in pixels; ``mm_per_px`` the pixel size it gives, (x, y),
+    square pixels (as :mod:`fetalhead.scans.screen_scale` takes them)."""
+
+    points: tuple[tuple[float, float], tuple[float, float]]
+    distance_cm: float
+
+    @property
+    def distance_px(self) -> float:
+        (x1, y1), (x2, y2) = self.points
+        return float(np.hypot(x2 - x1, y2 - y1))
+
+    @property
+    def mm_per_px(self) -> tuple[float, float]:
+        s = 10.0 * self.distance_cm / self.distance_px
+        return s, s
+
+    @property
+    def px_per_cm(self) -> float:
+        return self.distance_px / self.distance_cm
+
+    @property
+    def note(self) -> str:
+        """In words (English), as results and reports give it."""
+        return (f"pixel size set by two points {self.distance_cm:.1f} cm apart (1 cm = {self.px_per_cm:.1f} px)")
+
+    def points_list(self) -> list:
+        return [[float(x), float(y)] for x, y in self.points]
+
+
+def two_point_scale(points, distance_cm, image_size=None) -> TwoPointScale:
+    """The scale given by two points of a picture and the distance between them: the one place that
+    turns a scale set by hand (the page's "Set the scale": two marks of the screen's depth scale, or any
+    two points of known distance) into a pixel size.
+
+    Parameters
+    ----------
+    points : two (x, y) pairs, or four numbers x1, y1, x2, y2 (a list, or a string "x1,y1,x2,y2")
+        Pixels of the original image (the picture measured), x to the right, y down.
+    distance_cm : float
+        Their distance (cm), within :data:`fetalhead.clinical.limits.SCALE_DISTANCE_RANGE_CM`.
+    image_size : (width, height), optional
+        When given, both points must lie inside the picture.
+
+    Returns
+    -------
+    TwoPointScale
+
+    Raises
+    ------
+    ScaleError
+        A :class:`fetalhead.clinical.limits.LimitError` whose ``code`` (:data:`SCALE_ERRORS`) says what
+        is wrong: points not four numbers, points closer than
+        :data:`fetalhead.clinical.limits.MIN_SCALE_POINTS_PX`, a point outside the picture, a distance
+        out of range, or a pixel size outside :data:`fetalhead.clinical.limits.PIXEL_SIZE_RANGE_MM`.
+    """
+    raw = points
+    try:
+        if isinstance(points, str):
+            points = points.replace(";", ",").split(",")
+        flat = np.asarray(points, dtype=float).ravel()
+    except (TypeError, ValueError):
+        flat = np.zeros(0)
+    if flat.size != 4 or not np.all(np.isfinite(flat)):
+        raise ScaleError("invalid_scale_points", f"scale points: {SCALE_ERRORS['invalid_scale_points']}, "
+                                                 f"got {str(raw)[:80]!r}")
+    try:
+        cm = float(distance_cm)
+    except (TypeError, ValueError):
+        cm = float("nan")
+    lo, hi = SCALE_DISTANCE_RANGE_CM
+    if not (np.isfinite(cm) and lo <= cm <= hi):
+        raise ScaleError("invalid_scale_distance_cm", f"scale distance: {str(distance_cm)[:20]} cm is not a "
+                                                      f"distance of {lo:g}-{hi:g} cm")
+    pts = ((float(flat[0]), float(flat[1])), (float(flat[2]), float(flat[3])))
+    if image_size is not None:
+        w, h = image_size
+        for x, y in pts:
+            if not (0 <= x <= w and 0 <= y <= h):
+                raise ScaleError("scale_point_outside_image", f"scale points: ({x:.1f}, {y:.1f}) lies outside "
+                                                              f"the picture ({w} x {h} px)")
+    scale = TwoPointScale(pts, cm)
+    if scale.distance_px < MIN_SCALE_POINTS_PX:
+        raise ScaleError("scale_points_too_close", f"scale points: {scale.distance_px:.1f} px apart; set two "
+                                                   f"points at least {MIN_SCALE_POINTS_PX:g} px apart")
+    s = scale.mm_per_px[0]
+    plo, phi = PIXEL_SIZE_RANGE_MM
+    if not plo <= s <= phi:
+        raise ScaleError("scale_pixel_size_out_of_range",
+                         f"scale points: {cm:g} cm over {scale.distance_px:.1f} px gives {s:.4g} mm per pixel, "
+                         f"outside the plausible range for ultrasound ({plo:g}-{phi:g} mm): check the distance "
+                         "typed and the points")
+    return scale
 
 
 def read_screen(scan: Scan):
@@ -445,7 +589,8 @@ def load_scan(image, source: str | None = None, frame: int = 0, accept_anisotrop
 def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, model: HeadModel | None = None,
             source: str | None = None, spacing_source: str | None = None, frame: int = 0,
             accept_anisotropic: bool = False, include_identifying: bool = False,
-            sha256: str | None = None, chart: str = DEFAULT_CHART, blank_outside_regions: bool = True) -> Measurement:
+            sha256: str | None = None, chart: str = DEFAULT_CHART, blank_outside_regions: bool = True,
+            scale_points=None, scale_distance_cm: float | None = None) -> Measurement:
     """Measure the fetal head on one scan.
 
     Parameters
@@ -473,6 +618,9 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
         Measure DICOM files whose x and y spacing differ by more than 1 %.
     sha256 : str, optional
         The file's sha256 when the caller already has it (it is not computed again).
+    scale_points, scale_distance_cm : optional
+        A scale set by hand instead of ``pixel_spacing_mm``: two points of the picture (pixels) and
+        their distance in cm (:func:`two_point_scale`); ``spacing_source`` is then ``two_points``.
 
     Returns
     -------
@@ -486,7 +634,7 @@ def measure(image, pixel_spacing_mm=None, *, ga_weeks: float | None = None, mode
         return Measurement(src, "failed", messages=[str(exc)], frame=frame, failure="unreadable_scan",
                            sha256=getattr(exc, "sha256", None) or sha256 or "")
     return measure_scan(scan, pixel_spacing_mm, ga_weeks=ga_weeks, model=model, spacing_source=spacing_source,
-                        chart=chart)
+                        chart=chart, scale_points=scale_points, scale_distance_cm=scale_distance_cm)
 
 
 def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float | None = None,
@@ -494,7 +642,8 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
                  accept_anisotropic: bool = False, include_identifying: bool = False,
                  chart: str = DEFAULT_CHART, blank_outside_regions: bool = True,
                  first: Scan | None = None, time_limit_s: float | None = None,
-                 should_stop: Callable[[], bool] | None = None) -> list[Measurement]:
+                 should_stop: Callable[[], bool] | None = None, scale_points=None,
+                 scale_distance_cm: float | None = None) -> list[Measurement]:
     """Measure a cine loop (multi-frame DICOM or video; a still image is a loop of one frame).
 
     ``frames``: ``"best"`` (one result: the frame :func:`fetalhead.scans.cine.choose_best_frame` picks, with
@@ -504,12 +653,14 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     that long (the frames measured stay; a failed row says why), so that a long loop cannot hold a
     server's worker. ``should_stop``: asked before each frame; when it answers True measuring stops
     there with a failed ``stopped`` result (a server asks whether its client is still there). Never
-    raises for a bad file: a ``failed`` result says why.
+    raises for a bad file: a ``failed`` result says why. ``scale_points``, ``scale_distance_cm``: a scale
+    set by hand, as :func:`measure_scan`.
     """
     from .scans.cine import choose_best_frame
 
     src = source or (str(image) if isinstance(image, (str, Path)) else "<bytes>")
-    kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart)
+    kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart, scale_points=scale_points,
+              scale_distance_cm=scale_distance_cm)
     if isinstance(frames, int):
         return [measure(image, pixel_spacing_mm, source=src, frame=frames, accept_anisotropic=accept_anisotropic,
                         include_identifying=include_identifying, blank_outside_regions=blank_outside_regions, **kw)]
@@ -614,8 +765,13 @@ def _screen_changed(before, now, frame: int) -> str:
 
 def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = None,
                  model: HeadModel | None = None, spacing_source: str | None = None,
-                 chart: str = DEFAULT_CHART, screen=_KEEP) -> Measurement:
+                 chart: str = DEFAULT_CHART, screen=_KEEP, scale_points=None,
+                 scale_distance_cm: float | None = None) -> Measurement:
     """:func:`measure` on a scan already read by :func:`load_scan` (the web app keeps its image).
+
+    ``scale_points`` and ``scale_distance_cm``: a scale set by hand (:func:`two_point_scale`), given
+    instead of ``pixel_spacing_mm`` (both at once: failed, ``invalid_input``); its ``spacing_source`` is
+    :data:`TWO_POINTS_SOURCE`, still checked against the screen's own scale.
 
     ``screen``: the screen's depth scale when the caller has read it (a loop reads it once,
     :func:`read_screen`), ``None`` not to read it; by default it is read here for a scan without DICOM
@@ -629,6 +785,12 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
     try:
         ga = check_ga_by_dates(ga_weeks)
         check_pixel_spacing(pixel_spacing_mm, f"pixel size ({spacing_source or 'given'})")
+        scale = None
+        if scale_points is not None or scale_distance_cm is not None:
+            if pixel_spacing_mm is not None:
+                raise ScaleError("scale_and_pixel_size", f"scale: {SCALE_ERRORS['scale_and_pixel_size']}")
+            scale = two_point_scale(scale_points, scale_distance_cm, (int(w), int(h)))
+            m.scale_points, m.scale_distance_cm = scale.points_list(), scale.distance_cm
     except LimitError as exc:
         m.messages.append(f"{src}: {exc}")
         m.failure = "invalid_input"
@@ -649,14 +811,20 @@ def measure_scan(scan: Scan, pixel_spacing_mm=None, *, ga_weeks: float | None = 
         screen = read_screen(scan)
     if screen is not None and screen.mm_per_px is not None:  # kept even when no head is found
         m.screen_mm_per_px = tuple(screen.mm_per_px)
+        m.screen_marks = [(float(x), float(y)) for x, y in screen.marks]
     try:
         seg = segment_head(scan.image, model.predict, model.pipeline_config)
     except HeadNotFoundError as exc:
         m.messages.append(f"{src}: no fetal head found ({exc})")
         m.failure = "no_head_found"
         return m
-    spacing, used, note = decide_spacing(pixel_spacing_mm, spacing_source or "given", scan.dicom, seg.ellipse,
-                                         screen)
+    given, given_source = pixel_spacing_mm, spacing_source or "given"
+    if scale is not None:
+        given, given_source = scale.mm_per_px, TWO_POINTS_SOURCE
+    spacing, used, note = decide_spacing(given, given_source, scan.dicom, seg.ellipse, screen)
+    if scale is not None:  # what became of the scale set by hand
+        note = scale.note if used.startswith(TWO_POINTS_SOURCE) else "; ".join(
+            n for n in (note, "the scale set by two points was not used: the DICOM file's own calibration wins") if n)
     m.spacing_note = note
     return from_segmentation(m, seg, spacing, used, ga, getattr(model, "calibration", None))
 

@@ -769,4 +769,60 @@ def test_a_screenshot_is_measured_from_the_scale_on_its_screen(server, browser, 
         assert text.startswith(f"{PS:.4f} mm") and translations(lang)["spacing_screen"] in text
         assert f"1 cm = {10 / PS:.0f} px" in text
         assert "mm" in page.text_content("#val-hc")
+        # over the picture, "Scale read from the screen: 1 cm = 74 px", and the marks found circled on it
+        assert page.text_content("#scale-line") == fill(translations(lang)["scale_screen"], px=f"{10 / PS:.0f}")
+        assert page.locator("#scale-marks").is_visible() and page.evaluate("state.figures.screen_marks.length") >= 5
         page.close()
+
+
+def test_the_scale_set_by_two_taps_measures_in_mm_and_the_report_names_it(server, browser, samples_dir):
+    """Issue 22, on a phone: a picture with no scale on its screen says so; "Set the scale", two taps on the
+    picture (a wrong one undone) and a distance in cm measure it again in mm, the lengths following the
+    scale (half the distance: half the lengths), and the report gives the pixel size and its source."""
+    lang = "hi"
+    t = translations(lang)
+    page = _open(browser, server, lang, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    _measure(page, samples_dir / "358_HC.png")
+    assert page.text_content("#scale-line") == t["scale_none"] and " px " in page.text_content("#val-hc")
+    hc_px = page.evaluate("state.figures.hc_px")
+    page.click("#set-scale")
+    sync_api.expect(page.locator("#scale-panel")).to_be_visible()
+    page.locator("#view").scroll_into_view_if_needed()
+
+    def tap(x, y):  # image point (x, y) of the 800 x 540 scan
+        box = page.locator("#view").bounding_box()
+        page.touchscreen.tap(box["x"] + x * box["width"] / 800, box["y"] + y * box["height"] / 540)
+
+    tap(100, 100)
+    tap(400, 450)  # a wrong second point ...
+    assert page.text_content("#scale-count") == fill(t["scale_points_set"], n=2)
+    page.click("#scale-undo")  # ... undone
+    assert page.text_content("#scale-count") == fill(t["scale_points_set"], n=1)
+    tap(100, 268)
+    page.fill("#scale-cm", "4")
+    page.click("#scale-apply")
+    sync_api.expect(page.locator("#val-hc")).to_contain_text(" mm", timeout=30000)
+    f = page.evaluate("state.figures")
+    (x1, y1), (x2, y2) = f["scale_points"]
+    dist = float(np.hypot(x2 - x1, y2 - y1))
+    assert dist == pytest.approx(168, abs=3)  # the taps landed where they were made
+    assert f["spacing_source"] == "two_points" and f["scale_distance_cm"] == 4
+    assert f["hc_mm"] == pytest.approx(hc_px * 40 / dist, rel=1e-6)  # the lengths follow the scale set
+    assert _figure(page, "#val-hc") == pytest.approx(f["hc_mm"], abs=0.05)
+    assert page.text_content("#scale-line") == fill(t["scale_two_points"], cm="4.0", px=f"{dist / 4:.1f}")
+    assert page.text_content("#val-spacing") == (f"{40 / dist:.4f} mm ("
+                                                 + fill(t["spacing_two_points_apart"], cm="4.0", px=f"{dist / 4:.1f}") + ")")
+    # the same two points, half the distance: every length halves
+    hc, bpd = _figure(page, "#val-hc"), _figure(page, "#val-bpd")
+    page.click("#set-scale")
+    sync_api.expect(page.locator("#scale-count")).to_have_text(fill(t["scale_points_set"], n=2))
+    page.fill("#scale-cm", "2")
+    page.click("#scale-apply")
+    sync_api.expect(page.locator("#scale-line")).to_contain_text("2.0 cm", timeout=30000)
+    assert _figure(page, "#val-hc") == pytest.approx(hc / 2, abs=0.1)
+    assert _figure(page, "#val-bpd") == pytest.approx(bpd / 2, abs=0.1)
+    report = Path(_download(page, "#html").path()).read_text()
+    assert page.text_content("#val-spacing") in report and page.text_content("#val-hc") in report
+    assert fill(t["spacing_two_points_apart"], cm="2.0", px=f"{dist / 2:.1f}") in report
+    assert page.console_errors == []
+    page.close()

@@ -442,3 +442,43 @@ def test_a_loop_that_takes_too_long_is_stopped_with_the_reason(samples_dir, tmp_
     j = post_scan(quick, loop, name="loop.dcm", include_image="false").json()
     assert j["status"] == "failed" and j["failure"] == "too_long" and "measuring stopped after 1 of 6" in j["message"]
     assert j["display"] is not None and j["signature"]
+
+
+# --- issue 22: a scale set by two points ---------------------------------------------------------------
+
+
+def test_a_scale_set_by_two_points_measures_in_mm_and_the_report_names_it(client, scan_bytes):
+    plain = post_scan(client, scan_bytes, include_image="false").json()
+    assert plain["unit"] == "px" and plain["display"]["scale"] == fetalhead.outputs.report.translations("en")["scale_none"]
+    j = post_scan(client, scan_bytes, scale_points="100,100,100,268", scale_distance_cm=4, include_image="false").json()
+    assert j["spacing_source"] == "two_points" and j["pixel_spacing_mm"] == pytest.approx([40 / 168] * 2)
+    assert j["hc_mm"] == pytest.approx(plain["hc_px"] * 40 / 168, rel=1e-6)
+    assert j["scale_points"] == [[100.0, 100.0], [100.0, 268.0]] and j["scale_distance_cm"] == 4.0
+    assert j["display"]["spacing_source"] == "0.2381 mm (set by two points 4.0 cm apart: 1 cm = 42.0 px)"
+    assert j["display"]["scale"] == "Scale set by two points 4.0 cm apart: 1 cm = 42.0 px."
+    # the measurement sent back: a hand adjustment keeps the scale, the report names its value and source
+    again = client.post("/api/v1/biometry", json={"ellipse": j["ellipse"], "measurement": j}).json()
+    assert again["spacing_source"] == "two_points" and again["hc_mm"] == pytest.approx(j["hc_mm"])
+    r = client.post("/api/v1/report", files={"file": ("358_HC.png", scan_bytes, "image/png")},
+                    data={"measurement": json.dumps(j), "format": "html"})
+    assert r.status_code == 200 and "0.2381 mm (set by two points 4.0 cm apart: 1 cm = 42.0 px)" in r.text
+
+
+@pytest.mark.parametrize("form, code", [
+    (dict(scale_points="100,100,100,110", scale_distance_cm=4), "scale_points_too_close"),
+    (dict(scale_points="100,100,100,100", scale_distance_cm=4), "scale_points_too_close"),
+    (dict(scale_points="100,100,100,900", scale_distance_cm=4), "scale_point_outside_image"),
+    (dict(scale_points="100,100,100,268", scale_distance_cm=0.05), "invalid_scale_distance_cm"),
+    (dict(scale_points="100,100,100,268", scale_distance_cm=31), "invalid_scale_distance_cm"),
+    (dict(scale_points="100,100,100,268", scale_distance_cm="four"), "invalid_scale_distance_cm"),
+    (dict(scale_points="100,100,100,268"), "invalid_scale_distance_cm"),
+    (dict(scale_distance_cm=4), "invalid_scale_points"),
+    (dict(scale_points="100,100,100", scale_distance_cm=4), "invalid_scale_points"),
+    (dict(scale_points="100,100,100,130", scale_distance_cm=25), "scale_pixel_size_out_of_range"),
+    (dict(scale_points="100,100,100,268", scale_distance_cm=4, pixel_size_mm=0.1), "scale_and_pixel_size"),
+])
+def test_two_points_that_give_no_scale_are_refused_with_a_code(client, scan_bytes, form, code):
+    r = post_scan(client, scan_bytes, **form)
+    assert r.status_code == 422 and r.json()["error"]["code"] == code, r.json()
+    for lang in ("en", "hi", "te"):  # the page says it in words, in every language
+        assert f"error_{code}" in fetalhead.outputs.report.translations(lang)

@@ -29,6 +29,8 @@ __all__ = [
     "PLAUSIBLE_HC_RANGE_MM",
     "PLAUSIBLE_DIAMETER_RANGE_MM",
     "PIXEL_SIZE_RANGE_MM",
+    "SCALE_DISTANCE_RANGE_CM",
+    "MIN_SCALE_POINTS_PX",
     "LOOPBACK_HOSTS",
     "GA_BY_DATES_RANGE_WEEKS",
     "CHART_GA_RANGE_WEEKS",
@@ -130,6 +132,16 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: it comes from: command line, CSV, form, DICOM.
 PIXEL_SIZE_RANGE_MM = (0.02, 1.0)
 
+#: The distance typed between two points set by hand on a picture to give its scale (cm): from a
+#: millimetre to 30 cm, the deepest depth setting of obstetric abdominal probes (24-30 cm); anything
+#: else is a typing slip (mm typed as cm, a depth of 160).
+SCALE_DISTANCE_RANGE_CM = (0.1, 30.0)
+
+#: Two points set by hand for a scale lie at least this far apart (pixels of the original image): a
+#: click or tap lands within about a pixel of a mark, so 20 px between them keep the scale within about
+#: 10 %; a scale's marks 1 cm apart are 10-500 px apart (:data:`PIXEL_SIZE_RANGE_MM`).
+MIN_SCALE_POINTS_PX = 20.0
+
 #: Gestational age by dates accepted as input (weeks): the widest range any of the
 #: formulas used accepts (Hadlock 1984: 14-42 weeks). Centiles are given only
 #: inside :data:`CHART_GA_RANGE_WEEKS`; outside it the result says why.
@@ -197,6 +209,7 @@ def check_ga_by_dates(ga_weeks, where: str = "gestational age by dates") -> floa
 
 def form_limits() -> dict:
     """The limits the page's form and chart use (served at ``/api/v1/limits``)."""
-    return {"pixel_size_mm": list(PIXEL_SIZE_RANGE_MM), "ga_weeks": list(GA_BY_DATES_RANGE_WEEKS),
+    return {"pixel_size_mm": list(PIXEL_SIZE_RANGE_MM), "scale_distance_cm": list(SCALE_DISTANCE_RANGE_CM),
+            "scale_points_min_px": MIN_SCALE_POINTS_PX, "ga_weeks": list(GA_BY_DATES_RANGE_WEEKS),
             "chart_ga_weeks": list(CHART_GA_RANGE_WEEKS), "chart_hc_mm": list(chart_hc_range_mm()),
             "quality_threshold": QUALITY_THRESHOLD, "formulas": dict(FORMULAS), "charts": dict(CHART_NAMES)}

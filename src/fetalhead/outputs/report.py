@@ -25,11 +25,12 @@ from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_valu
 from .display import centile_band, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .._version import SOFTWARE_NAME
-from .results import PAGE_SPACING_SOURCE
+from .results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
 from .wording import LANGUAGES, fill, mm_text, note_lines, review_lines, translations
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf", "new_pdf",
-           "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines"]
+           "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines",
+           "scale_line"]
 
 CENTILES = (3, 10, 50, 90, 97)
 _FONTS = FONTS_DIR
@@ -85,19 +86,44 @@ def spacing_text(source: str, t: dict) -> str:
         return f"{t['spacing_dicom']} ({source[len('dicom:'):]})"
     if source.startswith("screen:"):  # the scanner's depth scale read off the picture (issue 22)
         return t["spacing_screen"]
+    if source.startswith(TWO_POINTS_SOURCE):  # a scale set by hand on the picture (issue 22)
+        return t["spacing_two_points"]
     return source
 
 
-def spacing_value_text(spacing, source: str, t: dict) -> str:
+def spacing_value_text(spacing, source: str, t: dict, distance_cm: float | None = None) -> str:
     """The pixel size used (mm, x and y when they differ) and where it came from: the value printed, so
-    that a wrong one can be traced (issue 25)."""
+    that a wrong one can be traced (issue 25). ``distance_cm``: a scale set by two points, their distance."""
     where = spacing_text(source, t)
     if not spacing:
         return where
+    y = float(spacing[1]) if isinstance(spacing, (tuple, list)) else float(spacing)
     if source.startswith("screen:"):  # the scale as the screen shows it, to check against the picture
-        y = float(spacing[1]) if isinstance(spacing, (tuple, list)) else float(spacing)
         where = f"{where}: 1 cm = {10 / y:.0f} px"
+    elif source.startswith(TWO_POINTS_SOURCE) and distance_cm:
+        where = fill(t["spacing_two_points_apart"], cm=f"{distance_cm:.1f}", px=f"{10 / y:.1f}")
     return f"{mm_text(spacing)} ({where})"
+
+
+def scale_line(m, t: dict) -> str:
+    """The picture's scale in one line, as the page shows it over the picture (issue 22): read from the
+    screen ("Scale read from the screen: 1 cm = 42 px"), set by two points, from the pixel size entered,
+    none found, or ``""`` for a DICOM file's own calibration (nothing to set)."""
+    source = m.spacing_source or "none"
+    if source.startswith("dicom:"):
+        return ""
+    screen = getattr(m, "screen_mm_per_px", None)
+    if source.startswith(TWO_POINTS_SOURCE) and m.pixel_spacing_mm:
+        line = fill(t["scale_two_points"], cm=f"{m.scale_distance_cm or 0:.1f}", px=f"{10 / m.pixel_spacing_mm[1]:.1f}")
+        if screen:
+            line += " " + fill(t["scale_screen_also"], px=f"{10 / screen[1]:.0f}")
+        return line
+    if screen:
+        line = fill(t["scale_screen"], px=f"{10 / screen[1]:.0f}")
+        return line if source.startswith("screen:") else f"{line} ({t['scale_screen_not_used']})"
+    if m.pixel_spacing_mm:  # typed (or from a CSV): what 1 cm is on this picture, to check against its marks
+        return fill(t["scale_entered"], px=f"{10 / m.pixel_spacing_mm[1]:.1f}")
+    return t["scale_none"]
 
 
 #: The figures of the table, in order: (label key in the translations, result column).
@@ -138,7 +164,9 @@ def display_values(m, t: dict) -> dict:
     if m.status == "adjusted" and m.quality is not None:
         quality += f" ({t['quality_not_of_outline']})"
     out["quality"] = quality
-    out["spacing_source"] = spacing_value_text(m.pixel_spacing_mm, m.spacing_source, t)
+    out["spacing_source"] = spacing_value_text(m.pixel_spacing_mm, m.spacing_source, t,
+                                               getattr(m, "scale_distance_cm", None))
+    out["scale"] = scale_line(m, t)  # over the picture: the scale read, set by hand, or none (issue 22)
     out["chart_note"] = chart_note(m, t)
     out["review"] = review_lines(m, t)  # under the status: what is wrong, where, what to do
     out["notes"] = note_lines(m, t)  # information, shown apart from the warnings

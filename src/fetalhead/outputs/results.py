@@ -29,10 +29,14 @@ import numpy as np
 from ..scans.datasets import subject_id_from_filename
 
 __all__ = ["RESULT_COLUMNS", "HC18_COLUMNS", "csv_row", "hc18_row", "to_json", "result_key", "ResultWriter",
-           "write_json", "csv_safe", "ellipse_in_mm", "ellipse_json", "check_output_path", "PAGE_SPACING_SOURCE"]
+           "write_json", "csv_safe", "ellipse_in_mm", "ellipse_json", "check_output_path", "PAGE_SPACING_SOURCE",
+           "TWO_POINTS_SOURCE"]
 
 #: The pixel size's source when it was typed on the page (the page and the report translate it).
 PAGE_SPACING_SOURCE = "entered on the page"
+#: The pixel size's source when it was set by hand by two points of the picture and their distance
+#: (:func:`fetalhead.measurement.two_point_scale`; issue 22).
+TWO_POINTS_SOURCE = "two_points"
 
 RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the rest of the measurement
     "filename", "subject_id", "pixel_size_mm", "hc_mm", "center_x_px", "center_y_px", "semi_major_px",
@@ -166,6 +170,12 @@ def to_json(m) -> dict:
     d["spacing_note"] = m.spacing_note or None
     screen = getattr(m, "screen_mm_per_px", None)  # the screen's depth scale, when one was read (issue 22)
     d["screen_mm_per_px"] = [float(v) for v in screen] if screen else None
+    # where the screen's scale marks lie, and a scale set by hand: two points and their distance (original-image
+    # pixels, cm), so that a page can draw them on the picture and a report can name them
+    d["screen_marks"] = [[round(float(x), 1), round(float(y), 1)] for x, y in getattr(m, "screen_marks", None) or []]
+    points = getattr(m, "scale_points", None)
+    d["scale_points"] = [[float(x), float(y)] for x, y in points] if points else None
+    d["scale_distance_cm"] = getattr(m, "scale_distance_cm", None)
     d["ellipse"] = None if m.ellipse is None else ellipse_json(m.ellipse)
     d["landmarks"] = None if not m.landmarks else {k: [float(x), float(y)] for k, (x, y) in m.landmarks.items()}
     d["quality_components"] = {k: (bool(v) if isinstance(v, (bool, np.bool_)) else _num(v))

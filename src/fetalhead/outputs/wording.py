@@ -74,7 +74,9 @@ def _flag_line(m, flag: str, t: dict) -> str:
     if flag == "pixel_size_disagrees_with_screen" and m.pixel_spacing_mm and m.screen_mm_per_px:
         given, screen = m.pixel_spacing_mm, m.screen_mm_per_px
         worst = max(abs(float(a) / float(b) - 1) for a, b in zip(given, screen))
-        return fill(t["flag_pixel_size_disagrees_with_screen"], given=mm_text(given), screen=mm_text(screen),
+        key = ("flag_scale_points_disagree_with_screen" if str(m.spacing_source).startswith("two_points")
+               else "flag_pixel_size_disagrees_with_screen")  # a scale set by two points: check the points
+        return fill(t[key], given=mm_text(given), screen=mm_text(screen),
                     pct=f"{100 * worst:.1f}")
     return t.get(f"flag_{flag}", flag)
 

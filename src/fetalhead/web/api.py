@@ -28,7 +28,7 @@ from ..clinical.geometry import Ellipse
 from ..scans.imageio import ScanReadError, is_plain_grey8_png, sniff_type
 from ..clinical.biometry import CHART_NAMES, CHARTS, DEFAULT_CHART, chart_measures
 from ..clinical.limits import GA_BY_DATES_RANGE_WEEKS, PIXEL_SIZE_RANGE_MM, LimitError, form_limits
-from ..measurement import PAGE_SPACING_SOURCE, Measurement, load_scan, measure_scan
+from ..measurement import PAGE_SPACING_SOURCE, Measurement, ScaleError, load_scan, measure_scan, two_point_scale
 from ..model.runtime import HeadModel
 from ..outputs.results import ellipse_json
 from ..outputs.report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
@@ -217,23 +217,35 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                      accept_anisotropic: bool = Form(False), include_image: bool = Form(True),
                      lang: str = Form("en", description="language of the figures written out in `display`"),
                      chart: str = Form(DEFAULT_CHART, description="growth chart of the centiles: intergrowth or who"),
+                     scale_points: str | None = Form(None, description="a scale set by hand instead of pixel_size_mm: "
+                                                     "two points of the picture, 'x1,y1,x2,y2' (pixels of the "
+                                                     "image measured, as image_width/height), with "
+                                                     "scale_distance_cm; spacing_source is then two_points"),
+                     scale_distance_cm: float | None = Form(None, description="the distance between the two "
+                                                            "scale_points (cm)"),
                      model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
                      limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
     """Measure the fetal head on an uploaded scan. DICOM files use their own calibration. A loop
-    stops being measured when the client leaves (its worker is free again)."""
+    stops being measured when the client leaves (its worker is free again). Two points and their
+    distance (``scale_points``, ``scale_distance_cm``) that give no scale are refused (422, the code of
+    :data:`fetalhead.measurement.SCALE_ERRORS`)."""
     _check_lang(lang)
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot(gone):
         blank = not keep_outside_regions
         scan = _load(data, name, frame or 0, include_identifying, accept_anisotropic, blank)
+        scale = dict(scale_points=scale_points, scale_distance_cm=scale_distance_cm)
+        if scale_points is not None or scale_distance_cm is not None:
+            _check_scale(scale_points, scale_distance_cm, pixel_size_mm, scan)
         if frame is None:  # a loop: its best frame (a still image: itself)
             from ..measurement import measure_loop
 
             m = measure_loop(data, pixel_size_mm, frames="best", ga_weeks=ga_weeks, model=model, source=name,
                              spacing_source=PAGE_SPACING_SOURCE, accept_anisotropic=accept_anisotropic,
                              include_identifying=include_identifying, chart=chart, blank_outside_regions=blank,
-                             first=scan, time_limit_s=settings.loop_time_limit_s, should_stop=gone.is_set)[0]
+                             first=scan, time_limit_s=settings.loop_time_limit_s, should_stop=gone.is_set,
+                             **scale)[0]
             if m.failure == "stopped":
                 _LOG.warning("%s: client left; measuring stopped after %d of %d frames", name, m.frame, m.n_frames)
                 raise ClientGone(f"{name}: the client left")
@@ -241,12 +253,24 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
                 scan = _load(data, name, m.frame, include_identifying, accept_anisotropic, blank)
         else:
             m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
-                             chart=chart)
+                             chart=chart, **scale)
         out = _answer(m, lang, settings)
         if include_image:  # a plain 8-bit grey PNG upload is the image measured: sent back as it came
             plain = scan.kind == "png" and scan.frame == 0 and is_plain_grey8_png(data)
             out["image_png_base64"] = base64.b64encode(data).decode() if plain else _png_base64(scan.image)
     return out
+
+
+def _check_scale(points, distance_cm, pixel_size_mm, scan) -> None:
+    """Two points and a distance refused before measuring, with the library's code (422)."""
+    if pixel_size_mm is not None:
+        raise ApiError(422, "scale_and_pixel_size", "give either pixel_size_mm or scale_points with "
+                                                    "scale_distance_cm, not both")
+    h, w = scan.image.shape[:2]
+    try:
+        two_point_scale(points, distance_cm, (w, h))
+    except ScaleError as exc:
+        raise ApiError(422, exc.code, str(exc)) from None
 
 
 class EllipseIn(BaseModel):

@@ -60,7 +60,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException):
 
 
 #: Form fields whose errors get their own code (``invalid_<field>``), which the page translates.
-CODED_FIELDS = ("pixel_size_mm", "ga_weeks")
+CODED_FIELDS = ("pixel_size_mm", "ga_weeks", "scale_distance_cm")
 
 
 async def _validation_error(request: Request, exc: RequestValidationError):

@@ -22,6 +22,10 @@ const state = {
   chartSeq: 0,
   png: null,        // the picture of the measurement on screen (base64 PNG), kept with it when saved to a visit
   visit: null,      // the open visit, as /api/v1/visits/{id} answered it
+  scale: null,      // a scale set by hand, sent with every measurement: {points: [[x, y], [x, y]], cm}
+  picking: false,   // "Set the scale" is open: taps on the picture set its two points
+  pickPoints: [],   // the points set so far (image pixels)
+  pickDrag: null,   // the index of the point being moved
 };
 
 const tr = (key) => (state.t[key] !== undefined ? state.t[key] : key);
@@ -44,6 +48,7 @@ async function loadLanguage(lang) {
   $("view").setAttribute("aria-label", tr("canvas_label"));
   $("lang").value = lang;
   checkFields();
+  updateScaleCount();
   if (state.visit) showVisit(state.visit);
   // the figures on screen are written out again by the server in this language (no network run)
   if (state.result && state.ellipse) recompute(state.figures.ga_by_dates_weeks);
@@ -139,6 +144,7 @@ function draw() {
   c.height = img.naturalHeight;
   const g = c.getContext("2d");
   g.drawImage(img, 0, 0);
+  drawScale(g, c);
   const e = state.ellipse;
   if (!e) return;
   const lw = Math.max(1.5, c.width / 500);
@@ -171,6 +177,116 @@ function draw() {
     g.strokeText(label, tx, ty); g.fillText(label, tx, ty);
   }
   g.lineWidth = lw;
+}
+
+// the screen's depth-scale marks the server found (circled, to check against the screen), and the two
+// points of a scale set by hand (being set, or the one the measurement used), with the line between them
+function drawScale(g, c) {
+  const f = state.figures, r = handleRadius(c), lw = Math.max(1.5, c.width / 500);
+  g.save();
+  g.lineWidth = lw;
+  for (const [x, y] of (f && f.screen_marks) || []) {
+    g.strokeStyle = "rgba(0,0,0,0.8)"; g.lineWidth = lw * 2.2;
+    g.beginPath(); g.arc(x, y, r * 1.3, 0, 2 * Math.PI); g.stroke();
+    g.strokeStyle = "#00ffff"; g.lineWidth = lw;
+    g.beginPath(); g.arc(x, y, r * 1.3, 0, 2 * Math.PI); g.stroke();
+  }
+  const pts = state.picking ? state.pickPoints : (f && f.scale_points) || [];
+  g.strokeStyle = "#ff8c00"; g.fillStyle = "#ff8c00"; g.lineWidth = lw;
+  if (pts.length === 2) { g.beginPath(); g.moveTo(...pts[0]); g.lineTo(...pts[1]); g.stroke(); }
+  pts.forEach(([x, y], i) => {
+    g.beginPath(); g.moveTo(x - r * 1.5, y); g.lineTo(x + r * 1.5, y); g.moveTo(x, y - r * 1.5); g.lineTo(x, y + r * 1.5);
+    g.stroke();
+    g.font = `${Math.round(r * 1.6)}px sans-serif`;
+    g.fillText(String(i + 1), x + r * 1.2, y - r * 1.2);
+  });
+  if (!state.picking && pts.length === 2 && f && !missing(f.scale_distance_cm)) {
+    g.font = `${Math.round(r * 1.6)}px sans-serif`;
+    g.fillText(`${Number(f.scale_distance_cm).toFixed(1)} cm`, (pts[0][0] + pts[1][0]) / 2 + r, (pts[0][1] + pts[1][1]) / 2);
+  }
+  g.restore();
+}
+
+// ---------- "Set the scale": two points on the picture and their distance (the server decides the scale) ----------
+function parseScaleCm(text) {
+  const s = text.trim().replace(",", ".");
+  const [lo, hi] = state.limits ? state.limits.scale_distance_cm : [0, Infinity];
+  const v = Number(s);
+  if (!s || !Number.isFinite(v) || v < lo || v > hi) return { error: fill(tr("scale_distance_error"), { lo, hi }) };
+  return { value: v };
+}
+function scaleError(msg) {
+  $("scale-error").hidden = !msg;
+  $("scale-error").textContent = msg || "";
+  if (msg) $("scale-cm").setAttribute("aria-invalid", "true");
+  else $("scale-cm").removeAttribute("aria-invalid");
+}
+function showScalePanel(open) {
+  state.picking = open;
+  state.pickDrag = null;
+  if (open) state.pickPoints = state.figures && state.figures.scale_points ? state.figures.scale_points.map((p) => [...p]) : [];
+  if (open && state.figures && !missing(state.figures.scale_distance_cm)) $("scale-cm").value = String(state.figures.scale_distance_cm);
+  $("scale-panel").hidden = !open;
+  $("set-scale").setAttribute("aria-expanded", String(open));
+  $("view").classList.toggle("picking", open);
+  scaleError("");
+  updateScaleCount();
+  draw();
+}
+function updateScaleCount() {
+  $("scale-count").textContent = fill(tr("scale_points_set"), { n: state.pickPoints.length });
+  $("scale-undo").disabled = $("scale-clear").disabled = !state.pickPoints.length;
+}
+function pickPoint(ev) {  // a tap or click sets a point; near a point already set, it moves that point
+  const [x, y] = toImage(ev), c = $("view"), pts = state.pickPoints;
+  const touch = ev.pointerType === "touch" || ev.pointerType === "pen";
+  const tol = ((touch ? 28 : 12) * c.width) / c.getBoundingClientRect().width;
+  const near = pts.findIndex((p) => Math.hypot(p[0] - x, p[1] - y) < tol);
+  const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
+  const p = [clamp(x, c.width), clamp(y, c.height)];
+  if (near >= 0) state.pickDrag = near;
+  else if (pts.length < 2) { pts.push(p); state.pickDrag = pts.length - 1; }
+  else {  // a third tap: the nearer point moves there
+    const k = Math.hypot(pts[0][0] - x, pts[0][1] - y) <= Math.hypot(pts[1][0] - x, pts[1][1] - y) ? 0 : 1;
+    pts[k] = p; state.pickDrag = k;
+  }
+  c.setPointerCapture(ev.pointerId);
+  ev.preventDefault();
+  scaleError("");
+  updateScaleCount();
+  draw();
+}
+// by keyboard: Enter sets a point (the first at the centre, the second below the first), arrows move the last
+function pickKey(ev) {
+  const pts = state.pickPoints, c = $("view");
+  if ((ev.key === "Enter" || ev.key === " ") && pts.length < 2) {
+    ev.preventDefault();
+    const last = pts[pts.length - 1];
+    pts.push(last ? [last[0], Math.min(c.height, last[1] + 50)] : [c.width / 2, c.height / 2]);
+  } else if (ARROWS[ev.key] && pts.length) {
+    ev.preventDefault();
+    const step = ev.shiftKey ? 10 : 1, p = pts[pts.length - 1];
+    p[0] = Math.min(Math.max(p[0] + ARROWS[ev.key][0] * step, 0), c.width);
+    p[1] = Math.min(Math.max(p[1] + ARROWS[ev.key][1] * step, 0), c.height);
+  } else return;
+  scaleError("");
+  updateScaleCount();
+  draw();
+}
+function applyScale() {
+  const pts = state.pickPoints;
+  if (pts.length < 2) { scaleError(tr("scale_need_points")); return; }
+  const minPx = state.limits ? state.limits.scale_points_min_px : 0;
+  if (Math.hypot(pts[1][0] - pts[0][0], pts[1][1] - pts[0][1]) < minPx) { scaleError(tr("error_scale_points_too_close")); return; }
+  const cm = parseScaleCm($("scale-cm").value);
+  if (cm.error) { scaleError(cm.error); $("scale-cm").focus(); return; }
+  // the pixel size field and a scale set by hand are one or the other: the scale set now wins
+  state.scale = { points: pts.map((p) => [...p]), cm: cm.value };
+  $("pixel-size").value = "";
+  checkFields();
+  showScalePanel(false);
+  clearResult();
+  measure();
 }
 
 // the stretches of the outline to check (a flagged result's `uncertain_arcs`, decided by the server),
@@ -245,6 +361,10 @@ function showFigures(f) {
     if (state.lang === "en" && (f.messages || []).length) li.textContent += ` (${f.messages.join("; ")})`;
     flags.appendChild(li);
   }
+  // the picture's scale (read from the screen, set by two points, or none), in the server's words
+  $("scale-line").textContent = d.scale || "";
+  $("scale-box").hidden = !d.scale || f.status === "failed";
+  $("scale-marks").hidden = !(f.screen_marks || []).length || $("scale-box").hidden;
   $("announce").textContent = `${tr(`status_${f.status}`)} ${tr("hc")}: ${$("val-hc").textContent}`;
   drawChart(f);
 }
@@ -290,7 +410,8 @@ async function errorText(r) {
   const code = j && j.error ? j.error.code : "", key = `error_${code}`;
   if (state.t[key] !== undefined) {
     const range = code === "invalid_pixel_size_mm" ? state.limits.pixel_size_mm
-      : code === "invalid_ga_weeks" ? state.limits.ga_weeks : [null, null];
+      : code === "invalid_ga_weeks" ? state.limits.ga_weeks
+      : code === "invalid_scale_distance_cm" ? state.limits.scale_distance_cm : [null, null];
     return fill(state.t[key], { lo: range[0], hi: range[1] });
   }
   if (state.lang === "en" && j && j.error && j.error.message) return j.error.message;
@@ -299,6 +420,7 @@ async function errorText(r) {
 
 function clearResult() {
   state.seq++;  // any answer still on its way is for what is cleared
+  if (state.picking) showScalePanel(false);
   state.result = state.figures = state.ellipse = state.original = state.image = state.png = null;
   $("save-note").textContent = "";
   $("result").hidden = true;
@@ -358,6 +480,10 @@ async function measure(frame = null) {
   const fd = new FormData();
   fd.append("file", state.file);
   if (!missing(form.ps.value)) fd.append("pixel_size_mm", String(form.ps.value));
+  else if (state.scale) {  // a scale set by hand: its points (image pixels) and distance; the server decides
+    fd.append("scale_points", state.scale.points.flat().map((v) => v.toFixed(2)).join(","));
+    fd.append("scale_distance_cm", String(state.scale.cm));
+  }
   if (!missing(form.ga.value)) fd.append("ga_weeks", String(form.ga.value));
   fd.append("lang", state.lang);
   fd.append("chart", $("chart-choice").value);
@@ -369,7 +495,13 @@ async function measure(frame = null) {
   try {
     const r = await fetch("/api/v1/measure", { method: "POST", body: fd });
     if (seq !== state.seq) return;  // a newer request was made meanwhile
-    if (!r.ok) { const msg = await errorText(r); clearResult(); showError(msg); return; }
+    if (!r.ok) {
+      const msg = await errorText(r);
+      clearResult();
+      showError(msg);
+      if (r.status === 422) state.scale = null;  // a scale refused is not sent again: measure again, or set it again
+      return;
+    }
     const res = await r.json();
     if (seq !== state.seq) return;
     const png = res.image_png_base64;
@@ -642,6 +774,7 @@ function toImage(ev) {
   return [((ev.clientX - rect.left) * c.width) / rect.width, ((ev.clientY - rect.top) * c.height) / rect.height];
 }
 function onDown(ev) {
+  if (state.picking) { pickPoint(ev); return; }
   if (!state.ellipse) return;
   const [x, y] = toImage(ev), lm = landmarks(state.ellipse);
   const c = $("view"), touch = ev.pointerType === "touch" || ev.pointerType === "pen";
@@ -657,13 +790,20 @@ function onDown(ev) {
   if (state.drag) { c.setPointerCapture(ev.pointerId); ev.preventDefault(); }
 }
 function onMove(ev) {
+  if (state.picking && state.pickDrag !== null) {
+    const c = $("view"), [x, y] = toImage(ev);
+    state.pickPoints[state.pickDrag] = [Math.min(Math.max(x, 0), c.width), Math.min(Math.max(y, 0), c.height)];
+    draw();
+    return;
+  }
   if (!state.drag) return;
   const [x, y] = toImage(ev), d = state.drag;
   applyHandle(d.kind, x + d.dx, y + d.dy);
 }
-function onUp() { state.drag = null; }
+function onUp() { state.drag = null; state.pickDrag = null; }
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 function onKey(ev) {
+  if (state.picking) { pickKey(ev); return; }
   if (!state.ellipse || !ARROWS[ev.key]) return;
   ev.preventDefault();
   const step = ev.shiftKey ? 10 : 1, [dx, dy] = ARROWS[ev.key].map((v) => v * step), kind = $("handle").value;
@@ -674,6 +814,8 @@ function onKey(ev) {
 // ---------- wiring ----------
 function setFile(f) {
   state.file = f || null;
+  state.scale = null;  // a scale set by hand belongs to its picture
+  if (state.picking) showScalePanel(false);
   state.trace = state.bestFrame = null;
   clearResult();  // a new file: the old result is of another scan and goes
   showError("");
@@ -708,6 +850,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   });
   $("pixel-size").addEventListener("change", () => {
     const ps = fieldCheck("pixel-size", "pixel-size-error", parsePixelSize($("pixel-size").value));
+    if (!missing(ps.value)) state.scale = null;  // a pixel size typed replaces a scale set by hand
     // the figures on screen were of the old pixel size: they go, and the scan is measured again
     if (state.result) { clearResult(); if (!ps.error) measure(); }
   });
@@ -717,6 +860,12 @@ window.addEventListener("DOMContentLoaded", async () => {
     if (state.result && state.ellipse) recompute(currentGa());
     else drawChart(null);
   });
+  $("set-scale").addEventListener("click", () => showScalePanel(!state.picking));
+  $("scale-cancel").addEventListener("click", () => showScalePanel(false));
+  $("scale-undo").addEventListener("click", () => { state.pickPoints.pop(); updateScaleCount(); draw(); });
+  $("scale-clear").addEventListener("click", () => { state.pickPoints = []; updateScaleCount(); draw(); });
+  $("scale-apply").addEventListener("click", applyScale);
+  $("scale-cm").addEventListener("keydown", (ev) => { if (ev.key === "Enter") { ev.preventDefault(); applyScale(); } });
   $("pdf").addEventListener("click", () => downloadReport("pdf"));
   $("html").addEventListener("click", () => downloadReport("html"));
   $("print").addEventListener("click", () => window.print());
