@@ -1106,3 +1106,26 @@ def test_fhir_says_flags_in_words_and_notes_apart():
     assert m.status == "ok" and "interpretation" not in hc
     assert [n["text"] for n in hc["note"]][-1].startswith("information (not a warning): Cephalic index")
 
+
+
+def test_the_sr_is_written_as_pydicom_writes_it(us_dicom, model):
+    # the SR is marked as built in Explicit VR Little Endian (its writing twice as fast): the bytes are those
+    # pydicom writes for the same dataset unmarked, with its ambiguous-VR correction on every item
+    import datetime as dt
+
+    from fetalhead.hospital.sr import PregnancyDating, structured_report
+
+    m, _ = measured(us_dicom, model)
+    sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version,
+                           dating=PregnancyDating(lmp=dt.date(2026, 6, 10), ga_days=171.0, ga_from_lmp=True))
+    assert sr.original_encoding == (False, True)
+    marked = io.BytesIO()
+    sr.save_as(marked, enforce_file_format=True)
+    stack = [sr]
+    while stack:  # forget the marks: the writer corrects every item again
+        item = stack.pop()
+        item.set_original_encoding(None, None, None)
+        stack.extend(x for e in item.elements() if e.VR == "SQ" for x in e.value)
+    plain = io.BytesIO()
+    sr.save_as(plain, enforce_file_format=True)
+    assert marked.getvalue() == plain.getvalue()
