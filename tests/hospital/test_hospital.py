@@ -807,6 +807,52 @@ def test_a_node_short_of_disk_refuses_new_stores_and_cleans_stale_temporaries(us
         node.stop()
 
 
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 1 MB filesystem (tmpfs), really full after two ultrasound images (root only: skipped elsewhere)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("this machine cannot mount a tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.skipif(DCMSEND is None, reason="DCMTK is not installed (make test installs it)")
+def test_a_really_full_disk_refuses_stores_and_leaves_no_partial_file(us_dicom, model, tmp_path, small_disk):
+    # issue 24 #4 on a real full filesystem (no margin kept): the store that does not fit is refused with
+    # A700 (the scanner keeps it), its half-written journal file removed; the results that do not fit
+    # wait, with their temporary files removed, and the node keeps answering
+    from fetalhead.hospital.node import DicomNode
+
+    work = small_disk / "node"
+    port = free_loopback_port()
+    node = DicomNode(work, port=port, model=model, min_free_bytes=0, retry_base_s=30).start()
+    try:
+        reports = []
+        for i in range(3):
+            ds = pydicom.dcmread(us_dicom)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{i + 1}"
+            ds.save_as(tmp_path / f"{i}.dcm")
+            report = tmp_path / f"report{i}.txt"
+            subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1",
+                            str(port), str(tmp_path / f"{i}.dcm")], capture_output=True, text=True, timeout=60)
+            reports.append(report.read_text().lower())
+        assert "0xa700" not in reports[0] and "0xa700" in reports[-1]
+        time.sleep(1.5)  # the worker tried to write the first one's SR and capture (1.3 MB: no room)
+        assert not list(work.rglob("*.part")) and not list(work.rglob("*.tmp"))
+        log = (work / "node.log").read_text()
+        assert "could not journal" in log or "under the 0 MB kept free" in log
+        assert log.count("could not write the results of") <= 2  # retried on a schedule, not every 0.3 s
+        assert (work / "incoming" / "1.2.3.1.dcm").exists()  # kept until its results can be written
+    finally:
+        node.stop()
+
+
 def _certificates(folder):
     """A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl."""
     def run(*args):

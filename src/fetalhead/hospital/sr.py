@@ -581,6 +581,10 @@ def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, mo
     paths = [out_dir / f"{stem}_sr.dcm", out_dir / f"{stem}_overlay.dcm"]
     for ds, path in zip((sr, sc), paths):
         tmp = path.with_suffix(".tmp")
-        ds.save_as(tmp, enforce_file_format=True)
-        tmp.replace(path)
+        try:
+            ds.save_as(tmp, enforce_file_format=True)
+            tmp.replace(path)
+        except OSError:  # a full disk: the half-written file takes no more room
+            tmp.unlink(missing_ok=True)
+            raise
     return paths
