@@ -920,6 +920,39 @@ def test_the_service_unit_verifies(tmp_path):
         assert f"${{{name}}}" in unit.read_text() and f"{name}=" in env
 
 
+def test_the_node_log_rotates_with_copytruncate(tmp_path, model):
+    # issue 24: log rotation. The node appends to node.log: emptied in place by logrotate's copytruncate,
+    # it goes on at the start of the file (no hole of NUL bytes); the config checks with logrotate -d
+    from pathlib import Path
+
+    from fetalhead.hospital.node import DicomNode
+
+    conf = (Path(__file__).resolve().parents[2] / "deploy" / "fetalhead-dicom-node.logrotate").read_text()
+    assert "/var/lib/fetalhead/node/node.log" in conf and "copytruncate" in conf
+    assert "--work-dir /var/lib/fetalhead/node" in (Path(__file__).resolve().parents[2] / "deploy" /
+                                                   "fetalhead-dicom-node.service").read_text()
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, model=model).start()
+    try:
+        log = tmp_path / "node" / "node.log"
+        assert log.stat().st_size > 0
+        with open(log, "r+b") as f:  # what copytruncate does after copying
+            f.truncate(0)
+        assert _echo_from("127.0.0.1", port) == 0x0000
+        node.log.warning("after the rotation")
+        data = log.read_bytes()
+        assert data and not data.startswith(b"\0") and b"after the rotation" in data
+    finally:
+        node.stop()
+    if shutil.which("logrotate"):
+        copy = tmp_path / "rotate.conf"
+        copy.write_text(conf.replace("/var/lib/fetalhead/node/node.log", str(log)).replace(
+            "su fetalhead fetalhead", ""))
+        out = subprocess.run(["logrotate", "-d", "-s", str(tmp_path / "state"), str(copy)], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0 and "error" not in out.stderr.lower(), out.stderr
+
+
 def test_fhir_transaction_bundle_is_valid_r4(us_dicom, model, tmp_path):
     # issue 24: a transaction Bundle (entry.request POST) for a FHIR server, from the command line
     from fhir.resources.R4B.bundle import Bundle
