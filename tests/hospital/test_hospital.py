@@ -321,6 +321,21 @@ def test_a_visit_gives_its_saved_measurements_sr_and_fhir(us_dicom, samples_dir,
     assert all(o.subject.identifier.value == pid and o.subject.identifier.system == "urn:oid:1.2.3" for o in obs)
     assert {"8665-2", "11779-6", "11885-1", "11984-2"} <= {o.code.coding[0].code for o in obs}
     assert all(str(o.effectiveDateTime) == "2026-11-28" for o in obs)
+    # with the scan sent: the study's date and time (this one has a study date, and a study time with its zone)
+    dated = tmp_path / "dated.dcm"
+    ds = pydicom.dcmread(us_dicom)
+    ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20261127", "101500", "+0530"
+    ds.save_as(dated)
+    dated_json = client.post("/api/v1/measure", files={"file": ("dated.dcm", dated.read_bytes())},
+                             data={"include_image": "false"}).json()
+    mid2 = client.post(f"/api/v1/visits/{visit['id']}/measurements", json=dated_json).json()["saved_measurement_id"]
+    r = client.post(f"/api/v1/visits/{visit['id']}/measurements/{mid2}/fhir",
+                    files={"file": ("dated.dcm", dated.read_bytes())})
+    assert r.status_code == 200, r.text
+    obs = [e["resource"] for e in r.json()["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert {o["effectiveDateTime"] for o in obs} == {"2026-11-27T10:15:00+05:30"}
+    (ga,) = [o for o in obs if o["code"]["coding"][0]["code"] == "11885-1"]
+    assert ga["valueQuantity"]["value"] == 170  # by LMP on the study's day, the day before the exam
     # another file than the one measured; a DICOM of another patient; a measurement of another visit
     other = tmp_path / "other.dcm"
     ds = pydicom.dcmread(us_dicom)

@@ -356,14 +356,16 @@ def visit_measurement_fhir(visit_id: int, measurement_id: int,
                            other_patient_id: bool = Form(False), patient_id: str | None = Query(None),
                            records: Records = Depends(get_records), model: HeadModel = Depends(get_model),
                            settings: Settings = Depends(get_settings), user: str = Depends(get_user),
-                           system: str = Depends(get_patient_id_system)):
+                           system: str = Depends(get_patient_id_system), limiter=Depends(get_limiter),
+                           gone=Depends(get_client_gone)):
     """The FHIR R4 Bundle of a saved measurement: every Observation's ``subject`` the visit's patient (by
     identifier), and the visit's LMP, EDD and GA by dates as Observations; effective on the study's
     date and time when the scan is sent, else on the visit's exam date (application/fhir+json)."""
     visit = _visit(records, visit_id, patient_id)
     row = _saved(records, visit, measurement_id)
     data, name = read_upload(file, settings) if file is not None else (None, "")
-    m, _, header, dating = _with_source(row, visit, data, name, other_patient_id)
+    with limiter.slot(gone):  # the scan sent is read like any other
+        m, _, header, dating = _with_source(row, visit, data, name, other_patient_id)
     if m.head_circumference_mm is None:
         raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
     effective = (study_effective(header) if header is not None else None) or visit["exam_date"]
