@@ -412,7 +412,7 @@ def _encoded_as_built(ds) -> bool:
     while stack:
         item = stack.pop()
         items.append(item)
-        for elem in item.elements():
+        for elem in item.values():  # the elements as held (no conversion)
             if elem.VR == "SQ":
                 stack.extend(elem.value)
             elif elem.VR and " or " in elem.VR:
