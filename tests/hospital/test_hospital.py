@@ -1223,3 +1223,12 @@ def test_the_sr_is_written_as_pydicom_writes_it(us_dicom, model):
     plain = io.BytesIO()
     sr.save_as(plain, enforce_file_format=True)
     assert marked.getvalue() == plain.getvalue()
+    # an element whose VR only the writer can decide (US or SS): nothing is marked, the writer corrects it
+    from pydicom.dataset import Dataset
+
+    from fetalhead.hospital.sr import _encoded_as_built
+
+    item, ds = Dataset(), Dataset()
+    item.add_new(0x00280106, "US or SS", 0)  # Smallest Image Pixel Value
+    ds.ContentSequence = [item]
+    assert _encoded_as_built(ds) is False and ds.original_encoding == (None, None)
