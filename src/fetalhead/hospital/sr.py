@@ -405,7 +405,7 @@ def _encoded_as_built(ds) -> bool:
 
     A dataset built in memory has no original encoding, so pydicom's writer runs its ambiguous-VR
     correction on every item of every sequence, each time over the whole subtree below it: for the SR's
-    nested content tree this was half the time of writing it (the bytes written are the same:
+    nested content tree this was a quarter of the time of writing it (the bytes written are the same:
     ``test_the_sr_is_written_as_pydicom_writes_it``). An SR written in another transfer syntax is still
     corrected (its encoding differs from the one marked)."""
     items, stack, ambiguous = [], [ds], False
