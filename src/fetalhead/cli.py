@@ -383,7 +383,7 @@ def _cmd_serve(args) -> int:
     try:
         app = create_app(args.model, max_upload_bytes=int(args.max_upload_mb * 1_000_000), workers=args.workers,
                          queue=args.queue, allowed_hosts=hosts, users=users, precision=args.precision,
-                         db_path=db, efw_method=args.efw_method)
+                         db_path=db, efw_method=args.efw_method, patient_id_system=args.patient_id_system)
     except ModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -716,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "data folder, e.g. ~/.local/share/fetalhead/, created on first use)")
     sv.add_argument("--efw-method", choices=("hadlock1985", "intergrowth2017"), default="hadlock1985",
                     help="the estimated fetal weight shown first (both are given and named)")
+    sv.add_argument("--patient-id-system", metavar="URI",
+                    help="the FHIR identifier system of the clinic's patient IDs, for the subject of a visit's "
+                         "FHIR Bundle (default urn:fetalhead:patient-id)")
     sv.set_defaults(func=_cmd_serve)
 
     rc = sub.add_parser("records", help="the visit record: backup, export, erase a patient")

@@ -164,20 +164,197 @@ def test_the_sr_reads_as_tid_5000_and_5008_ask(us_dicom, model, tmp_path):
 
 
 def test_patient_characteristics_given_go_where_tid_5000_puts_them(us_dicom, model):
-    # the hook for a visit record (issue 23): TID 5001 content items, before the sections
+    # the hook for TID 5001's content (height, weight, gravida...): its container, before the sections
     import highdicom as hd
     from pydicom.sr.coding import Code
 
     from fetalhead.hospital.sr import structured_report
 
     m, _ = measured(us_dicom, model)
-    lmp = hd.sr.DateContentItem(name=Code("8665-2", "LN", "LMP"), value="20260610", relationship_type="CONTAINS")
+    gravida = hd.sr.NumContentItem(name=Code("11996-6", "LN", "Gravida"), value=2, unit=Code("1", "UCUM", "no units"),
+                                   relationship_type="CONTAINS")
     sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version,
-                           patient_characteristics=[lmp])
+                           patient_characteristics=[gravida])
     sections = [c.ConceptNameCodeSequence[0].CodeValue for c in sr.ContentSequence if c.ValueType == "CONTAINER"]
     assert sections == ["121118", "125001", "125002"]
     box = sr.ContentSequence[[c.ValueType for c in sr.ContentSequence].index("CONTAINER")]
-    assert str(box.ContentSequence[0].Date) == "20260610"
+    assert float(box.ContentSequence[0].MeasuredValueSequence[0].NumericValue) == 2
+
+
+def _unit(num):
+    return num.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodeValue
+
+
+def _value(num):
+    return float(num.MeasuredValueSequence[0].NumericValue)
+
+
+def _fetus_id(section):
+    (subject,) = _children(section, "121030")  # TID 1008 "Subject Context, Fetus": the Fetus ID
+    assert subject.RelationshipType == "HAS OBS CONTEXT" and subject.ValueType == "TEXT"
+    return subject.TextValue
+
+
+def test_a_visits_dating_goes_in_the_summary_where_tid_5000_puts_it(us_dicom, model, tmp_path):
+    # issue 24: when a visit record gives them, the LMP and GA by dates (and the EDD) where TID 5000 puts
+    # them: the OB-GYN Procedure Summary (TID 5002: dates of CID 12003, the fetus summary of CID 12019),
+    # after the observation context, before the ratios; each fetal section names its fetus (TID 1008)
+    import datetime as dt
+
+    from fetalhead.hospital.handoff import write_hand_off  # noqa: F401 (the default path keeps working)
+    from fetalhead.hospital.sr import PregnancyDating, write_hospital_dicom
+
+    m, scan = measured(us_dicom, model)
+    dating = PregnancyDating(lmp=dt.date(2026, 6, 10), edd=dt.date(2027, 3, 17), ga_days=171.0, ga_from_lmp=True)
+    path = write_hospital_dicom(m, scan, tmp_path, model_version=model.version, dating=dating)[0]
+    sr = pydicom.dcmread(path)
+    kinds = [(c.RelationshipType, c.ValueType, c.ConceptNameCodeSequence[0].CodeValue) for c in sr.ContentSequence]
+    containers = [k[2] for k in kinds if k[1] == "CONTAINER"]
+    assert containers == ["121111", "125001", "125002"]  # Summary (TID 5002), ratios (5004), biometry (5005)
+    assert max(i for i, k in enumerate(kinds) if k[0] == "HAS OBS CONTEXT") < kinds.index(
+        ("CONTAINS", "CONTAINER", "121111"))
+    (summary,) = _children(sr, "121111")
+    (lmp,) = _children(summary, "8665-2")  # LOINC "Last menstrual period start date" (CID 12003)
+    assert lmp.ValueType == "DATE" and lmp.Date == "20260610"
+    assert lmp.ConceptNameCodeSequence[0].CodingSchemeDesignator == "LN"
+    (edd,) = _children(summary, "11779-6")  # EDD from LMP
+    assert edd.ValueType == "DATE" and edd.Date == "20270317"
+    (fetus,) = _children(summary, "125008")  # Fetus Summary
+    assert _fetus_id(fetus) == "1"
+    (ga,) = _children(fetus, "11885-1")  # Gestational Age by LMP (CID 12019), in days
+    assert ga.ValueType == "NUM" and _unit(ga) == "d" and _value(ga) == 171
+    assert ga.MeasuredValueSequence[0].MeasurementUnitsCodeSequence[0].CodingSchemeDesignator == "UCUM"
+    for section in ("125001", "125002"):
+        assert _fetus_id(_children(sr, section)[0]) == "1"
+    # a GA by dates typed without an LMP: (18185-9, LN, "Gestational Age") in the fetus summary, no dates
+    typed = write_hospital_dicom(m, scan, tmp_path / "typed", model_version=model.version,
+                                 dating=PregnancyDating(ga_days=143.5))[0]
+    (summary,) = _children(pydicom.dcmread(typed), "121111")
+    assert [c.ValueType for c in summary.ContentSequence] == ["CONTAINER"]
+    (ga,) = _children(summary.ContentSequence[0], "18185-9")
+    assert _value(ga) == 143.5 and _unit(ga) == "d"
+    with pytest.raises(ValueError):
+        PregnancyDating(ga_days=171.0, ga_from_lmp=True)  # a GA by LMP without the LMP
+    if DSRDUMP is not None:  # DCMTK reads it, no error or warning
+        out = subprocess.run([DSRDUMP, "+Pt", str(path)], capture_output=True, text=True)
+        assert out.returncode == 0 and not [x for x in (out.stdout + out.stderr).splitlines()
+                                            if x.startswith(("E:", "W:", "F:"))]
+        assert '<contains DATE:(,,"LMP")="20260610">' in out.stdout
+        assert '<contains NUM:(,,"Gestational Age by LMP")="171' in out.stdout and '(d,UCUM,"days")' in out.stdout
+        assert '<has obs context TEXT:(,,"Subject ID")="1">' in out.stdout
+    if DCIODVFY is not None:
+        out = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True)
+        assert not [x for x in (out.stdout + out.stderr).splitlines() if x.startswith("Error")]
+
+
+def test_fhir_names_the_visits_patient_and_its_dating(us_dicom, model):
+    # issue 24: a `subject` reference when a visit record gives the patient; its LMP and GA by dates
+    import datetime as dt
+
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.hospital.fhir import fhir_bundle, patient_reference
+    from fetalhead.hospital.sr import PregnancyDating
+
+    m, _ = measured(us_dicom, model)
+    dating = PregnancyDating(lmp=dt.date(2026, 6, 10), edd=dt.date(2027, 3, 17), ga_days=171.0, ga_from_lmp=True)
+    for kind in ("collection", "transaction"):
+        doc = fhir_bundle(m, model_version=model.version, bundle_type=kind, effective="2026-11-28",
+                          subject=patient_reference("P-77", "urn:oid:1.2.3.4"), dating=dating)
+        bundle = Bundle.model_validate(doc)
+        obs = [e.resource for e in bundle.entry if e.resource.__resource_type__ == "Observation"]
+        assert obs and all(o.subject.identifier.value == "P-77" and o.subject.identifier.system == "urn:oid:1.2.3.4"
+                           and o.subject.type == "Patient" for o in obs)
+        by_code = {o.code.coding[0].code: o for o in obs}
+        assert str(by_code["8665-2"].valueDateTime) == "2026-06-10"
+        assert str(by_code["11779-6"].valueDateTime) == "2027-03-17"
+        assert float(by_code["11885-1"].valueQuantity.value) == 171 and by_code["11885-1"].valueQuantity.code == "d"
+    # without a visit record: no patient, no dating
+    plain = fhir_bundle(m, model_version=model.version)
+    assert not any("subject" in e["resource"] for e in plain["entry"])
+    assert not {"8665-2", "11885-1"} & {c["code"] for e in plain["entry"]
+                                        for c in e["resource"].get("code", {}).get("coding", [])}
+    with pytest.raises(ValueError):
+        patient_reference(" ")
+
+
+def test_a_visit_gives_its_saved_measurements_sr_and_fhir(us_dicom, samples_dir, tmp_path):
+    # issue 24 / 23: the visit's SR (with the visit's dating) and FHIR (its patient) of a saved measurement
+    # of a DICOM source; the record keeps no DICOM, so the file is sent again and must be the one measured
+    pytest.importorskip("fastapi")
+    import io
+
+    from fastapi.testclient import TestClient
+    from fhir.resources.R4B.bundle import Bundle
+
+    from fetalhead.web.app import create_app
+
+    client = TestClient(create_app(db_path=tmp_path / "rec.sqlite", patient_id_system="urn:oid:1.2.3"),
+                        base_url="http://127.0.0.1")
+    data = us_dicom.read_bytes()
+    measured_json = client.post("/api/v1/measure", files={"file": ("us.dcm", data)},
+                                data={"include_image": "false"}).json()
+    pid = pydicom.dcmread(us_dicom, stop_before_pixels=True).PatientID  # the scanner's ID is the clinic's
+    visit = client.post(f"/api/v1/patients/{pid}/visits", json={"date": "2026-11-28", "lmp": "2026-06-10"}).json()
+    saved = client.post(f"/api/v1/visits/{visit['id']}/measurements", json=measured_json)
+    assert saved.status_code == 201, saved.text
+    mid = saved.json()["saved_measurement_id"]
+    url = f"/api/v1/visits/{visit['id']}/measurements/{mid}"
+    r = client.post(f"{url}/sr?patient_id={pid}", files={"file": ("us.dcm", data)})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/dicom" and pid not in r.headers["content-disposition"]
+    sr = pydicom.dcmread(io.BytesIO(r.content))
+    (summary,) = _children(sr, "121111")
+    assert _children(summary, "8665-2")[0].Date == "20260610"
+    assert _children(summary, "11779-6")[0].Date == "20270317"  # Naegele: LMP + 280 days
+    (ga,) = _children(_children(summary, "125008")[0], "11885-1")
+    assert _value(ga) == 171 and _unit(ga) == "d"  # 2026-06-10 to 2026-11-28 (the source has no study date)
+    # the SR's centiles are at that GA by dates (171 days), and say so
+    comment = _children(sr, "121106")[0].TextValue
+    assert "24.429 weeks" in comment
+    overlay = client.post(f"{url}/sr", files={"file": ("us.dcm", data)}, data={"part": "overlay"})
+    assert pydicom.dcmread(io.BytesIO(overlay.content)).SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+    fhir = client.post(f"{url}/fhir", data={"bundle_type": "transaction"})
+    assert fhir.status_code == 200, fhir.text
+    bundle = Bundle.model_validate(fhir.json())
+    obs = [e.resource for e in bundle.entry if e.resource.__resource_type__ == "Observation"]
+    assert all(o.subject.identifier.value == pid and o.subject.identifier.system == "urn:oid:1.2.3" for o in obs)
+    assert {"8665-2", "11779-6", "11885-1", "11984-2"} <= {o.code.coding[0].code for o in obs}
+    assert all(str(o.effectiveDateTime) == "2026-11-28" for o in obs)
+    # with the scan sent: the study's date and time (this one has a study date, and a study time with its zone)
+    dated = tmp_path / "dated.dcm"
+    ds = pydicom.dcmread(us_dicom)
+    ds.StudyDate, ds.StudyTime, ds.TimezoneOffsetFromUTC = "20261127", "101500", "+0530"
+    ds.save_as(dated)
+    dated_json = client.post("/api/v1/measure", files={"file": ("dated.dcm", dated.read_bytes())},
+                             data={"include_image": "false"}).json()
+    mid2 = client.post(f"/api/v1/visits/{visit['id']}/measurements", json=dated_json).json()["saved_measurement_id"]
+    r = client.post(f"/api/v1/visits/{visit['id']}/measurements/{mid2}/fhir",
+                    files={"file": ("dated.dcm", dated.read_bytes())})
+    assert r.status_code == 200, r.text
+    obs = [e["resource"] for e in r.json()["entry"] if e["resource"]["resourceType"] == "Observation"]
+    assert {o["effectiveDateTime"] for o in obs} == {"2026-11-27T10:15:00+05:30"}
+    (ga,) = [o for o in obs if o["code"]["coding"][0]["code"] == "11885-1"]
+    assert ga["valueQuantity"]["value"] == 170  # by LMP on the study's day, the day before the exam
+    # another file than the one measured; a DICOM of another patient; a measurement of another visit
+    other = tmp_path / "other.dcm"
+    ds = pydicom.dcmread(us_dicom)
+    ds.PatientID = "SOMEONE-ELSE"
+    ds.save_as(other)
+    r = client.post(f"{url}/sr", files={"file": ("other.dcm", other.read_bytes())})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "measurement_of_another_scan"
+    v2 = client.post("/api/v1/patients/P-OTHER/visits", json={"date": "2026-11-28"}).json()
+    m2 = client.post(f"/api/v1/visits/{v2['id']}/measurements", json=measured_json).json()["saved_measurement_id"]
+    r = client.post(f"/api/v1/visits/{v2['id']}/measurements/{m2}/sr", files={"file": ("us.dcm", data)})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "dicom_of_another_patient"
+    r = client.post(f"/api/v1/visits/{v2['id']}/measurements/{m2}/sr", files={"file": ("us.dcm", data)},
+                    data={"other_patient_id": "true"})
+    assert r.status_code == 200 and _children(pydicom.dcmread(io.BytesIO(r.content)), "121111") == []  # no dating
+    r = client.post(f"/api/v1/visits/{v2['id']}/measurements/{mid}/sr", files={"file": ("us.dcm", data)})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "unknown_measurement"
+    png = (samples_dir / "358_HC.png").read_bytes()
+    r = client.post(f"{url}/sr", files={"file": ("358_HC.png", png)})
+    assert r.status_code == 409  # not the scan measured
 
 
 @pytest.mark.parametrize("status", ["flagged", "adjusted"])
@@ -645,6 +822,52 @@ def test_a_node_short_of_disk_refuses_new_stores_and_cleans_stale_temporaries(us
         node.stop()
 
 
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 1 MB filesystem (tmpfs), really full after two ultrasound images (root only: skipped elsewhere)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("this machine cannot mount a tmpfs")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.skipif(DCMSEND is None, reason="DCMTK is not installed (make test installs it)")
+def test_a_really_full_disk_refuses_stores_and_leaves_no_partial_file(us_dicom, model, tmp_path, small_disk):
+    # issue 24 #4 on a real full filesystem (no margin kept): the store that does not fit is refused with
+    # A700 (the scanner keeps it), its half-written journal file removed; the results that do not fit
+    # wait, with their temporary files removed, and the node keeps answering
+    from fetalhead.hospital.node import DicomNode
+
+    work = small_disk / "node"
+    port = free_loopback_port()
+    node = DicomNode(work, port=port, model=model, min_free_bytes=0, retry_base_s=30).start()
+    try:
+        reports = []
+        for i in range(3):
+            ds = pydicom.dcmread(us_dicom)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{i + 1}"
+            ds.save_as(tmp_path / f"{i}.dcm")
+            report = tmp_path / f"report{i}.txt"
+            subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1",
+                            str(port), str(tmp_path / f"{i}.dcm")], capture_output=True, text=True, timeout=60)
+            reports.append(report.read_text().lower())
+        assert "0xa700" not in reports[0] and "0xa700" in reports[-1]
+        time.sleep(1.5)  # the worker tried to write the first one's SR and capture (1.3 MB: no room)
+        assert not list(work.rglob("*.part")) and not list(work.rglob("*.tmp"))
+        log = (work / "node.log").read_text()
+        assert "could not journal" in log or "under the 0 MB kept free" in log
+        assert log.count("could not write the results of") <= 2  # retried on a schedule, not every 0.3 s
+        assert (work / "incoming" / "1.2.3.1.dcm").exists()  # kept until its results can be written
+    finally:
+        node.stop()
+
+
 def _certificates(folder):
     """A CA, a server certificate for 127.0.0.1 and a client certificate, made by openssl."""
     def run(*args):
@@ -710,6 +933,39 @@ def test_the_service_unit_verifies(tmp_path):
     env = (unit.parent / "fetalhead-dicom-node.env").read_text()
     for name in ("FETALHEAD_HOST", "FETALHEAD_PORT", "FETALHEAD_AE_TITLE", "FETALHEAD_SEND_TO"):
         assert f"${{{name}}}" in unit.read_text() and f"{name}=" in env
+
+
+def test_the_node_log_rotates_with_copytruncate(tmp_path, model):
+    # issue 24: log rotation. The node appends to node.log: emptied in place by logrotate's copytruncate,
+    # it goes on at the start of the file (no hole of NUL bytes); the config checks with logrotate -d
+    from pathlib import Path
+
+    from fetalhead.hospital.node import DicomNode
+
+    conf = (Path(__file__).resolve().parents[2] / "deploy" / "fetalhead-dicom-node.logrotate").read_text()
+    assert "/var/lib/fetalhead/node/node.log" in conf and "copytruncate" in conf
+    assert "--work-dir /var/lib/fetalhead/node" in (Path(__file__).resolve().parents[2] / "deploy" /
+                                                   "fetalhead-dicom-node.service").read_text()
+    port = free_loopback_port()
+    node = DicomNode(tmp_path / "node", port=port, model=model).start()
+    try:
+        log = tmp_path / "node" / "node.log"
+        assert log.stat().st_size > 0
+        with open(log, "r+b") as f:  # what copytruncate does after copying
+            f.truncate(0)
+        assert _echo_from("127.0.0.1", port) == 0x0000
+        node.log.warning("after the rotation")
+        data = log.read_bytes()
+        assert data and not data.startswith(b"\0") and b"after the rotation" in data
+    finally:
+        node.stop()
+    if shutil.which("logrotate"):
+        copy = tmp_path / "rotate.conf"
+        copy.write_text(conf.replace("/var/lib/fetalhead/node/node.log", str(log)).replace(
+            "su fetalhead fetalhead", ""))
+        out = subprocess.run(["logrotate", "-d", "-s", str(tmp_path / "state"), str(copy)], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0 and "error" not in out.stderr.lower(), out.stderr
 
 
 def test_fhir_transaction_bundle_is_valid_r4(us_dicom, model, tmp_path):
@@ -944,3 +1200,35 @@ def test_fhir_says_flags_in_words_and_notes_apart():
     assert m.status == "ok" and "interpretation" not in hc
     assert [n["text"] for n in hc["note"]][-1].startswith("information (not a warning): Cephalic index")
 
+
+
+def test_the_sr_is_written_as_pydicom_writes_it(us_dicom, model):
+    # the SR is marked as built in Explicit VR Little Endian (its writing twice as fast): the bytes are those
+    # pydicom writes for the same dataset unmarked, with its ambiguous-VR correction on every item
+    import datetime as dt
+
+    from fetalhead.hospital.sr import PregnancyDating, structured_report
+
+    m, _ = measured(us_dicom, model)
+    sr = structured_report(m, pydicom.dcmread(us_dicom, stop_before_pixels=True), model_version=model.version,
+                           dating=PregnancyDating(lmp=dt.date(2026, 6, 10), ga_days=171.0, ga_from_lmp=True))
+    assert sr.original_encoding == (False, True)
+    marked = io.BytesIO()
+    sr.save_as(marked, enforce_file_format=True)
+    stack = [sr]
+    while stack:  # forget the marks: the writer corrects every item again
+        item = stack.pop()
+        item.set_original_encoding(None, None, None)
+        stack.extend(x for e in item.elements() if e.VR == "SQ" for x in e.value)
+    plain = io.BytesIO()
+    sr.save_as(plain, enforce_file_format=True)
+    assert marked.getvalue() == plain.getvalue()
+    # an element whose VR only the writer can decide (US or SS): nothing is marked, the writer corrects it
+    from pydicom.dataset import Dataset
+
+    from fetalhead.hospital.sr import _encoded_as_built
+
+    item, ds = Dataset(), Dataset()
+    item.add_new(0x00280106, "US or SS", 0)  # Smallest Image Pixel Value
+    ds.ContentSequence = [item]
+    assert _encoded_as_built(ds) is False and ds.original_encoding == (None, None)

@@ -56,3 +56,22 @@ def test_growth_since_previous_visit():
     ch = s["centiles"]["hc"] - s["previous"]["centiles"]["hc"]
     assert s["growth"]["centile_change"]["hc"] == pytest.approx(ch, abs=0.11)
     assert "efw_hadlock1985" in s["formulas"] and s["measurements"][0]["id"] == 5
+
+
+def test_a_visits_dating_for_the_hand_off_on_the_studys_day():
+    # the SR's summary and the FHIR dating: GA by LMP in days on the study's day, the EDD by Naegele
+    import datetime as dt
+
+    from fetalhead.records.visit import visit_dating
+
+    d = visit_dating({"exam_date": "2024-05-20", "lmp": "2024-01-01"})
+    assert (d.lmp, d.edd, d.ga_days, d.ga_from_lmp) == (dt.date(2024, 1, 1), dt.date(2024, 10, 7), 140.0, True)
+    assert visit_dating({"exam_date": "2024-05-20", "lmp": "2024-01-01"}, "2024-05-22").ga_days == 142
+    # typed GA by dates (no LMP) moves with the days between the exam and the study
+    d = visit_dating({"exam_date": "2024-05-20", "ga_by_dates_weeks": 20.0}, dt.date(2024, 5, 17))
+    assert (d.lmp, d.edd, d.ga_days, d.ga_from_lmp) == (None, None, 137.0, False)
+    assert visit_dating({"exam_date": "2024-05-20"}) is None
+    assert visit_dating({"exam_date": "2024-05-20", "ga_by_dates_weeks": 20.0}, "2020-01-01") is None
+    # a study before the LMP: the dates, no GA
+    d = visit_dating({"exam_date": "2024-05-20", "lmp": "2024-01-01"}, "2023-12-01")
+    assert d.lmp == dt.date(2024, 1, 1) and d.ga_days is None and not d.ga_from_lmp

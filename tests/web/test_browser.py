@@ -707,6 +707,46 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     page.close()
 
 
+def test_a_dicom_measurement_saved_to_a_visit_gives_the_visits_sr_and_fhir(visit_server, browser, samples_dir,
+                                                                           tmp_path):
+    """Issue 24: the SR and FHIR downloads of a DICOM measurement saved to the open visit carry the visit's
+    dating (the LMP and GA by LMP in the SR's summary) and its patient (the FHIR subject)."""
+    import datetime as dt
+
+    import pydicom
+
+    from ..dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    dcm = tmp_path / "head.dcm"
+    write_us_dicom(dcm, grey, regions=[region(0, 0, w - 1, h - 1, PS / 10)])
+    server, _ = visit_server
+    page = _open(browser, server)
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "ID-12345")  # the ID the scanner wrote in the DICOM
+    lmp = dt.date.today() - dt.timedelta(days=140)
+    page.fill("#lmp", lmp.isoformat())
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    _measure(page, dcm)
+    sync_api.expect(page.locator("#sr")).to_be_visible()
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    download = _download(page, "#sr")
+    sr = pydicom.dcmread(download.path())
+    summary = [c for c in sr.ContentSequence if c.ConceptNameCodeSequence[0].CodeValue == "121111"]
+    assert summary, "the SR has no summary section (the visit's dating)"
+    dates = {c.ConceptNameCodeSequence[0].CodeValue: c.Date for c in summary[0].ContentSequence if c.ValueType == "DATE"}
+    assert dates["8665-2"] == lmp.strftime("%Y%m%d")
+    fhir = json.loads(Path(_download(page, "#fhir").path()).read_text())
+    subjects = {json.dumps(e["resource"].get("subject"), sort_keys=True) for e in fhir["entry"]
+                if e["resource"]["resourceType"] == "Observation"}
+    assert len(subjects) == 1 and '"value": "ID-12345"' in subjects.pop()
+    assert page.console_errors == []
+    page.close()
+
+
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (make test runs npm ci in tests/js)")
 @pytest.mark.parametrize("lang", ["en", "te"])
 def test_axe_finds_no_serious_problem_in_the_visit(visit_server, browser, samples_dir, lang):

@@ -171,9 +171,11 @@ def test_serve_db_option_and_default(tmp_path, monkeypatch):
 
     served = []
     monkeypatch.setattr(serving, "run", lambda app, host, port: served.append(app))
-    assert main(["serve", "--db", str(tmp_path / "clinic.sqlite"), "--efw-method", "intergrowth2017"]) == 0
+    assert main(["serve", "--db", str(tmp_path / "clinic.sqlite"), "--efw-method", "intergrowth2017",
+                 "--patient-id-system", "urn:oid:2.16.356.1"]) == 0
     assert served[-1].state.records.path == tmp_path / "clinic.sqlite"
     assert served[-1].state.efw_method == "intergrowth2017"
+    assert served[-1].state.patient_id_system == "urn:oid:2.16.356.1"  # the FHIR subject's identifier system
     assert not (tmp_path / "clinic.sqlite").exists()  # created on first use, not at start
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert main(["serve"]) == 0

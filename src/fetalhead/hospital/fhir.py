@@ -16,8 +16,14 @@ One Bundle (type ``collection``) per measured scan:
   percentile), with the z-score as a component (125013, DCM, "Growth Z-score"), the chart as its
   method, derived from the HC Observation;
 * each Observation refers to the device and, for DICOM, to the imaging study by its Study Instance UID
-  (``derivedFrom``: an ImagingStudy identifier ``urn:oid:<uid>``), and to no patient: the receiving
-  system links the Bundle to its own patient record (nothing identifying leaves in this file); its
+  (``derivedFrom``: an ImagingStudy identifier ``urn:oid:<uid>``), and to no patient unless the caller
+  names one (``subject``: a visit record's patient, by identifier, :func:`patient_reference`): without
+  it the receiving system links the Bundle to its own patient record (nothing identifying leaves in
+  this file);
+* when a visit record dates the pregnancy (``dating``), its LMP (8665-2), the EDD from it (11779-6) and
+  the gestational age by dates in days (11885-1 by LMP, or 18185-9 as typed), as the clinic entered them
+  (status ``final``, no device);
+* each Observation's
   ``effectiveDateTime`` is the study's date and time (StudyDate, StudyTime and the timezone offset of
   the DICOM file; the date alone when the file gives no timezone, since FHIR wants one with a time).
 
@@ -32,14 +38,25 @@ from pathlib import Path
 
 from .._version import __version__
 
-__all__ = ["fhir_bundle", "write_fhir", "study_effective", "LOINC", "UCUM", "DICOM_DCM", "LOINC_CODES",
-           "BUNDLE_TYPES"]
+__all__ = ["fhir_bundle", "write_fhir", "study_effective", "patient_reference", "LOINC", "UCUM", "DICOM_DCM",
+           "LOINC_CODES", "BUNDLE_TYPES", "PATIENT_ID_SYSTEM"]
 
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 _DICOM_UID = "urn:dicom:uid"
 #: DICOM's own codes (PS3.16 Annex D) as a FHIR code system
 DICOM_DCM = "http://dicom.nema.org/resources/ontology/DCM"
+#: The identifier system of a visit record's patient ID (the clinic's own ID, not a national one): the
+#: receiving system maps it to its patients (``fetalhead serve --patient-id-system`` names the clinic's).
+PATIENT_ID_SYSTEM = "urn:fetalhead:patient-id"
+
+
+def patient_reference(patient_id: str, system: str = PATIENT_ID_SYSTEM) -> dict:
+    """A FHIR Reference to the patient by identifier (a logical reference: the receiving server resolves
+    it to its Patient), for an Observation's ``subject``."""
+    if not str(patient_id or "").strip():
+        raise ValueError("a patient reference needs a patient ID")
+    return {"type": "Patient", "identifier": {"system": system, "value": str(patient_id)}}
 
 #: The LOINC code and display of each figure (result attribute -> (code, display)): the FHIR Bundle
 #: and the DICOM SR (:mod:`fetalhead.hospital.sr`) name the figures by these. INTERGROWTH-21st's GA has no
@@ -102,10 +119,44 @@ def _uuid(*parts) -> str:
 BUNDLE_TYPES = ("collection", "transaction")
 
 
+def _dating_observations(dating, key, subject, effective) -> list[dict]:
+    """The visit record's dating (:class:`fetalhead.hospital.sr.PregnancyDating`) as Observations."""
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    rows = []
+    if dating.lmp is not None:
+        rows.append(("8665-2", "Last menstrual period start date", {"valueDateTime": dating.lmp.isoformat()}, None))
+    if dating.edd is not None:
+        rows.append(("11779-6", "Delivery date Estimated from last menstrual period",
+                     {"valueDateTime": dating.edd.isoformat()}, "Naegele's rule: LMP + 280 days"))
+    if dating.ga_days is not None:
+        code, display, method = (("11885-1", "Gestational age Estimated from last menstrual period",
+                                  "exam date - first day of the LMP") if dating.ga_from_lmp else
+                                 ("18185-9", "Gestational age", "by dates, as typed in the visit record"))
+        rows.append((code, display, {"valueQuantity": {"value": round(float(dating.ga_days), 1), "unit": "days",
+                                                       "system": UCUM, "code": "d"}}, method))
+    out = []
+    for code, display, value, method in rows:
+        obs_id = _uuid("observation", *key, "dating", code)
+        obs = {"resourceType": "Observation", "id": obs_id, "status": "final",
+               "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
+               **value, "issued": now}
+        if method:
+            obs["method"] = {"text": method}
+        if subject:
+            obs["subject"] = subject
+        if effective:
+            obs["effectiveDateTime"] = effective
+        out.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": obs})
+    return out
+
+
 def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance_uid: str | None = None,
-                effective: str | None = None, bundle_type: str = "collection") -> dict:
+                effective: str | None = None, bundle_type: str = "collection", subject: dict | None = None,
+                dating=None) -> dict:
     """The FHIR R4 Bundle (a dict) of measurement ``m``; see the module's docstring. The imaging study is
     ``study_instance_uid``, by default the one the measured DICOM file named (``m.identifiers``).
+    ``subject``: the patient (a Reference, :func:`patient_reference`) of every Observation; ``dating``: a
+    visit record's LMP, EDD and gestational age by dates (:class:`fetalhead.hospital.sr.PregnancyDating`).
 
     Raises ``ValueError`` when ``m`` has no figure in mm (failed, or no pixel spacing)."""
     from ..clinical.biometry import CHART_NAMES
@@ -143,6 +194,8 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
                "issued": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
         if method:
             obs["method"] = {"text": method}
+        if subject:
+            obs["subject"] = subject
         if effective:
             obs["effectiveDateTime"] = effective
         notes = []
@@ -187,11 +240,15 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
             centile["component"] = [{
                 "code": {"coding": [{"system": DICOM_DCM, "code": "125013", "display": "Growth Z-score"}]},
                 "valueQuantity": {"value": round(float(m.hc_zscore), 3), "unit": "SD", "system": UCUM, "code": "1"}}]
+        if subject:
+            centile["subject"] = subject
         if effective:
             centile["effectiveDateTime"] = effective
         if hc_url:
             centile["derivedFrom"] = [{"reference": hc_url}]
         entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": centile})
+    if dating is not None:
+        entries += _dating_observations(dating, key, subject, effective)
     if bundle_type == "transaction":
         for entry in entries:
             kind = entry["resource"]["resourceType"]
@@ -203,10 +260,11 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
 
 
 def write_fhir(m, out_dir: str | Path, *, model_version: str, model_sha256: str = "",
-               bundle_type: str = "collection", effective: str | None = None) -> Path:
+               bundle_type: str = "collection", effective: str | None = None, subject: dict | None = None,
+               dating=None) -> Path:
     """Write ``<stem>_fhir.json`` (:func:`fhir_bundle`) into ``out_dir``; return its path."""
     bundle = fhir_bundle(m, model_version=model_version, model_sha256=model_sha256, bundle_type=bundle_type,
-                         effective=effective)
+                         effective=effective, subject=subject, dating=dating)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{Path(m.source).stem}{f'_f{m.frame}' if m.frame else ''}_fhir.json"

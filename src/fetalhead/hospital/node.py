@@ -130,12 +130,18 @@ def _address_in(address: str, networks) -> bool:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all (a ``.part`` file synced, then renamed); a write that fails (a
+    full disk) removes its ``.part`` file, so that it takes no more room."""
     tmp = path.with_name(path.name + ".part")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _remove_stale_temporaries(work: Path) -> int:

@@ -6,7 +6,16 @@ The SR follows TID 5000 "OB-GYN Ultrasound Procedure Report" (DICOM PS3.16), in 
 * root CONTAINER (125000, DCM, "OB-GYN Ultrasound Procedure Report"), template 5000 (DCMR): the
   language (TID 1204), the observation context (TID 1001): the device that measured (fetalhead and its
   model version, TID 1004) and the procedure (Study Instance UID, Accession Number, TID 1005); the
-  patient characteristics (TID 5001) when a caller gives them (``patient_characteristics``);
+  patient characteristics (TID 5001: height, weight, gravida, para...) when a caller gives them
+  (``patient_characteristics``);
+* when a visit record dates the pregnancy (``dating``, :class:`PregnancyDating`), the summary (TID 5002):
+  CONTAINER (121111, DCM, "Summary") with the LMP (8665-2, LN) and the EDD from the LMP (11779-6, LN) as
+  DATEs (CID 12003), and a CONTAINER (125008, DCM, "Fetus Summary") with the fetus's subject context and
+  the gestational age by dates in days: (11885-1, LN, "Gestational Age by LMP") from the LMP, or
+  (18185-9, LN, "Gestational Age") when only a typed one is known (CID 12019). TID 5001 has no place for
+  these: they are the pregnancy's dating, not the patient's characteristics;
+* every fetal section starts with the fetus's subject context (TID 1008: (121030, DCM, "Subject ID") =
+  the Fetus ID, "1" by default: one fetus is measured);
 * CONTAINER (125001, DCM, "Fetal Biometry Ratios", TID 5004) with the cephalic index (11823-2, LN) in %;
 * CONTAINER (125002, DCM, "Fetal Biometry", TID 5005) holding one CONTAINER (125005, DCM, "Biometry
   Group", TID 5008) per measure: the NUM in mm (UCUM) - HC (11984-2, LN), BPD (11820-8, LN), OFD
@@ -35,7 +44,9 @@ gives the same UIDs: a PACS stores a resent result once.
 from __future__ import annotations
 
 import copy
+import datetime as _dt
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +54,7 @@ import numpy as np
 from .._version import __version__
 
 __all__ = ["structured_report", "overlay_capture", "write_hospital_dicom", "fetalhead_uid", "SR_SERIES_NUMBER", "CAPTURE_SERIES_NUMBER", "instance_number",
-           "PRIVATE_SCHEME", "GA_EQUATIONS", "GROWTH_TABLES"]
+           "PRIVATE_SCHEME", "GA_EQUATIONS", "GROWTH_TABLES", "PregnancyDating", "DEFAULT_FETUS_ID"]
 
 #: The series numbers of fetalhead's results in the source study: the SRs (Modality SR) and the overlay
 #: captures (Modality OT) each in a series of their own, so that a series query for SR finds them.
@@ -55,6 +66,35 @@ OBSTETRIC_BODY_PART = "ABDOMEN"
 #: Private coding scheme for what DICOM has no code for (the 90 % interval limits).
 PRIVATE_SCHEME = "99FHEAD"
 _ROOT_UID_NAME = "fetalhead"
+#: The Fetus ID of TID 1008 "Subject Context, Fetus": fetalhead measures one fetus, the first.
+DEFAULT_FETUS_ID = "1"
+
+
+@dataclass(frozen=True)
+class PregnancyDating:
+    """The pregnancy's dating from a visit record, for the SR's summary (TID 5002) and the FHIR Bundle.
+
+    ``lmp``: first day of the last menstrual period; ``edd``: the expected date of delivery from it
+    (Naegele's rule); ``ga_days``: the gestational age by dates on the day of the study, in days (from
+    the LMP when ``ga_from_lmp``, else as typed in the visit record)."""
+
+    lmp: _dt.date | None = None
+    edd: _dt.date | None = None
+    ga_days: float | None = None
+    ga_from_lmp: bool = False
+
+    def __post_init__(self):
+        if self.ga_from_lmp and self.lmp is None:
+            raise ValueError("a gestational age by LMP needs the LMP")
+        from ..clinical.growth import LMP_GA_RANGE_DAYS
+
+        lo, hi = LMP_GA_RANGE_DAYS
+        if self.ga_days is not None and not lo <= self.ga_days <= hi:
+            raise ValueError(f"gestational age by dates of {self.ga_days} days is outside {lo}-{hi} days")
+
+    @property
+    def empty(self) -> bool:
+        return self.lmp is None and self.edd is None and self.ga_days is None
 
 
 def instance_number(source_uid: str, frame: int) -> int:
@@ -118,6 +158,12 @@ def _codes():
         "study_uid": Code("121018", "DCM", "Procedure Study Instance UID"),
         "accession": Code("121022", "DCM", "Accession Number"),
         "characteristics": Code("121118", "DCM", "Patient Characteristics"),
+        "summary": Code("121111", "DCM", "Summary"),
+        "fetus_summary": Code("125008", "DCM", "Fetus Summary"),
+        "lmp": Code("8665-2", "LN", "LMP"),
+        "edd_lmp": Code("11779-6", "LN", "EDD from LMP"),
+        "ga_lmp": Code("11885-1", "LN", "Gestational Age by LMP"),
+        "subject_id": Code("121030", "DCM", "Subject ID"),
         "mm": Code("mm", "UCUM", "mm"),
         "d": Code("d", "UCUM", "days"),
         "percent": Code("%", "UCUM", "Percent"),
@@ -163,6 +209,28 @@ def _ascii(text: str) -> str:
 
 def _text(hd, name, value, relationship):
     return hd.sr.TextContentItem(name=name, value=_ascii(value)[:1024], relationship_type=relationship)
+
+
+def _fetus(hd, c, fetus_id: str):
+    """TID 1008 "Subject Context, Fetus": the Fetus ID as (121030, DCM, "Subject ID"), HAS OBS CONTEXT."""
+    return _text(hd, c["subject_id"], fetus_id, "HAS OBS CONTEXT")
+
+
+def _summary(hd, c, dating: PregnancyDating, fetus_id: str):
+    """TID 5002 "OB-GYN Procedure Summary Section": the dates (CID 12003) and the fetus's summary
+    (CID 12019) with the gestational age by dates in days."""
+    box = hd.sr.ContainerContentItem(name=c["summary"], relationship_type="CONTAINS")
+    items = []
+    for key, value in (("lmp", dating.lmp), ("edd_lmp", dating.edd)):
+        if value is not None:
+            items.append(hd.sr.DateContentItem(name=c[key], value=value, relationship_type="CONTAINS"))
+    if dating.ga_days is not None:
+        fetus = hd.sr.ContainerContentItem(name=c["fetus_summary"], relationship_type="CONTAINS")
+        fetus.ContentSequence = [_fetus(hd, c, fetus_id),
+                                 _num(hd, c["ga_lmp"] if dating.ga_from_lmp else c["ga"], dating.ga_days, c["d"])]
+        items.append(fetus)
+    box.ContentSequence = items
+    return box
 
 
 def _on_image(hd, header, frame: int, graphic_type: str, points, c):
@@ -243,12 +311,15 @@ def _biometry_group(hd, c, m, key, value, points, graphic, header):
 
 
 def structured_report(m, header, *, model_version: str, model_sha256: str = "", notes: list | None = None,
-                      patient_characteristics: list | None = None):
+                      patient_characteristics: list | None = None, dating: PregnancyDating | None = None,
+                      fetus_id: str = DEFAULT_FETUS_ID):
     """The Comprehensive SR (a pydicom Dataset) of measurement ``m`` of the image whose header is
     ``header`` (pydicom Dataset of the source, pixel data not needed). ``m`` must have mm figures.
 
-    ``patient_characteristics``: content items (highdicom) of TID 5001 (e.g. LMP, GA by dates from a
-    visit record), placed in a (121118, DCM, "Patient Characteristics") container where TID 5000 puts it.
+    ``patient_characteristics``: content items (highdicom) of TID 5001 (height, weight, gravida, para...),
+    placed in a (121118, DCM, "Patient Characteristics") container where TID 5000 puts it.
+    ``dating``: the pregnancy's LMP, EDD and gestational age by dates (a visit record's), in the summary
+    section (TID 5002). ``fetus_id``: the Fetus ID of every fetal section's subject context (TID 1008).
 
     Raises ``ValueError`` when ``m`` has no mm figures (failed, or no pixel spacing)."""
     hd, _ = _need()
@@ -270,11 +341,11 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
         # a second dating of the same HC: TID 5008 has one gestational age per group, so this one is a
         # measurement of the section (TID 300) inferred from its own equation
         sections.append(_gestational_age(hd, c, m, "ga_hc_intergrowth_weeks"))
-    biometry.ContentSequence = sections
+    biometry.ContentSequence = [_fetus(hd, c, fetus_id), *sections]
     ratios = hd.sr.ContainerContentItem(name=c["ratios"], relationship_type="CONTAINS")
     ci = _num(hd, c["ci"], m.cephalic_index, c["percent"])
     ci.ContentSequence = _how_measured(hd, c, m)
-    ratios.ContentSequence = [ci]
+    ratios.ContentSequence = [_fetus(hd, c, fetus_id), ci]
     words = f"status {m.status}" + (f"; flags: {', '.join(m.flags)}" if m.flags else "") + \
         (f"; to check: {m.message}" if m.messages else "") + \
         (f"; notes (information, not warnings): {m.note_message}" if m.note_messages else "") + \
@@ -299,9 +370,11 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
         box = hd.sr.ContainerContentItem(name=c["characteristics"], relationship_type="CONTAINS")
         box.ContentSequence = list(patient_characteristics)
         characteristics = [box]
+    if dating is not None and not dating.empty:
+        characteristics.append(_summary(hd, c, dating, fetus_id))
     root = hd.sr.ContainerContentItem(name=c["report"], template_id="5000")
-    # TID 5000's order: language, observation context, patient characteristics, ..., the ratios (TID 5004)
-    # before the biometry (TID 5005); the comment last
+    # TID 5000's order: language, observation context, patient characteristics (TID 5001), the summary
+    # (TID 5002), the ratios (TID 5004) before the biometry (TID 5005); the comment last
     root.ContentSequence = [*hd.sr.LanguageOfContentItemAndDescendants(hd.sr.CodedConcept("en", "RFC5646", "English")),
                             *observer, *procedure, *characteristics, ratios, biometry,
                             _text(hd, c["comment"], words, "CONTAINS")]
@@ -322,7 +395,33 @@ def structured_report(m, header, *, model_version: str, model_sha256: str = "", 
     sr.SeriesDescription = "fetalhead fetal head biometry"
     sr.SoftwareVersions = [__version__, model_version[:64]]  # (0018,1020): the software, then its model
     _declare_private_scheme(sr)
+    _encoded_as_built(sr)
     return sr
+
+
+def _encoded_as_built(ds) -> bool:
+    """Mark ``ds`` and every item nested in it as encoded in Explicit VR Little Endian, the transfer syntax
+    it is written in, unless an element's VR is ambiguous (then nothing is marked; returns False).
+
+    A dataset built in memory has no original encoding, so pydicom's writer runs its ambiguous-VR
+    correction on every item of every sequence, each time over the whole subtree below it: for the SR's
+    nested content tree this was a quarter of the time of writing it (the bytes written are the same:
+    ``test_the_sr_is_written_as_pydicom_writes_it``). An SR written in another transfer syntax is still
+    corrected (its encoding differs from the one marked)."""
+    items, stack, ambiguous = [], [ds], False
+    while stack:
+        item = stack.pop()
+        items.append(item)
+        for elem in item.values():  # the elements as held (no conversion)
+            if elem.VR == "SQ":
+                stack.extend(elem.value)
+            elif elem.VR and " or " in elem.VR:
+                ambiguous = True
+    if ambiguous:
+        return False
+    for item in items:
+        item.set_original_encoding(False, True, item._character_set)
+    return True
 
 
 #: Type 2 attributes of the Patient and General Study modules: present (maybe empty) in a valid
@@ -458,10 +557,11 @@ def overlay_capture(m, header, overlay_rgb: np.ndarray, *, model_version: str, n
 
 
 def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, model_sha256: str = "",
-                         patient_characteristics: list | None = None) -> list[Path]:
+                         patient_characteristics: list | None = None,
+                         dating: PregnancyDating | None = None) -> list[Path]:
     """Write ``<stem>_sr.dcm`` and ``<stem>_overlay.dcm`` for a measured ultrasound DICOM ``scan``
-    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths. ``patient_characteristics``:
-    see :func:`structured_report` (the hook for a visit record's LMP and GA by dates).
+    (:class:`fetalhead.measurement.Scan`) into ``out_dir``; return the paths. ``patient_characteristics``
+    and ``dating`` (a visit record's LMP, EDD and GA by dates): see :func:`structured_report`.
 
     Raises ``ValueError`` for a scan that is not DICOM or a measurement without mm figures."""
     from ..outputs.overlay import draw_overlay
@@ -471,7 +571,7 @@ def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, mo
         raise ValueError(f"{scan.name}: not a DICOM file: a DICOM SR needs the source instance")
     notes: list[str] = []
     sr = structured_report(m, header, model_version=model_version, model_sha256=model_sha256, notes=notes,
-                           patient_characteristics=patient_characteristics)
+                           patient_characteristics=patient_characteristics, dating=dating)
     sc = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model_version,
                          notes=notes)
     m.messages.extend(f"DICOM SR: {note}" for note in notes)
@@ -481,6 +581,10 @@ def write_hospital_dicom(m, scan, out_dir: str | Path, *, model_version: str, mo
     paths = [out_dir / f"{stem}_sr.dcm", out_dir / f"{stem}_overlay.dcm"]
     for ds, path in zip((sr, sc), paths):
         tmp = path.with_suffix(".tmp")
-        ds.save_as(tmp, enforce_file_format=True)
-        tmp.replace(path)
+        try:
+            ds.save_as(tmp, enforce_file_format=True)
+            tmp.replace(path)
+        except OSError:  # a full disk: the half-written file takes no more room
+            tmp.unlink(missing_ok=True)
+            raise
     return paths

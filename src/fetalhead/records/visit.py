@@ -13,11 +13,11 @@ import datetime as _dt
 from ..clinical.biometry import (OutOfRangeError, ga_from_hc_hadlock1984, ga_from_hc_intergrowth2016,
                                  intergrowth_centile)
 from ..clinical.growth import (DEFAULT_EFW_METHOD, EFW_METHODS, GROWTH_FORMULAS, REPEATABILITY_SPREAD_PERCENT,
-                               due_date_naegele, efw_hadlock1985, efw_intergrowth2017, ga_weeks_by_lmp,
+                               due_date_naegele, efw_hadlock1985, efw_intergrowth2017, ga_days_by_lmp, ga_weeks_by_lmp,
                                growth_per_week, intergrowth_body_centile, intergrowth_efw_centile, spread_percent)
 from ..clinical.biometry import FORMULAS
 
-__all__ = ["visit_figures", "visit_summary", "HEAD_MEASURES"]
+__all__ = ["visit_figures", "visit_summary", "visit_dating", "HEAD_MEASURES"]
 
 #: (measurement row column, summary key, INTERGROWTH-21st measure)
 HEAD_MEASURES = (("hc_mm", "hc", "hc"), ("bpd_mm", "bpd", "bpd"), ("ofd_mm", "ofd", "ofd"))
@@ -122,3 +122,28 @@ def visit_summary(visit: dict, measurements: list[dict], previous: dict | None =
             for k in ("hc", "bpd", "ofd", "ac", "fl", "efw")}
         out["growth"] = growth
     return out
+
+
+def visit_dating(visit: dict, on=None):
+    """The pregnancy's dating a visit gives (:class:`fetalhead.hospital.sr.PregnancyDating`), for its SR and
+    FHIR hand-off, on the day ``on`` (the study's date; default the visit's exam date): the LMP, the EDD
+    from it (Naegele) and the GA by LMP in days on that day; without an LMP, the GA by dates typed for
+    the exam date, moved by the days between the exam and ``on``. ``None`` when the visit dates nothing
+    (or its dates give no GA on that day and no LMP)."""
+    from ..hospital.sr import PregnancyDating
+
+    on = _dt.date.fromisoformat(str(on)) if on is not None and not isinstance(on, _dt.date) else on
+    exam = _dt.date.fromisoformat(visit["exam_date"])
+    on = on or exam
+    if visit.get("lmp"):
+        lmp = _dt.date.fromisoformat(visit["lmp"])
+        ga = _try(ga_days_by_lmp, lmp, on)
+        return PregnancyDating(lmp=lmp, edd=due_date_naegele(lmp), ga_days=None if ga is None else float(ga),
+                               ga_from_lmp=ga is not None)
+    if visit.get("ga_by_dates_weeks") is not None:
+        days = float(visit["ga_by_dates_weeks"]) * 7 + (on - exam).days
+        try:
+            return PregnancyDating(ga_days=days)
+        except ValueError:  # the study lies too far from the exam for the typed GA to date it
+            return None
+    return None

@@ -37,7 +37,7 @@ from .serving import CLIENT_GONE, ClientGone
 from .signing import new_key, sign, verify
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "get_client_gone", "Settings", "content_disposition",
-           "safe_name"]
+           "safe_name", "dicom_hand_off"]
 
 router = APIRouter(prefix="/api/v1")
 _LOG = logging.getLogger("fetalhead.web")
@@ -423,28 +423,35 @@ def sr_endpoint(file: UploadFile = File(..., description="the ultrasound DICOM i
                 limiter=Depends(get_limiter), gone: threading.Event = Depends(get_client_gone)):
     """The DICOM Comprehensive SR (TID 5000) of the measurement, or (``part=overlay``) the secondary
     capture of its overlay, in the source's study and a new series (application/dicom)."""
-    from ..hospital.sr import overlay_capture, structured_report
-    from ..outputs.overlay import draw_overlay
-
     _check_chart(chart)
     data, name = read_upload(file, settings)
     with limiter.slot(gone):
         m, scan = _measurement_and_scan(data, name, measurement, None, ga_weeks, frame, model, chart, settings)
-        header = getattr(scan.dicom, "header", None)
-        if header is None:
-            raise ApiError(415, "not_dicom", "a DICOM SR needs the source DICOM instance (this file is not DICOM)")
-        if m.head_circumference_mm is None:
-            raise ApiError(422, "nothing_to_report", f"nothing measured in mm to report (status {m.status})")
-        sha = model.metadata.get("sha256", "")
-        if part == "sr":
-            ds = structured_report(m, header, model_version=model.version, model_sha256=sha)
-        else:
-            ds = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model.version)
-        buf = io.BytesIO()
-        ds.save_as(buf, enforce_file_format=True)
+        body = dicom_hand_off(m, scan, part, model)
     stem = Path(name).stem or "scan"
-    return Response(buf.getvalue(), media_type="application/dicom",
+    return Response(body, media_type="application/dicom",
                     headers={"Content-Disposition": content_disposition(f"{stem}_{part}.dcm")})
+
+
+def dicom_hand_off(m: Measurement, scan, part: str, model: HeadModel, dating=None) -> bytes:
+    """The SR (``part="sr"``, with a visit record's ``dating`` when given) or the overlay capture
+    (``"overlay"``) of measurement ``m`` of the DICOM ``scan``, encoded as a DICOM file."""
+    from ..hospital.sr import overlay_capture, structured_report
+    from ..outputs.overlay import draw_overlay
+
+    header = getattr(scan.dicom, "header", None)
+    if header is None:
+        raise ApiError(415, "not_dicom", "a DICOM SR needs the source DICOM instance (this file is not DICOM)")
+    if m.head_circumference_mm is None:
+        raise ApiError(422, "nothing_to_report", f"nothing measured in mm to report (status {m.status})")
+    if part == "sr":
+        ds = structured_report(m, header, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
+                               dating=dating)
+    else:
+        ds = overlay_capture(m, header, draw_overlay(scan.image, m, with_text=False), model_version=model.version)
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
 
 
 @router.post("/fhir")

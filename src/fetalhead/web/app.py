@@ -133,14 +133,17 @@ def docs(request: Request):
 def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, *,
                workers: int = 2, queue: int = 16, wait_s: float = 20.0, allowed_hosts=LOOPBACK_HOSTS,
                users: dict | None = None, precision: str | None = None,
-               loop_time_limit_s: float | None = None, db_path=None, efw_method: str = "hadlock1985") -> FastAPI:
+               loop_time_limit_s: float | None = None, db_path=None, efw_method: str = "hadlock1985",
+               patient_id_system: str | None = None) -> FastAPI:
     """Build the FastAPI application (the model is loaded once, at start, into ``app.state``).
 
     ``workers`` scans run at once and ``queue`` more may wait ``wait_s`` seconds (then 503 with
     Retry-After); ``allowed_hosts``: the Host names answered (others: 400); ``users``: a
     :func:`fetalhead.web.serving.read_password_file` table to require a login; ``db_path``: the visit
     record (:class:`fetalhead.records.store.Records`, created on first use; ``None``: no record, the visit
-    routes answer 503); ``efw_method``: the fetal weight shown first (``hadlock1985`` or ``intergrowth2017``).
+    routes answer 503); ``efw_method``: the fetal weight shown first (``hadlock1985`` or ``intergrowth2017``);
+    ``patient_id_system``: the FHIR identifier system of the record's patient IDs (the clinic's URI; default
+    :data:`fetalhead.hospital.fhir.PATIENT_ID_SYSTEM`).
     """
     from .._version import __version__
 
@@ -153,6 +156,7 @@ def create_app(model_path: str | None = None, max_upload_bytes: int = DEFAULT_MA
         raise ValueError(f"efw_method must be one of {', '.join(EFW_METHODS)}")
     app.state.records = Records(db_path) if db_path is not None else None
     app.state.efw_method = efw_method
+    app.state.patient_id_system = patient_id_system
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(Busy, _busy)
     app.add_exception_handler(ClientGone, _client_gone)

@@ -4,8 +4,12 @@ the visit's figures and its report. Module-level handlers on an ``APIRouter``; t
 
 The server keeps only measurements it issued: a measurement saved to a visit must carry this server's
 signature (:func:`fetalhead.web.api._measurement_from`), and its figures are recomputed from its ellipse.
-Errors are JSON with a clear code: ``unknown_patient``, ``unknown_visit`` (404),
-``visit_of_another_patient``, ``measurement_not_issued`` (409), ``ac_out_of_range``, ``fl_out_of_range``,
+A saved measurement of a DICOM source goes to the hospital with the visit: its SR (with the pregnancy's
+dating, TID 5002) and its FHIR Bundle (the patient as ``subject``), given the DICOM file again (the
+record keeps no DICOM).
+Errors are JSON with a clear code: ``unknown_patient``, ``unknown_visit``, ``unknown_measurement`` (404),
+``visit_of_another_patient``, ``measurement_not_issued``, ``measurement_of_another_scan``,
+``dicom_of_another_patient`` (409), ``ac_out_of_range``, ``fl_out_of_range``,
 ``lmp_in_future``, ``lmp_after_exam``, ``invalid_patient_id`` (422). Who did what goes to the record's
 audit trail (the login's user name; ``local`` without a login); patient fields are never logged.
 """
@@ -15,20 +19,25 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import json
 import re
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from ..clinical.biometry import OutOfRangeError
 from ..clinical.growth import check_ac_mm, check_fl_mm, check_lmp, ga_days_by_lmp
 from ..clinical.limits import GA_BY_DATES_RANGE_WEEKS
+from ..hospital.fhir import PATIENT_ID_SYSTEM, fhir_bundle, patient_reference, study_effective
+from ..measurement import Measurement
+from ..model.runtime import HeadModel
 from ..outputs.report import LANGUAGES, translations
 from ..records.report import efw_chart_svg, visit_chart_svg, visit_report_html, visit_report_pdf
 from ..records.store import LOCAL_USER, RecordError, Records
-from ..records.visit import visit_summary
-from .api import ApiError, Settings, _measurement_from, content_disposition, get_settings
+from ..records.visit import visit_dating, visit_summary
+from .api import (ApiError, Settings, _load, _measurement_from, content_disposition, dicom_hand_off, get_client_gone,
+                  get_limiter, get_model, get_settings, read_upload)
 from .serving import LOGIN_USER_KEY
 
 __all__ = ["router", "get_records", "PATIENT_ID_PATTERN"]
@@ -264,3 +273,112 @@ def visit_report(visit_id: int, format: str = Query("pdf", pattern="^(pdf|html)$
                             headers={"Content-Disposition": content_disposition(name)})
     return Response(visit_report_pdf(summary, patient, history, pictures[-1:], lang), media_type="application/pdf",
                     headers={"Content-Disposition": content_disposition(name)})
+
+
+# --- the hospital hand-off of a saved measurement: DICOM SR and FHIR, with the visit -------------------
+
+
+def _saved(records: Records, visit: dict, measurement_id: int) -> dict:
+    """The saved measurement ``measurement_id`` of ``visit`` (404 ``unknown_measurement`` otherwise)."""
+    try:
+        row = records.measurement(measurement_id)
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    if row["visit_id"] != visit["id"]:
+        raise ApiError(404, "unknown_measurement", f"measurement {measurement_id} is not one of visit {visit['id']}")
+    return row
+
+
+def _study_date(header) -> _dt.date | None:
+    effective = study_effective(header) if header is not None else None
+    return _dt.date.fromisoformat(effective[:10]) if effective else None
+
+
+def _with_source(row: dict, visit: dict, data: bytes | None, name: str, other_patient_id: bool):
+    """The saved measurement (figures recomputed, centiles at the visit's GA by dates on the study's day),
+    its scan read from the file sent again (``None`` without one) and the visit's dating on that day.
+    The file must be the one measured (409 ``measurement_of_another_scan``) and, unless
+    ``other_patient_id``, name the visit's patient or none (409 ``dicom_of_another_patient``)."""
+    stored = dict(row["measurement"])
+    scan = header = None
+    if data is not None:
+        scan = _load(data, name, int(stored.get("frame") or 0))
+        if stored.get("sha256") and stored["sha256"] != scan.sha256:
+            raise ApiError(409, "measurement_of_another_scan",
+                           "the file sent is not the scan this measurement was made on: send that scan")
+        header = getattr(scan.dicom, "header", None)
+        dicom_patient = str(header.get("PatientID", "") or "").strip() if header is not None else ""
+        if dicom_patient and dicom_patient != visit["patient_id"] and not other_patient_id:
+            raise ApiError(409, "dicom_of_another_patient",
+                           "the DICOM file names another patient ID than this visit's: check that the scan is "
+                           "this patient's (other_patient_id=true makes the SR anyway, in the DICOM's study)")
+    dating = visit_dating(visit, _study_date(header))
+    if dating is not None and dating.ga_days is not None:
+        weeks = dating.ga_days / 7
+        if GA_BY_DATES_RANGE_WEEKS[0] <= weeks <= GA_BY_DATES_RANGE_WEEKS[1]:
+            stored["ga_by_dates_weeks"] = weeks  # the SR's centiles at the dating it carries
+    try:
+        m = Measurement.from_dict(stored)
+    except ValueError as exc:
+        raise ApiError(400, "invalid_measurement", f"saved measurement: {exc}"[:300]) from None
+    if name:
+        m.source = name
+    return m, scan, header, dating
+
+
+@router.post("/visits/{visit_id}/measurements/{measurement_id}/sr")
+def visit_measurement_sr(visit_id: int, measurement_id: int,
+                         file: UploadFile = File(..., description="the ultrasound DICOM instance the measurement "
+                                                                  "was made on (the record keeps no DICOM)"),
+                         part: str = Form("sr", pattern="^(sr|overlay)$"),
+                         other_patient_id: bool = Form(False, description="make it although the DICOM names "
+                                                                          "another patient ID than the visit's"),
+                         patient_id: str | None = Query(None), records: Records = Depends(get_records),
+                         model: HeadModel = Depends(get_model), settings: Settings = Depends(get_settings),
+                         limiter=Depends(get_limiter), gone=Depends(get_client_gone), user: str = Depends(get_user)):
+    """The DICOM SR (TID 5000) of a saved measurement with the visit's dating (the LMP, the EDD from it and
+    the GA by dates on the study's day, in the summary section, TID 5002), or (``part=overlay``) its
+    overlay capture; in the DICOM's study (application/dicom). The file name carries the visit and
+    measurement numbers only."""
+    visit = _visit(records, visit_id, patient_id)
+    row = _saved(records, visit, measurement_id)
+    data, name = read_upload(file, settings)
+    with limiter.slot(gone):
+        m, scan, _, dating = _with_source(row, visit, data, name, other_patient_id)
+        body = dicom_hand_off(m, scan, part, model, dating=dating)
+    records.audit(user, f"export_{part}", visit["patient_id"], visit_id, f"measurement {measurement_id}")
+    return Response(body, media_type="application/dicom", headers={
+        "Content-Disposition": content_disposition(f"visit_{visit_id}_measurement_{measurement_id}_{part}.dcm")})
+
+
+def get_patient_id_system(request: Request) -> str:
+    return getattr(request.app.state, "patient_id_system", None) or PATIENT_ID_SYSTEM
+
+
+@router.post("/visits/{visit_id}/measurements/{measurement_id}/fhir")
+def visit_measurement_fhir(visit_id: int, measurement_id: int,
+                           file: UploadFile | None = File(None, description="the scan measured, for the study's "
+                                                                            "date and time (optional)"),
+                           bundle_type: str = Form("collection", pattern="^(collection|transaction)$"),
+                           other_patient_id: bool = Form(False), patient_id: str | None = Query(None),
+                           records: Records = Depends(get_records), model: HeadModel = Depends(get_model),
+                           settings: Settings = Depends(get_settings), user: str = Depends(get_user),
+                           system: str = Depends(get_patient_id_system), limiter=Depends(get_limiter),
+                           gone=Depends(get_client_gone)):
+    """The FHIR R4 Bundle of a saved measurement: every Observation's ``subject`` the visit's patient (by
+    identifier), and the visit's LMP, EDD and GA by dates as Observations; effective on the study's
+    date and time when the scan is sent, else on the visit's exam date (application/fhir+json)."""
+    visit = _visit(records, visit_id, patient_id)
+    row = _saved(records, visit, measurement_id)
+    data, name = read_upload(file, settings) if file is not None else (None, "")
+    with limiter.slot(gone):  # the scan sent is read like any other
+        m, _, header, dating = _with_source(row, visit, data, name, other_patient_id)
+    if m.head_circumference_mm is None:
+        raise ApiError(422, "nothing_to_report", f"nothing measured in mm for a health record (status {m.status})")
+    effective = (study_effective(header) if header is not None else None) or visit["exam_date"]
+    bundle = fhir_bundle(m, model_version=model.version, model_sha256=model.metadata.get("sha256", ""),
+                         bundle_type=bundle_type, effective=effective,
+                         subject=patient_reference(visit["patient_id"], system), dating=dating)
+    records.audit(user, "export_fhir", visit["patient_id"], visit_id, f"measurement {measurement_id}")
+    return Response(json.dumps(bundle), media_type="application/fhir+json", headers={
+        "Content-Disposition": content_disposition(f"visit_{visit_id}_measurement_{measurement_id}_fhir.json")})

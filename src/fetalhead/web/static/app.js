@@ -702,6 +702,7 @@ async function saveToVisit() {
   const v = await visitFetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`,
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!v) return;
+  state.saved = { visitId: v.id, measurementId: v.saved_measurement_id, figures: state.figures };
   showVisit(v);
   $("save-note").textContent = tr("saved_to_visit");
 }
@@ -736,7 +737,12 @@ async function downloadHandoff(kind) {
   fd.append("file", state.file);
   fd.append("measurement", JSON.stringify(state.figures));
   if (!missing(state.figures.ga_by_dates_weeks)) fd.append("ga_weeks", String(state.figures.ga_by_dates_weeks));
-  const r = await fetch(`/api/v1/${kind}`, { method: "POST", body: fd });
+  // the measurement on screen saved to the open visit: its SR and FHIR with the visit (dating, patient)
+  const s = state.saved, v = state.visit;
+  const url = s && v && s.figures === state.figures && s.visitId === v.id
+    ? `/api/v1/visits/${v.id}/measurements/${s.measurementId}/${kind}?patient_id=${encodeURIComponent(v.patient_id)}`
+    : `/api/v1/${kind}`;
+  const r = await fetch(url, { method: "POST", body: fd });
   if (!r.ok) { showError(await errorText(r)); return; }
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await r.blob());
