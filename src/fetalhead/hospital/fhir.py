@@ -140,14 +140,19 @@ def _dating_observations(dating, key, subject, effective) -> list[dict]:
         obs = {"resourceType": "Observation", "id": obs_id, "status": "final",
                "code": {"coding": [{"system": LOINC, "code": code, "display": display}], "text": display},
                **value, "issued": now}
-        if method:
-            obs["method"] = {"text": method}
-        if subject:
-            obs["subject"] = subject
-        if effective:
-            obs["effectiveDateTime"] = effective
+        _set_context(obs, method, subject, effective)
         out.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": obs})
     return out
+
+
+def _set_context(obs: dict, method: str | None, subject: dict | None, effective: str | None) -> None:
+    """An Observation's method (text), subject (a Reference) and effectiveDateTime, where known."""
+    if method:
+        obs["method"] = {"text": method}
+    if subject:
+        obs["subject"] = subject
+    if effective:
+        obs["effectiveDateTime"] = effective
 
 
 def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance_uid: str | None = None,
@@ -192,12 +197,7 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
                "valueQuantity": {"value": round(float(value), 2), "unit": unit_display, "system": UCUM, "code": unit},
                "device": {"reference": f"urn:uuid:{device_id}"},
                "issued": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-        if method:
-            obs["method"] = {"text": method}
-        if subject:
-            obs["subject"] = subject
-        if effective:
-            obs["effectiveDateTime"] = effective
+        _set_context(obs, method, subject, effective)
         notes = []
         interval = (m.intervals or {}).get(_INTERVALS.get(attr, ""))
         if interval:
