@@ -167,6 +167,15 @@ def _as_rgb_u8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a[..., :3])
 
 
+def _value_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The brightness (max of R, G, B) and the colourfulness (max - min), uint8; ``None`` for a grey picture."""
+    r, g, b = cv2.split(rgb)
+    value = cv2.max(cv2.max(r, g), b)
+    if np.array_equal(r, g) and np.array_equal(g, b):  # grey: no colour anywhere
+        return value, None
+    return value, cv2.subtract(value, cv2.min(cv2.min(r, g), b))
+
+
 def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
     """Small blobs that stand out from their surroundings: the marks a scale could be made of.
 
@@ -180,39 +189,72 @@ def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
     ``area`` (pixels), ``colour`` (n, 3) mean RGB, ``contrast`` (RGB distance to the ring around it).
     """
     rgb = _as_rgb_u8(rgb)
-    f = rgb.astype(np.int16)
-    value = f.max(axis=2).astype(np.uint8)
-    chroma = (f.max(axis=2) - f.min(axis=2)).astype(np.uint8)
+    value, chroma = _value_chroma(rgb)
+    grey = chroma is None
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (TOPHAT_PX, TOPHAT_PX))
     top_v = cv2.morphologyEx(value, cv2.MORPH_TOPHAT, k)
-    top_c = cv2.morphologyEx(chroma, cv2.MORPH_TOPHAT, k)
+    if not grey:
+        top_c = cv2.morphologyEx(chroma, cv2.MORPH_TOPHAT, k)
+        bright = value >= 60
+    # what does not depend on the level, once: the sums over any box (integral images, exact integers)
+    sums = _Sums(rgb, value, grey)
     parts = []
     for level in TOPHAT_LEVELS:  # a mark touching bright speckle stands alone at a higher level
-        mask = (top_v >= level) | ((top_c >= level) & (value >= 60))
-        parts.append(_components(rgb, mask.astype(np.uint8), value))
+        mask = top_v >= level
+        if not grey:
+            mask |= (top_c >= level) & bright
+        parts.append(_components(rgb, mask.view(np.uint8), sums))
     c = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if len(c["xy"]) > 1:  # the same mark found at several levels: keep its most contrasted copy
         order = np.argsort(-c["contrast"])
         c = {key: v[order] for key, v in c.items()}
-        xy = c["xy"]
-        keep = np.ones(len(xy), bool)
-        cell = {}
-        for i, (x, y) in enumerate(xy):  # greedy, on a grid of 2 px cells
-            gx, gy = int(x // 2), int(y // 2)
-            if any(abs(xy[j, 0] - x) <= 2 and abs(xy[j, 1] - y) <= 2
-                   for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cell.get((gx + dx, gy + dy), ())):
-                keep[i] = False
-            else:
-                cell.setdefault((gx, gy), []).append(i)
-        c = {key: v[keep] for key, v in c.items()}
+        c = {key: v[_first_within(c["xy"], 2.0)] for key, v in c.items()}
     if len(c["xy"]) > MAX_CANDIDATES:
         keep = np.argsort(-c["contrast"])[:MAX_CANDIDATES]
         c = {key: v[keep] for key, v in c.items()}
     return c
 
 
-def _components(rgb, mask, value=None):
-    n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
+def _first_within(xy: np.ndarray, r: float) -> np.ndarray:
+    """Greedy suppression in the given order: a point is kept unless a kept point lies within ``r`` in
+    both x and y. Only points with a near neighbour need the sequential pass."""
+    n = len(xy)
+    keep = np.ones(n, bool)
+    o = np.argsort(xy[:, 0], kind="stable")
+    xs = xy[o, 0]
+    # every pair within r in x (sorted), then in y
+    lo = np.searchsorted(xs, xs - r, side="left")
+    hi = np.searchsorted(xs, xs + r, side="right")
+    counts = hi - lo
+    if counts.max() <= 1:
+        return keep
+    a = np.repeat(np.arange(n), counts)
+    b = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    a, b = o[a], o[b]
+    near = (a != b) & (np.abs(xy[a, 1] - xy[b, 1]) <= r) & (np.abs(xy[a, 0] - xy[b, 0]) <= r)
+    a, b = a[near], b[near]
+    if len(a) == 0:
+        return keep
+    nbrs: dict[int, list[int]] = {}
+    for i, j in zip(a.tolist(), b.tolist()):
+        if j < i:  # only earlier points (in the given order) can suppress a later one
+            nbrs.setdefault(i, []).append(j)
+    for i in sorted(nbrs):
+        if any(keep[j] for j in nbrs[i]):
+            keep[i] = False
+    return keep
+
+
+class _Sums:
+    """Integral images of what the ring statistics need that does not depend on the mask."""
+
+    def __init__(self, rgb, value, grey):
+        self.rgb, self.value, self.grey = rgb, value, grey
+        self.dark = (value < DARK_LEVEL).view(np.uint8)
+
+
+def _components(rgb, mask, sums):
+    n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
     empty = {"xy": np.zeros((0, 2)), "wh": np.zeros((0, 2)), "area": np.zeros(0), "colour": np.zeros((0, 3)),
              "contrast": np.zeros(0)}
     if n <= 1:
@@ -222,14 +264,26 @@ def _components(rgb, mask, value=None):
     small = (np.maximum(w, h) <= MAX_MARK_PX) & (area >= 1)
     if not small.any():
         return empty
-    on = mask.astype(bool)  # the candidates' own pixels only (a few per cent of the image): far faster
+    on = mask.view(bool)  # the candidates' own pixels only (a few per cent of the image): far faster
     flat = labels[on]
-    colour = np.stack([np.bincount(flat, weights=rgb[..., c][on], minlength=n)[1:] for c in range(3)], 1)
+    if sums.grey:
+        g = np.bincount(flat, weights=sums.value[on], minlength=n)[1:]
+        colour = np.stack([g, g, g], 1)
+    else:
+        colour = np.stack([np.bincount(flat, weights=rgb[..., c][on], minlength=n)[1:] for c in range(3)], 1)
     colour = colour / np.maximum(area, 1)[:, None]
-    # the ring: a box 2 px wider on every side, without any candidate pixel (integral images)
-    notmask = (1 - mask).astype(np.float64)
-    ii_n = cv2.integral(notmask)
-    ii_c = [cv2.integral(rgb[..., c].astype(np.float64) * notmask) for c in range(3)]
+    # the ring: a box 2 px wider on every side, without any candidate pixel (integral images of exact
+    # integer sums: the same figures as in floating point, several times faster)
+    notmask = 1 - mask
+    v = sums.value
+    vm = v * notmask
+    ii_n = cv2.integral(notmask, sdepth=cv2.CV_32S)
+    ii_v, ii_vv = cv2.integral2(vm, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+    ii_d = cv2.integral(sums.dark * notmask, sdepth=cv2.CV_32S)
+    if sums.grey:
+        ii_c = None
+    else:
+        ii_c = cv2.integral(rgb * notmask[..., None], sdepth=cv2.CV_32S)
     H, W = mask.shape
     x0 = np.clip(stats[:, 0] - 2, 0, W)
     y0 = np.clip(stats[:, 1] - 2, 0, H)
@@ -237,19 +291,19 @@ def _components(rgb, mask, value=None):
     y1 = np.clip(stats[:, 1] + h + 2, 0, H)
 
     def box(ii):
-        return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+        return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]).astype(np.float64)
 
-    cnt = np.maximum(box(ii_n), 1.0)
-    ring = np.stack([box(ii) / cnt for ii in ii_c], 1)
+    ring_n = box(ii_n)
+    cnt = np.maximum(ring_n, 1.0)
+    ring_v = box(ii_v) / cnt
+    ring = np.stack([ring_v] * 3, 1) if ii_c is None else box(ii_c) / cnt[:, None]
     contrast = np.linalg.norm(colour - ring, axis=1)
-    v = (rgb.max(axis=2) if value is None else value).astype(np.float64)
-    ring_v = box(cv2.integral(v * notmask)) / cnt
-    ring_sd = np.sqrt(np.maximum(box(cv2.integral(v * v * notmask)) / cnt - ring_v ** 2, 0))
+    ring_sd = np.sqrt(np.maximum(box(ii_vv) / cnt - ring_v ** 2, 0))
     chroma = colour.max(axis=1) - colour.min(axis=1)
     # on a plain background (a mark drawn beside the image), or coloured (a mark drawn over it)
-    dark = box(cv2.integral(((v < DARK_LEVEL) * notmask).astype(np.float64))) / cnt
+    dark = box(ii_d) / cnt
     plain = (ring_sd <= MAX_RING_SD) | (dark >= 0.5) | (chroma >= MIN_MARK_CHROMA)
-    keep = small & plain & (contrast >= MIN_MARK_CONTRAST) & (box(ii_n) >= 4)
+    keep = small & plain & (contrast >= MIN_MARK_CONTRAST) & (ring_n >= 4)
     idx = np.flatnonzero(keep)
     return {"xy": cents[idx].astype(np.float64), "wh": np.stack([w[idx], h[idx]], 1).astype(np.float64),
             "area": area[idx].astype(np.float64), "colour": colour[idx], "contrast": contrast[idx]}
@@ -305,6 +359,37 @@ def _spacing_cv(xy, ks) -> float:
     return float(np.std(steps) / s) if s > 0 else 1.0
 
 
+def _hopeful_pairs(xy, sizes, nb, d2) -> np.ndarray:
+    """For every candidate ``i`` and its neighbours ``nb[i]``: could the line through the two, at whole
+    steps of their distance, hold :data:`MIN_MARKS` candidates (:func:`_row_from`'s first test)? All
+    pairs at once, so that a picture without a row of marks costs a few array operations, not one search
+    per pair. A necessary condition only (a hair looser than :func:`_row_from`): the pairs it rejects
+    would find no row there anyway."""
+    n, k = nb.shape
+    out = np.zeros((n, k), bool)
+    d = np.sqrt(d2[np.arange(n)[:, None], nb])
+    valid = (d >= SPACING_RANGE_PX[0]) & (d <= SPACING_RANGE_PX[1])
+    pi, pk = np.nonzero(valid)
+    if len(pi) == 0:
+        return out
+    pj = nb[pi, pk]
+    dd = d[pi, pk]
+    u = (xy[pj] - xy[pi]) / dd[:, None]
+    seed = np.maximum(sizes[pi], sizes[pj])
+    eps = 1e-6
+    chunk = max(1, 2_000_000 // max(len(xy), 1))
+    for a in range(0, len(pi), chunk):
+        b = slice(a, a + chunk)
+        rx = xy[None, :, 0] - xy[pi[b], 0][:, None]
+        ry = xy[None, :, 1] - xy[pi[b], 1][:, None]
+        ux, uy = u[b, 0][:, None], u[b, 1][:, None]
+        along = (rx * ux + ry * uy) / dd[b, None]
+        ok = np.abs(along - np.round(along)) <= ALONG_TOLERANCE + eps
+        ok &= np.abs(rx * uy - ry * ux) <= 2.0 + 0.5 * np.minimum(sizes[None, :], seed[b, None]) + eps
+        out[pi[b], pk[b]] = ok.sum(axis=1) >= MIN_MARKS
+    return out
+
+
 def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
     """Rows of regularly spaced, alike marks among the candidates (best first, no two sharing marks)."""
     xy = cand["xy"]
@@ -315,16 +400,17 @@ def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d2, np.inf)
     nb = np.argsort(d2, axis=1)[:, :NEIGHBOURS]
+    hopeful = _hopeful_pairs(xy, sizes, nb, d2)
     found = []
     seen = set()  # pairs already tried, and consecutive marks of rows already found
     for i in range(n):
-        for j in nb[i]:
+        for jj, j in enumerate(nb[i]):
             d = float(np.sqrt(d2[i, j]))
             if not (SPACING_RANGE_PX[0] <= d <= SPACING_RANGE_PX[1]) or (i, j) in seen:
                 continue
             seen.add((i, j))
             seen.add((j, i))
-            if not (0.25 <= (cand["area"][i] + 1) / (cand["area"][j] + 1) <= 4):
+            if not hopeful[i, jj] or not (0.25 <= (cand["area"][i] + 1) / (cand["area"][j] + 1) <= 4):
                 continue
             u = (xy[j] - xy[i]) / d
             seed = max(sizes[i], sizes[j])
