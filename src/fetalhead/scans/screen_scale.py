@@ -32,6 +32,7 @@ adds; the marks' own pattern and regularity decide.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import cv2
@@ -167,13 +168,39 @@ def _as_rgb_u8(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a[..., :3])
 
 
-def _value_chroma(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+_LOCAL = threading.local()
+
+
+def _buffers(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Work arrays of one picture size, kept per thread and reused from call to call: on many machines a
+    fresh picture-sized array costs more (the operating system hands out and zeroes its pages) than the
+    operation that fills it."""
+    b = getattr(_LOCAL, "buffers", None)
+    if b is None or b["shape"] != shape:
+        H, W = shape
+        b = {"shape": shape}
+        for name in ("value", "chroma", "top_v", "top_c", "bright", "dark", "mask", "notmask", "tmp", "tmp2",
+                     "r", "g", "b"):
+            b[name] = np.empty((H, W), np.uint8)
+        b["stack"] = np.empty((H, W, 3), np.uint8)
+        b["ones"] = np.ones((H, W), np.uint8)
+        b["labels"] = np.empty((H, W), np.int32)
+        b["ii3"] = np.empty((H + 1, W + 1, 3), np.int32)
+        b["ii_c"] = np.empty((H + 1, W + 1, 3), np.int32)
+        b["ii_s"] = np.empty((H + 1, W + 1), np.int32)
+        b["ii_sq"] = np.empty((H + 1, W + 1), np.float64)
+        _LOCAL.buffers = b
+    return b
+
+
+def _value_chroma(rgb: np.ndarray, buf: dict) -> tuple[np.ndarray, np.ndarray | None]:
     """The brightness (max of R, G, B) and the colourfulness (max - min), uint8; ``None`` for a grey picture."""
-    r, g, b = cv2.split(rgb)
-    value = cv2.max(cv2.max(r, g), b)
+    r, g, b = cv2.split(rgb, [buf["r"], buf["g"], buf["b"]])
+    value = cv2.max(cv2.max(r, g, dst=buf["tmp"]), b, dst=buf["value"])
     if np.array_equal(r, g) and np.array_equal(g, b):  # grey: no colour anywhere
         return value, None
-    return value, cv2.subtract(value, cv2.min(cv2.min(r, g), b))
+    low = cv2.min(cv2.min(r, g, dst=buf["tmp"]), b, dst=buf["tmp"])
+    return value, cv2.subtract(value, low, dst=buf["chroma"])
 
 
 def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
@@ -189,21 +216,22 @@ def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
     ``area`` (pixels), ``colour`` (n, 3) mean RGB, ``contrast`` (RGB distance to the ring around it).
     """
     rgb = _as_rgb_u8(rgb)
-    value, chroma = _value_chroma(rgb)
+    buf = _buffers(rgb.shape[:2])
+    value, chroma = _value_chroma(rgb, buf)
     grey = chroma is None
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (TOPHAT_PX, TOPHAT_PX))
-    top_v = cv2.morphologyEx(value, cv2.MORPH_TOPHAT, k)
+    top_v = cv2.morphologyEx(value, cv2.MORPH_TOPHAT, k, dst=buf["top_v"])
     if not grey:
-        top_c = cv2.morphologyEx(chroma, cv2.MORPH_TOPHAT, k)
-        bright = value >= 60
-    # what does not depend on the level, once: the sums over any box (integral images, exact integers)
-    sums = _Sums(rgb, value, grey)
+        top_c = cv2.morphologyEx(chroma, cv2.MORPH_TOPHAT, k, dst=buf["top_c"])
+        bright = cv2.threshold(value, 59, 1, cv2.THRESH_BINARY, dst=buf["bright"])[1]  # value >= 60
+    dark = cv2.threshold(value, DARK_LEVEL - 1, 1, cv2.THRESH_BINARY_INV, dst=buf["dark"])[1]  # value < DARK_LEVEL
     parts = []
     for level in TOPHAT_LEVELS:  # a mark touching bright speckle stands alone at a higher level
-        mask = top_v >= level
+        mask = cv2.threshold(top_v, level - 1, 1, cv2.THRESH_BINARY, dst=buf["mask"])[1]  # 0/1: top_v >= level
         if not grey:
-            mask |= (top_c >= level) & bright
-        parts.append(_components(rgb, mask.view(np.uint8), sums))
+            tc = cv2.threshold(top_c, level - 1, 1, cv2.THRESH_BINARY, dst=buf["tmp"])[1]
+            cv2.bitwise_or(mask, cv2.bitwise_and(tc, bright, dst=buf["tmp"]), dst=mask)
+        parts.append(_components(rgb, mask, value, None if grey else rgb, dark, buf))
     c = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if len(c["xy"]) > 1:  # the same mark found at several levels: keep its most contrasted copy
         order = np.argsort(-c["contrast"])
@@ -222,8 +250,7 @@ def _first_within(xy: np.ndarray, r: float) -> np.ndarray:
     keep = np.ones(n, bool)
     o = np.argsort(xy[:, 0], kind="stable")
     xs = xy[o, 0]
-    # every pair within r in x (sorted), then in y
-    lo = np.searchsorted(xs, xs - r, side="left")
+    lo = np.searchsorted(xs, xs - r, side="left")  # every pair within r in x (sorted), then in y
     hi = np.searchsorted(xs, xs + r, side="right")
     counts = hi - lo
     if counts.max() <= 1:
@@ -233,8 +260,6 @@ def _first_within(xy: np.ndarray, r: float) -> np.ndarray:
     a, b = o[a], o[b]
     near = (a != b) & (np.abs(xy[a, 1] - xy[b, 1]) <= r) & (np.abs(xy[a, 0] - xy[b, 0]) <= r)
     a, b = a[near], b[near]
-    if len(a) == 0:
-        return keep
     nbrs: dict[int, list[int]] = {}
     for i, j in zip(a.tolist(), b.tolist()):
         if j < i:  # only earlier points (in the given order) can suppress a later one
@@ -245,45 +270,38 @@ def _first_within(xy: np.ndarray, r: float) -> np.ndarray:
     return keep
 
 
-class _Sums:
-    """Integral images of what the ring statistics need that does not depend on the mask."""
-
-    def __init__(self, rgb, value, grey):
-        self.rgb, self.value, self.grey = rgb, value, grey
-        self.dark = (value < DARK_LEVEL).view(np.uint8)
+_EMPTY = {"xy": np.zeros((0, 2)), "wh": np.zeros((0, 2)), "area": np.zeros(0), "colour": np.zeros((0, 3)),
+          "contrast": np.zeros(0)}
 
 
-def _components(rgb, mask, sums):
-    n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT)
-    empty = {"xy": np.zeros((0, 2)), "wh": np.zeros((0, 2)), "area": np.zeros(0), "colour": np.zeros((0, 3)),
-             "contrast": np.zeros(0)}
+def _components(rgb, mask, v, colour_rgb, dark, buf):
+    """The mask's connected components that can be marks: small, contrasted against the ring around them,
+    on a plain or dark ring (or coloured). ``mask`` is 0/1 uint8; ``colour_rgb`` is ``None`` for a grey
+    picture (its colour is its value)."""
+    n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT,
+                                                                            labels=buf["labels"])
     if n <= 1:
-        return empty
+        return _EMPTY
     stats, cents = stats[1:], cents[1:]
     w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
     small = (np.maximum(w, h) <= MAX_MARK_PX) & (area >= 1)
     if not small.any():
-        return empty
+        return _EMPTY
     on = mask.view(bool)  # the candidates' own pixels only (a few per cent of the image): far faster
     flat = labels[on]
-    if sums.grey:
-        g = np.bincount(flat, weights=sums.value[on], minlength=n)[1:]
+    if colour_rgb is None:
+        g = np.bincount(flat, weights=v[on], minlength=n)[1:]
         colour = np.stack([g, g, g], 1)
     else:
         colour = np.stack([np.bincount(flat, weights=rgb[..., c][on], minlength=n)[1:] for c in range(3)], 1)
     colour = colour / np.maximum(area, 1)[:, None]
     # the ring: a box 2 px wider on every side, without any candidate pixel (integral images of exact
-    # integer sums: the same figures as in floating point, several times faster)
-    notmask = 1 - mask
-    v = sums.value
-    vm = v * notmask
-    ii_n = cv2.integral(notmask, sdepth=cv2.CV_32S)
-    ii_v, ii_vv = cv2.integral2(vm, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
-    ii_d = cv2.integral(sums.dark * notmask, sdepth=cv2.CV_32S)
-    if sums.grey:
-        ii_c = None
-    else:
-        ii_c = cv2.integral(rgb * notmask[..., None], sdepth=cv2.CV_32S)
+    # integer sums: the same figures as in floating point)
+    notmask = cv2.subtract(buf["ones"], mask, dst=buf["notmask"])
+    st = buf["stack"]
+    cv2.merge([notmask, cv2.multiply(v, notmask, dst=buf["tmp"]), cv2.bitwise_and(dark, notmask, dst=buf["tmp2"])],
+              dst=st)
+    ii = cv2.integral(st, sum=buf["ii3"], sdepth=cv2.CV_32S)
     H, W = mask.shape
     x0 = np.clip(stats[:, 0] - 2, 0, W)
     y0 = np.clip(stats[:, 1] - 2, 0, H)
@@ -293,17 +311,34 @@ def _components(rgb, mask, sums):
     def box(ii):
         return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]).astype(np.float64)
 
-    ring_n = box(ii_n)
+    sums = box(ii)
+    ring_n = sums[:, 0]
     cnt = np.maximum(ring_n, 1.0)
-    ring_v = box(ii_v) / cnt
-    ring = np.stack([ring_v] * 3, 1) if ii_c is None else box(ii_c) / cnt[:, None]
+    ring_v = sums[:, 1] / cnt
+    if colour_rgb is None:
+        ring = np.stack([ring_v] * 3, 1)
+    else:
+        nm3 = cv2.merge([notmask, notmask, notmask], dst=st)
+        ring = box(cv2.integral(cv2.multiply(colour_rgb, nm3, dst=st), sum=buf["ii_c"], sdepth=cv2.CV_32S)) / cnt[:, None]
     contrast = np.linalg.norm(colour - ring, axis=1)
-    ring_sd = np.sqrt(np.maximum(box(ii_vv) / cnt - ring_v ** 2, 0))
     chroma = colour.max(axis=1) - colour.min(axis=1)
     # on a plain background (a mark drawn beside the image), or coloured (a mark drawn over it)
-    dark = box(ii_d) / cnt
-    plain = (ring_sd <= MAX_RING_SD) | (dark >= 0.5) | (chroma >= MIN_MARK_CHROMA)
-    keep = small & plain & (contrast >= MIN_MARK_CONTRAST) & (ring_n >= 4)
+    keep = small & (contrast >= MIN_MARK_CONTRAST) & (ring_n >= 4)
+    plain = (sums[:, 2] / cnt >= 0.5) | (chroma >= MIN_MARK_CHROMA)
+    ask = np.flatnonzero(keep & ~plain)  # only these need the ring's spread (the sum of squares)
+    if len(ask) > 48:  # many: an integral image of the squares (exact integers in float64)
+        _, ii_sq = cv2.integral2(cv2.multiply(v, notmask, dst=buf["tmp"]), sum=buf["ii_s"], sqsum=buf["ii_sq"],
+                                 sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+        vv = box(ii_sq)[ask]
+    elif len(ask):
+        vv = np.empty(len(ask))
+        for t, q in enumerate(ask):  # a few boxes of at most 44 x 44 pixels: exact integer sums
+            vb = v[y0[q]:y1[q], x0[q]:x1[q]].astype(np.int64)
+            vv[t] = float((vb * vb * notmask[y0[q]:y1[q], x0[q]:x1[q]]).sum())
+    if len(ask):
+        ring_sd = np.sqrt(np.maximum(vv / cnt[ask] - ring_v[ask] ** 2, 0))
+        plain[ask] = ring_sd <= MAX_RING_SD
+    keep &= plain
     idx = np.flatnonzero(keep)
     return {"xy": cents[idx].astype(np.float64), "wh": np.stack([w[idx], h[idx]], 1).astype(np.float64),
             "area": area[idx].astype(np.float64), "colour": colour[idx], "contrast": contrast[idx]}
@@ -377,7 +412,7 @@ def _hopeful_pairs(xy, sizes, nb, d2) -> np.ndarray:
     u = (xy[pj] - xy[pi]) / dd[:, None]
     seed = np.maximum(sizes[pi], sizes[pj])
     eps = 1e-6
-    chunk = max(1, 2_000_000 // max(len(xy), 1))
+    chunk = max(1, 12_000 // max(len(xy), 1))  # small work arrays: reused memory, no fresh pages
     for a in range(0, len(pi), chunk):
         b = slice(a, a + chunk)
         rx = xy[None, :, 0] - xy[pi[b], 0][:, None]
@@ -401,45 +436,50 @@ def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
     np.fill_diagonal(d2, np.inf)
     nb = np.argsort(d2, axis=1)[:, :NEIGHBOURS]
     hopeful = _hopeful_pairs(xy, sizes, nb, d2)
+    # a pair is tried once: (j, i) is skipped when (i, j) came before it (the same line); only the hopeful
+    # pairs are visited, in the same order, so that the rows found are those of trying every pair
+    reverse_before = (nb[nb] == np.arange(n)[:, None, None]).any(axis=2) & (nb < np.arange(n)[:, None])
+    area = cand["area"]
     found = []
-    seen = set()  # pairs already tried, and consecutive marks of rows already found
-    for i in range(n):
-        for jj, j in enumerate(nb[i]):
-            d = float(np.sqrt(d2[i, j]))
-            if not (SPACING_RANGE_PX[0] <= d <= SPACING_RANGE_PX[1]) or (i, j) in seen:
-                continue
-            seen.add((i, j))
-            seen.add((j, i))
-            if not hopeful[i, jj] or not (0.25 <= (cand["area"][i] + 1) / (cand["area"][j] + 1) <= 4):
-                continue
-            u = (xy[j] - xy[i]) / d
-            seed = max(sizes[i], sizes[j])
-            idx, ks = _row_from(xy, sizes, xy[i], u, d, seed)
-            if len(idx) < MIN_MARKS:
-                continue
-            origin, u2, s = _fit(xy[idx], ks)  # refit, then look again along the refined line
-            idx, ks = _row_from(xy, sizes, origin, u2, s, seed)
-            if len(idx) < MIN_MARKS:
-                continue
-            origin, u2, s = _fit(xy[idx], ks)
-            for m in (2, 3):  # every 2nd or 3rd mark of a finer row (the cm marks of a half-cm scale)
-                if s / m >= SPACING_RANGE_PX[0]:
-                    idx_m, ks_m = _row_from(xy, sizes, origin, u2, s / m, seed)
-                    if len(idx_m) >= 0.8 * m * len(idx):
-                        idx, ks = idx_m, ks_m
-                        break
-            cv = _spacing_cv(xy[idx], ks)
-            if cv > MAX_SPACING_CV:
-                continue
-            found.append((len(idx) * (1 - cv / (2 * MAX_SPACING_CV)), idx, ks))
-            for a, b in zip(idx[:-1], idx[1:]):
-                seen.add((int(a), int(b)))
-                seen.add((int(b), int(a)))
+    seen = set()  # consecutive marks of rows already found
+    for i, jj in zip(*np.nonzero(hopeful & ~reverse_before)):
+        i, j = int(i), int(nb[i, jj])
+        if (i, j) in seen:
+            continue
+        d = float(np.sqrt(d2[i, j]))
+        if not (0.25 <= (area[i] + 1) / (area[j] + 1) <= 4):
+            continue
+        u = (xy[j] - xy[i]) / d
+        seed = max(sizes[i], sizes[j])
+        idx, ks = _row_from(xy, sizes, xy[i], u, d, seed)
+        if len(idx) < MIN_MARKS:
+            continue
+        origin, u2, s = _fit(xy[idx], ks)  # refit, then look again along the refined line
+        idx, ks = _row_from(xy, sizes, origin, u2, s, seed)
+        if len(idx) < MIN_MARKS:
+            continue
+        origin, u2, s = _fit(xy[idx], ks)
+        for m in (2, 3):  # every 2nd or 3rd mark of a finer row (the cm marks of a half-cm scale)
+            if s / m >= SPACING_RANGE_PX[0]:
+                idx_m, ks_m = _row_from(xy, sizes, origin, u2, s / m, seed)
+                if len(idx_m) >= 0.8 * m * len(idx):
+                    idx, ks = idx_m, ks_m
+                    break
+        cv = _spacing_cv(xy[idx], ks)
+        if cv > MAX_SPACING_CV:
+            continue
+        found.append((len(idx) * (1 - cv / (2 * MAX_SPACING_CV)), idx, ks))
+        for a, b in zip(idx[:-1], idx[1:]):
+            seen.add((int(a), int(b)))
+            seen.add((int(b), int(a)))
     found.sort(key=lambda f: -f[0])
     rows, used = [], np.zeros(n, bool)
+    judged = set()  # the same row found from several pairs is judged once (its verdict cannot change)
     for _, idx, ks in found:
-        if used[idx].mean() > 0.3:
+        key = (idx.tobytes(), (ks - ks.min()).tobytes())
+        if key in judged or used[idx].mean() > 0.3:
             continue
+        judged.add(key)
         row = _judge(cand, idx, ks)
         if row is not None:
             rows.append(row)
