@@ -394,7 +394,7 @@ def _spacing_cv(xy, ks) -> float:
     return float(np.std(steps) / s) if s > 0 else 1.0
 
 
-def _hopeful_pairs(xy, sizes, nb, d2) -> np.ndarray:
+def _hopeful_pairs(xy, sizes, nb, d2, todo) -> np.ndarray:
     """For every candidate ``i`` and its neighbours ``nb[i]``: could the line through the two, at whole
     steps of their distance, hold :data:`MIN_MARKS` candidates (:func:`_row_from`'s first test)? All
     pairs at once, so that a picture without a row of marks costs a few array operations, not one search
@@ -403,7 +403,7 @@ def _hopeful_pairs(xy, sizes, nb, d2) -> np.ndarray:
     n, k = nb.shape
     out = np.zeros((n, k), bool)
     d = np.sqrt(d2[np.arange(n)[:, None], nb])
-    valid = (d >= SPACING_RANGE_PX[0]) & (d <= SPACING_RANGE_PX[1])
+    valid = (d >= SPACING_RANGE_PX[0]) & (d <= SPACING_RANGE_PX[1]) & todo
     pi, pk = np.nonzero(valid)
     if len(pi) == 0:
         return out
@@ -412,17 +412,50 @@ def _hopeful_pairs(xy, sizes, nb, d2) -> np.ndarray:
     u = (xy[pj] - xy[pi]) / dd[:, None]
     seed = np.maximum(sizes[pi], sizes[pj])
     eps = 1e-6
-    chunk = max(1, 12_000 // max(len(xy), 1))  # small work arrays: reused memory, no fresh pages
+    c = xy[pi, 0] * u[:, 1] - xy[pi, 1] * u[:, 0]
+    bound = 2.0 + 0.5 * seed + eps  # the widest the line's band can be for this pair
+    chunk = max(1, 16_000 // max(len(xy), 1))  # small work arrays: reused memory, no fresh pages
     for a in range(0, len(pi), chunk):
         b = slice(a, a + chunk)
-        rx = xy[None, :, 0] - xy[pi[b], 0][:, None]
-        ry = xy[None, :, 1] - xy[pi[b], 1][:, None]
-        ux, uy = u[b, 0][:, None], u[b, 1][:, None]
-        along = (rx * ux + ry * uy) / dd[b, None]
-        ok = np.abs(along - np.round(along)) <= ALONG_TOLERANCE + eps
-        ok &= np.abs(rx * uy - ry * ux) <= 2.0 + 0.5 * np.minimum(sizes[None, :], seed[b, None]) + eps
-        out[pi[b], pk[b]] = ok.sum(axis=1) >= MIN_MARKS
+        # near the line (the band's widest first, as one dense test), then the exact tests on those only
+        cross = np.multiply.outer(u[b, 1], xy[:, 0])
+        cross -= np.multiply.outer(u[b, 0], xy[:, 1])
+        cross -= c[b, None]
+        r, m = np.nonzero(np.abs(cross) <= bound[b, None])
+        p = r + a
+        perp = np.abs(cross[r, m])
+        along = ((xy[m, 0] - xy[pi[p], 0]) * u[p, 0] + (xy[m, 1] - xy[pi[p], 1]) * u[p, 1]) / dd[p]
+        k = np.round(along)
+        ok = (np.abs(along - k) <= ALONG_TOLERANCE + eps) & (perp <= 2.0 + 0.5 * np.minimum(sizes[m], seed[p]) + eps)
+        r, k = r[ok], k[ok]
+        enough = np.flatnonzero(np.bincount(r, minlength=min(chunk, len(pi) - a)) >= MIN_MARKS)
+        if len(enough):
+            sel = np.isin(r, enough)
+            rows = np.searchsorted(enough, r[sel])
+            hit = _chain_length(rows, k[sel], len(enough)) >= MIN_MARKS
+            out[pi[a + enough[hit]], pk[a + enough[hit]]] = True
     return out
+
+
+def _chain_length(rows: np.ndarray, k: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per line (``rows``: which line each candidate near a line is on; ``k``: its whole step): how many
+    distinct steps the run around step 0 holds, going on over at most MAX_GAP_STEPS - 1 missing steps,
+    as :func:`_row_from` counts them, capped (only whether it reaches MIN_MARKS matters: the first
+    MIN_MARKS - 1 steps of each side lie within (MIN_MARKS - 1) * MAX_GAP_STEPS of step 0)."""
+    reach = (MIN_MARKS - 1) * MAX_GAP_STEPS
+    width = 2 * reach + 1
+    near = np.abs(k) <= reach
+    present = np.zeros((n_rows, width), bool)
+    present[rows[near], k[near].astype(np.int64) + reach] = True
+    total = present[:, reach].astype(np.int64)
+    steps = np.arange(reach)
+    for side in (present[:, reach + 1:], present[:, reach - 1::-1]):  # steps 1, 2, ... and -1, -2, ...
+        padded = np.concatenate([side, np.zeros((len(side), MAX_GAP_STEPS), bool)], axis=1)
+        c = np.concatenate([np.zeros((len(side), 1), np.int64), np.cumsum(padded, axis=1)], axis=1)
+        empty = (c[:, MAX_GAP_STEPS:MAX_GAP_STEPS + reach] - c[:, :reach]) == 0  # steps t..t+4 all missing
+        stop = np.where(empty.any(axis=1), empty.argmax(axis=1), reach)
+        total += (side & (steps[None, :] < stop[:, None])).sum(axis=1)
+    return np.where(present[:, reach], total, 0)
 
 
 def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
@@ -435,11 +468,12 @@ def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d2, np.inf)
     nb = np.argsort(d2, axis=1)[:, :NEIGHBOURS]
-    hopeful = _hopeful_pairs(xy, sizes, nb, d2)
     # a pair is tried once: (j, i) is skipped when (i, j) came before it (the same line); only the hopeful
     # pairs are visited, in the same order, so that the rows found are those of trying every pair
     reverse_before = (nb[nb] == np.arange(n)[:, None, None]).any(axis=2) & (nb < np.arange(n)[:, None])
     area = cand["area"]
+    ratio = (area[:, None] + 1) / (area[nb] + 1)
+    hopeful = _hopeful_pairs(xy, sizes, nb, d2, ~reverse_before & (ratio >= 0.25) & (ratio <= 4))
     found = []
     seen = set()  # consecutive marks of rows already found
     for i, jj in zip(*np.nonzero(hopeful & ~reverse_before)):
