@@ -157,18 +157,27 @@ class ScreenScale:
                 "confidence": round(self.confidence, 3), "reason": self.reason, "how": self.how}
 
 
-def _as_rgb_u8(image: np.ndarray) -> np.ndarray:
-    a = np.asarray(image)
-    if a.dtype != np.uint8:
-        a = np.clip(a.astype(np.float64) * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    if a.ndim == 2:
-        a = np.dstack([a, a, a])
-    if a.ndim != 3 or a.shape[2] < 3:
-        raise ValueError(f"expected a (H, W) or (H, W, 3) image, got shape {a.shape}")
-    return np.ascontiguousarray(a[..., :3])
-
-
 _LOCAL = threading.local()
+
+
+def _as_u8(image: np.ndarray) -> np.ndarray:
+    """The picture as uint8, (H, W) for a grey one (as given: no copies into three channels), else
+    (H, W, 3) RGB. Floats in 0-1 are scaled by 255 and truncated (float64 arithmetic, as always)."""
+    a = np.asarray(image)
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] < 3):
+        raise ValueError(f"expected a (H, W) or (H, W, 3) image, got shape {a.shape}")
+    if a.dtype != np.uint8:
+        scale = 255.0 if a.max() <= 1.0 else 1.0
+        a = a[..., :3] if a.ndim == 3 else a
+        b = _LOCAL.__dict__.setdefault("f64", {})
+        tmp = b.get(a.shape)
+        if tmp is None:
+            b.clear()
+            tmp = b[a.shape] = np.empty(a.shape, np.float64)
+        np.multiply(a, scale, out=tmp, casting="unsafe")
+        np.clip(tmp, 0, 255, out=tmp)
+        a = tmp.astype(np.uint8)
+    return np.ascontiguousarray(a[..., :3] if a.ndim == 3 else a)
 
 
 def _buffers(shape: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -215,9 +224,9 @@ def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
     dict of arrays, one entry per candidate: ``xy`` (n, 2) centre in pixels, ``wh`` (n, 2) box size,
     ``area`` (pixels), ``colour`` (n, 3) mean RGB, ``contrast`` (RGB distance to the ring around it).
     """
-    rgb = _as_rgb_u8(rgb)
+    rgb = _as_u8(rgb)
     buf = _buffers(rgb.shape[:2])
-    value, chroma = _value_chroma(rgb, buf)
+    value, chroma = (rgb, None) if rgb.ndim == 2 else _value_chroma(rgb, buf)
     grey = chroma is None
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (TOPHAT_PX, TOPHAT_PX))
     top_v = cv2.morphologyEx(value, cv2.MORPH_TOPHAT, k, dst=buf["top_v"])
@@ -659,8 +668,7 @@ def read_screen_scale(image: np.ndarray) -> ScreenScale:
         ``mm_per_px`` (x, y) in mm per pixel or ``None``, the confidence (0-1), the marks' centres
         (pixels), the reason in words.
     """
-    rgb = _as_rgb_u8(image)
-    rows = find_rows(mark_candidates(rgb))
+    rows = find_rows(mark_candidates(_as_u8(image)))
     if not rows:
         return ScreenScale(None, 0.0, f"no scale: no row of at least {MIN_MARKS} regularly spaced, alike marks")
     rows = [r for r in rows if _confidence(r) >= MIN_CONFIDENCE]
