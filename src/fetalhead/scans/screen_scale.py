@@ -25,9 +25,12 @@ How (pure functions on arrays, numpy and OpenCV only):
 The answer is a :class:`ScreenScale` whose ``mm_per_px`` is ``None`` with a reason whenever the
 picture does not show one clear scale: **no scale, never a guess**.
 
-Depth labels ("16cm") are not read: a label alone gives no pixel size (the depth's extent in pixels
-is not known without the marks), and a reader of the many scanner fonts would weigh more than it
-adds; the marks' own pattern and regularity decide.
+The depth label ("16cm", "4.0cm", "11 cm") is read where it can be (:mod:`fetalhead.scans.depth_label`, a
+small template matcher) and used as a cross-check only: a label alone gives no pixel size (the depth's
+extent in pixels is not known without the marks). A label that fits the marks (the depth it says at
+least their extent, and that depth fits on the picture) is reported (``label``); one that fits only if
+alike marks assumed to be 1 cm were half centimetres refuses the picture; any other (a caliper's "3.3 cm")
+is not the depth and is left out.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from .depth_label import read_depth_labels
 
 __all__ = ["ScreenScale", "Row", "read_screen_scale", "mark_candidates", "find_rows",
            "MIN_MARKS", "MAX_SPACING_CV", "AGREEMENT", "MIN_CONFIDENCE"]
@@ -673,7 +678,8 @@ def read_screen_scale(image: np.ndarray) -> ScreenScale:
         ``mm_per_px`` (x, y) in mm per pixel or ``None``, the confidence (0-1), the marks' centres
         (pixels), the reason in words.
     """
-    rows = find_rows(mark_candidates(_as_u8(image)))
+    picture = _as_u8(image)
+    rows = find_rows(mark_candidates(picture))
     if not rows:
         return ScreenScale(None, 0.0, f"no scale: no row of at least {MIN_MARKS} regularly spaced, alike marks")
     rows = [r for r in rows if _confidence(r) >= MIN_CONFIDENCE]
@@ -711,4 +717,43 @@ def read_screen_scale(image: np.ndarray) -> ScreenScale:
     marks = [tuple(map(float, p)) for r in used for p in r.points]
     desc = (f"{best.n} {best.kind} {best.orientation}, 1 cm = {10 / mm:.1f} px ({best.pattern})"
             + (f"; {len(used) - 1} more row(s) agree" if len(used) > 1 else "") + ignored)
-    return ScreenScale((mm, mm), conf, desc, marks=marks, how=how, rows=used)
+    label, why = _check_label(picture, best, mm)
+    if why:
+        return ScreenScale(None, 0.0, f"no scale: {why}")
+    if label is not None:
+        desc += f"; the depth label {label.text} fits the marks"
+    return ScreenScale((mm, mm), conf, desc, marks=marks, label=None if label is None else label.text, how=how,
+                       rows=used)
+
+
+#: A depth label fits the marks when the depth it says is at least the marks' extent less this (cm: a
+#: label rounded down, a last mark at the very bottom) ...
+LABEL_SLACK_CM = 0.5
+#: ... and that depth, at the marks' spacing, fits on the picture (share of its height; the width for a
+#: scale drawn along the top).
+LABEL_FIT = 1.02
+
+
+def _check_label(picture: np.ndarray, row: Row, mm: float):
+    """The depth label that fits the marks (a cross-check, never a source: the pixel size is the marks'),
+    and the reason to refuse when the only depth labels read say that assumed 1 cm steps are half
+    centimetres. Returns ``(DepthLabel or None, reason or "")``."""
+    labels = read_depth_labels(picture)
+    if not labels:
+        return None, ""
+    extent_cm = float(row.steps.max() - row.steps.min()) * row.step_cm
+    room_px = picture.shape[1] if row.orientation == "horizontal" else picture.shape[0]
+
+    def fits(depth, extent, px_per_cm):
+        return depth >= extent - LABEL_SLACK_CM and depth * px_per_cm <= LABEL_FIT * room_px
+
+    for lab in labels:
+        if fits(lab.depth_cm, extent_cm, 10.0 / mm):
+            return lab, ""
+    if "assumed" in row.pattern and row.step_cm == 1.0:
+        for lab in labels:
+            if fits(lab.depth_cm, extent_cm / 2, 20.0 / mm):
+                return None, (f"the depth label {lab.text} does not fit {extent_cm:.0f} steps of 1 cm (assumed), "
+                              f"but fits half-centimetre steps: cannot tell which the marks are")
+    return None, ""
+
