@@ -25,17 +25,23 @@ How (pure functions on arrays, numpy and OpenCV only):
 The answer is a :class:`ScreenScale` whose ``mm_per_px`` is ``None`` with a reason whenever the
 picture does not show one clear scale: **no scale, never a guess**.
 
-Depth labels ("16cm") are not read: a label alone gives no pixel size (the depth's extent in pixels
-is not known without the marks), and a reader of the many scanner fonts would weigh more than it
-adds; the marks' own pattern and regularity decide.
+The depth label ("16cm", "4.0cm", "11 cm") is read where it can be (:mod:`fetalhead.scans.depth_label`, a
+small template matcher) and used as a cross-check only: a label alone gives no pixel size (the depth's
+extent in pixels is not known without the marks). A label that fits the marks (the depth it says at
+least their extent, and that depth fits on the picture) is reported (``label``); one that fits only if
+alike marks assumed to be 1 cm were half centimetres refuses the picture; any other (a caliper's "3.3 cm")
+is not the depth and is left out.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+
+from .depth_label import read_depth_labels
 
 __all__ = ["ScreenScale", "Row", "read_screen_scale", "mark_candidates", "find_rows",
            "MIN_MARKS", "MAX_SPACING_CV", "AGREEMENT", "MIN_CONFIDENCE"]
@@ -156,15 +162,59 @@ class ScreenScale:
                 "confidence": round(self.confidence, 3), "reason": self.reason, "how": self.how}
 
 
-def _as_rgb_u8(image: np.ndarray) -> np.ndarray:
+_LOCAL = threading.local()
+
+
+def _as_u8(image: np.ndarray) -> np.ndarray:
+    """The picture as uint8, (H, W) for a grey one (as given: no copies into three channels), else
+    (H, W, 3) RGB. Floats in 0-1 are scaled by 255 and truncated (float64 arithmetic, as always)."""
     a = np.asarray(image)
-    if a.dtype != np.uint8:
-        a = np.clip(a.astype(np.float64) * (255.0 if a.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
-    if a.ndim == 2:
-        a = np.dstack([a, a, a])
-    if a.ndim != 3 or a.shape[2] < 3:
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] < 3):
         raise ValueError(f"expected a (H, W) or (H, W, 3) image, got shape {a.shape}")
-    return np.ascontiguousarray(a[..., :3])
+    if a.dtype != np.uint8:
+        scale = 255.0 if a.max() <= 1.0 else 1.0
+        a = a[..., :3] if a.ndim == 3 else a
+        b = _LOCAL.__dict__.setdefault("f64", {})
+        tmp = b.get(a.shape)
+        if tmp is None:
+            b.clear()
+            tmp = b[a.shape] = np.empty(a.shape, np.float64)
+        np.multiply(a, scale, out=tmp, casting="unsafe")
+        np.clip(tmp, 0, 255, out=tmp)
+        a = tmp.astype(np.uint8)
+    return np.ascontiguousarray(a[..., :3] if a.ndim == 3 else a)
+
+
+def _buffers(shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Work arrays of one picture size, kept per thread and reused from call to call: on many machines a
+    fresh picture-sized array costs more (the operating system hands out and zeroes its pages) than the
+    operation that fills it."""
+    b = getattr(_LOCAL, "buffers", None)
+    if b is None or b["shape"] != shape:
+        H, W = shape
+        b = {"shape": shape}
+        for name in ("value", "chroma", "top_v", "top_c", "bright", "dark", "mask", "notmask", "tmp", "tmp2",
+                     "r", "g", "b"):
+            b[name] = np.empty((H, W), np.uint8)
+        b["stack"] = np.empty((H, W, 3), np.uint8)
+        b["ones"] = np.ones((H, W), np.uint8)
+        b["labels"] = np.empty((H, W), np.int32)
+        b["ii3"] = np.empty((H + 1, W + 1, 3), np.int32)
+        b["ii_c"] = np.empty((H + 1, W + 1, 3), np.int32)
+        b["ii_s"] = np.empty((H + 1, W + 1), np.int32)
+        b["ii_sq"] = np.empty((H + 1, W + 1), np.float64)
+        _LOCAL.buffers = b
+    return b
+
+
+def _value_chroma(rgb: np.ndarray, buf: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """The brightness (max of R, G, B) and the colourfulness (max - min), uint8; ``None`` for a grey picture."""
+    r, g, b = cv2.split(rgb, [buf["r"], buf["g"], buf["b"]])
+    value = cv2.max(cv2.max(r, g, dst=buf["tmp"]), b, dst=buf["value"])
+    if np.array_equal(r, g) and np.array_equal(g, b):  # grey: no colour anywhere
+        return value, None
+    low = cv2.min(cv2.min(r, g, dst=buf["tmp"]), b, dst=buf["tmp"])
+    return value, cv2.subtract(value, low, dst=buf["chroma"])
 
 
 def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
@@ -179,57 +229,93 @@ def mark_candidates(rgb: np.ndarray) -> dict[str, np.ndarray]:
     dict of arrays, one entry per candidate: ``xy`` (n, 2) centre in pixels, ``wh`` (n, 2) box size,
     ``area`` (pixels), ``colour`` (n, 3) mean RGB, ``contrast`` (RGB distance to the ring around it).
     """
-    rgb = _as_rgb_u8(rgb)
-    f = rgb.astype(np.int16)
-    value = f.max(axis=2).astype(np.uint8)
-    chroma = (f.max(axis=2) - f.min(axis=2)).astype(np.uint8)
+    rgb = _as_u8(rgb)
+    buf = _buffers(rgb.shape[:2])
+    value, chroma = (rgb, None) if rgb.ndim == 2 else _value_chroma(rgb, buf)
+    grey = chroma is None
     k = cv2.getStructuringElement(cv2.MORPH_RECT, (TOPHAT_PX, TOPHAT_PX))
-    top_v = cv2.morphologyEx(value, cv2.MORPH_TOPHAT, k)
-    top_c = cv2.morphologyEx(chroma, cv2.MORPH_TOPHAT, k)
+    top_v = cv2.morphologyEx(value, cv2.MORPH_TOPHAT, k, dst=buf["top_v"])
+    if not grey:
+        top_c = cv2.morphologyEx(chroma, cv2.MORPH_TOPHAT, k, dst=buf["top_c"])
+        bright = cv2.threshold(value, 59, 1, cv2.THRESH_BINARY, dst=buf["bright"])[1]  # value >= 60
+    dark = cv2.threshold(value, DARK_LEVEL - 1, 1, cv2.THRESH_BINARY_INV, dst=buf["dark"])[1]  # value < DARK_LEVEL
     parts = []
     for level in TOPHAT_LEVELS:  # a mark touching bright speckle stands alone at a higher level
-        mask = (top_v >= level) | ((top_c >= level) & (value >= 60))
-        parts.append(_components(rgb, mask.astype(np.uint8), value))
+        mask = cv2.threshold(top_v, level - 1, 1, cv2.THRESH_BINARY, dst=buf["mask"])[1]  # 0/1: top_v >= level
+        if not grey:
+            tc = cv2.threshold(top_c, level - 1, 1, cv2.THRESH_BINARY, dst=buf["tmp"])[1]
+            cv2.bitwise_or(mask, cv2.bitwise_and(tc, bright, dst=buf["tmp"]), dst=mask)
+        parts.append(_components(rgb, mask, value, None if grey else rgb, dark, buf))
     c = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
     if len(c["xy"]) > 1:  # the same mark found at several levels: keep its most contrasted copy
         order = np.argsort(-c["contrast"])
         c = {key: v[order] for key, v in c.items()}
-        xy = c["xy"]
-        keep = np.ones(len(xy), bool)
-        cell = {}
-        for i, (x, y) in enumerate(xy):  # greedy, on a grid of 2 px cells
-            gx, gy = int(x // 2), int(y // 2)
-            if any(abs(xy[j, 0] - x) <= 2 and abs(xy[j, 1] - y) <= 2
-                   for dx in (-1, 0, 1) for dy in (-1, 0, 1) for j in cell.get((gx + dx, gy + dy), ())):
-                keep[i] = False
-            else:
-                cell.setdefault((gx, gy), []).append(i)
-        c = {key: v[keep] for key, v in c.items()}
+        c = {key: v[_first_within(c["xy"], 2.0)] for key, v in c.items()}
     if len(c["xy"]) > MAX_CANDIDATES:
         keep = np.argsort(-c["contrast"])[:MAX_CANDIDATES]
         c = {key: v[keep] for key, v in c.items()}
     return c
 
 
-def _components(rgb, mask, value=None):
-    n, labels, stats, cents = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    empty = {"xy": np.zeros((0, 2)), "wh": np.zeros((0, 2)), "area": np.zeros(0), "colour": np.zeros((0, 3)),
-             "contrast": np.zeros(0)}
+def _first_within(xy: np.ndarray, r: float) -> np.ndarray:
+    """Greedy suppression in the given order: a point is kept unless a kept point lies within ``r`` in
+    both x and y. Only points with a near neighbour need the sequential pass."""
+    n = len(xy)
+    keep = np.ones(n, bool)
+    o = np.argsort(xy[:, 0], kind="stable")
+    xs = xy[o, 0]
+    lo = np.searchsorted(xs, xs - r, side="left")  # every pair within r in x (sorted), then in y
+    hi = np.searchsorted(xs, xs + r, side="right")
+    counts = hi - lo
+    if counts.max() <= 1:
+        return keep
+    a = np.repeat(np.arange(n), counts)
+    b = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    a, b = o[a], o[b]
+    near = (a != b) & (np.abs(xy[a, 1] - xy[b, 1]) <= r) & (np.abs(xy[a, 0] - xy[b, 0]) <= r)
+    a, b = a[near], b[near]
+    nbrs: dict[int, list[int]] = {}
+    for i, j in zip(a.tolist(), b.tolist()):
+        if j < i:  # only earlier points (in the given order) can suppress a later one
+            nbrs.setdefault(i, []).append(j)
+    for i in sorted(nbrs):
+        if any(keep[j] for j in nbrs[i]):
+            keep[i] = False
+    return keep
+
+
+_EMPTY = {"xy": np.zeros((0, 2)), "wh": np.zeros((0, 2)), "area": np.zeros(0), "colour": np.zeros((0, 3)),
+          "contrast": np.zeros(0)}
+
+
+def _components(rgb, mask, v, colour_rgb, dark, buf):
+    """The mask's connected components that can be marks: small, contrasted against the ring around them,
+    on a plain or dark ring (or coloured). ``mask`` is 0/1 uint8; ``colour_rgb`` is ``None`` for a grey
+    picture (its colour is its value)."""
+    n, labels, stats, cents = cv2.connectedComponentsWithStatsWithAlgorithm(mask, 8, cv2.CV_32S, cv2.CCL_BBDT,
+                                                                            labels=buf["labels"])
     if n <= 1:
-        return empty
+        return _EMPTY
     stats, cents = stats[1:], cents[1:]
     w, h, area = stats[:, 2], stats[:, 3], stats[:, 4]
     small = (np.maximum(w, h) <= MAX_MARK_PX) & (area >= 1)
     if not small.any():
-        return empty
-    on = mask.astype(bool)  # the candidates' own pixels only (a few per cent of the image): far faster
+        return _EMPTY
+    on = mask.view(bool)  # the candidates' own pixels only (a few per cent of the image): far faster
     flat = labels[on]
-    colour = np.stack([np.bincount(flat, weights=rgb[..., c][on], minlength=n)[1:] for c in range(3)], 1)
+    if colour_rgb is None:
+        g = np.bincount(flat, weights=v[on], minlength=n)[1:]
+        colour = np.stack([g, g, g], 1)
+    else:
+        colour = np.stack([np.bincount(flat, weights=rgb[..., c][on], minlength=n)[1:] for c in range(3)], 1)
     colour = colour / np.maximum(area, 1)[:, None]
-    # the ring: a box 2 px wider on every side, without any candidate pixel (integral images)
-    notmask = (1 - mask).astype(np.float64)
-    ii_n = cv2.integral(notmask)
-    ii_c = [cv2.integral(rgb[..., c].astype(np.float64) * notmask) for c in range(3)]
+    # the ring: a box 2 px wider on every side, without any candidate pixel (integral images of exact
+    # integer sums: the same figures as in floating point)
+    notmask = cv2.subtract(buf["ones"], mask, dst=buf["notmask"])
+    st = buf["stack"]
+    cv2.merge([notmask, cv2.multiply(v, notmask, dst=buf["tmp"]), cv2.bitwise_and(dark, notmask, dst=buf["tmp2"])],
+              dst=st)
+    ii = cv2.integral(st, sum=buf["ii3"], sdepth=cv2.CV_32S)
     H, W = mask.shape
     x0 = np.clip(stats[:, 0] - 2, 0, W)
     y0 = np.clip(stats[:, 1] - 2, 0, H)
@@ -237,19 +323,36 @@ def _components(rgb, mask, value=None):
     y1 = np.clip(stats[:, 1] + h + 2, 0, H)
 
     def box(ii):
-        return ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]
+        return (ii[y1, x1] - ii[y0, x1] - ii[y1, x0] + ii[y0, x0]).astype(np.float64)
 
-    cnt = np.maximum(box(ii_n), 1.0)
-    ring = np.stack([box(ii) / cnt for ii in ii_c], 1)
+    sums = box(ii)
+    ring_n = sums[:, 0]
+    cnt = np.maximum(ring_n, 1.0)
+    ring_v = sums[:, 1] / cnt
+    if colour_rgb is None:
+        ring = np.stack([ring_v] * 3, 1)
+    else:
+        nm3 = cv2.merge([notmask, notmask, notmask], dst=st)
+        ring = box(cv2.integral(cv2.multiply(colour_rgb, nm3, dst=st), sum=buf["ii_c"], sdepth=cv2.CV_32S)) / cnt[:, None]
     contrast = np.linalg.norm(colour - ring, axis=1)
-    v = (rgb.max(axis=2) if value is None else value).astype(np.float64)
-    ring_v = box(cv2.integral(v * notmask)) / cnt
-    ring_sd = np.sqrt(np.maximum(box(cv2.integral(v * v * notmask)) / cnt - ring_v ** 2, 0))
     chroma = colour.max(axis=1) - colour.min(axis=1)
     # on a plain background (a mark drawn beside the image), or coloured (a mark drawn over it)
-    dark = box(cv2.integral(((v < DARK_LEVEL) * notmask).astype(np.float64))) / cnt
-    plain = (ring_sd <= MAX_RING_SD) | (dark >= 0.5) | (chroma >= MIN_MARK_CHROMA)
-    keep = small & plain & (contrast >= MIN_MARK_CONTRAST) & (box(ii_n) >= 4)
+    keep = small & (contrast >= MIN_MARK_CONTRAST) & (ring_n >= 4)
+    plain = (sums[:, 2] / cnt >= 0.5) | (chroma >= MIN_MARK_CHROMA)
+    ask = np.flatnonzero(keep & ~plain)  # only these need the ring's spread (the sum of squares)
+    if len(ask) > 48:  # many: an integral image of the squares (exact integers in float64)
+        _, ii_sq = cv2.integral2(cv2.multiply(v, notmask, dst=buf["tmp"]), sum=buf["ii_s"], sqsum=buf["ii_sq"],
+                                 sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+        vv = box(ii_sq)[ask]
+    elif len(ask):
+        vv = np.empty(len(ask))
+        for t, q in enumerate(ask):  # a few boxes of at most 44 x 44 pixels: exact integer sums
+            vb = v[y0[q]:y1[q], x0[q]:x1[q]].astype(np.int64)
+            vv[t] = float((vb * vb * notmask[y0[q]:y1[q], x0[q]:x1[q]]).sum())
+    if len(ask):
+        ring_sd = np.sqrt(np.maximum(vv / cnt[ask] - ring_v[ask] ** 2, 0))
+        plain[ask] = ring_sd <= MAX_RING_SD
+    keep &= plain
     idx = np.flatnonzero(keep)
     return {"xy": cents[idx].astype(np.float64), "wh": np.stack([w[idx], h[idx]], 1).astype(np.float64),
             "area": area[idx].astype(np.float64), "colour": colour[idx], "contrast": contrast[idx]}
@@ -285,16 +388,21 @@ def _row_from(xy, sizes, origin, u, d, seed_size):
 
 
 def _fit(xy, ks):
-    """Least-squares line and step: position = a + k * s * u."""
-    c = xy.mean(axis=0)
-    _, _, vt = np.linalg.svd(xy - c)
-    u = vt[0]
-    t = (xy - c) @ u
-    kc = ks - ks.mean()
+    """Least-squares line and step: position = a + k * s * u (the line: the principal axis of the
+    points, from their 2 x 2 scatter in closed form)."""
+    n = len(xy)
+    c = xy.sum(axis=0) / n
+    dx, dy = xy[:, 0] - c[0], xy[:, 1] - c[1]
+    sxx, syy, sxy = float(dx @ dx), float(dy @ dy), float(dx @ dy)
+    theta = 0.5 * np.arctan2(2.0 * sxy, sxx - syy)
+    u = np.array([np.cos(theta), np.sin(theta)])
+    t = dx * u[0] + dy * u[1]
+    km = float(ks.sum()) / n
+    kc = ks - km
     s = float((kc @ t) / max(kc @ kc, 1e-12))
     if s < 0:
         u, t, s = -u, -t, -s
-    a = t.mean() - s * ks.mean()
+    a = float(t.sum()) / n - s * km
     origin = c + a * u
     return origin, u, s
 
@@ -303,6 +411,70 @@ def _spacing_cv(xy, ks) -> float:
     origin, u, s = _fit(xy, ks)
     steps = np.diff((xy - origin) @ u) / np.diff(ks)
     return float(np.std(steps) / s) if s > 0 else 1.0
+
+
+def _hopeful_pairs(xy, sizes, nb, d2, todo) -> np.ndarray:
+    """For every candidate ``i`` and its neighbours ``nb[i]``: could the line through the two, at whole
+    steps of their distance, hold :data:`MIN_MARKS` candidates (:func:`_row_from`'s first test)? All
+    pairs at once, so that a picture without a row of marks costs a few array operations, not one search
+    per pair. A necessary condition only (a hair looser than :func:`_row_from`): the pairs it rejects
+    would find no row there anyway."""
+    n, k = nb.shape
+    out = np.zeros((n, k), bool)
+    d = np.sqrt(d2[np.arange(n)[:, None], nb])
+    valid = (d >= SPACING_RANGE_PX[0]) & (d <= SPACING_RANGE_PX[1]) & todo
+    pi, pk = np.nonzero(valid)
+    if len(pi) == 0:
+        return out
+    pj = nb[pi, pk]
+    dd = d[pi, pk]
+    u = (xy[pj] - xy[pi]) / dd[:, None]
+    seed = np.maximum(sizes[pi], sizes[pj])
+    eps = 1e-6
+    c = xy[pi, 0] * u[:, 1] - xy[pi, 1] * u[:, 0]
+    bound = 2.0 + 0.5 * seed + eps  # the widest the line's band can be for this pair
+    chunk = max(1, 16_000 // max(len(xy), 1))  # small work arrays: reused memory, no fresh pages
+    for a in range(0, len(pi), chunk):
+        b = slice(a, a + chunk)
+        # near the line (the band's widest first, as one dense test), then the exact tests on those only
+        cross = np.multiply.outer(u[b, 1], xy[:, 0])
+        cross -= np.multiply.outer(u[b, 0], xy[:, 1])
+        cross -= c[b, None]
+        r, m = np.nonzero(np.abs(cross) <= bound[b, None])
+        p = r + a
+        perp = np.abs(cross[r, m])
+        along = ((xy[m, 0] - xy[pi[p], 0]) * u[p, 0] + (xy[m, 1] - xy[pi[p], 1]) * u[p, 1]) / dd[p]
+        k = np.round(along)
+        ok = (np.abs(along - k) <= ALONG_TOLERANCE + eps) & (perp <= 2.0 + 0.5 * np.minimum(sizes[m], seed[p]) + eps)
+        r, k = r[ok], k[ok]
+        enough = np.flatnonzero(np.bincount(r, minlength=min(chunk, len(pi) - a)) >= MIN_MARKS)
+        if len(enough):
+            sel = np.isin(r, enough)
+            rows = np.searchsorted(enough, r[sel])
+            hit = _chain_length(rows, k[sel], len(enough)) >= MIN_MARKS
+            out[pi[a + enough[hit]], pk[a + enough[hit]]] = True
+    return out
+
+
+def _chain_length(rows: np.ndarray, k: np.ndarray, n_rows: int) -> np.ndarray:
+    """Per line (``rows``: which line each candidate near a line is on; ``k``: its whole step): how many
+    distinct steps the run around step 0 holds, going on over at most MAX_GAP_STEPS - 1 missing steps,
+    as :func:`_row_from` counts them, capped (only whether it reaches MIN_MARKS matters: the first
+    MIN_MARKS - 1 steps of each side lie within (MIN_MARKS - 1) * MAX_GAP_STEPS of step 0)."""
+    reach = (MIN_MARKS - 1) * MAX_GAP_STEPS
+    width = 2 * reach + 1
+    near = np.abs(k) <= reach
+    present = np.zeros((n_rows, width), bool)
+    present[rows[near], k[near].astype(np.int64) + reach] = True
+    total = present[:, reach].astype(np.int64)
+    steps = np.arange(reach)
+    for side in (present[:, reach + 1:], present[:, reach - 1::-1]):  # steps 1, 2, ... and -1, -2, ...
+        padded = np.concatenate([side, np.zeros((len(side), MAX_GAP_STEPS), bool)], axis=1)
+        c = np.concatenate([np.zeros((len(side), 1), np.int64), np.cumsum(padded, axis=1)], axis=1)
+        empty = (c[:, MAX_GAP_STEPS:MAX_GAP_STEPS + reach] - c[:, :reach]) == 0  # steps t..t+4 all missing
+        stop = np.where(empty.any(axis=1), empty.argmax(axis=1), reach)
+        total += (side & (steps[None, :] < stop[:, None])).sum(axis=1)
+    return np.where(present[:, reach], total, 0)
 
 
 def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
@@ -315,45 +487,52 @@ def find_rows(cand: dict[str, np.ndarray]) -> list[Row]:
     d2 = ((xy[:, None, :] - xy[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(d2, np.inf)
     nb = np.argsort(d2, axis=1)[:, :NEIGHBOURS]
+    # a pair is tried once: (j, i) is skipped when (i, j) came before it (the same line); only the hopeful
+    # pairs are visited, in the same order, so that the rows found are those of trying every pair
+    reverse_before = (nb[nb] == np.arange(n)[:, None, None]).any(axis=2) & (nb < np.arange(n)[:, None])
+    area = cand["area"]
+    ratio = (area[:, None] + 1) / (area[nb] + 1)
+    hopeful = _hopeful_pairs(xy, sizes, nb, d2, ~reverse_before & (ratio >= 0.25) & (ratio <= 4))
     found = []
-    seen = set()  # pairs already tried, and consecutive marks of rows already found
-    for i in range(n):
-        for j in nb[i]:
-            d = float(np.sqrt(d2[i, j]))
-            if not (SPACING_RANGE_PX[0] <= d <= SPACING_RANGE_PX[1]) or (i, j) in seen:
-                continue
-            seen.add((i, j))
-            seen.add((j, i))
-            if not (0.25 <= (cand["area"][i] + 1) / (cand["area"][j] + 1) <= 4):
-                continue
-            u = (xy[j] - xy[i]) / d
-            seed = max(sizes[i], sizes[j])
-            idx, ks = _row_from(xy, sizes, xy[i], u, d, seed)
-            if len(idx) < MIN_MARKS:
-                continue
-            origin, u2, s = _fit(xy[idx], ks)  # refit, then look again along the refined line
-            idx, ks = _row_from(xy, sizes, origin, u2, s, seed)
-            if len(idx) < MIN_MARKS:
-                continue
-            origin, u2, s = _fit(xy[idx], ks)
-            for m in (2, 3):  # every 2nd or 3rd mark of a finer row (the cm marks of a half-cm scale)
-                if s / m >= SPACING_RANGE_PX[0]:
-                    idx_m, ks_m = _row_from(xy, sizes, origin, u2, s / m, seed)
-                    if len(idx_m) >= 0.8 * m * len(idx):
-                        idx, ks = idx_m, ks_m
-                        break
-            cv = _spacing_cv(xy[idx], ks)
-            if cv > MAX_SPACING_CV:
-                continue
-            found.append((len(idx) * (1 - cv / (2 * MAX_SPACING_CV)), idx, ks))
-            for a, b in zip(idx[:-1], idx[1:]):
-                seen.add((int(a), int(b)))
-                seen.add((int(b), int(a)))
+    seen = set()  # consecutive marks of rows already found
+    for i, jj in zip(*np.nonzero(hopeful & ~reverse_before)):
+        i, j = int(i), int(nb[i, jj])
+        if (i, j) in seen:
+            continue
+        d = float(np.sqrt(d2[i, j]))
+        if not (0.25 <= (area[i] + 1) / (area[j] + 1) <= 4):
+            continue
+        u = (xy[j] - xy[i]) / d
+        seed = max(sizes[i], sizes[j])
+        idx, ks = _row_from(xy, sizes, xy[i], u, d, seed)
+        if len(idx) < MIN_MARKS:
+            continue
+        origin, u2, s = _fit(xy[idx], ks)  # refit, then look again along the refined line
+        idx, ks = _row_from(xy, sizes, origin, u2, s, seed)
+        if len(idx) < MIN_MARKS:
+            continue
+        origin, u2, s = _fit(xy[idx], ks)
+        for m in (2, 3):  # every 2nd or 3rd mark of a finer row (the cm marks of a half-cm scale)
+            if s / m >= SPACING_RANGE_PX[0]:
+                idx_m, ks_m = _row_from(xy, sizes, origin, u2, s / m, seed)
+                if len(idx_m) >= 0.8 * m * len(idx):
+                    idx, ks = idx_m, ks_m
+                    break
+        cv = _spacing_cv(xy[idx], ks)
+        if cv > MAX_SPACING_CV:
+            continue
+        found.append((len(idx) * (1 - cv / (2 * MAX_SPACING_CV)), idx, ks))
+        for a, b in zip(idx[:-1], idx[1:]):
+            seen.add((int(a), int(b)))
+            seen.add((int(b), int(a)))
     found.sort(key=lambda f: -f[0])
     rows, used = [], np.zeros(n, bool)
+    judged = set()  # the same row found from several pairs is judged once (its verdict cannot change)
     for _, idx, ks in found:
-        if used[idx].mean() > 0.3:
+        key = (idx.tobytes(), (ks - ks.min()).tobytes())
+        if key in judged or used[idx].mean() > 0.3:
             continue
+        judged.add(key)
         row = _judge(cand, idx, ks)
         if row is not None:
             rows.append(row)
@@ -499,8 +678,8 @@ def read_screen_scale(image: np.ndarray) -> ScreenScale:
         ``mm_per_px`` (x, y) in mm per pixel or ``None``, the confidence (0-1), the marks' centres
         (pixels), the reason in words.
     """
-    rgb = _as_rgb_u8(image)
-    rows = find_rows(mark_candidates(rgb))
+    picture = _as_u8(image)
+    rows = find_rows(mark_candidates(picture))
     if not rows:
         return ScreenScale(None, 0.0, f"no scale: no row of at least {MIN_MARKS} regularly spaced, alike marks")
     rows = [r for r in rows if _confidence(r) >= MIN_CONFIDENCE]
@@ -538,4 +717,43 @@ def read_screen_scale(image: np.ndarray) -> ScreenScale:
     marks = [tuple(map(float, p)) for r in used for p in r.points]
     desc = (f"{best.n} {best.kind} {best.orientation}, 1 cm = {10 / mm:.1f} px ({best.pattern})"
             + (f"; {len(used) - 1} more row(s) agree" if len(used) > 1 else "") + ignored)
-    return ScreenScale((mm, mm), conf, desc, marks=marks, how=how, rows=used)
+    label, why = _check_label(picture, best, mm)
+    if why:
+        return ScreenScale(None, 0.0, f"no scale: {why}")
+    if label is not None:
+        desc += f"; the depth label {label.text} fits the marks"
+    return ScreenScale((mm, mm), conf, desc, marks=marks, label=None if label is None else label.text, how=how,
+                       rows=used)
+
+
+#: A depth label fits the marks when the depth it says is at least the marks' extent less this (cm: a
+#: label rounded down, a last mark at the very bottom) ...
+LABEL_SLACK_CM = 0.5
+#: ... and that depth, at the marks' spacing, fits on the picture (share of its height; the width for a
+#: scale drawn along the top).
+LABEL_FIT = 1.02
+
+
+def _check_label(picture: np.ndarray, row: Row, mm: float):
+    """The depth label that fits the marks (a cross-check, never a source: the pixel size is the marks'),
+    and the reason to refuse when the only depth labels read say that assumed 1 cm steps are half
+    centimetres. Returns ``(DepthLabel or None, reason or "")``."""
+    labels = read_depth_labels(picture)
+    if not labels:
+        return None, ""
+    extent_cm = float(row.steps.max() - row.steps.min()) * row.step_cm
+    room_px = picture.shape[1] if row.orientation == "horizontal" else picture.shape[0]
+
+    def fits(depth, extent, px_per_cm):
+        return depth >= extent - LABEL_SLACK_CM and depth * px_per_cm <= LABEL_FIT * room_px
+
+    for lab in labels:
+        if fits(lab.depth_cm, extent_cm, 10.0 / mm):
+            return lab, ""
+    if "assumed" in row.pattern and row.step_cm == 1.0:
+        for lab in labels:
+            if fits(lab.depth_cm, extent_cm / 2, 20.0 / mm):
+                return None, (f"the depth label {lab.text} does not fit {extent_cm:.0f} steps of 1 cm (assumed), "
+                              f"but fits half-centimetre steps: cannot tell which the marks are")
+    return None, ""
+
