@@ -125,3 +125,30 @@ def worst_error(read_mm: float, H: np.ndarray, screen_mm_per_px: float, box) -> 
     """The largest |read / truth - 1| over the screen region ``box`` (screen px) and every direction."""
     lm = local_mm_per_px(H, screen_mm_per_px, region_points(H, box))
     return float(np.max(np.abs(read_mm / lm - 1)))
+
+
+def crop_to_screen(photo: np.ndarray, H: np.ndarray, w: int, h: int, inset: float = 0.02):
+    """The photo cropped tight inside the screen (no bezel, no wall: a user who framed the image only), and
+    the screen-to-photo map of the crop. ``inset``: share of the screen's size cut off each side."""
+    corners = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], float).T
+    q = H @ corners
+    x, y = q[0] / q[2], q[1] / q[2]
+    x0, x1 = max(x[0], x[3]), min(x[1], x[2])
+    y0, y1 = max(y[0], y[1]), min(y[2], y[3])
+    dx, dy = inset * (x1 - x0), inset * (y1 - y0)
+    x0, x1, y0, y1 = int(math.ceil(x0 + dx)), int(x1 - dx), int(math.ceil(y0 + dy)), int(y1 - dy)
+    T = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], float)
+    return np.ascontiguousarray(photo[y0:y1, x0:x1]), T @ H
+
+
+def make_photo(screen: np.ndarray, tilt_deg: float, axis: str, variant: str, seed: int = 0):
+    """:func:`phone_photo` for every name of :data:`PHOTO_VARIANTS` ("crop": framed inside the screen;
+    "all": blur, JPEG, glare, moire and a 4 degree roll of the phone)."""
+    h, w = screen.shape[:2]
+    if variant == "crop":
+        photo, H = phone_photo(screen, tilt_deg, axis, "plain", seed)
+        return crop_to_screen(photo, H, w, h)
+    return phone_photo(screen, tilt_deg, axis, variant, seed, roll_deg=4.0 if variant == "all" else 0.0)
+
+
+PHOTO_VARIANTS = VARIANTS + ("crop",)

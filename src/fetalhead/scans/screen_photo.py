@@ -30,8 +30,9 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-__all__ = ["Perspective", "perspective_variation", "check_screen_photo", "MAX_SCALE_VARIATION",
-           "MIN_EDGE_SHARE", "FAMILY_TOLERANCE_DEG", "TILTED_PHOTO_REASON"]
+__all__ = ["Perspective", "perspective_variation", "looks_like_a_photo", "check_screen_photo",
+           "MAX_SCALE_VARIATION", "MIN_EDGE_SHARE", "FAMILY_TOLERANCE_DEG", "MIN_BLACK_SHARE",
+           "TILTED_PHOTO_REASON", "UNCHECKED_PHOTO_REASON", "PHOTO_REFUSED"]
 
 #: An edge counts when it is at least this share of the picture's smaller side long: the monitor's outline
 #: and the image box are (0.5-1); text baselines, speckle and the marks are not (under 0.1).
@@ -47,12 +48,26 @@ MIN_SPREAD_SHARE = 0.3
 #: screen's scale is refused: the 3 % allowed (issue 22) less the reading's own error (JPEG'd and resized
 #: screens read within 2 %, tests/scans/test_screen_scale.py) leaves 1 %; an un-tilted screen's edges
 #: measure 0.0-0.3 % here (bench/screen_scale.py --photos, tilt 0).
-MAX_SCALE_VARIATION = 0.01
+MAX_SCALE_VARIATION = 0.015
+#: A screenshot, a capture or a DICOM file's pixels show the scanner's black background as black: at least
+#: this share of the picture at or below :data:`BLACK_LEVEL` (0.37-0.86 on the four real screens, 0.69 on the
+#: drawn ones). A photo of a lit LCD does not: its black glows (the backlight) and carries the camera's
+#: noise (0 % of the photos of bench/screen_photo.py). Such a picture is taken for a photo, and its scale is
+#: only kept when its edges show it square.
+MIN_BLACK_SHARE = 0.05
+BLACK_LEVEL = 8
+
+#: ``ScreenScale.how`` of a scale refused here (the one way in says the reason to the user).
+PHOTO_REFUSED = "photo-refused"
 
 TILTED_PHOTO_REASON = ("this looks like a photo of the screen taken at an angle (its straight edges converge: "
                        "the pixel size changes by about {pct:.0f} % across the picture, so no one scale fits "
                        "the whole image): hold the phone square to the screen, or send a screenshot or the "
                        "DICOM file")
+UNCHECKED_PHOTO_REASON = ("this looks like a photo of the screen, and too few of the screen's straight edges show "
+                          "to check that it was taken square (a slanted photo's scale is not the same across the "
+                          "picture): photograph the whole screen with its frame, holding the phone square to "
+                          "it, or send a screenshot or the DICOM file")
 
 
 @dataclass
@@ -148,16 +163,28 @@ def perspective_variation(image: np.ndarray) -> Perspective:
     return Perspective(max(known) if known else None, hv, vv, {"all": segs})
 
 
+def looks_like_a_photo(image: np.ndarray) -> bool:
+    """Whether a picture is a photo of a screen rather than the screen's own pixels: less than
+    :data:`MIN_BLACK_SHARE` of it black (:data:`BLACK_LEVEL`)."""
+    return float((_grey(image) <= BLACK_LEVEL).mean()) < MIN_BLACK_SHARE
+
+
 def check_screen_photo(image: np.ndarray, scale):
     """The screen's scale (a :class:`fetalhead.scans.screen_scale.ScreenScale`) as read, or refused with the
     reason when the picture is a photo of the screen taken at an angle (:func:`perspective_variation` over
-    :data:`MAX_SCALE_VARIATION`). A scale already refused keeps its own reason unless the slant explains it.
-    Never raises for a picture: an unreadable one leaves the scale as it is."""
+    :data:`MAX_SCALE_VARIATION`), or a photo (:func:`looks_like_a_photo`) whose edges do not show both
+    directions (so it cannot be checked). A scale already refused takes the photo's reason (one the user can
+    act on). Never raises for a picture: an unreadable one leaves the scale as it is."""
     try:
         p = perspective_variation(image)
+        photo = looks_like_a_photo(image)
     except (cv2.error, ValueError):
         return scale
-    if p.variation is None or p.variation <= MAX_SCALE_VARIATION:
+    if p.variation is not None and p.variation > MAX_SCALE_VARIATION:
+        reason = TILTED_PHOTO_REASON.format(pct=100 * p.variation)
+    elif photo and (p.horizontal is None or p.vertical is None):
+        reason = UNCHECKED_PHOTO_REASON
+    else:
         return scale
-    reason = "no scale: " + TILTED_PHOTO_REASON.format(pct=100 * p.variation)
-    return replace(scale, mm_per_px=None, confidence=0.0, reason=reason, marks=[], rows=[], how="none")
+    return replace(scale, mm_per_px=None, confidence=0.0, reason="no scale: " + reason, marks=[], rows=[],
+                   how=PHOTO_REFUSED)
