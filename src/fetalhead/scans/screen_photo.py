@@ -180,6 +180,8 @@ def check_screen_photo(image: np.ndarray, scale):
         photo = looks_like_a_photo(image)
     except (cv2.error, ValueError):
         return scale
+    if not photo:  # a screenshot, a capture, a DICOM file's pixels: no perspective, read as it is
+        return scale
     if p.variation is not None and p.variation > MAX_SCALE_VARIATION:
         reason = TILTED_PHOTO_REASON.format(pct=100 * p.variation)
     elif photo and (p.horizontal is None or p.vertical is None):
