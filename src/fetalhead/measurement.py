@@ -46,6 +46,7 @@ from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
 from .outputs.results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
 from .outputs.wording import mm_text, note_lines, review_lines, translations
 from .scans.scan import Scan
+from .scans.screen_photo import PHOTO_REFUSED, check_screen_photo
 from .scans.screen_scale import AGREEMENT as SCREEN_AGREEMENT, ScreenScale, read_screen_scale
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
@@ -474,11 +475,12 @@ def two_point_scale(points, distance_cm, image_size=None) -> TwoPointScale:
 
 def read_screen(scan: Scan):
     """The screen's depth scale on a scan without DICOM calibration (:func:`fetalhead.scans.screen_scale.read_screen_scale`),
-    or ``None`` for a DICOM file with its own calibration. Never raises: a failure reads as no scale."""
+    or ``None`` for a DICOM file with its own calibration; a photo of the screen taken at an angle is refused
+    (:func:`fetalhead.scans.screen_photo.check_screen_photo`). Never raises: a failure reads as no scale."""
     if scan.dicom is not None and scan.dicom.spacing_for(None).spacing_mm is not None:
         return None
     try:
-        return read_screen_scale(scan.image)
+        return check_screen_photo(scan.image, read_screen_scale(scan.image))
     except Exception as exc:  # a bug in the reader must not cost the measurement
         return ScreenScale(None, 0.0, f"no scale: the screen could not be read ({exc})")
 
@@ -504,6 +506,8 @@ def decide_spacing(given, given_source: str, dicom_scan, ellipse: Ellipse | None
             except LimitError as exc:
                 return None, "none", f"no mm: {exc}"
             return spacing, f"screen:{screen.how}", f"pixel size read from the screen: {screen.reason}"
+        if given is None and screen is not None and screen.how == PHOTO_REFUSED:  # say what to do instead
+            return None, "none", f"no mm: {screen.reason}"
         return given, (given_source if given is not None else "none"), ""
     decision = dicom_scan.spacing_for(ellipse)
     if decision.spacing_mm is not None:
