@@ -97,6 +97,21 @@ def test_only_measurements_this_server_issued(client):
     assert r.status_code == 404 and code(r) == "unknown_visit"
 
 
+def test_a_measurement_in_pixels_is_not_saved_to_a_visit(client):
+    """A scan measured without a pixel size (lengths in pixels) has no figure for the patient's file: refused
+    with a code the page words ("set the scale, measure, then save"), and the visit keeps nothing of it."""
+    v = new_visit(client, "P-PX")
+    r = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 150,
+                                                          "semi_minor": 120, "angle_deg": 10}})
+    assert r.status_code == 200 and r.json()["hc_mm"] is None
+    r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=r.json())
+    assert r.status_code == 422 and code(r) == "measurement_not_in_mm" and "set the scale" in r.json()["error"]["message"]
+    assert client.get(f"/api/v1/visits/{v['id']}").json()["measurements"] == []
+    from fetalhead.outputs.report import translations
+
+    assert all(translations(lang)["error_measurement_not_in_mm"] for lang in ("en", "hi", "te"))
+
+
 def test_visit_of_another_patient_refused(client):
     mine = new_visit(client, "P-400")
     new_visit(client, "P-401")

@@ -9,7 +9,7 @@ dating, TID 5002) and its FHIR Bundle (the patient as ``subject``), given the DI
 record keeps no DICOM).
 Errors are JSON with a clear code: ``unknown_patient``, ``unknown_visit``, ``unknown_measurement`` (404),
 ``visit_of_another_patient``, ``measurement_not_issued``, ``measurement_of_another_scan``,
-``dicom_of_another_patient`` (409), ``ac_out_of_range``, ``fl_out_of_range``,
+``dicom_of_another_patient`` (409), ``measurement_not_in_mm``, ``ac_out_of_range``, ``fl_out_of_range``,
 ``lmp_in_future``, ``lmp_after_exam``, ``invalid_patient_id`` (422). Who did what goes to the record's
 audit trail (the login's user name; ``local`` without a login); patient fields are never logged.
 """
@@ -181,6 +181,9 @@ def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(N
     signature checked), with its picture (``image_png_base64``) when it has one."""
     visit = _visit(records, visit_id, patient_id)
     m = _measurement_from(body, "saved", settings)
+    if m.head_circumference_mm is None:  # in pixels (no pixel size) or nothing measured: nothing for the file
+        raise ApiError(422, "measurement_not_in_mm", "only a measurement in mm can be saved to a visit: set the scale "
+                                                     "(or type the pixel size), measure, then save")
     picture = None
     if body.get("image_png_base64"):
         try:
