@@ -707,6 +707,40 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     page.close()
 
 
+def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_typed(visit_server, browser, samples_dir):
+    """Review of issue 23 in Hindi: a scan measured in pixels is not saved (the reason under the button, not in
+    the folded visit form); saved rows give their status in the page's language; AC typed as "abc" is refused
+    by the AC field and never clears the AC the visit holds."""
+    lang = "hi"
+    t = translations(lang)
+    server, _ = visit_server
+    page = _open(browser, server, lang)
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "KGH-REVIEW")
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    page.click("#visit-form summary")  # folded away, as a sonographer would leave it
+    _measure(page, samples_dir / "358_HC.png")  # no pixel size: lengths in pixels
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_measurement_not_in_mm']}")
+    assert page.locator("#visit-measurements tr").count() == 0 and page.text_content("#save-note") == ""
+    _measure(page, samples_dir / "358_HC.png", PS)
+    assert page.locator("#save-error").is_hidden()
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    assert page.text_content("#visit-measurements tr td:last-child") == t["status_word_ok"]
+    page.fill("#ac-mm", "150")
+    page.click("#save-biometry")
+    assert _wait_until(lambda: page.evaluate("state.visit.ac_mm") == 150)
+    page.fill("#ac-mm", "abc")
+    page.click("#save-biometry")
+    sync_api.expect(page.locator("#biometry-error")).to_have_text(f"{t['error']}: {t['error_biometry_not_a_number']}")
+    assert page.get_attribute("#ac-mm", "aria-invalid") == "true" and page.input_value("#ac-mm") == "abc"
+    page.wait_for_timeout(300)
+    assert page.evaluate("state.visit.ac_mm") == 150
+    page.close()
+
+
 def test_a_dicom_measurement_saved_to_a_visit_gives_the_visits_sr_and_fhir(visit_server, browser, samples_dir,
                                                                            tmp_path):
     """Issue 24: the SR and FHIR downloads of a DICOM measurement saved to the open visit carry the visit's

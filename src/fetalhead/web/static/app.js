@@ -423,6 +423,7 @@ function clearResult() {
   if (state.picking) showScalePanel(false);
   state.result = state.figures = state.ellipse = state.original = state.image = state.png = null;
   $("save-note").textContent = "";
+  saveError("");
   $("result").hidden = true;
   $("loop").hidden = true;
   $("announce").textContent = "";
@@ -586,16 +587,20 @@ const centileText = (c) => (c < 0.5 ? tr("centile_below") : c >= 99.5 ? tr("cent
   : `${Math.min(Math.max(Math.round(c), 1), 99)} ${tr("centile_short")}`);
 const withCentile = (text, c) => (missing(c) || text === "—" ? text : `${text} (${centileText(c)})`);
 
-function visitError(msg) {
-  const box = $("visit-error");
-  box.hidden = !msg;
-  box.textContent = msg ? `${tr("error")}: ${msg}` : "";
+// an error of the visit, shown where it was asked: the visit form, under "Save to this visit", or by AC/FL
+function errorIn(id) {
+  return (msg) => {
+    const box = $(id);
+    box.hidden = !msg;
+    box.textContent = msg ? `${tr("error")}: ${msg}` : "";
+  };
 }
+const visitError = errorIn("visit-error"), saveError = errorIn("save-error"), biometryError = errorIn("biometry-error");
 
-async function visitFetch(url, options = {}) {
+async function visitFetch(url, options = {}, show = visitError) {
   const r = await fetch(url, options);
-  if (!r.ok) { visitError(await errorText(r)); return null; }
-  visitError("");
+  if (!r.ok) { show(await errorText(r)); return null; }
+  show("");
   return r.json();
 }
 
@@ -634,7 +639,7 @@ function showVisit(v) {
   $("visit-open-label").textContent = `: ${v.patient_id} · ${v.exam_date}`;
   const rows = v.measurements.map((m, i) => {
     const tr_ = document.createElement("tr");
-    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), m.status].forEach((text) => {
+    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), tr(`status_word_${m.status}`)].forEach((text) => {
       const td = document.createElement("td");
       td.textContent = text;
       tr_.appendChild(td);
@@ -699,8 +704,9 @@ async function saveToVisit() {
   }
   const body = { ...state.figures };
   if (state.png) body.image_png_base64 = state.png;
+  $("save-note").textContent = "";
   const v = await visitFetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`,
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, saveError);
   if (!v) return;
   state.saved = { visitId: v.id, measurementId: v.saved_measurement_id, figures: state.figures };
   showVisit(v);
@@ -709,10 +715,16 @@ async function saveToVisit() {
 
 async function saveBiometry() {
   if (!state.visit) return;
+  // an empty field clears the value; anything else must be a number (never sent as null: that would clear it)
   const value = (id) => { const t = $(id).value.trim().replace(",", "."); return t ? Number(t) : null; };
+  const ac = value("ac-mm"), fl = value("fl-mm");
+  const bad = [["ac-mm", ac], ["fl-mm", fl]].filter(([, v]) => v !== null && !Number.isFinite(v)).map(([id]) => id);
+  ["ac-mm", "fl-mm"].forEach((id) => (bad.includes(id) ? $(id).setAttribute("aria-invalid", "true")
+    : $(id).removeAttribute("aria-invalid")));
+  if (bad.length) { biometryError(tr("error_biometry_not_a_number")); $(bad[0]).focus(); return; }
   const v = await visitFetch(`/api/v1/visits/${state.visit.id}?patient_id=${encodeURIComponent(state.visit.patient_id)}`, {
     method: "PATCH", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ ac_mm: value("ac-mm"), fl_mm: value("fl-mm") }) });
+    body: JSON.stringify({ ac_mm: ac, fl_mm: fl }) }, biometryError);
   if (v) showVisit(v);
 }
 
