@@ -259,6 +259,23 @@ def test_reopening_a_visit_of_the_same_date(client):
     assert again.json()["id"] == first.json()["id"] != other.json()["id"]
 
 
+def test_reopening_a_visit_keeps_the_lmp_name_and_age_typed_then(client):
+    """The page reopens today's visit of a patient: an LMP, a name or an age typed on reopening is kept (it
+    was silently dropped), and what is not typed is left as it was."""
+    first = client.post("/api/v1/patients/P-710/visits", json={"date": "2024-05-20", "lmp": "2024-01-01",
+                                                              "reuse_same_date": True}).json()
+    assert first["ga_by_lmp_weeks"] == 20.0
+    again = client.post("/api/v1/patients/P-710/visits", json={"date": "2024-05-20", "lmp": "2024-01-08",
+                                                              "name": "Asha", "age": 31, "reuse_same_date": True})
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    assert again.json()["lmp"] == "2024-01-08" and again.json()["ga_by_lmp_weeks"] == 19.0
+    patient = client.get("/api/v1/patients/P-710/visits").json()["patient"]
+    assert patient["name"] == "Asha" and patient["age_years"] == 31
+    third = client.post("/api/v1/patients/P-710/visits", json={"date": "2024-05-20", "reuse_same_date": True}).json()
+    assert third["lmp"] == "2024-01-08"
+    assert client.get("/api/v1/patients/P-710/visits").json()["patient"]["name"] == "Asha"
+
+
 def test_visit_chart_shows_each_visit(client):
     a = new_visit(client, "P-800", "2024-04-22", lmp="2023-12-04")
     client.post(f"/api/v1/visits/{a['id']}/measurements", json=biometry(client, 45 / PS, 35 / PS))
