@@ -741,6 +741,34 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     page.close()
 
 
+def test_an_sr_refused_for_another_patients_dicom_says_why_under_its_button(visit_server, browser, samples_dir,
+                                                                           tmp_path):
+    """Review of issues 23/24 in Telugu on a phone: the SR of a DICOM whose patient ID is not the visit's is
+    refused; the reason is given in the page's language right under the SR button (it was "The request could
+    not be processed", at the top of the page, out of sight)."""
+    from ..dicom_fixtures import region, write_us_dicom
+
+    lang = "te"
+    t = translations(lang)
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    dcm = tmp_path / "head.dcm"
+    write_us_dicom(dcm, grey, regions=[region(0, 0, w - 1, h - 1, PS / 10)])  # PatientID ID-12345
+    server, _ = visit_server
+    page = _open(browser, server, lang, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "KGH-OTHER")
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    _measure(page, dcm)
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    page.click("#sr")
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_dicom_of_another_patient']}")
+    assert page.locator("#error").is_hidden()
+    page.close()
+
+
 def test_a_dicom_measurement_saved_to_a_visit_gives_the_visits_sr_and_fhir(visit_server, browser, samples_dir,
                                                                            tmp_path):
     """Issue 24: the SR and FHIR downloads of a DICOM measurement saved to the open visit carry the visit's

@@ -566,7 +566,8 @@ async function downloadReport(format) {
   fd.append("lang", state.lang);
   fd.append("format", format);
   const r = await fetch("/api/v1/report", { method: "POST", body: fd });
-  if (!r.ok) { showError(await errorText(r)); return; }
+  if (!r.ok) { saveError(await errorText(r)); return; }  // under the buttons, where it was asked
+  saveError("");
   const blob = await r.blob();
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
@@ -587,7 +588,7 @@ const centileText = (c) => (c < 0.5 ? tr("centile_below") : c >= 99.5 ? tr("cent
   : `${Math.min(Math.max(Math.round(c), 1), 99)} ${tr("centile_short")}`);
 const withCentile = (text, c) => (missing(c) || text === "—" ? text : `${text} (${centileText(c)})`);
 
-// an error of the visit, shown where it was asked: the visit form, under "Save to this visit", or by AC/FL
+// an error shown where it was asked: the visit form, under the result's buttons (save, reports, SR, FHIR), or by AC/FL
 function errorIn(id) {
   return (msg) => {
     const box = $(id);
@@ -755,7 +756,8 @@ async function downloadHandoff(kind) {
     ? `/api/v1/visits/${v.id}/measurements/${s.measurementId}/${kind}?patient_id=${encodeURIComponent(v.patient_id)}`
     : `/api/v1/${kind}`;
   const r = await fetch(url, { method: "POST", body: fd });
-  if (!r.ok) { showError(await errorText(r)); return; }
+  if (!r.ok) { saveError(await errorText(r)); return; }  // under the buttons, where it was asked
+  saveError("");
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await r.blob());
   const stem = (state.file.name || "scan").replace(/\.[^.]*$/, "") || "scan";
