@@ -37,7 +37,9 @@ def test_rows_name_the_patient_figures_and_growth(history):
     assert rows["GA by LMP"] == "24w 0d" and rows["Notes"] == "placenta anterior"
     assert rows["Estimated fetal weight (EFW)"].index("Hadlock 1985") < rows["Estimated fetal weight (EFW)"].index("INTERGROWTH")
     assert "mm per week" in rows["Growth since the previous visit"]
-    assert centile_text(0.2, t) == "below the 1st" and centile_text(99.7, t) == "above the 99th"
+    assert centile_text(0.2, t) == "below the 1st centile" and centile_text(99.7, t) == "above the 99th centile"
+    hi = translations("hi")  # the word "centile" is said in every language (a mean's centile stands alone)
+    assert hi["centile_short"] in centile_text(0.2, hi) and hi["centile_short"] in centile_text(99.7, hi)
     assert centile_text(42.4, t) == "42 centile"
 
 

@@ -709,14 +709,17 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
 
 def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_typed(visit_server, browser, samples_dir):
     """Review of issue 23 in Hindi: a scan measured in pixels is not saved (the reason under the button, not in
-    the folded visit form); saved rows give their status in the page's language; AC typed as "abc" is refused
-    by the AC field and never clears the AC the visit holds."""
+    the folded visit form); saved rows give their status in the page's language, the mean its centile with the
+    word "centile"; AC typed as "abc" is refused by the AC field and never clears the AC the visit holds."""
     lang = "hi"
     t = translations(lang)
     server, _ = visit_server
     page = _open(browser, server, lang)
     page.click("#visit-form summary")
     page.fill("#patient-id", "KGH-REVIEW")
+    import datetime as dt
+
+    page.fill("#lmp", (dt.date.today() - dt.timedelta(weeks=24)).isoformat())  # HC 170 mm: below the 1st centile
     page.click("#open-visit")
     sync_api.expect(page.locator("#visit-panel")).to_be_visible()
     page.click("#visit-form summary")  # folded away, as a sonographer would leave it
@@ -729,6 +732,7 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     page.click("#save-to-visit")
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
     assert page.text_content("#visit-measurements tr td:last-child") == t["status_word_ok"]
+    assert page.text_content("#mean-hc").endswith(f"({t['centile_below_named']})")  # "centile" said: it stands alone
     page.fill("#ac-mm", "150")
     page.click("#save-biometry")
     assert _wait_until(lambda: page.evaluate("state.visit.ac_mm") == 150)

@@ -36,9 +36,10 @@ def _model_versions(summary: dict) -> str:
 
 
 def centile_text(centile: float, t: dict) -> str:
-    """"23 centile", "below the 1st", "above the 99th" (never a bare 0 or 100; :func:`centile_band`)."""
+    """"23 centile", "below the 1st centile", "above the 99th centile" (never a bare 0 or 100;
+    :func:`centile_band`): the word "centile" always said, as a mean's centile stands alone in the visit."""
     where, n = centile_band(centile)
-    return t[f"centile_{where}"] if where != "at" else f"{n} {t['centile_short']}"
+    return t[f"centile_{where}_named"] if where != "at" else f"{n} {t['centile_short']}"
 
 
 def visit_report_rows(summary: dict, patient: dict, t: dict) -> list[tuple[str, str]]:

@@ -584,7 +584,7 @@ const today = () => new Date(Date.now() - new Date().getTimezoneOffset() * 60000
 const num = (v, nd = 1, unit = "") => (missing(v) ? "—" : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`);
 const weeksDays = (w) => (missing(w) ? "—" : `${Math.floor(w + 1e-9)}w ${Math.round((w - Math.floor(w + 1e-9)) * 7)}d`);
 // as the reports write a centile (fetalhead.outputs.display.centile_band): never a bare 0 or 100
-const centileText = (c) => (c < 0.5 ? tr("centile_below") : c >= 99.5 ? tr("centile_above")
+const centileText = (c) => (c < 0.5 ? tr("centile_below_named") : c >= 99.5 ? tr("centile_above_named")
   : `${Math.min(Math.max(Math.round(c), 1), 99)} ${tr("centile_short")}`);
 const withCentile = (text, c) => (missing(c) || text === "—" ? text : `${text} (${centileText(c)})`);
 
