@@ -710,7 +710,8 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
 def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_typed(visit_server, browser, samples_dir):
     """Review of issue 23 in Hindi: a scan measured in pixels is not saved (the reason under the button, not in
     the folded visit form); saved rows give their status in the page's language, the mean its centile with the
-    word "centile"; AC typed as "abc" is refused by the AC field and never clears the AC the visit holds."""
+    word "centile"; a measurement saved cannot be saved again by a second tap; AC typed as "abc" is refused by
+    the AC field and never clears the AC the visit holds."""
     lang = "hi"
     t = translations(lang)
     server, _ = visit_server
@@ -731,6 +732,14 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     assert page.locator("#save-error").is_hidden()
     page.click("#save-to-visit")
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    # saved: the same measurement cannot be saved again by a second tap (it would count twice in the mean)
+    sync_api.expect(page.locator("#save-to-visit")).to_be_disabled()
+    page.select_option("#lang", "en")  # the figures written again in another language: still the same measurement
+    sync_api.expect(page.locator("#status")).to_have_text(translations("en")["status_ok"])
+    page.wait_for_timeout(300)
+    assert page.is_disabled("#save-to-visit")
+    page.select_option("#lang", lang)
+    page.wait_for_function(f"() => state.lang === '{lang}'")
     assert page.text_content("#visit-measurements tr td:last-child") == t["status_word_ok"]
     assert page.text_content("#mean-hc").endswith(f"({t['centile_below_named']})")  # "centile" said: it stands alone
     page.fill("#ac-mm", "150")

@@ -319,7 +319,7 @@ function drawDoubt(g, e, lw) {
 
 function showFigures(f) {
   const d = f.display || {};
-  $("save-to-visit").disabled = false;
+  $("save-to-visit").disabled = isSaved(f);  // once saved, the same measurement is not saved again (one tap, one row)
   // a DICOM source: its SR and a FHIR Bundle can be downloaded (the hospital's systems take them)
   const dicom = !missing(f.sop_instance_uid) && !missing(f.hc_mm) && f.unit === "mm";
   $("sr").hidden = $("fhir").hidden = !dicom;
@@ -622,6 +622,7 @@ async function openVisit() {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!visit) return;
   state.visit = visit;
+  if (state.figures) $("save-to-visit").disabled = isSaved(state.figures);  // another visit: the result can go there
   showVisit(visit);
   loadEarlier(pid, visit.id);
   // the visit's GA by dates (from the LMP) goes into the form, so that measurements get their centiles
@@ -695,6 +696,12 @@ async function loadEarlier(pid, currentId) {
   $("earlier-visits").replaceChildren(...items);
 }
 
+// the measurement ``f`` is the one last saved to the open visit (the same signed figures)
+function isSaved(f) {
+  const s = state.saved;
+  return Boolean(s && f && f.signature && state.visit && s.visitId === state.visit.id && s.figures.signature === f.signature);
+}
+
 async function saveToVisit() {
   if (!state.figures) return;
   if (!state.visit) {  // no visit open yet: the form to open one
@@ -710,6 +717,7 @@ async function saveToVisit() {
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, saveError);
   if (!v) return;
   state.saved = { visitId: v.id, measurementId: v.saved_measurement_id, figures: state.figures };
+  $("save-to-visit").disabled = true;  // saved: a second tap would only repeat the same row
   showVisit(v);
   $("save-note").textContent = tr("saved_to_visit");
 }
