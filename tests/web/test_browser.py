@@ -711,7 +711,8 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     """Review of issue 23 in Hindi: a scan measured in pixels is not saved (the reason under the button, not in
     the folded visit form); saved rows give their status in the page's language, the mean its centile with the
     word "centile"; a measurement saved cannot be saved again by a second tap; AC typed as "abc" is refused by
-    the AC field and never clears the AC the visit holds."""
+    the AC field and never clears the AC the visit holds. Enter in the patient ID or AC field does what the
+    button beside it does."""
     lang = "hi"
     t = translations(lang)
     server, _ = visit_server
@@ -721,7 +722,7 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     import datetime as dt
 
     page.fill("#lmp", (dt.date.today() - dt.timedelta(weeks=24)).isoformat())  # HC 170 mm: below the 1st centile
-    page.click("#open-visit")
+    page.press("#patient-id", "Enter")  # as one types an ID: Enter opens the visit
     sync_api.expect(page.locator("#visit-panel")).to_be_visible()
     page.click("#visit-form summary")  # folded away, as a sonographer would leave it
     _measure(page, samples_dir / "358_HC.png")  # no pixel size: lengths in pixels
@@ -743,7 +744,7 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     assert page.text_content("#visit-measurements tr td:last-child") == t["status_word_ok"]
     assert page.text_content("#mean-hc").endswith(f"({t['centile_below_named']})")  # "centile" said: it stands alone
     page.fill("#ac-mm", "150")
-    page.click("#save-biometry")
+    page.press("#ac-mm", "Enter")  # Enter saves AC/FL
     assert _wait_until(lambda: page.evaluate("state.visit.ac_mm") == 150)
     page.fill("#ac-mm", "abc")
     page.click("#save-biometry")

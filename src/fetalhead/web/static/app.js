@@ -901,6 +901,12 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("fhir").addEventListener("click", () => downloadHandoff("fhir"));
   $("exam-date").value = today();
   $("open-visit").addEventListener("click", openVisit);
+  // Enter in a field does what its button does (a patient ID typed, then Enter; an AC typed, then Enter)
+  const onEnter = (ids, action) => ids.forEach((id) => $(id).addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); action(); }
+  }));
+  onEnter(["patient-id", "patient-name", "patient-age", "sonographer"], openVisit);
+  onEnter(["ac-mm", "fl-mm"], saveBiometry);
   $("save-to-visit").addEventListener("click", saveToVisit);
   $("save-biometry").addEventListener("click", saveBiometry);
   $("visit-pdf").addEventListener("click", downloadVisitReport);
