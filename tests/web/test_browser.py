@@ -752,6 +752,14 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     assert page.get_attribute("#ac-mm", "aria-invalid") == "true" and page.input_value("#ac-mm") == "abc"
     page.wait_for_timeout(300)
     assert page.evaluate("state.visit.ac_mm") == 150
+    lmp = page.input_value("#lmp")
+    page.close()
+    page = _open(browser, server, lang)  # reopened later (another browser): the visit shows the LMP it holds
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "KGH-REVIEW")
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    assert page.input_value("#lmp") == lmp and page.evaluate("state.visit.ac_mm") == 150
     page.close()
 
 

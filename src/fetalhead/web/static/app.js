@@ -622,6 +622,7 @@ async function openVisit() {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!visit) return;
   state.visit = visit;
+  if (!$("lmp").value && visit.lmp) $("lmp").value = visit.lmp;  // a visit reopened shows the LMP it holds
   if (state.figures) $("save-to-visit").disabled = isSaved(state.figures);  // another visit: the result can go there
   showVisit(visit);
   loadEarlier(pid, visit.id);
