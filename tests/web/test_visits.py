@@ -112,6 +112,22 @@ def test_a_measurement_in_pixels_is_not_saved_to_a_visit(client):
     assert all(translations(lang)["error_measurement_not_in_mm"] for lang in ("en", "hi", "te"))
 
 
+def test_the_ga_by_dates_of_a_saved_measurement_dates_a_visit_that_had_none(client):
+    """A visit opened without LMP or GA by dates, a measurement made with the GA by dates typed: the visit
+    takes that GA (its mean gets a centile, its report the dating) instead of losing it; a visit dated by its
+    LMP keeps its own dating."""
+    r = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 300,
+                                                          "semi_minor": 240, "angle_deg": 10},
+                                              "pixel_spacing_mm": PS, "ga_weeks": 20.5})
+    assert r.status_code == 200 and r.json()["ga_by_dates_weeks"] == 20.5
+    v = new_visit(client, "P-GA")
+    saved = client.post(f"/api/v1/visits/{v['id']}/measurements", json=r.json()).json()
+    assert saved["ga_by_dates_weeks"] == 20.5 and saved["centiles"]["hc"] is not None
+    dated = new_visit(client, "P-GA2", lmp="2024-01-01")
+    saved = client.post(f"/api/v1/visits/{dated['id']}/measurements", json=r.json()).json()
+    assert saved["ga_by_dates_weeks"] == pytest.approx(20.0) and saved["lmp"] == "2024-01-01"
+
+
 def test_visit_of_another_patient_refused(client):
     mine = new_visit(client, "P-400")
     new_visit(client, "P-401")

@@ -210,6 +210,12 @@ def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(N
                                         picture_png=picture, user=user)
     except RecordError as exc:
         raise _record_error(exc) from None
+    if visit.get("lmp") is None and visit.get("ga_by_dates_weeks") is None and m.ga_by_dates_weeks is not None:
+        # the GA by dates typed for this measurement dates the visit that had none (its centiles, its report)
+        try:
+            visit = records.update_visit(visit["id"], {"ga_by_dates_weeks": m.ga_by_dates_weeks}, user=user)
+        except RecordError as exc:
+            raise _record_error(exc) from None
     out = _summary(records, visit, efw_method)
     out["saved_measurement_id"] = saved["id"]
     return out
