@@ -899,6 +899,27 @@ def test_a_screenshot_is_measured_from_the_scale_on_its_screen(server, browser, 
         page.close()
 
 
+def test_the_screens_marks_are_circled_apart_on_a_phone(server, browser, samples_dir, tmp_path):
+    """Review of issue 22: on a phone the circles around half-centimetre marks were as big as a finger's handle,
+    so neighbours overlapped into one chain that hid the marks to check; each circle now stays clear of the next."""
+    from tests.screen_fixtures import render_screen
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    shot = tmp_path / "screenshot.png"
+    cv2.imwrite(str(shot), render_screen(grey, PS, marks="dots", side="left", half=True, image_box=(100, 80, w, h),
+                                         size=(w + 200, h + 180))[..., ::-1])
+    page = _open(browser, server, "te", viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    _measure(page, shot)
+    marks = np.array(page.evaluate("state.figures.screen_marks"), float)
+    assert len(marks) >= 10
+    gap = min(np.hypot(*(a - b)) for i, a in enumerate(marks) for b in marks[i + 1:])
+    radius = page.evaluate("markRadius(state.figures.screen_marks, document.getElementById('view'))")
+    assert 3 <= radius and 2 * radius < gap, (radius, gap)
+    assert page.console_errors == []
+    page.close()
+
+
 def test_the_scale_set_by_two_taps_measures_in_mm_and_the_report_names_it(server, browser, samples_dir):
     """Issue 22, on a phone: a picture with no scale on its screen says so; "Set the scale", two taps on the
     picture (a wrong one undone) and a distance in cm measure it again in mm, the lengths following the

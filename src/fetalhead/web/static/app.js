@@ -181,16 +181,25 @@ function draw() {
 
 // the screen's depth-scale marks the server found (circled, to check against the screen), and the two
 // points of a scale set by hand (being set, or the one the measurement used), with the line between them
+// the circles around the screen's marks: never so big that neighbours' circles touch (on a phone they made
+// one chain that hid the marks to check), and never smaller than the mark itself
+function markRadius(marks, c) {
+  let gap = Infinity;
+  marks.forEach(([x, y], i) => marks.forEach(([u, v], j) => { if (j > i) gap = Math.min(gap, Math.hypot(x - u, y - v)); }));
+  return Math.max(3, Math.min(handleRadius(c) * 1.3, 0.4 * gap));
+}
 function drawScale(g, c) {
   const f = state.figures, r = handleRadius(c), lw = Math.max(1.5, c.width / 500);
+  const marks = (f && f.screen_marks) || [], rm = markRadius(marks, c), mw = Math.min(lw, rm / 3);
   g.save();
   g.lineWidth = lw;
-  for (const [x, y] of (f && f.screen_marks) || []) {
-    g.strokeStyle = "rgba(0,0,0,0.8)"; g.lineWidth = lw * 2.2;
-    g.beginPath(); g.arc(x, y, r * 1.3, 0, 2 * Math.PI); g.stroke();
-    g.strokeStyle = "#00ffff"; g.lineWidth = lw;
-    g.beginPath(); g.arc(x, y, r * 1.3, 0, 2 * Math.PI); g.stroke();
+  for (const [x, y] of marks) {
+    g.strokeStyle = "rgba(0,0,0,0.8)"; g.lineWidth = mw * 2.2;
+    g.beginPath(); g.arc(x, y, rm, 0, 2 * Math.PI); g.stroke();
+    g.strokeStyle = "#00ffff"; g.lineWidth = mw;
+    g.beginPath(); g.arc(x, y, rm, 0, 2 * Math.PI); g.stroke();
   }
+  g.lineWidth = lw;
   const pts = state.picking ? state.pickPoints : (f && f.scale_points) || [];
   g.strokeStyle = "#ff8c00"; g.fillStyle = "#ff8c00"; g.lineWidth = lw;
   if (pts.length === 2) { g.beginPath(); g.moveTo(...pts[0]); g.lineTo(...pts[1]); g.stroke(); }
