@@ -297,3 +297,9 @@ def test_a_failure_the_sonographer_can_act_on_says_what_to_do(lang):
         said = t[f"failure_{code}"]
         assert said and (lang == "en" or said != words)
         assert len(re.split(r"[.:।]\s", said.rstrip(".।"))) >= 2, (code, said)  # what is wrong, then what to do
+    # and so do the review flags whose cause the sonographer can remove (a new picture, a check of the outline)
+    for flag in ("head_cut_by_image_border", "head_cut_by_sector_edge", "skull_not_seen"):
+        words = en[f"flag_{flag}"]
+        assert "take a picture" in words or "check" in words or "keep" in words, flag
+        said = t[f"flag_{flag}"]
+        assert len(re.split(r"[:।]\s", said.rstrip(".।"))) >= 2, (flag, said)
