@@ -37,7 +37,7 @@ from fetalhead.model.pipeline import HeadNotFoundError, PipelineConfig, segment_
 from fetalhead.scans.datasets import fold_split, load_dataset, sample_key
 from fetalhead.scans.imageio import read_scan
 from fetalhead.studies.evaluation import ellipse_errors
-from fetalhead.studies.variations import VARIATIONS
+from fetalhead.studies.variations import EXTRA_VARIATIONS, VARIATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 #: HC bands of issue 20 (mm of the reference HC)
@@ -106,7 +106,7 @@ def fold_model(checkpoint: Path, train_samples, level_images: int, cache: Path):
 
 def measure_fold(model, overrides: dict, held, variations, seed: int = 0) -> list[dict]:
     cfg = dataclasses.replace(model.pipeline_config, **overrides)
-    by_name = {f.__name__: f for f in VARIATIONS}
+    by_name = {f.__name__: f for f in VARIATIONS + EXTRA_VARIATIONS}
     rows = []
     for s in held:
         image = read_scan(s.image_path)
@@ -316,7 +316,7 @@ def main(argv=None) -> int:
                 for s in fold_split(samples, args.folds, k)[1]:
                     w.writerow([s.filename, sample_key(s), k])
         return 0
-    names = {f.__name__ for f in VARIATIONS}
+    names = {f.__name__ for f in VARIATIONS + EXTRA_VARIATIONS}
     variations = sorted(names, key=[f.__name__ for f in VARIATIONS].index) if args.variations == "all" \
         else [v.strip() for v in args.variations.split(",") if v.strip()]
     unknown = [v for v in variations if v not in names]

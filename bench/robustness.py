@@ -23,7 +23,7 @@ from fetalhead.studies.evaluation import ellipse_errors
 from fetalhead.scans.imageio import read_scan
 from fetalhead.measurement import measure
 from fetalhead.model.runtime import load_model
-from fetalhead.studies.variations import VARIATIONS
+from fetalhead.studies.variations import EXTRA_VARIATIONS, VARIATIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +32,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "hc18"))
     ap.add_argument("--limit", type=int, default=0, help="only the first N validation images")
-    ap.add_argument("--variations", default="", help="comma-separated names (default: all)")
+    ap.add_argument("--variations", default="", help="comma-separated names (default: all of VARIATIONS; also screen_export)")
     args = ap.parse_args(argv)
-    by_name = {f.__name__: f for f in VARIATIONS}
+    by_name = {f.__name__: f for f in VARIATIONS + EXTRA_VARIATIONS}
     wanted = [v for v in args.variations.split(",") if v]
     unknown = [v for v in wanted if v not in by_name]
     if unknown:

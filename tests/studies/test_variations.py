@@ -78,3 +78,24 @@ def test_low_gain_loses_the_weak_echoes_in_the_noise_floor_and_keeps_the_skull(r
     assert out[weak].mean() == pytest.approx(V.NOISE_FLOOR_MEAN, abs=0.005) and out[weak].std() > 0.01
     assert np.abs(out[strong] - (img[strong] - shift)).max() <= 0.5 / 255 + 1e-6
     assert np.all(out[img == 0] == 0)  # nothing outside the sector
+
+
+def test_a_screen_export_holds_the_scan_its_calipers_and_text_and_moves_the_reference():
+    from fetalhead.clinical.geometry import ellipse_landmarks
+
+    img, e, ps = V.screen_export(scan(), HEAD, 0.1, np.random.default_rng(0))
+    assert img.shape == V.SCREEN_SIZE[::-1] and img.dtype == np.float32 and 0 <= img.min() and img.max() <= 1
+    assert ps == 0.1 and e.semi_major == pytest.approx(HEAD.semi_major) and e.angle_deg == pytest.approx(HEAD.angle_deg)
+    # the scan lies where the moved reference says: its head fitted where the reference is
+    x0, y0 = V.SCREEN_IMAGE_ORIGIN
+    box = img[y0:y0 + 540, x0:x0 + 800]
+    fitted = fit_ellipse_to_mask((box > 0.4) & (box < 0.8), threshold=0.5)
+    assert fitted.center_x + x0 == pytest.approx(e.center_x, abs=1.5)
+    assert fitted.center_y + y0 == pytest.approx(e.center_y, abs=1.5)
+    # the sonographer's calipers lie near the reference's ends, drawn bright; the text outside the scan too
+    for x, y in ellipse_landmarks(e).values():
+        patch = img[int(y) - 8:int(y) + 9, int(x) - 8:int(x) + 9]
+        assert (patch >= V.INK_GREY - 0.05).sum() >= 8
+    assert img[:y0, :].max() >= V.INK_GREY - 0.05 and img[y0 - 40:y0 - 5, :].max() == 0  # the top line, then black
+    again, _, _ = V.screen_export(scan(), HEAD, 0.1, np.random.default_rng(0))
+    assert np.array_equal(img, again)  # the trace's scale drawn from the rng: reproducible

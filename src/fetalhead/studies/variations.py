@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from ..model.augment import acoustic_shadow, missing_skull_arc, sector_cut
-from ..clinical.geometry import Ellipse
+from ..clinical.geometry import Ellipse, ellipse_landmarks
 
-__all__ = ["VARIATIONS", "HARD_VARIATIONS", "NON_HEAD", "variation_names"]
+__all__ = ["VARIATIONS", "EXTRA_VARIATIONS", "HARD_VARIATIONS", "NON_HEAD", "variation_names"]
 
 BEAM = (0.0, 1.0)  # the sound travels down the image
 #: Span of echo strengths (dB) the log-compressed display maps from black to white. Assumed: 60 dB,
@@ -152,9 +152,62 @@ def border_cut(img, e, ps, rng):
     return out, e2, ps
 
 
+#: Screen layout of :func:`screen_export` (pixels): the screen's size and where the scan's box starts.
+SCREEN_SIZE = (1024, 768)
+SCREEN_IMAGE_ORIGIN = (112, 100)
+#: Grey of the scanner's drawing on the screen (calipers, trace, text): yellow (0.89 as grey) and white.
+INK_GREY = 0.9
+
+
+def screen_export(img, e, ps, rng):
+    """The scan as a clinic sends it: a screenshot of the scanner's screen after measuring (issue 20).
+
+    The scan, at its own pixel size, in a black 1024 x 768 screen with the scanner's text around it and
+    a depth scale beside it; on the scan the sonographer's measurement as scanners draw it: a dotted
+    ellipse trace (another observer's: the reference scaled by 0.98-1.02), "+" calipers at its four
+    ends and the figures ("HC 17.3cm", "BPD 4.7cm", "GA 20w1d") written over the scan's top corner.
+    The reference moves with the scan; a scan larger than the box is cropped to it (its head kept)."""
+    sw, sh = SCREEN_SIZE
+    x0, y0 = SCREEN_IMAGE_ORIGIN
+    h, w = img.shape
+    bw, bh = min(w, sw - x0 - 60), min(h, sh - y0 - 40)
+    cx0 = int(np.clip(round(e.center_x - bw / 2), 0, w - bw))
+    cy0 = int(np.clip(round(e.center_y - bh / 2), 0, h - bh))
+    out = np.zeros((sh, sw), np.float32)
+    out[y0:y0 + bh, x0:x0 + bw] = img[cy0:cy0 + bh, cx0:cx0 + bw]
+    ref = e.transformed(np.array([[1, 0, x0 - cx0], [0, 1, y0 - cy0]], float))
+    trace = Ellipse(ref.center_x, ref.center_y, ref.semi_major * rng.uniform(0.98, 1.02),
+                    ref.semi_minor * rng.uniform(0.98, 1.02), ref.angle_deg)
+    t = np.linspace(0, 2 * np.pi, max(24, int(trace.perimeter_px / 8)), endpoint=False)
+    th = np.radians(trace.angle_deg)
+    xs = trace.center_x + trace.semi_major * np.cos(t) * np.cos(th) - trace.semi_minor * np.sin(t) * np.sin(th)
+    ys = trace.center_y + trace.semi_major * np.cos(t) * np.sin(th) + trace.semi_minor * np.sin(t) * np.cos(th)
+    ink = np.zeros((sh, sw), np.uint8)  # OpenCV draws text on 8-bit pictures only
+    for x, y in zip(xs, ys):
+        cv2.circle(ink, (int(round(x)), int(round(y))), 1, 255, -1, cv2.LINE_AA)
+    for x, y in ellipse_landmarks(trace).values():
+        cx, cy = int(round(x)), int(round(y))
+        cv2.line(ink, (cx - 6, cy), (cx + 6, cy), 255, 1)
+        cv2.line(ink, (cx, cy - 6), (cx, cy + 6), 255, 1)
+    hc_cm = trace.perimeter_px * ps / 10
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for k, text in enumerate((f"HC {hc_cm:.1f}cm", f"BPD {2 * trace.semi_minor * ps / 10:.1f}cm", "GA 20w1d")):
+        cv2.putText(ink, text, (x0 + 8, y0 + 22 + 22 * k), font, 0.6, 255, 1, cv2.LINE_AA)
+    cv2.putText(ink, "Gen OB  C5-1  28Hz  MI 0.9  TIs 0.4", (10, 30), font, 0.6, 255, 1, cv2.LINE_AA)
+    cv2.putText(ink, "Gn 60  C 61  3/3/4  Frq Gen", (10, sh - 16), font, 0.6, 255, 1, cv2.LINE_AA)
+    px_cm = 10.0 / ps
+    for k in range(int(bh / px_cm) + 1):  # the depth scale: a tick every cm beside the scan
+        y = int(round(y0 + k * px_cm))
+        cv2.line(ink, (x0 + bw + 10, y), (x0 + bw + (22 if k % 5 == 0 else 16), y), 255, 1)
+    out = np.maximum(out, ink.astype(np.float32) * (INK_GREY / 255.0))
+    return out, ref, ps
+
+
 VARIATIONS = [identity, gain_low_12db, gain_high, contrast, speckle, half_resolution, rotate_30, rotate_90, off_centre,
               jpeg_q30, shadow_narrow_centre, shadow_wide_centre, shadow_side, shadow_two_bands, missing_arc_60,
               missing_arcs_faint, sector_edge_cut, border_cut]
+#: Variations measured on request (``--variations``), not (yet) part of the calibration set above.
+EXTRA_VARIATIONS = [screen_export]
 HARD_VARIATIONS = [shadow_narrow_centre, shadow_wide_centre, shadow_side, shadow_two_bands, missing_arc_60,
                    missing_arcs_faint, sector_edge_cut, border_cut]
 
