@@ -158,3 +158,15 @@ def test_the_scale_line_for_a_pixel_size_entered_and_a_loop_takes_the_two_points
     assert display_values(typed, t)["scale"] == f"Scale from the pixel size entered: 1 cm = {10 / PS:.1f} px"
     m = measure_loop(sample, scale_points="100,100,100,268", scale_distance_cm=4.0)[0]
     assert m.spacing_source == "two_points" and m.pixel_spacing_mm == pytest.approx((40 / 168,) * 2)
+
+
+def test_the_scale_line_of_a_screen_read_says_entered_only_when_a_pixel_size_was_entered():
+    """A screen whose scale was read but where nothing was measured (no head: no pixel size used) must not
+    say that "the pixel size entered is used": none was entered."""
+    t = translations("en")
+    read = dict(source="screen.png", screen_mm_per_px=(0.25, 0.25), screen_marks=[[10, 10], [10, 50]])
+    failed = Measurement(status="failed", spacing_source="none", **read)
+    assert display_values(failed, t)["scale"] == "Scale read from the screen: 1 cm = 40 px"
+    typed = Measurement(status="ok", spacing_source="given", pixel_spacing_mm=(0.2, 0.2), **read)
+    assert display_values(typed, t)["scale"] == ("Scale read from the screen: 1 cm = 40 px (not used: the pixel size "
+                                                 "entered is used)")

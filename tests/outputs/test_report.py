@@ -1,6 +1,7 @@
 """Printable reports (HTML and PDF) of one measurement, in three languages."""
 
 import html
+import re
 
 import numpy as np
 import pytest
@@ -283,3 +284,22 @@ def test_notes_are_apart_from_the_warnings_in_the_report(lang):
     assert html.escape(t["flag_low_quality_score"].split("(")[0]) not in status
     box = re.search(r"<div class='notes'>(.*?)</div>", page).group(1)
     assert html.escape(note_lines(flagged, t)[0]) in box and html.escape(note_lines(flagged, t)[0]) not in status
+
+
+@pytest.mark.parametrize("lang", ["en", "hi", "te"])
+def test_a_failure_the_sonographer_can_act_on_says_what_to_do(lang):
+    """Issue 21, words that say what happened: a scan with no head, no head-shaped outline or too faint a skull
+    says what is wrong and what to do next (choose another picture or frame), in every language."""
+    t, en = translations(lang), translations("en")
+    for code in ("no_head_found", "no_measurable_head", "too_uncertain"):
+        words = en[f"failure_{code}"]
+        assert "Choose" in words or "choose" in words, code
+        said = t[f"failure_{code}"]
+        assert said and (lang == "en" or said != words)
+        assert len(re.split(r"[.:।]\s", said.rstrip(".।"))) >= 2, (code, said)  # what is wrong, then what to do
+    # and so do the review flags whose cause the sonographer can remove (a new picture, a check of the outline)
+    for flag in ("head_cut_by_image_border", "head_cut_by_sector_edge", "skull_not_seen"):
+        words = en[f"flag_{flag}"]
+        assert "take a picture" in words or "check" in words or "keep" in words, flag
+        said = t[f"flag_{flag}"]
+        assert len(re.split(r"[:।]\s", said.rstrip(".।"))) >= 2, (flag, said)

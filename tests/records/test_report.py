@@ -37,7 +37,9 @@ def test_rows_name_the_patient_figures_and_growth(history):
     assert rows["GA by LMP"] == "24w 0d" and rows["Notes"] == "placenta anterior"
     assert rows["Estimated fetal weight (EFW)"].index("Hadlock 1985") < rows["Estimated fetal weight (EFW)"].index("INTERGROWTH")
     assert "mm per week" in rows["Growth since the previous visit"]
-    assert centile_text(0.2, t) == "below the 1st" and centile_text(99.7, t) == "above the 99th"
+    assert centile_text(0.2, t) == "below the 1st centile" and centile_text(99.7, t) == "above the 99th centile"
+    hi = translations("hi")  # the word "centile" is said in every language (a mean's centile stands alone)
+    assert hi["centile_short"] in centile_text(0.2, hi) and hi["centile_short"] in centile_text(99.7, hi)
     assert centile_text(42.4, t) == "42 centile"
 
 
@@ -79,3 +81,30 @@ def test_efw_chart_with_the_visits(history):
     assert page.count('class="visit-point"') == 3  # two on the HC chart, one on the EFW chart
     no_efw = [{**v, "efw_g": None} for v in history]
     assert "EFW (g)" not in visit_report_html(no_efw[0], PATIENT, no_efw, [], "en")
+
+
+def test_saved_measurements_give_their_pixel_size_and_a_status_in_the_reports_language(tmp_path):
+    """Each saved measurement in the visit's report names the pixel size it was measured with and its source
+    (a wrong one can be traced in the patient's file), and its status in the report's language, not "ok"."""
+    visit = {"id": 3, "patient_id": "KGH-0042", "exam_date": "2024-05-20", "lmp": "2023-12-04"}
+    rows = _rows(232.0, 236.0)
+    rows[0]["measurement"].update(pixel_spacing_mm=[0.1347, 0.1347], spacing_source="entered on the page")
+    rows[1]["measurement"].update(pixel_spacing_mm=[0.2, 0.2], spacing_source="two_points", scale_distance_cm=4.0)
+    rows[1]["status"] = "flagged"
+    summary = visit_summary(visit, rows)
+    for lang in ("en", "hi", "te"):
+        t = translations(lang)
+        page = visit_report_html(summary, PATIENT, [summary], [], lang)
+        cells = re.findall(r"<td>([^<]*)</td>", page)
+        assert f"0.1347 mm ({t['spacing_page']})" in cells and f"0.2000 mm ({t['spacing_two_points']})" in cells
+        assert t["status_word_ok"] in cells and t["status_word_flagged"] in cells
+        assert "ok" not in cells and "flagged" not in cells
+    if shutil.which("pdftotext"):
+        def text(lang):
+            (tmp_path / f"{lang}.pdf").write_bytes(visit_report_pdf(summary, PATIENT, [summary], [], lang))
+            return subprocess.run(["pdftotext", str(tmp_path / f"{lang}.pdf"), "-"], capture_output=True,
+                                  text=True).stdout
+        en, hi = text("en"), text("hi")
+        assert "0.1347 mm" in hi and "0.2000 mm" in en and "no warning" in en and "to check" in en
+        # the charts' GA axis is in the report's language (the formula lines stay English in every language)
+        assert hi.count("GA (weeks)") == en.count("GA (weeks)") - 1

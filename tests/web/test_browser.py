@@ -707,6 +707,90 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     page.close()
 
 
+def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_typed(visit_server, browser, samples_dir):
+    """Review of issue 23 in Hindi: a scan measured in pixels is not saved (the reason under the button, not in
+    the folded visit form); saved rows give their status in the page's language, the mean its centile with the
+    word "centile"; a measurement saved cannot be saved again by a second tap; AC typed as "abc" is refused by
+    the AC field and never clears the AC the visit holds. Enter in the patient ID or AC field does what the
+    button beside it does."""
+    lang = "hi"
+    t = translations(lang)
+    server, _ = visit_server
+    page = _open(browser, server, lang)
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "KGH-REVIEW")
+    import datetime as dt
+
+    page.fill("#lmp", (dt.date.today() - dt.timedelta(weeks=24)).isoformat())  # HC 170 mm: below the 1st centile
+    page.press("#patient-id", "Enter")  # as one types an ID: Enter opens the visit
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    page.click("#visit-form summary")  # folded away, as a sonographer would leave it
+    _measure(page, samples_dir / "358_HC.png")  # no pixel size: lengths in pixels
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_measurement_not_in_mm']}")
+    assert page.locator("#visit-measurements tr").count() == 0 and page.text_content("#save-note") == ""
+    _measure(page, samples_dir / "358_HC.png", PS)
+    assert page.locator("#save-error").is_hidden()
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    # saved: the same measurement cannot be saved again by a second tap (it would count twice in the mean)
+    sync_api.expect(page.locator("#save-to-visit")).to_be_disabled()
+    page.select_option("#lang", "en")  # the figures written again in another language: still the same measurement
+    sync_api.expect(page.locator("#status")).to_have_text(translations("en")["status_ok"])
+    page.wait_for_timeout(300)
+    assert page.is_disabled("#save-to-visit")
+    page.select_option("#lang", lang)
+    page.wait_for_function(f"() => state.lang === '{lang}'")
+    assert page.text_content("#visit-measurements tr td:last-child") == t["status_word_ok"]
+    assert page.text_content("#mean-hc").endswith(f"({t['centile_below_named']})")  # "centile" said: it stands alone
+    page.fill("#ac-mm", "150")
+    page.press("#ac-mm", "Enter")  # Enter saves AC/FL
+    assert _wait_until(lambda: page.evaluate("state.visit.ac_mm") == 150)
+    page.fill("#ac-mm", "abc")
+    page.click("#save-biometry")
+    sync_api.expect(page.locator("#biometry-error")).to_have_text(f"{t['error']}: {t['error_biometry_not_a_number']}")
+    assert page.get_attribute("#ac-mm", "aria-invalid") == "true" and page.input_value("#ac-mm") == "abc"
+    page.wait_for_timeout(300)
+    assert page.evaluate("state.visit.ac_mm") == 150
+    lmp = page.input_value("#lmp")
+    page.close()
+    page = _open(browser, server, lang)  # reopened later (another browser): the visit shows the LMP it holds
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "KGH-REVIEW")
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    assert page.input_value("#lmp") == lmp and page.evaluate("state.visit.ac_mm") == 150
+    page.close()
+
+
+def test_an_sr_refused_for_another_patients_dicom_says_why_under_its_button(visit_server, browser, samples_dir,
+                                                                           tmp_path):
+    """Review of issues 23/24 in Telugu on a phone: the SR of a DICOM whose patient ID is not the visit's is
+    refused; the reason is given in the page's language right under the SR button (it was "The request could
+    not be processed", at the top of the page, out of sight)."""
+    from ..dicom_fixtures import region, write_us_dicom
+
+    lang = "te"
+    t = translations(lang)
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    dcm = tmp_path / "head.dcm"
+    write_us_dicom(dcm, grey, regions=[region(0, 0, w - 1, h - 1, PS / 10)])  # PatientID ID-12345
+    server, _ = visit_server
+    page = _open(browser, server, lang, viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    page.click("#visit-form summary")
+    page.fill("#patient-id", "KGH-OTHER")
+    page.click("#open-visit")
+    sync_api.expect(page.locator("#visit-panel")).to_be_visible()
+    _measure(page, dcm)
+    page.click("#save-to-visit")
+    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    page.click("#sr")
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_dicom_of_another_patient']}")
+    assert page.locator("#error").is_hidden()
+    page.close()
+
+
 def test_a_dicom_measurement_saved_to_a_visit_gives_the_visits_sr_and_fhir(visit_server, browser, samples_dir,
                                                                            tmp_path):
     """Issue 24: the SR and FHIR downloads of a DICOM measurement saved to the open visit carry the visit's
@@ -813,6 +897,27 @@ def test_a_screenshot_is_measured_from_the_scale_on_its_screen(server, browser, 
         assert page.text_content("#scale-line") == fill(translations(lang)["scale_screen"], px=f"{10 / PS:.0f}")
         assert page.locator("#scale-marks").is_visible() and page.evaluate("state.figures.screen_marks.length") >= 5
         page.close()
+
+
+def test_the_screens_marks_are_circled_apart_on_a_phone(server, browser, samples_dir, tmp_path):
+    """Review of issue 22: on a phone the circles around half-centimetre marks were as big as a finger's handle,
+    so neighbours overlapped into one chain that hid the marks to check; each circle now stays clear of the next."""
+    from tests.screen_fixtures import render_screen
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    shot = tmp_path / "screenshot.png"
+    cv2.imwrite(str(shot), render_screen(grey, PS, marks="dots", side="left", half=True, image_box=(100, 80, w, h),
+                                         size=(w + 200, h + 180))[..., ::-1])
+    page = _open(browser, server, "te", viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    _measure(page, shot)
+    marks = np.array(page.evaluate("state.figures.screen_marks"), float)
+    assert len(marks) >= 10
+    gap = min(np.hypot(*(a - b)) for i, a in enumerate(marks) for b in marks[i + 1:])
+    radius = page.evaluate("markRadius(state.figures.screen_marks, document.getElementById('view'))")
+    assert 3 <= radius and 2 * radius < gap, (radius, gap)
+    assert page.console_errors == []
+    page.close()
 
 
 def test_the_scale_set_by_two_taps_measures_in_mm_and_the_report_names_it(server, browser, samples_dir):

@@ -97,6 +97,37 @@ def test_only_measurements_this_server_issued(client):
     assert r.status_code == 404 and code(r) == "unknown_visit"
 
 
+def test_a_measurement_in_pixels_is_not_saved_to_a_visit(client):
+    """A scan measured without a pixel size (lengths in pixels) has no figure for the patient's file: refused
+    with a code the page words ("set the scale, measure, then save"), and the visit keeps nothing of it."""
+    v = new_visit(client, "P-PX")
+    r = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 150,
+                                                          "semi_minor": 120, "angle_deg": 10}})
+    assert r.status_code == 200 and r.json()["hc_mm"] is None
+    r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=r.json())
+    assert r.status_code == 422 and code(r) == "measurement_not_in_mm" and "set the scale" in r.json()["error"]["message"]
+    assert client.get(f"/api/v1/visits/{v['id']}").json()["measurements"] == []
+    from fetalhead.outputs.report import translations
+
+    assert all(translations(lang)["error_measurement_not_in_mm"] for lang in ("en", "hi", "te"))
+
+
+def test_the_ga_by_dates_of_a_saved_measurement_dates_a_visit_that_had_none(client):
+    """A visit opened without LMP or GA by dates, a measurement made with the GA by dates typed: the visit
+    takes that GA (its mean gets a centile, its report the dating) instead of losing it; a visit dated by its
+    LMP keeps its own dating."""
+    r = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 300,
+                                                          "semi_minor": 240, "angle_deg": 10},
+                                              "pixel_spacing_mm": PS, "ga_weeks": 20.5})
+    assert r.status_code == 200 and r.json()["ga_by_dates_weeks"] == 20.5
+    v = new_visit(client, "P-GA")
+    saved = client.post(f"/api/v1/visits/{v['id']}/measurements", json=r.json()).json()
+    assert saved["ga_by_dates_weeks"] == 20.5 and saved["centiles"]["hc"] is not None
+    dated = new_visit(client, "P-GA2", lmp="2024-01-01")
+    saved = client.post(f"/api/v1/visits/{dated['id']}/measurements", json=r.json()).json()
+    assert saved["ga_by_dates_weeks"] == pytest.approx(20.0) and saved["lmp"] == "2024-01-01"
+
+
 def test_visit_of_another_patient_refused(client):
     mine = new_visit(client, "P-400")
     new_visit(client, "P-401")
@@ -242,6 +273,23 @@ def test_reopening_a_visit_of_the_same_date(client):
     other = client.post("/api/v1/patients/P-700/visits", json={"date": "2024-05-01"})
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 201)
     assert again.json()["id"] == first.json()["id"] != other.json()["id"]
+
+
+def test_reopening_a_visit_keeps_the_lmp_name_and_age_typed_then(client):
+    """The page reopens today's visit of a patient: an LMP, a name or an age typed on reopening is kept (it
+    was silently dropped), and what is not typed is left as it was."""
+    first = client.post("/api/v1/patients/P-710/visits", json={"date": "2024-05-20", "lmp": "2024-01-01",
+                                                              "reuse_same_date": True}).json()
+    assert first["ga_by_lmp_weeks"] == 20.0
+    again = client.post("/api/v1/patients/P-710/visits", json={"date": "2024-05-20", "lmp": "2024-01-08",
+                                                              "name": "Asha", "age": 31, "reuse_same_date": True})
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    assert again.json()["lmp"] == "2024-01-08" and again.json()["ga_by_lmp_weeks"] == 19.0
+    patient = client.get("/api/v1/patients/P-710/visits").json()["patient"]
+    assert patient["name"] == "Asha" and patient["age_years"] == 31
+    third = client.post("/api/v1/patients/P-710/visits", json={"date": "2024-05-20", "reuse_same_date": True}).json()
+    assert third["lmp"] == "2024-01-08"
+    assert client.get("/api/v1/patients/P-710/visits").json()["patient"]["name"] == "Asha"
 
 
 def test_visit_chart_shows_each_visit(client):

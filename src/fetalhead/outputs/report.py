@@ -120,7 +120,9 @@ def scale_line(m, t: dict) -> str:
         return line
     if screen:
         line = fill(t["scale_screen"], px=f"{10 / screen[1]:.0f}")
-        return line if source.startswith("screen:") else f"{line} ({t['scale_screen_not_used']})"
+        # another pixel size was used (entered, or a CSV's): say so; with none (nothing measured), just the scale read
+        used_other = not source.startswith("screen:") and m.pixel_spacing_mm
+        return f"{line} ({t['scale_screen_not_used']})" if used_other else line
     if m.pixel_spacing_mm:  # typed (or from a CSV): what 1 cm is on this picture, to check against its marks
         return fill(t["scale_entered"], px=f"{10 / m.pixel_spacing_mm[1]:.1f}")
     return t["scale_none"]

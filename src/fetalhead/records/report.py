@@ -17,7 +17,7 @@ from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART
 from ..clinical.growth import INTERGROWTH_EFW_GA_RANGE_WEEKS, intergrowth_efw_value_at_centile
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from ..outputs.display import centile_band, format_weeks_days
-from ..outputs.report import fill, growth_chart_svg, new_pdf, translations
+from ..outputs.report import fill, growth_chart_svg, new_pdf, spacing_value_text, translations
 from .._version import SOFTWARE_NAME
 
 __all__ = ["centile_text", "visit_report_rows", "visit_report_html", "visit_report_pdf", "visit_chart_svg",
@@ -36,9 +36,10 @@ def _model_versions(summary: dict) -> str:
 
 
 def centile_text(centile: float, t: dict) -> str:
-    """"23 centile", "below the 1st", "above the 99th" (never a bare 0 or 100; :func:`centile_band`)."""
+    """"23 centile", "below the 1st centile", "above the 99th centile" (never a bare 0 or 100;
+    :func:`centile_band`): the word "centile" always said, as a mean's centile stands alone in the visit."""
     where, n = centile_band(centile)
-    return t[f"centile_{where}"] if where != "at" else f"{n} {t['centile_short']}"
+    return t[f"centile_{where}_named"] if where != "at" else f"{n} {t['centile_short']}"
 
 
 def visit_report_rows(summary: dict, patient: dict, t: dict) -> list[tuple[str, str]]:
@@ -91,9 +92,23 @@ def visit_report_rows(summary: dict, patient: dict, t: dict) -> list[tuple[str, 
     return rows
 
 
-def _measurement_rows(summary: dict) -> list[tuple[str, ...]]:
-    return [(str(i + 1), m.get("saved_at", "")[:16].replace("T", " "), _n(m.get("hc_mm"), 1), _n(m.get("bpd_mm"), 1),
-             _n(m.get("ofd_mm"), 1), str(m.get("status", ""))) for i, m in enumerate(summary.get("measurements", []))]
+def _measurement_head(t: dict) -> tuple[str, ...]:
+    return ("#", "", "HC (mm)", "BPD (mm)", "OFD (mm)", t["spacing_source"], "")
+
+
+def _measurement_rows(summary: dict, t: dict) -> list[tuple[str, ...]]:
+    """Each saved measurement: when, HC/BPD/OFD (mm), the pixel size it was measured with and its source
+    (a wrong one can be traced in the patient's file), and its status in the report's language."""
+    def status(m):
+        return t.get(f"status_word_{m.get('status')}", str(m.get("status", "")))
+
+    def spacing(m):
+        source = m.get("spacing_source") or "none"
+        return spacing_value_text(m.get("pixel_spacing_mm"), source, t) if source != "none" else "—"
+
+    return [(str(i + 1), (m.get("saved_at") or "")[:16].replace("T", " "), _n(m.get("hc_mm"), 1),
+             _n(m.get("bpd_mm"), 1), _n(m.get("ofd_mm"), 1), spacing(m), status(m))
+            for i, m in enumerate(summary.get("measurements", []))]
 
 
 def _spread_line(summary: dict, t: dict) -> str:
@@ -194,8 +209,8 @@ def visit_report_html(summary: dict, patient: dict, history: list[dict], picture
     t = translations(lang)
     e = html.escape
     rows = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in visit_report_rows(summary, patient, t))
-    head = ("#", "", "HC (mm)", "BPD (mm)", "OFD (mm)", "")
-    meas = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _measurement_rows(summary))
+    head = _measurement_head(t)
+    meas = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in _measurement_rows(summary, t))
     pics = "".join(f'<img alt="scan" src="data:image/png;base64,{base64.b64encode(p).decode()}">' for p in pictures)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     spread = _spread_line(summary, t)
@@ -249,13 +264,17 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
     pdf.ln(1)
     pdf.set_font(main, size=10)
     pdf.cell(0, 6, t["saved_measurements"], new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("NotoSans", size=8)
-    with pdf.table(col_widths=(8, 36, 24, 24, 24, 20), text_align="LEFT", line_height=4.2,
+    pdf.set_font(main, size=7.5)
+    from fpdf.fonts import FontFace
+
+    # headings in bold Latin (no bold Devanagari or Telugu font is bundled: the fallback fonts write those)
+    with pdf.table(col_widths=(6, 26, 17, 17, 17, 79, 28), text_align="LEFT", line_height=3.8,
+                   headings_style=FontFace(family="NotoSans", emphasis="BOLD"),
                    borders_layout="HORIZONTAL_LINES") as table:
         head = table.row()
-        for h in ("#", "", "HC (mm)", "BPD (mm)", "OFD (mm)", ""):
+        for h in _measurement_head(t):
             head.cell(h)
-        for r in _measurement_rows(summary):
+        for r in _measurement_rows(summary, t):
             row = table.row()
             for c in r:
                 row.cell(c)
@@ -269,9 +288,10 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
     # the chart: each visit's mean HC on the INTERGROWTH-21st curves
     pdf.set_font(main, size=9)
     pdf.cell(0, 6, f"{t['visit_chart']} ({CHART_NAMES[DEFAULT_CHART]})", new_x="LMARGIN", new_y="NEXT")
-    _pdf_visit_chart(pdf, history, pdf.l_margin + 10, pdf.get_y() + 4, 80.0, 45.0)
+    axis = (main, f"GA ({t['weeks']})")  # the GA axis in the report's language, as on the page's charts
+    _pdf_visit_chart(pdf, history, pdf.l_margin + 10, pdf.get_y() + 4, 80.0, 45.0, axis=axis)
     if _efw_points(history):
-        _pdf_visit_chart(pdf, history, pdf.l_margin + 108, pdf.get_y() + 4, 72.0, 45.0, efw=True)
+        _pdf_visit_chart(pdf, history, pdf.l_margin + 108, pdf.get_y() + 4, 72.0, 45.0, efw=True, axis=axis)
     elif pictures:
         pdf.image(pictures[-1], x=pdf.l_margin + 110, y=pdf.get_y() + 1, w=70.0)
     pdf.set_y(pdf.get_y() + 56)
@@ -285,8 +305,9 @@ def visit_report_pdf(summary: dict, patient: dict, history: list[dict], pictures
     return bytes(pdf.output())
 
 
-def _pdf_visit_chart(pdf, history, x0, y_top, w, h, efw: bool = False) -> None:
-    """The HC chart (or, with ``efw``, the EFW chart) with each visit's point, dated."""
+def _pdf_visit_chart(pdf, history, x0, y_top, w, h, efw: bool = False, axis=("NotoSans", "GA (weeks)")) -> None:
+    """The HC chart (or, with ``efw``, the EFW chart) with each visit's point, dated; ``axis``: the font and
+    the words of the GA axis (the report's language)."""
     from ..outputs.report import CENTILES, growth_curves
 
     if efw:
@@ -311,8 +332,13 @@ def _pdf_visit_chart(pdf, history, x0, y_top, w, h, efw: bool = False) -> None:
     for v in range(int(vmin // step + 1) * step, int(vmax) + 1, step):
         _, y = px(wmin, v)
         pdf.text(x0 - 7, y + 0.8, str(v))
-    pdf.text(x0 + w / 2 - 8, y_top + h + 6.5, "GA (weeks)")
     pdf.text(x0 - 9, y_top - 2.5, label)
+    pdf.set_font(axis[0], size=6)  # a cell, not text(): a cell writes the Latin "GA" with the fallback font
+    here = (pdf.get_x(), pdf.get_y())  # the page's flow goes on where it was (the next chart sits beside)
+    pdf.set_xy(x0, y_top + h + 3.6)
+    pdf.cell(w, 3.4, axis[1], align="C")
+    pdf.set_xy(*here)
+    pdf.set_font("NotoSans", size=6)
     for c in CENTILES:
         pdf.set_draw_color(31, 111, 67) if c == 50 else pdf.set_draw_color(120, 160, 135)
         pts = [px(wk, v) for wk, v in zip(curves["weeks"], curves[str(c)])]

@@ -218,6 +218,18 @@ class Records:
             visit_id = cur.lastrowid
         return self.visit(visit_id)
 
+    def update_patient(self, patient_id: str, *, name: str | None = None, age_years: float | None = None,
+                       user: str | None = None) -> dict:
+        """Change the patient's name or age (``None``: left as it is)."""
+        self.patient(patient_id)
+        if name is not None or age_years is not None:
+            with self._write() as conn:
+                conn.execute("UPDATE patients SET name = COALESCE(?, name), age_years = COALESCE(?, age_years) "
+                             "WHERE patient_id = ?", (name, age_years, patient_id))
+                self._audit(conn, user, "change_patient", patient_id, None,
+                            ",".join(k for k, v in (("name", name), ("age_years", age_years)) if v is not None))
+        return self.patient(patient_id)
+
     def patient(self, patient_id: str) -> dict:
         with self._read() as conn:
             row = conn.execute("SELECT * FROM patients WHERE patient_id = ?", (patient_id,)).fetchone()

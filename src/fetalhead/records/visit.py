@@ -99,7 +99,10 @@ def visit_summary(visit: dict, measurements: list[dict], previous: dict | None =
     figures = visit_figures(visit, measurements, efw_method)
     listed = [{**{k: m.get(k) for k in ("id", "saved_at", "saved_by", "status", "hc_mm", "bpd_mm", "ofd_mm",
                                         "has_picture")},
-               "model_version": (m.get("measurement") or {}).get("model_version")} for m in measurements]
+               # the pixel size each one was measured with, and its source (issue 22: a wrong one can be traced)
+               **{k: (m.get("measurement") or {}).get(k) for k in ("model_version", "pixel_spacing_mm",
+                                                                     "spacing_source", "scale_distance_cm")}}
+              for m in measurements]
     out = {**visit, **figures, "measurements": listed, "previous": None, "growth": None}
     out["formulas"] = {**{k: FORMULAS[k] for k in ("ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "hc_centile")},
                        **GROWTH_FORMULAS}

@@ -9,7 +9,7 @@ dating, TID 5002) and its FHIR Bundle (the patient as ``subject``), given the DI
 record keeps no DICOM).
 Errors are JSON with a clear code: ``unknown_patient``, ``unknown_visit``, ``unknown_measurement`` (404),
 ``visit_of_another_patient``, ``measurement_not_issued``, ``measurement_of_another_scan``,
-``dicom_of_another_patient`` (409), ``ac_out_of_range``, ``fl_out_of_range``,
+``dicom_of_another_patient`` (409), ``measurement_not_in_mm``, ``ac_out_of_range``, ``fl_out_of_range``,
 ``lmp_in_future``, ``lmp_after_exam``, ``invalid_patient_id`` (422). Who did what goes to the record's
 audit trail (the login's user name; ``local`` without a login); patient fields are never logged.
 """
@@ -132,7 +132,8 @@ class VisitIn(BaseModel):
 def create_visit(patient_id: str, body: VisitIn, response: Response, records: Records = Depends(get_records),
                  user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
     """A new visit of the patient (the patient is created on the first visit): answered with its ``id``
-    and figures (201). With ``reuse_same_date`` the patient's visit of that date, when there is one (200)."""
+    and figures (201). With ``reuse_same_date`` the patient's visit of that date, when there is one (200), with
+    the LMP (or GA by dates), name and age given now kept."""
     _check_patient_id(patient_id)
     if body.date > _dt.date.today():
         raise ApiError(422, "exam_in_future", f"the exam date {body.date} lies in the future")
@@ -142,9 +143,21 @@ def create_visit(patient_id: str, body: VisitIn, response: Response, records: Re
             same = [v for v in records.visits(patient_id) if v["exam_date"] == body.date.isoformat()]
         except RecordError:
             same = []
-        if same:
+        if same:  # reopened: the dating and the patient's fields typed now are kept, never dropped silently
+            visit, changes = same[0], {}
+            if body.lmp is not None and visit.get("lmp") != body.lmp.isoformat():
+                changes["lmp"] = body.lmp.isoformat()
+            elif body.lmp is None and body.ga_by_dates is not None and not visit.get("lmp") \
+                    and visit.get("ga_by_dates_weeks") != body.ga_by_dates:
+                changes["ga_by_dates_weeks"] = body.ga_by_dates
+            try:
+                if changes:
+                    visit = records.update_visit(visit["id"], changes, user=user)
+                records.update_patient(patient_id, name=body.name, age_years=body.age, user=user)
+            except RecordError as exc:
+                raise _record_error(exc) from None
             response.status_code = 200
-            return _summary(records, same[0], efw_method)
+            return _summary(records, visit, efw_method)
     sonographer = body.sonographer or (user if user != LOCAL_USER else None)
     visit = records.create_visit(patient_id, body.date.isoformat(), lmp=body.lmp and body.lmp.isoformat(),
                                  ga_by_dates_weeks=body.ga_by_dates, sonographer=sonographer, name=body.name,
@@ -181,6 +194,9 @@ def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(N
     signature checked), with its picture (``image_png_base64``) when it has one."""
     visit = _visit(records, visit_id, patient_id)
     m = _measurement_from(body, "saved", settings)
+    if m.head_circumference_mm is None:  # in pixels (no pixel size) or nothing measured: nothing for the file
+        raise ApiError(422, "measurement_not_in_mm", "only a measurement in mm can be saved to a visit: set the scale "
+                                                     "(or type the pixel size), measure, then save")
     picture = None
     if body.get("image_png_base64"):
         try:
@@ -194,6 +210,12 @@ def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(N
                                         picture_png=picture, user=user)
     except RecordError as exc:
         raise _record_error(exc) from None
+    if visit.get("lmp") is None and visit.get("ga_by_dates_weeks") is None and m.ga_by_dates_weeks is not None:
+        # the GA by dates typed for this measurement dates the visit that had none (its centiles, its report)
+        try:
+            visit = records.update_visit(visit["id"], {"ga_by_dates_weeks": m.ga_by_dates_weeks}, user=user)
+        except RecordError as exc:
+            raise _record_error(exc) from None
     out = _summary(records, visit, efw_method)
     out["saved_measurement_id"] = saved["id"]
     return out

@@ -181,16 +181,25 @@ function draw() {
 
 // the screen's depth-scale marks the server found (circled, to check against the screen), and the two
 // points of a scale set by hand (being set, or the one the measurement used), with the line between them
+// the circles around the screen's marks: never so big that neighbours' circles touch (on a phone they made
+// one chain that hid the marks to check), and never smaller than the mark itself
+function markRadius(marks, c) {
+  let gap = Infinity;
+  marks.forEach(([x, y], i) => marks.forEach(([u, v], j) => { if (j > i) gap = Math.min(gap, Math.hypot(x - u, y - v)); }));
+  return Math.max(3, Math.min(handleRadius(c) * 1.3, 0.4 * gap));
+}
 function drawScale(g, c) {
   const f = state.figures, r = handleRadius(c), lw = Math.max(1.5, c.width / 500);
+  const marks = (f && f.screen_marks) || [], rm = markRadius(marks, c), mw = Math.min(lw, rm / 3);
   g.save();
   g.lineWidth = lw;
-  for (const [x, y] of (f && f.screen_marks) || []) {
-    g.strokeStyle = "rgba(0,0,0,0.8)"; g.lineWidth = lw * 2.2;
-    g.beginPath(); g.arc(x, y, r * 1.3, 0, 2 * Math.PI); g.stroke();
-    g.strokeStyle = "#00ffff"; g.lineWidth = lw;
-    g.beginPath(); g.arc(x, y, r * 1.3, 0, 2 * Math.PI); g.stroke();
+  for (const [x, y] of marks) {
+    g.strokeStyle = "rgba(0,0,0,0.8)"; g.lineWidth = mw * 2.2;
+    g.beginPath(); g.arc(x, y, rm, 0, 2 * Math.PI); g.stroke();
+    g.strokeStyle = "#00ffff"; g.lineWidth = mw;
+    g.beginPath(); g.arc(x, y, rm, 0, 2 * Math.PI); g.stroke();
   }
+  g.lineWidth = lw;
   const pts = state.picking ? state.pickPoints : (f && f.scale_points) || [];
   g.strokeStyle = "#ff8c00"; g.fillStyle = "#ff8c00"; g.lineWidth = lw;
   if (pts.length === 2) { g.beginPath(); g.moveTo(...pts[0]); g.lineTo(...pts[1]); g.stroke(); }
@@ -319,7 +328,7 @@ function drawDoubt(g, e, lw) {
 
 function showFigures(f) {
   const d = f.display || {};
-  $("save-to-visit").disabled = false;
+  $("save-to-visit").disabled = isSaved(f);  // once saved, the same measurement is not saved again (one tap, one row)
   // a DICOM source: its SR and a FHIR Bundle can be downloaded (the hospital's systems take them)
   const dicom = !missing(f.sop_instance_uid) && !missing(f.hc_mm) && f.unit === "mm";
   $("sr").hidden = $("fhir").hidden = !dicom;
@@ -423,6 +432,7 @@ function clearResult() {
   if (state.picking) showScalePanel(false);
   state.result = state.figures = state.ellipse = state.original = state.image = state.png = null;
   $("save-note").textContent = "";
+  saveError("");
   $("result").hidden = true;
   $("loop").hidden = true;
   $("announce").textContent = "";
@@ -565,7 +575,8 @@ async function downloadReport(format) {
   fd.append("lang", state.lang);
   fd.append("format", format);
   const r = await fetch("/api/v1/report", { method: "POST", body: fd });
-  if (!r.ok) { showError(await errorText(r)); return; }
+  if (!r.ok) { saveError(await errorText(r)); return; }  // under the buttons, where it was asked
+  saveError("");
   const blob = await r.blob();
   const a = document.createElement("a");
   a.href = URL.createObjectURL(blob);
@@ -582,20 +593,24 @@ const today = () => new Date(Date.now() - new Date().getTimezoneOffset() * 60000
 const num = (v, nd = 1, unit = "") => (missing(v) ? "—" : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`);
 const weeksDays = (w) => (missing(w) ? "—" : `${Math.floor(w + 1e-9)}w ${Math.round((w - Math.floor(w + 1e-9)) * 7)}d`);
 // as the reports write a centile (fetalhead.outputs.display.centile_band): never a bare 0 or 100
-const centileText = (c) => (c < 0.5 ? tr("centile_below") : c >= 99.5 ? tr("centile_above")
+const centileText = (c) => (c < 0.5 ? tr("centile_below_named") : c >= 99.5 ? tr("centile_above_named")
   : `${Math.min(Math.max(Math.round(c), 1), 99)} ${tr("centile_short")}`);
 const withCentile = (text, c) => (missing(c) || text === "—" ? text : `${text} (${centileText(c)})`);
 
-function visitError(msg) {
-  const box = $("visit-error");
-  box.hidden = !msg;
-  box.textContent = msg ? `${tr("error")}: ${msg}` : "";
+// an error shown where it was asked: the visit form, under the result's buttons (save, reports, SR, FHIR), or by AC/FL
+function errorIn(id) {
+  return (msg) => {
+    const box = $(id);
+    box.hidden = !msg;
+    box.textContent = msg ? `${tr("error")}: ${msg}` : "";
+  };
 }
+const visitError = errorIn("visit-error"), saveError = errorIn("save-error"), biometryError = errorIn("biometry-error");
 
-async function visitFetch(url, options = {}) {
+async function visitFetch(url, options = {}, show = visitError) {
   const r = await fetch(url, options);
-  if (!r.ok) { visitError(await errorText(r)); return null; }
-  visitError("");
+  if (!r.ok) { show(await errorText(r)); return null; }
+  show("");
   return r.json();
 }
 
@@ -616,6 +631,8 @@ async function openVisit() {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!visit) return;
   state.visit = visit;
+  if (!$("lmp").value && visit.lmp) $("lmp").value = visit.lmp;  // a visit reopened shows the LMP it holds
+  if (state.figures) $("save-to-visit").disabled = isSaved(state.figures);  // another visit: the result can go there
   showVisit(visit);
   loadEarlier(pid, visit.id);
   // the visit's GA by dates (from the LMP) goes into the form, so that measurements get their centiles
@@ -634,7 +651,7 @@ function showVisit(v) {
   $("visit-open-label").textContent = `: ${v.patient_id} · ${v.exam_date}`;
   const rows = v.measurements.map((m, i) => {
     const tr_ = document.createElement("tr");
-    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), m.status].forEach((text) => {
+    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), tr(`status_word_${m.status}`)].forEach((text) => {
       const td = document.createElement("td");
       td.textContent = text;
       tr_.appendChild(td);
@@ -689,6 +706,12 @@ async function loadEarlier(pid, currentId) {
   $("earlier-visits").replaceChildren(...items);
 }
 
+// the measurement ``f`` is the one last saved to the open visit (the same signed figures)
+function isSaved(f) {
+  const s = state.saved;
+  return Boolean(s && f && f.signature && state.visit && s.visitId === state.visit.id && s.figures.signature === f.signature);
+}
+
 async function saveToVisit() {
   if (!state.figures) return;
   if (!state.visit) {  // no visit open yet: the form to open one
@@ -699,20 +722,28 @@ async function saveToVisit() {
   }
   const body = { ...state.figures };
   if (state.png) body.image_png_base64 = state.png;
+  $("save-note").textContent = "";
   const v = await visitFetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`,
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, saveError);
   if (!v) return;
   state.saved = { visitId: v.id, measurementId: v.saved_measurement_id, figures: state.figures };
+  $("save-to-visit").disabled = true;  // saved: a second tap would only repeat the same row
   showVisit(v);
   $("save-note").textContent = tr("saved_to_visit");
 }
 
 async function saveBiometry() {
   if (!state.visit) return;
+  // an empty field clears the value; anything else must be a number (never sent as null: that would clear it)
   const value = (id) => { const t = $(id).value.trim().replace(",", "."); return t ? Number(t) : null; };
+  const ac = value("ac-mm"), fl = value("fl-mm");
+  const bad = [["ac-mm", ac], ["fl-mm", fl]].filter(([, v]) => v !== null && !Number.isFinite(v)).map(([id]) => id);
+  ["ac-mm", "fl-mm"].forEach((id) => (bad.includes(id) ? $(id).setAttribute("aria-invalid", "true")
+    : $(id).removeAttribute("aria-invalid")));
+  if (bad.length) { biometryError(tr("error_biometry_not_a_number")); $(bad[0]).focus(); return; }
   const v = await visitFetch(`/api/v1/visits/${state.visit.id}?patient_id=${encodeURIComponent(state.visit.patient_id)}`, {
     method: "PATCH", headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ ac_mm: value("ac-mm"), fl_mm: value("fl-mm") }) });
+    body: JSON.stringify({ ac_mm: ac, fl_mm: fl }) }, biometryError);
   if (v) showVisit(v);
 }
 
@@ -743,7 +774,8 @@ async function downloadHandoff(kind) {
     ? `/api/v1/visits/${v.id}/measurements/${s.measurementId}/${kind}?patient_id=${encodeURIComponent(v.patient_id)}`
     : `/api/v1/${kind}`;
   const r = await fetch(url, { method: "POST", body: fd });
-  if (!r.ok) { showError(await errorText(r)); return; }
+  if (!r.ok) { saveError(await errorText(r)); return; }  // under the buttons, where it was asked
+  saveError("");
   const a = document.createElement("a");
   a.href = URL.createObjectURL(await r.blob());
   const stem = (state.file.name || "scan").replace(/\.[^.]*$/, "") || "scan";
@@ -879,6 +911,12 @@ window.addEventListener("DOMContentLoaded", async () => {
   $("fhir").addEventListener("click", () => downloadHandoff("fhir"));
   $("exam-date").value = today();
   $("open-visit").addEventListener("click", openVisit);
+  // Enter in a field does what its button does (a patient ID typed, then Enter; an AC typed, then Enter)
+  const onEnter = (ids, action) => ids.forEach((id) => $(id).addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); action(); }
+  }));
+  onEnter(["patient-id", "patient-name", "patient-age", "sonographer"], openVisit);
+  onEnter(["ac-mm", "fl-mm"], saveBiometry);
   $("save-to-visit").addEventListener("click", saveToVisit);
   $("save-biometry").addEventListener("click", saveBiometry);
   $("visit-pdf").addEventListener("click", downloadVisitReport);
