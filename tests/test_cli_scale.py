@@ -47,3 +47,17 @@ def test_bad_options_exit_2(screens, tmp_path):
     with pytest.raises(SystemExit) as exc:
         main(["scale"])
     assert exc.value.code == 2
+
+
+def test_a_photo_of_the_screen_taken_at_an_angle_is_refused_as_when_measuring(tmp_path, capsys):
+    """The command line reads a screen picture as a measurement does: a slanted phone photo gives no scale."""
+    from tests.photo_fixtures import make_photo
+
+    photo, _ = make_photo(render_screen(mm_per_px=0.2, marks="ticks"), 10, "y", "plain")
+    path = tmp_path / "photo.png"
+    cv2.imwrite(str(path), photo[..., ::-1])
+    out = tmp_path / "scale.json"
+    assert main(["scale", str(path), "--json", str(out)]) == 1
+    (row,) = json.loads(out.read_text())
+    assert row["mm_per_px"] is None and "photo of the screen" in row["reason"]
+    assert "photo of the screen" in capsys.readouterr().out

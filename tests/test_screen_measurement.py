@@ -108,8 +108,8 @@ def test_a_loop_reads_the_screen_once_and_checks_it_on_two_more_frames(tmp_path,
     from tests.dicom_fixtures import write_us_dicom
 
     calls = []
-    real = measurement.read_screen_scale
-    monkeypatch.setattr(measurement, "read_screen_scale", lambda img: calls.append(1) or real(img))
+    real = measurement.read_picture_scale
+    monkeypatch.setattr(measurement, "read_picture_scale", lambda img: calls.append(1) or real(img))
     grey = render_screen(mm_per_px=0.2, marks="ticks")[..., 0]
     path = tmp_path / "loop.dcm"
     write_us_dicom(path, grey, frames=6)

@@ -481,7 +481,7 @@ def _cmd_scale(args) -> int:
     import cv2
 
     from .scans.imageio import ScanReadError
-    from .scans.screen_scale import read_screen_scale
+    from .scans.screen_photo import read_picture_scale
     from .outputs.overlay import draw_scale_overlay
     from .outputs.results import check_output_path
 
@@ -505,7 +505,7 @@ def _cmd_scale(args) -> int:
             continue
         # OpenCV reads BGR; the reader wants RGB (only the colours' differences matter, but be exact)
         rgb = img[..., ::-1] if img.ndim == 3 else img
-        s = read_screen_scale(rgb)
+        s = read_picture_scale(rgb)  # a photo of the screen at an angle refused, as when measuring
         d = {"file": f, **s.to_dict()}
         rows.append(d)
         if s.mm_per_px is None:

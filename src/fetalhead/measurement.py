@@ -46,8 +46,8 @@ from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
 from .outputs.results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
 from .outputs.wording import mm_text, note_lines, review_lines, translations
 from .scans.scan import Scan
-from .scans.screen_photo import PHOTO_REFUSED, check_screen_photo
-from .scans.screen_scale import AGREEMENT as SCREEN_AGREEMENT, ScreenScale, read_screen_scale
+from .scans.screen_photo import PHOTO_REFUSED, read_picture_scale
+from .scans.screen_scale import AGREEMENT as SCREEN_AGREEMENT, ScreenScale
 
 __all__ = ["Measurement", "Scan", "Assessment", "assess", "from_segmentation", "measure", "measure_scan", "measure_loop",
            "iter_loop_measurements", "load_scan", "decide_spacing", "read_screen", "screen_disagreement",
@@ -480,7 +480,7 @@ def read_screen(scan: Scan):
     if scan.dicom is not None and scan.dicom.spacing_for(None).spacing_mm is not None:
         return None
     try:
-        return check_screen_photo(scan.image, read_screen_scale(scan.image))
+        return read_picture_scale(scan.image)
     except Exception as exc:  # a bug in the reader must not cost the measurement
         return ScreenScale(None, 0.0, f"no scale: the screen could not be read ({exc})")
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import cv2
 import numpy as np
 
-__all__ = ["Perspective", "perspective_variation", "looks_like_a_photo", "check_screen_photo",
+__all__ = ["Perspective", "perspective_variation", "looks_like_a_photo", "check_screen_photo", "read_picture_scale",
            "MAX_SCALE_VARIATION", "MIN_EDGE_SHARE", "FAMILY_TOLERANCE_DEG", "MIN_BLACK_SHARE",
            "TILTED_PHOTO_REASON", "UNCHECKED_PHOTO_REASON", "PHOTO_REFUSED"]
 
@@ -190,3 +190,12 @@ def check_screen_photo(image: np.ndarray, scale):
         return scale
     return replace(scale, mm_per_px=None, confidence=0.0, reason="no scale: " + reason, marks=[], rows=[],
                    how=PHOTO_REFUSED)
+
+
+def read_picture_scale(image: np.ndarray):
+    """The depth scale of a screen picture, as every edge must read it: read
+    (:func:`fetalhead.scans.screen_scale.read_screen_scale`), then refused when the picture is a photo of
+    the screen taken at an angle (:func:`check_screen_photo`)."""
+    from .screen_scale import read_screen_scale
+
+    return check_screen_photo(image, read_screen_scale(image))
