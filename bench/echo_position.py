@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import sys
 from pathlib import Path
 
 import cv2
@@ -25,8 +24,7 @@ import numpy as np
 
 from fetalhead.model.uncertainty import OFF_HC_SHARE
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from trust import auroc  # noqa: E402  (bench/trust.py, beside this script)
+from trust import auroc  # bench/trust.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 RAYS = 72
@@ -92,7 +90,8 @@ def main() -> None:
     print(f"{len(err)} clean out-of-fold records, {off.sum()} off (> {100 * OFF_HC_SHARE:g} %)")
     print("| candidate | mean | AUROC alone (either direction) | AUROC of the difficulty with it (5-fold CV) |")
     print("|---|---|---|---|")
-    ref = auroc(cross_validated_scores(base, err)[~off], cross_validated_scores(base, err)[off])
+    pred = cross_validated_scores(base, err)
+    ref = auroc(pred[~off], pred[off])
     print(f"| the shipped features alone | | | {ref:.3f} |")
     for k, name in enumerate(("median offset", "spread of the offset (IQR)", "first harmonic", "second harmonic")):
         alone = auroc(-new[~off, k], -new[off, k])  # auroc(wrong, right) counts a lower score for wrong

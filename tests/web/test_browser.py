@@ -481,6 +481,14 @@ def test_phone(server, browser, samples_dir):
 
 
 @pytest.mark.skipif(not AXE.exists(), reason="axe-core not installed (make test runs npm ci in tests/js)")
+def _serious_axe_violations(page) -> list:
+    """axe-core's serious and critical violations on ``page`` (injected; the page opened with bypass_csp)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+            if v["impact"] in ("serious", "critical")]
+
+
 @pytest.mark.parametrize("lang", ["en", "hi", "te"])
 def test_axe_finds_no_serious_problem(server, browser, samples_dir, lang):
     """axe-core (npm, injected) on the page with a result, at desktop and phone sizes."""
@@ -488,11 +496,7 @@ def test_axe_finds_no_serious_problem(server, browser, samples_dir, lang):
         page = _open(browser, server, lang, viewport=viewport, bypass_csp=True)
         _measure(page, samples_dir / "358_HC.png", PS, "20+3")
         page.wait_for_selector("#chart svg")
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-        assert bad == [], (lang, viewport, bad)
+        assert _serious_axe_violations(page) == [], (lang, viewport)
         page.close()
 
 
@@ -848,11 +852,7 @@ def test_axe_finds_no_serious_problem_in_the_visit(visit_server, browser, sample
         page.click("#save-to-visit")
         sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
         page.wait_for_selector("#visit-chart svg")
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-        bad = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
-               if v["impact"] in ("serious", "critical")]
-        assert bad == [], (lang, viewport, bad)
+        assert _serious_axe_violations(page) == [], (lang, viewport)
         page.close()
 
 
