@@ -155,3 +155,16 @@ def test_grey_and_float_pictures_and_bad_shapes():
     assert perspective_variation(photo / 255.0).variation > MAX_SCALE_VARIATION
     with pytest.raises(ValueError, match="shape"):
         perspective_variation(np.zeros((4, 4, 4, 4)))
+
+
+def test_a_screenshot_skips_the_edges_search(monkeypatch):
+    """The edges' search (the costly part) runs only for photos: a screenshot's scale is returned as read."""
+    import fetalhead.scans.screen_photo as sp
+
+    def boom(image):
+        raise AssertionError("perspective searched on a screenshot")
+
+    monkeypatch.setattr(sp, "perspective_variation", boom)
+    img = render_screen()
+    scale = read_screen_scale(img)
+    assert check_screen_photo(img, scale) is scale

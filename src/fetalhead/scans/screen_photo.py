@@ -166,7 +166,16 @@ def perspective_variation(image: np.ndarray) -> Perspective:
 def looks_like_a_photo(image: np.ndarray) -> bool:
     """Whether a picture is a photo of a screen rather than the screen's own pixels: less than
     :data:`MIN_BLACK_SHARE` of it black (:data:`BLACK_LEVEL`)."""
-    return float((_grey(image) <= BLACK_LEVEL).mean()) < MIN_BLACK_SHARE
+    a = np.asarray(image)
+    if a.ndim == 3:
+        a = a[..., :3].max(axis=2)
+    if a.ndim != 2:
+        raise ValueError(f"expected a (H, W) or (H, W, 3) image, got shape {np.asarray(image).shape}")
+    if a.dtype == np.uint8:
+        black = a <= BLACK_LEVEL
+    else:  # as :func:`_grey` would make it uint8 (x 255 for 0-1 floats, truncated), without the copy
+        black = a < (BLACK_LEVEL + 1) / (255.0 if a.max() <= 1.0 else 1.0)
+    return float(black.mean()) < MIN_BLACK_SHARE
 
 
 def check_screen_photo(image: np.ndarray, scale):
@@ -176,15 +185,14 @@ def check_screen_photo(image: np.ndarray, scale):
     directions (so it cannot be checked). A scale already refused takes the photo's reason (one the user can
     act on). Never raises for a picture: an unreadable one leaves the scale as it is."""
     try:
+        if not looks_like_a_photo(image):  # a screenshot, a capture, a DICOM file's pixels: no perspective,
+            return scale                   # read as it is (and the edges' search, the costly part, skipped)
         p = perspective_variation(image)
-        photo = looks_like_a_photo(image)
     except (cv2.error, ValueError):
-        return scale
-    if not photo:  # a screenshot, a capture, a DICOM file's pixels: no perspective, read as it is
         return scale
     if p.variation is not None and p.variation > MAX_SCALE_VARIATION:
         reason = TILTED_PHOTO_REASON.format(pct=100 * p.variation)
-    elif photo and (p.horizontal is None or p.vertical is None):
+    elif (p.horizontal is None or p.vertical is None):
         reason = UNCHECKED_PHOTO_REASON
     else:
         return scale
