@@ -276,6 +276,49 @@ def test_implausible_head_size_is_flagged_with_the_reason():
     assert "plausible" in big.message and big.ga_hc_hadlock_weeks is None and big.ga_hc_intergrowth_weeks is None
 
 
+@pytest.mark.parametrize("axes, cm", [((250, 200), 18.0), ((60, 50), 2.0)])  # HC ~1270 mm; ~35 mm
+def test_an_implausible_head_with_a_measured_pixel_size_is_no_head(axes, cm):
+    """Issue 21: with a pixel size measured on the scan (here two points of known distance: 200 px) a
+    "head" outside any fetal head's size is no fetal head (failed, no figures); typed, the same pixel size
+    gives a flagged HC (the typed number is the likelier mistake)."""
+    from fetalhead.clinical.geometry import Ellipse
+
+    img = rendered(Ellipse(400, 270, *axes, 0))
+    m = fetalhead.measure(img, model=SyntheticModel(), scale_points="100,500,300,500", scale_distance_cm=cm)
+    assert m.status == "failed" and m.failure == "no_head_found" and _no_figures(m), (m.status, m.flags)
+    assert "no fetal head found" in m.message and "two_points" in m.message
+    typed = fetalhead.measure(img, cm * 10 / 200, model=SyntheticModel())
+    assert typed.status == "flagged" and "implausible_head_size" in typed.flags
+    assert typed.head_circumference_mm is not None
+
+
+def test_no_head_by_size_only_with_a_measured_pixel_size():
+    from fetalhead.clinical.limits import PLAUSIBLE_HC_RANGE_MM, no_head_by_size
+
+    lo, hi = PLAUSIBLE_HC_RANGE_MM
+    for source in ("dicom:SequenceOfUltrasoundRegions[0]", "screen:depth-scale", "two_points"):
+        assert no_head_by_size(hi + 1, source) and no_head_by_size(lo - 1, source)
+        assert not no_head_by_size(hi - 1, source) and not no_head_by_size(lo + 1, source)
+    for source in ("given", "csv", "page", "given (DICOM not usable: no region)", "none", None, ""):
+        assert not no_head_by_size(hi + 100, source)
+    assert not no_head_by_size(None, "two_points")
+
+
+def test_a_loop_whose_frames_mostly_show_no_head_has_no_head():
+    from fetalhead.measurement import Measurement
+    from fetalhead.scans.cine import LOOP_NO_HEAD_SHARE, loop_without_head
+
+    def frames(n_head, n_none):
+        return ([Measurement("x", "flagged") for _ in range(n_head)]
+                + [Measurement("x", "failed", failure="no_head_found") for _ in range(n_none)])
+
+    n = 20
+    most = int(LOOP_NO_HEAD_SHARE * n) + 1
+    assert "no fetal head found on" in loop_without_head(frames(n - most, most))
+    assert loop_without_head(frames(n - most + 1, most - 1)) == ""
+    assert loop_without_head(frames(n, 0)) == "" and loop_without_head([]) == ""
+
+
 @pytest.mark.parametrize("spacing", [1e300, 0, -1, 1.66, float("nan"), 0.001, (0.1, 5.0)])
 def test_pixel_sizes_outside_the_plausible_range_are_refused(spacing):
     from fetalhead.clinical.geometry import Ellipse

@@ -37,7 +37,7 @@ from .clinical.geometry import Ellipse, ellipse_landmarks
 from .scans.imageio import (ScanReadError, bytes_sha256, check_scan_array, decode_image, is_blank, read_file,
                             sniff_type)
 from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, MIN_SCALE_POINTS_PX,
-                     NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN, PIXEL_SIZE_RANGE_MM, SCALE_DISTANCE_RANGE_CM, no_fetal_head,
+                     NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN, PIXEL_SIZE_RANGE_MM, SCALE_DISTANCE_RANGE_CM, no_fetal_head, no_head_by_size,
                      PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
                      check_ga_by_dates, check_pixel_spacing)
 from .model.uncertainty import COMPASS, DOUBT_CAUSES, doubtful_arcs, relative_interval
@@ -660,7 +660,7 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     raises for a bad file: a ``failed`` result says why. ``scale_points``, ``scale_distance_cm``: a scale
     set by hand, as :func:`measure_scan`.
     """
-    from .scans.cine import choose_best_frame
+    from .scans.cine import choose_best_frame, loop_without_head
 
     src = source or (str(image) if isinstance(image, (str, Path)) else "<bytes>")
     kw = dict(ga_weeks=ga_weeks, model=model, spacing_source=spacing_source, chart=chart, scale_points=scale_points,
@@ -691,11 +691,13 @@ def measure_loop(image, pixel_spacing_mm=None, *, frames="best", ga_weeks: float
     cut = [m for m in results if m.failure in ("too_long", "stopped")]
     if cut:  # a frame chosen among part of the loop is no best frame: say why nothing is chosen
         return cut
-    index, why = choose_best_frame(results)
+    no_head = loop_without_head(results)
+    index, why = (None, no_head) if no_head else choose_best_frame(results)
     trace = [{"frame": m.frame, "time_s": m.frame_time_s, "hc_mm": m.head_circumference_mm,
               "hc_px": m.head_circumference_px, "status": m.status, "quality": m.quality} for m in results]
     if index is None:
-        chosen = Measurement(src, "failed", messages=[f"{src}: {why}"], failure="no_frame_measured",
+        chosen = Measurement(src, "failed", messages=[f"{src}: {why}"],
+                             failure="no_head_found" if no_head else "no_frame_measured",
                              sha256=first.sha256, n_frames=first.n_frames)
     else:
         chosen = results[index]
@@ -837,7 +839,7 @@ def from_segmentation(m: Measurement, seg, spacing, spacing_source: str, ga_week
                       calibration=None) -> Measurement:
     """Fill ``m`` (its image size, frame, identifiers set) from a segmentation: :func:`assess`, then the
     figures, flags and status. :func:`measure_scan` and the trust benchmarks both end here."""
-    v = assess(seg, spacing, m.image_size, calibration)
+    v = assess(seg, spacing, m.image_size, calibration, spacing_source)
     m.quality_components, m.quality, m.interval_half_widths = v.components, v.quality, v.half_widths
     if v.fail_reason:
         m.messages.append(f"{m.source}: {v.fail_reason}")
@@ -862,13 +864,16 @@ class Assessment:
     arcs: list = field(default_factory=list)  # doubtful stretches of the outline (doubtful_arcs)
 
 
-def assess(seg, spacing, image_size, calibration=None) -> Assessment:
+def assess(seg, spacing, image_size, calibration=None, spacing_source: str | None = None) -> Assessment:
     """The one place that judges a segmentation: figures withheld (``fail_reason``), review flags from
     the model, the quality score and the 90 % interval half-widths.
 
     * no fetal head (the network is unsure there is a head at all: its mean head probability over
       the region it found, :func:`fetalhead.clinical.limits.no_fetal_head`): failed, ``no_head_found``,
       no figures;
+    * no fetal head by its size: HC outside :data:`fetalhead.clinical.limits.PLAUSIBLE_HC_RANGE_MM` with a
+      pixel spacing measured on the scan (``spacing_source`` DICOM, screen or two points:
+      :func:`fetalhead.clinical.limits.no_head_by_size`): failed, ``no_head_found``;
     * no head-like ellipse (the network's region is no ellipse: IoU with its fit under
       :data:`fetalhead.clinical.limits.NO_HEAD_MASK_FIT`, or an implausible shape): failed;
     * with a calibration (:mod:`fetalhead.model.uncertainty`), the quality is the calibrated one and a
@@ -890,6 +895,11 @@ def assess(seg, spacing, image_size, calibration=None) -> Assessment:
                                                      f"confidence {comps.get('coarse_confidence', 1.0):.2f} whole image, "
                                                      f"{comps.get('head_confidence', 1.0):.2f} around it)",
                           "no_head_found")
+    if no_head_by_size(comps.get("hc_mm"), spacing_source):
+        lo, hi = PLAUSIBLE_HC_RANGE_MM
+        return Assessment(comps, seg.quality, {}, [], f"no fetal head found (the outline found would be a head of HC "
+                                                     f"{comps['hc_mm']:.0f} mm by the pixel size of {spacing_source}, "
+                                                     f"outside any fetal head, {lo:g}-{hi:g} mm)", "no_head_found")
     if comps.get("implausible_shape") or comps.get("mask_fit", 0.0) < NO_HEAD_MASK_FIT:
         return Assessment(comps, seg.quality, {}, [], f"no measurable head: the network's head region is not an "
                                                      f"ellipse (fit {comps.get('mask_fit', 0.0):.2f})",

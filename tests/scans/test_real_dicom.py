@@ -39,10 +39,22 @@ def test_there_are_real_files_from_several_makers():
 @pytest.mark.parametrize("path", US_FILES, ids=lambda p: p.name)
 def test_every_real_file_is_read_and_answered_in_words(path):
     m = fetalhead.measure(path)
-    assert m.status in ("ok", "flagged", "failed")
-    if m.status == "failed":
-        assert m.failure and str(path) in m.message
+    # none shows a fetal head (issue 21): failed, no fetal head found, no figures
+    assert m.status == "failed" and m.failure == "no_head_found", (m.status, m.head_circumference_mm, m.flags)
+    assert str(path) in m.message and m.head_circumference_mm is None and m.head_circumference_px is None
     assert "single grey level" not in m.message  # every one of them holds a picture
+
+
+def test_the_sonosite_cardiac_loop_has_no_fetal_head():
+    """Issue 21 (found in review): its best frame was measured as HC 467 mm from the file's own calibration
+    and only flagged. Now a "head" of impossible size with a measured pixel size is no head, and a loop
+    whose frames mostly show no head has none."""
+    from fetalhead.measurement import measure_loop
+
+    m = measure_loop(ROOT / "color3d_jpeg_baseline.dcm")[0]
+    assert m.status == "failed" and m.failure == "no_head_found" and m.head_circumference_mm is None
+    assert "frames: this loop shows no fetal head" in m.message
+    assert m.hc_trace and sum(f["status"] == "failed" for f in m.hc_trace) > len(m.hc_trace) / 2
 
 
 @pytest.mark.parametrize("little, big", [("OBXXXX1A.dcm", "OBXXXX1A_expb.dcm"),

@@ -23,6 +23,8 @@ __all__ = [
     "NO_HEAD_CONFIDENCE",
     "NO_HEAD_DOUBTFUL_CONFIDENCE",
     "no_fetal_head",
+    "MEASURED_SPACING_SOURCES",
+    "no_head_by_size",
     "TOO_UNCERTAIN_QUALITY",
     "SKULL_SEEN_MIN",
     "OUTLINE_IN_FIELD_MIN",
@@ -115,6 +117,13 @@ TOO_UNCERTAIN_QUALITY = 0.05
 #: size, or no fetal head.
 PLAUSIBLE_HC_RANGE_MM = (40.0, 400.0)
 
+#: Pixel spacing sources that are measured on the scan, not typed (prefixes of ``spacing_source``): the
+#: DICOM file's own calibration, the screen's depth scale, two points of known distance set on the
+#: picture. With one of these a "head" outside :data:`PLAUSIBLE_HC_RANGE_MM` cannot be put down to a
+#: mistyped pixel size: it is no fetal head (issue 21: no figures, not a flagged HC). Found on the
+#: SonoSite cardiac screen of pydicom-data, measured from its own calibration as HC 467 mm.
+MEASURED_SPACING_SOURCES = ("dicom:", "screen:", "two_points")
+
 #: Plausible BPD and OFD (mm) typed by a sonographer (``fetalhead validate``): the diameters of a head
 #: whose HC is in :data:`PLAUSIBLE_HC_RANGE_MM`, from HC/pi shrunk by 0.8 to HC/pi grown by 1.2 (the
 #: axis ratio of a fetal head lies within about 0.7-0.9: cephalic index 70-90 %).
@@ -159,6 +168,17 @@ def no_fetal_head(coarse_confidence: float, head_confidence: float) -> bool:
     whole, centred = NO_HEAD_DOUBTFUL_CONFIDENCE
     return (min(coarse_confidence, head_confidence) < NO_HEAD_CONFIDENCE
             or (coarse_confidence < whole and head_confidence < centred))
+
+
+def no_head_by_size(hc_mm: float | None, spacing_source: str | None) -> bool:
+    """Whether a "head" of ``hc_mm`` (mm) is no fetal head by its size alone: outside
+    :data:`PLAUSIBLE_HC_RANGE_MM` with a pixel spacing measured on the scan
+    (:data:`MEASURED_SPACING_SOURCES`). With a typed pixel size the size is flagged instead (the pixel
+    size is the likelier mistake)."""
+    if hc_mm is None or not spacing_source or not str(spacing_source).startswith(MEASURED_SPACING_SOURCES):
+        return False
+    lo, hi = PLAUSIBLE_HC_RANGE_MM
+    return not lo <= float(hc_mm) <= hi
 
 
 class LimitError(ValueError):

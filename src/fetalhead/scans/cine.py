@@ -34,13 +34,20 @@ from .imageio import ScanReadError
 from .scan import Scan
 
 __all__ = ["FRAME_CHOICES", "parse_frames", "iter_loop_frames", "read_video_frame", "dicom_frame_times",
-           "choose_best_frame", "STABILITY_SCALE", "STABILITY_WINDOW", "MAX_VIDEO_FRAMES"]
+           "choose_best_frame", "STABILITY_SCALE", "STABILITY_WINDOW", "MAX_VIDEO_FRAMES",
+           "LOOP_NO_HEAD_SHARE", "loop_without_head"]
 
 #: Relative HC difference from the neighbouring frames at which a frame's stability has fallen to 1/e
 #: (2 %: about the inter-observer spread of HC, Sarris et al., UOG 2012).
 STABILITY_SCALE = 0.02
 #: Frames on each side whose median HC a frame is compared with.
 STABILITY_WINDOW = 2
+#: A loop in which more than this share of the frames measured show no fetal head (``no_head_found``)
+#: is a loop without one: its "best frame" would be the one frame of other anatomy that looks most like
+#: a head (issue 21: no figures for images with no fetal head). Found on pydicom-data's SonoSite cardiac
+#: loop: 109 of its 120 frames show no head, the other 11 give a flagged "HC" of 260-396 mm; a loop of
+#: a head sweeps through it, so the head shows on most frames.
+LOOP_NO_HEAD_SHARE = 0.5
 #: A video longer than this many frames is refused (an hour of 30 fps would be 108 000).
 MAX_VIDEO_FRAMES = 10_000
 #: Frames a video may decode fewer than its container declares before it counts as damaged: containers'
@@ -175,6 +182,16 @@ def iter_loop_frames(source, name: str, kind: str, *, accept_anisotropic: bool =
                                            include_identifying=include_identifying,
                                            blank_outside_regions=blank_outside_regions):
         yield Scan(dicom_scan.image, name, "dicom", dicom_scan.frame, sha256, dicom_scan, dicom_scan.n_frames, t)
+
+
+def loop_without_head(measurements: list) -> str:
+    """Why a loop has no fetal head (more than :data:`LOOP_NO_HEAD_SHARE` of its measured frames failed
+    ``no_head_found``), or ``""`` when it may have one."""
+    measured = [m for m in measurements if m.failure not in ("too_long", "stopped", "unreadable_scan")]
+    none = sum(m.failure == "no_head_found" for m in measured)
+    if measured and none > LOOP_NO_HEAD_SHARE * len(measured):
+        return f"no fetal head found on {none} of the {len(measured)} frames: this loop shows no fetal head"
+    return ""
 
 
 def choose_best_frame(measurements: list) -> tuple[int | None, str]:
