@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .hospital.handoff import write_hand_off
-from .scans.datasets import read_pixel_size_csv, read_reference_hc
+from .scans.datasets import read_pixel_size_csv, read_reference_hc, read_scale_csv
 from .scans.files import SCAN_SUFFIXES, VIDEO_SUFFIXES, collect_scans
 from .scans.imageio import file_sha256
 from .clinical.limits import check_pixel_spacing
@@ -35,12 +35,14 @@ __all__ = ["collect_scans", "BatchSummary", "MeasureOptions", "PixelSizeLookup",
 
 class PixelSizeLookup:
     """Pixel sizes read from the command line: one value for all, or per file name from an
-    HC18-style CSV (with the reference HC when the CSV has it). See :meth:`MeasureOptions.spacing`."""
+    HC18-style CSV (with the reference HC when the CSV has it, and scales set by two points in its
+    :data:`fetalhead.scans.datasets.SCALE_COLUMNS`). See :meth:`MeasureOptions.spacing`."""
 
     def __init__(self, pixel_size_mm: float | None = None, csv_path: str | Path | None = None):
         check_pixel_spacing(pixel_size_mm, "--pixel-size")  # LimitError (a ValueError) outside the range
         self.value = pixel_size_mm
         self.table = read_pixel_size_csv(csv_path) if csv_path else {}
+        self.scale_table = read_scale_csv(csv_path) if csv_path else {}
         self.reference_hc_mm = read_reference_hc(csv_path) if csv_path else {}
         self.csv_name = Path(csv_path).name if csv_path else ""
 
@@ -66,11 +68,25 @@ class MeasureOptions:
     blank_outside_regions: bool = True  # DICOM: blank burned-in text outside the ultrasound regions
     fhir_dir: str | None = None  # a FHIR R4 Bundle per measured scan
     fhir_bundle_type: str = "collection"  # or "transaction" (entries with their POST requests)
+    scale_points: str | None = None  # a scale set by two points for every scan: "x1,y1,x2,y2" (pixels)
+    scale_distance_cm: float | None = None  # ... and their distance (cm)
+    scale_table: dict = field(default_factory=dict)  # per file name: (points, distance_cm), from the CSV
 
     @classmethod
     def from_lookup(cls, lookup: PixelSizeLookup, **kw) -> "MeasureOptions":
         return cls(pixel_size_mm=lookup.value, pixel_size_table=dict(lookup.table),
-                   pixel_size_table_name=lookup.csv_name, **kw)
+                   pixel_size_table_name=lookup.csv_name, scale_table=dict(lookup.scale_table), **kw)
+
+    def scale(self, path: Path) -> dict:
+        """The scale set by two points for ``path`` (the CSV's row, else the command line's), as the
+        keyword arguments of :func:`fetalhead.measurement.measure_scan`; empty when none. Checked there
+        against the picture: bad points make a failed ``invalid_input`` row, not the end of the batch."""
+        if path.name in self.scale_table:
+            points, cm = self.scale_table[path.name]
+            return dict(scale_points=points, scale_distance_cm=cm or None)
+        if self.scale_points is not None or self.scale_distance_cm is not None:
+            return dict(scale_points=self.scale_points, scale_distance_cm=self.scale_distance_cm)
+        return {}
 
     def spacing(self, path: Path) -> tuple[float | None, str]:
         if path.name in self.pixel_size_table:
@@ -119,6 +135,8 @@ def measure_one(path: str | Path, opts: MeasureOptions, sha256: str | None = Non
         return Measurement(name, "failed", messages=[f"model: {exc}"], frame=opts.frame, sha256=scan.sha256,
                            failure="model_error")
     kw = dict(ga_weeks=opts.ga_weeks, model=model, spacing_source=source, chart=opts.chart)
+    if px is None:
+        kw.update(opts.scale(path))
     try:
         if opts.frames == "all" and scan.is_loop:  # each frame written from the frame at hand: the file is read once
             from .measurement import iter_loop_measurements

@@ -247,6 +247,21 @@ def _row_line(m, reference_hc_mm: float | None) -> str:
     return f"{name:<24} {m.status:<8} {text}  quality {m.quality:.2f}"
 
 
+def _check_scale_options(args) -> None:
+    """``--scale-points`` and ``--scale-cm`` come together, never with ``--pixel-size``, and read as a
+    scale (the points' place in each picture is checked when it is measured). Raises ValueError."""
+    from .measurement import two_point_scale
+
+    if args.scale_points is None and args.scale_cm is None:
+        return
+    if args.scale_points is None or args.scale_cm is None:
+        raise ValueError("--scale-points and --scale-cm go together: two points of the picture and their "
+                         "distance in cm")
+    if args.pixel_size is not None:
+        raise ValueError("give either --pixel-size or --scale-points with --scale-cm, not both")
+    two_point_scale(args.scale_points, args.scale_cm)  # ScaleError (a LimitError) names what is wrong
+
+
 def _cmd_measure(args) -> int:
     from tqdm import tqdm
 
@@ -260,6 +275,7 @@ def _cmd_measure(args) -> int:
     try:
         check_ga_by_dates(args.ga_weeks, "--ga-weeks")
         spacing = PixelSizeLookup(args.pixel_size, args.pixel_size_csv)
+        _check_scale_options(args)
     except (DatasetError, LimitError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -300,7 +316,8 @@ def _cmd_measure(args) -> int:
                                       accept_anisotropic=args.accept_anisotropic, model_path=args.model,
                                       threads=args.threads or 1, precision=args.precision, sr_dir=args.sr,
                                       fhir_dir=args.fhir, blank_outside_regions=not args.keep_outside_regions,
-                                      fhir_bundle_type="transaction" if args.fhir_transaction else "collection")
+                                      fhir_bundle_type="transaction" if args.fhir_transaction else "collection",
+                                      scale_points=args.scale_points, scale_distance_cm=args.scale_cm)
     try:
         results, closers = open_runner(todo, opts, workers=args.workers, dask_local=args.dask_local or 0,
                                        scheduler=args.scheduler)
@@ -657,7 +674,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = m.add_mutually_exclusive_group()
     g.add_argument("--pixel-size", type=float, metavar="MM", help="pixel size in mm for every scan")
     g.add_argument("--pixel-size-csv", metavar="CSV",
-                   help="per-file pixel sizes: HC18 CSV (filename, pixel size(mm)) or pixel_size_mm column")
+                   help="per-file pixel sizes: HC18 CSV (filename, pixel size(mm)) or pixel_size_mm column; "
+                        "or, where nobody knows it, scale_points (x1,y1,x2,y2) and scale_distance_cm columns")
+    m.add_argument("--scale-points", metavar="X1,Y1,X2,Y2",
+                   help="set the scale by hand: two points of the picture (pixels, x to the right, y down), "
+                        "e.g. two marks of the screen's depth scale, for the scans without a pixel size; "
+                        "with --scale-cm")
+    m.add_argument("--scale-cm", type=float, metavar="CM", help="the distance between the --scale-points (cm)")
     m.add_argument("--out", metavar="CSV|PARQUET",
                    help="results, one row per scan, written as each finishes (.parquet: needs pyarrow)")
     m.add_argument("--overlay", metavar="DIR", help="write an overlay picture per scan here")

@@ -107,11 +107,33 @@ def draw_overlay(grey: np.ndarray, measurement, with_text: bool = True) -> np.nd
         for key in ("ofd_1", "ofd_2", "bpd_1", "bpd_2"):
             c = tuple(int(round(v * 16)) for v in lm[key])
             cv2.circle(out, c, 4 * 16 * scale, CYAN, -1, cv2.LINE_AA, shift=4)
+    _draw_scale_used(out, m, scale)
     y = 18 * scale
     for text in lines:
         cv2.putText(out, text, (6 * scale, y), font, fs, WHITE, th, cv2.LINE_AA)
         y += step
     return out
+
+
+def _draw_scale_used(out: np.ndarray, m, scale: int) -> None:
+    """Where the pixel size came from, drawn so that it can be checked on the picture (issue 22): a scale
+    set by two points as a line between them with its distance, or the screen's depth-scale marks
+    circled when the screen's scale gave the millimetres."""
+    points = getattr(m, "scale_points", None)
+    if points:
+        (x1, y1), (x2, y2) = ((int(round(x * 16)), int(round(y * 16))) for x, y in points)
+        cv2.line(out, (x1, y1), (x2, y2), YELLOW, 1 * scale, cv2.LINE_AA, shift=4)
+        for c in ((x1, y1), (x2, y2)):
+            cv2.circle(out, c, 5 * 16 * scale, YELLOW, 1 * scale, cv2.LINE_AA, shift=4)
+        cm = getattr(m, "scale_distance_cm", None)
+        if cm is not None:
+            at = (int((x1 + x2) / 32) + 8 * scale, int((y1 + y2) / 32))
+            cv2.putText(out, f"{cm:.1f} cm", at, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, YELLOW, 1 * scale,
+                        cv2.LINE_AA)
+    elif str(getattr(m, "spacing_source", "") or "").startswith("screen:"):
+        for x, y in getattr(m, "screen_marks", None) or []:
+            cv2.circle(out, (int(round(x * 16)), int(round(y * 16))), 4 * 16 * scale, YELLOW, 1, cv2.LINE_AA,
+                       shift=4)
 
 
 def write_overlay(path: str | Path, grey: np.ndarray, measurement) -> Path:

@@ -33,6 +33,8 @@ __all__ = [
     "subject_id_from_filename",
     "parse_number",
     "read_pixel_size_csv",
+    "read_scale_csv",
+    "SCALE_COLUMNS",
     "read_reference_hc",
     "read_ellipses_csv",
     "ellipse_from_row",
@@ -125,11 +127,40 @@ def read_pixel_size_csv(path: str | Path) -> dict[str, float]:
     rows = _read_csv_rows(path)
     keys = list(rows[0])
     col = next((k for k in keys if k.lower().replace(" ", "") in ("pixelsize(mm)", "pixel_size_mm")), None)
-    if "filename" not in keys or col is None:
-        raise DatasetError(f"{path}: needs the columns 'filename' and 'pixel size(mm)' or 'pixel_size_mm'")
+    if "filename" not in keys or (col is None and SCALE_COLUMNS[0] not in keys):
+        raise DatasetError(f"{path}: needs the columns 'filename' and 'pixel size(mm)' or 'pixel_size_mm' (or "
+                           f"'{SCALE_COLUMNS[0]}' with '{SCALE_COLUMNS[1]}')")
     out = {}
     for i, row in enumerate(rows, start=2):
-        out[row["filename"]] = parse_number(row[col], "pixel size", f"{path} line {i}")
+        if (row.get(SCALE_COLUMNS[0]) or "").strip() and not (row.get(col) or "").strip():
+            continue  # this file's scale is set by two points (read_scale_csv)
+        out[row["filename"]] = parse_number(row.get(col), "pixel size", f"{path} line {i}")
+    return out
+
+
+#: Optional columns of a pixel-size CSV: a scale set by two points of the picture ("x1,y1,x2,y2",
+#: pixels) and their distance (cm), for a file whose pixel size nobody knows (issue 22).
+SCALE_COLUMNS = ("scale_points", "scale_distance_cm")
+
+
+def read_scale_csv(path: str | Path) -> dict[str, tuple[str, str]]:
+    """Scales set by two points, by file name, from a pixel-size CSV's :data:`SCALE_COLUMNS`: the points and
+    the distance as written (checked where the picture is known:
+    :func:`fetalhead.measurement.two_point_scale`). A row with both a pixel size and scale points is
+    refused, as on the command line."""
+    path = Path(path)
+    rows = _read_csv_rows(path)
+    if SCALE_COLUMNS[0] not in rows[0]:
+        return {}
+    col = next((k for k in rows[0] if k.lower().replace(" ", "") in ("pixelsize(mm)", "pixel_size_mm")), None)
+    out = {}
+    for i, row in enumerate(rows, start=2):
+        points = (row.get(SCALE_COLUMNS[0]) or "").strip()
+        if not points:
+            continue
+        if col is not None and (row.get(col) or "").strip():
+            raise DatasetError(f"{path} line {i}: give either a pixel size or scale points, not both")
+        out[row["filename"]] = (points, (row.get(SCALE_COLUMNS[1]) or "").strip())
     return out
 
 
