@@ -168,3 +168,16 @@ def test_a_screenshot_skips_the_edges_search(monkeypatch):
     img = render_screen()
     scale = read_screen_scale(img)
     assert check_screen_photo(img, scale) is scale
+
+
+@needs_data
+@pytest.mark.parametrize("maker", sorted(REAL_SCREENS))
+@pytest.mark.parametrize("variant", ["blur", "all", "moire", "jpeg"])
+def test_square_photos_of_real_screens_are_read_within_3_percent_or_refused(maker, variant):
+    """A phone held square, the photo blurred (or all at once): a monospaced text row ("G123 5.0 R15 G66"
+    on the ALOKA screen) once read as a depth scale of alike marks, 1 cm assumed (issue 22)."""
+    rgb, mm = render_dicom_screen(ROOT / REAL_SCREENS[maker])
+    photo, H = make_photo(rgb, 0, "-", variant)
+    s = read_photo(photo)
+    if s.mm_per_px is not None:
+        assert worst_error(s.mm_per_px[0], H, mm, region_box(ROOT / REAL_SCREENS[maker])) <= 0.03, s.reason

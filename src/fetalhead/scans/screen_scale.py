@@ -68,6 +68,12 @@ SPACING_RANGE_PX = (5.0, 500.0)
 #: A mark is at most this big (pixels, its longer side) and this much of a step along the row.
 MAX_MARK_PX = 40
 MAX_MARK_DUTY = 0.45
+#: ... and at most this much when no pattern tells the step's worth (1 cm assumed): a monospaced text row
+#: ("G123 5.0 R15 G66 C6 A2" on pydicom-data's ALOKA screen, glyph pitch 20 px) blurred in a phone photo
+#: reads as alike marks with a duty of 0.40-0.44 (so does EPIQ's caption in the "all" photo variant);
+#: the depth scales of pydicom-data's screens and of the synthetic ones measure 0.04-0.13
+#: (bench/screen_scale.py and bench/screen_photo.py, 2026-12).
+MAX_ASSUMED_MARK_DUTY = 0.25
 #: Dots and ticks fill most of their box (a disc 0.79, a bar 1); letters fill half or less.
 MIN_FILL = 0.6
 #: A mark's colour differs from its surrounding ring by at least this much (Euclidean RGB, 0-255).
@@ -571,6 +577,7 @@ def _judge(cand, idx, ks) -> Row | None:
     tint = colour - colour.mean(axis=1, keepdims=True)
     off_colour = np.linalg.norm(tint - np.median(tint, axis=0), axis=1) > 50
     step_cm, pattern, major, odd = _pattern(ks.astype(int), [area, across_extent], off_colour)
+    max_duty = MAX_MARK_DUTY if pattern is not None else MAX_ASSUMED_MARK_DUTY
     if pattern is None:
         special = odd
         if special.mean() > 0.25:  # odd marks everywhere: not a scale's pattern
@@ -598,7 +605,7 @@ def _judge(cand, idx, ks) -> Row | None:
     pm = perp[minor] - np.median(perp[minor])
     if np.sqrt(np.mean(pm ** 2)) > MAX_LINE_RMS_PX or np.sqrt(np.mean(along_res ** 2)) > max(MAX_LINE_RMS_PX, 0.03 * s):
         return None
-    if np.median(along_extent[minor]) > MAX_MARK_DUTY * s:  # bands of a colour bar, letters of text
+    if np.median(along_extent[minor]) > max_duty * s:  # bands of a colour bar, letters of text
         return None
     # alike minor marks (text is not: its letters differ in size)
     for ext in (along_extent[minor], across_extent[minor]):
