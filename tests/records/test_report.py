@@ -39,8 +39,12 @@ def test_rows_name_the_patient_figures_and_growth(history):
     assert "mm per week" in rows["Growth since the previous visit"]
     assert centile_text(0.2, t) == "below the 1st centile" and centile_text(99.7, t) == "above the 99th centile"
     hi = translations("hi")  # the word "centile" is said in every language (a mean's centile stands alone)
-    assert hi["centile_short"] in centile_text(0.2, hi) and hi["centile_short"] in centile_text(99.7, hi)
-    assert centile_text(42.4, t) == "42 centile"
+    assert "सेंटाइल" in centile_text(0.2, hi) and "सेंटाइल" in centile_text(99.7, hi)
+    assert centile_text(42.4, t) == "42nd centile"
+    assert [centile_text(c, t) for c in (1, 2, 3, 4, 11, 12, 13, 21, 23, 97)] == [
+        "1st centile", "2nd centile", "3rd centile", "4th centile", "11th centile", "12th centile", "13th centile",
+        "21st centile", "23rd centile", "97th centile"]
+    assert centile_text(2.2, hi) == "2वाँ सेंटाइल" and centile_text(2.2, translations("te")) == "2వ సెంటైల్"
 
 
 @pytest.mark.parametrize("lang", ["en", "hi", "te"])

@@ -19,6 +19,7 @@ import json
 from functools import lru_cache
 
 from ..assets import I18N_DIR
+from ..clinical.biometry import HADLOCK_BPD_RANGE_MM, HADLOCK_HC_RANGE_MM, INTERGROWTH_DATING_HC_RANGE_MM
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, PLAUSIBLE_HC_RANGE_MM
 
 __all__ = ["LANGUAGES", "translations", "fill", "mm_text", "review_lines", "note_lines", "arc_line", "FIGURE_LABELS"]
@@ -28,6 +29,10 @@ LANGUAGES = ("en", "hi", "te")
 #: The label (translation key) of each figure that can be left out, as the page's table names it.
 FIGURE_LABELS = {"ga_hc_hadlock_weeks": "ga_hadlock", "ga_hc_intergrowth_weeks": "ga_intergrowth",
                  "ga_bpd_hadlock_weeks": "ga_bpd", "hc_centile": "hc_centile", "hc_zscore": "hc_centile"}
+#: The measure and range (mm) for which each dating formula is valid, named in the note of a figure left out
+#: as ``outside_formula_range`` (the ranges :mod:`fetalhead.clinical.biometry` checks).
+FORMULA_RANGES = {"ga_hc_hadlock_weeks": ("HC", HADLOCK_HC_RANGE_MM), "ga_bpd_hadlock_weeks": ("BPD", HADLOCK_BPD_RANGE_MM),
+                  "ga_hc_intergrowth_weeks": ("HC", INTERGROWTH_DATING_HC_RANGE_MM)}
 #: Which stretches of the outline a flag points to: the causes of doubt (``fetalhead.model.uncertainty``)
 #: that explain it (None: any).
 _FLAG_CAUSES = {"low_quality": None, "skull_not_seen": ("faint_echo",),
@@ -131,5 +136,9 @@ def note_lines(m, t: dict, figures: bool = True) -> list[str]:
         if label in seen:
             continue
         seen.add(label)
-        lines.append(f"{label}: " + fill(t[f"withheld_{code}"], lo=f"{lo:g}", hi=f"{hi:g}"))
+        line = f"{label}: " + fill(t[f"withheld_{code}"], lo=f"{lo:g}", hi=f"{hi:g}")
+        if code == "outside_formula_range" and column in FORMULA_RANGES:  # say the range, not just that there is one
+            what, (a, b) = FORMULA_RANGES[column]
+            line += " (" + fill(t["formula_valid_range"], what=what, lo=f"{round(a, 1):g}", hi=f"{round(b, 1):g}") + ")"
+        lines.append(line)
     return lines

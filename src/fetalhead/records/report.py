@@ -35,11 +35,21 @@ def _model_versions(summary: dict) -> str:
     return ", ".join(sorted({str(m.get("model_version") or "") for m in summary.get("measurements", [])} - {""}))
 
 
+def english_ordinal_suffix(n: int) -> str:
+    """"st", "nd", "rd" or "th" for ``n`` (1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, ...)."""
+    if 11 <= n % 100 <= 13:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+
+
 def centile_text(centile: float, t: dict) -> str:
-    """"23 centile", "below the 1st centile", "above the 99th centile" (never a bare 0 or 100;
-    :func:`centile_band`): the word "centile" always said, as a mean's centile stands alone in the visit."""
+    """"23rd centile", "below the 1st centile", "above the 99th centile" (never a bare 0 or 100;
+    :func:`centile_band`), the ordinal as the language writes it (``centile_nth``: 23rd, 23वाँ, 23వ): the
+    word "centile" always said, as a mean's centile stands alone in the visit."""
     where, n = centile_band(centile)
-    return t[f"centile_{where}_named"] if where != "at" else f"{n} {t['centile_short']}"
+    if where != "at":
+        return t[f"centile_{where}_named"]
+    return fill(t["centile_n_named"], nth=fill(t["centile_nth"], n=n, en_suffix=english_ordinal_suffix(n)))
 
 
 def visit_report_rows(summary: dict, patient: dict, t: dict) -> list[tuple[str, str]]:

@@ -593,8 +593,11 @@ const today = () => new Date(Date.now() - new Date().getTimezoneOffset() * 60000
 const num = (v, nd = 1, unit = "") => (missing(v) ? "—" : `${Number(v).toFixed(nd)}${unit ? " " + unit : ""}`);
 const weeksDays = (w) => (missing(w) ? "—" : `${Math.floor(w + 1e-9)}w ${Math.round((w - Math.floor(w + 1e-9)) * 7)}d`);
 // as the reports write a centile (fetalhead.outputs.display.centile_band): never a bare 0 or 100
+// and its ordinal as the language writes it (fetalhead.records.report.centile_text): 23rd, 23वाँ, 23వ
+const englishSuffix = (n) => (n % 100 >= 11 && n % 100 <= 13 ? "th" : ({ 1: "st", 2: "nd", 3: "rd" })[n % 10] || "th");
+const nthCentile = (n) => fill(tr("centile_n_named"), { nth: fill(tr("centile_nth"), { n, en_suffix: englishSuffix(n) }) });
 const centileText = (c) => (c < 0.5 ? tr("centile_below_named") : c >= 99.5 ? tr("centile_above_named")
-  : `${Math.min(Math.max(Math.round(c), 1), 99)} ${tr("centile_short")}`);
+  : nthCentile(Math.min(Math.max(Math.round(c), 1), 99)));
 const withCentile = (text, c) => (missing(c) || text === "—" ? text : `${text} (${centileText(c)})`);
 
 // an error shown where it was asked: the visit form, under the result's buttons (save, reports, SR, FHIR), or by AC/FL
