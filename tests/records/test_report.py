@@ -112,3 +112,26 @@ def test_saved_measurements_give_their_pixel_size_and_a_status_in_the_reports_la
         assert "0.1347 mm" in hi and "0.2000 mm" in en and "no warning" in en and "to check" in en
         # the charts' GA axis is in the report's language (the formula lines stay English in every language)
         assert hi.count("GA (weeks)") == en.count("GA (weeks)") - 1
+
+
+@pytest.mark.parametrize("chart", ["efw", "hc"])
+def test_a_visits_date_stays_inside_the_chart(chart):
+    """An early visit (22 weeks: the EFW chart's left edge) had its date drawn over the axis's "1000"; a late
+    heavy one over the top edge. Each date now lies inside the plot."""
+    import re
+
+    from fetalhead.records.report import DATE_CHAR_EM, DATE_FONT_PX, efw_chart_svg
+
+    visits = [{"ga_by_dates_weeks": 22.1, "efw_g": 480.0, "mean_hc_mm": 190.0, "exam_date": "2024-01-02"},
+              {"ga_by_dates_weeks": 39.8, "efw_g": 5200.0, "mean_hc_mm": 380.0, "exam_date": "2024-06-30"},
+              {"ga_by_dates_weeks": 30.0, "efw_g": 1500.0, "mean_hc_mm": 280.0, "exam_date": "2024-04-01"}]
+    svg = (efw_chart_svg if chart == "efw" else visit_chart_svg)(visits, translations("en"))
+    x0, y0, w, h = (float(v) for v in re.search(r'<rect x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" height="([\d.]+)"',
+                                                svg).groups())
+    dates = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" font-size="\d+" text-anchor="(\w+)"[^>]*class="visit-date">'
+                       r'([^<]+)</text>', svg)
+    assert len(dates) == 3
+    for x, y, anchor, text in dates:
+        width = len(text) * DATE_FONT_PX * DATE_CHAR_EM
+        left, right = (float(x) - width, float(x)) if anchor == "end" else (float(x), float(x) + width)
+        assert x0 < left and right < x0 + w and y0 + DATE_FONT_PX <= float(y) <= y0 + h, (text, x, y, anchor)

@@ -685,6 +685,16 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(2)
     page.click("#reset")
     assert _wait_until(lambda: _figure(page, "#val-hc") == before)
+    page.click("#save-to-visit")  # the first measurement again: saved once (it would count twice in the mean)
+    t = translations("en")
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_measurement_already_saved']}")
+    assert page.locator("#visit-measurements tr").count() == 2
+    assert page.console_errors == ["Failed to load resource: the server responded with a status of 409 (Conflict)"]
+    page.console_errors.clear()  # the refusal, as the browser logs it: nothing else
+    page.focus("#view")
+    for _ in range(2):
+        page.keyboard.press("Shift+ArrowLeft")
+    assert _wait_until(lambda: _figure(page, "#val-hc") != before)
     page.click("#save-to-visit")
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(3)
     hcs = [float(x) for x in page.eval_on_selector_all("#visit-measurements tr td:nth-child(2)",
@@ -769,9 +779,10 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
 
 def test_an_sr_refused_for_another_patients_dicom_says_why_under_its_button(visit_server, browser, samples_dir,
                                                                            tmp_path):
-    """Review of issues 23/24 in Telugu on a phone: the SR of a DICOM whose patient ID is not the visit's is
-    refused; the reason is given in the page's language right under the SR button (it was "The request could
-    not be processed", at the top of the page, out of sight)."""
+    """Review of issues 23/24 in Telugu on a phone: a DICOM whose patient ID is not the visit's is saved only
+    after "Save anyway" (it was saved without a word), and its SR is refused; the reasons are given in the
+    page's language right under the buttons (it was "The request could not be processed", at the top of the
+    page, out of sight)."""
     from ..dicom_fixtures import region, write_us_dicom
 
     lang = "te"
@@ -787,8 +798,13 @@ def test_an_sr_refused_for_another_patients_dicom_says_why_under_its_button(visi
     page.click("#open-visit")
     sync_api.expect(page.locator("#visit-panel")).to_be_visible()
     _measure(page, dcm)
-    page.click("#save-to-visit")
+    page.click("#save-to-visit")  # the scan names another patient: not saved, the reason, and a way on
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_dicom_of_another_patient']}")
+    sync_api.expect(page.locator("#save-anyway")).to_have_text(t["save_anyway"])
+    assert page.locator("#visit-measurements tr").count() == 0
+    page.click("#save-anyway")  # checked by the sonographer: saved
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
+    assert page.locator("#save-anyway").is_hidden() and page.locator("#save-error").is_hidden()
     page.click("#sr")
     sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_dicom_of_another_patient']}")
     assert page.locator("#error").is_hidden()
@@ -930,6 +946,11 @@ def test_the_scale_set_by_two_taps_measures_in_mm_and_the_report_names_it(server
     _measure(page, samples_dir / "358_HC.png")
     assert page.text_content("#scale-line") == t["scale_none"] and " px " in page.text_content("#val-hc")
     hc_px = page.evaluate("state.figures.hc_px")
+    page.click("#set-scale")
+    sync_api.expect(page.locator("#scale-panel")).to_be_visible()
+    page.keyboard.press("Escape")  # closes it, nothing set, back on the button
+    sync_api.expect(page.locator("#scale-panel")).to_be_hidden()
+    assert page.evaluate("document.activeElement.id") == "set-scale" and page.evaluate("state.picking") is False
     page.click("#set-scale")
     sync_api.expect(page.locator("#scale-panel")).to_be_visible()
     page.locator("#view").scroll_into_view_if_needed()

@@ -327,3 +327,60 @@ def test_two_browsers_saving_to_one_visit_both_land(client):
         t.join()
     assert codes == [201] * 8
     assert client.get(f"/api/v1/visits/{v['id']}").json()["n_measurements"] == 8
+
+
+@pytest.fixture(scope="module")
+def dicom_answer(client, samples_dir, tmp_path_factory):
+    """/measure's answer for an ultrasound DICOM naming patient ID-12345 (its own calibration)."""
+    import cv2
+
+    from ..dicom_fixtures import region, write_us_dicom
+
+    grey = cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE)
+    h, w = grey.shape
+    path = tmp_path_factory.mktemp("dcm") / "head.dcm"
+    write_us_dicom(path, grey, regions=[region(0, 0, w - 1, h - 1, PS / 10)])
+    r = client.post("/api/v1/measure", files={"file": ("head.dcm", path.read_bytes(), "application/dicom")},
+                    data={"include_image": "false"})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_a_dicom_of_another_patient_is_saved_only_when_asked(client, app, dicom_answer):
+    """The scan names ID-12345: saving it to another patient's visit is refused (its answer carries a keyed
+    digest of the ID, never the ID); asked for, it is saved and the audit log says so; the patient's own visit
+    takes it; a hand adjustment keeps the digest."""
+    assert "ID-12345" not in str(dicom_answer) and len(dicom_answer["dicom_patient_key"]) == 32
+    other = new_visit(client, "KGH-OTHER")
+    url = f"/api/v1/visits/{other['id']}/measurements"
+    r = client.post(url, json=dicom_answer)
+    assert r.status_code == 409 and code(r) == "dicom_of_another_patient"
+    assert "ID-12345" not in r.text
+    e = dicom_answer["ellipse"]
+    adjusted = client.post("/api/v1/biometry", json={"ellipse": {**e, "semi_major": e["semi_major"] + 3},
+                                                     "measurement": dicom_answer}).json()
+    assert adjusted["dicom_patient_key"] == dicom_answer["dicom_patient_key"]
+    assert code(client.post(url, json=adjusted)) == "dicom_of_another_patient"
+    r = client.post(url + "?other_patient_id=true", json=dicom_answer)
+    assert r.status_code == 201, r.text
+    actions = [a["action"] for a in app.state.records.audit_rows() if a["visit_id"] == other["id"]]
+    assert "saved_dicom_of_another_patient" in actions
+    own = new_visit(client, "ID-12345")
+    assert client.post(f"/api/v1/visits/{own['id']}/measurements", json=dicom_answer).status_code == 201
+    forged = dict(dicom_answer, dicom_patient_key="0" * 32)  # changed after signing
+    assert code(client.post(f"/api/v1/visits/{own['id']}/measurements", json=forged)) == "measurement_not_issued"
+
+
+def test_the_same_measurement_is_saved_once(client):
+    """A second save of the same measurement (a double tap, a page reloaded) would count twice in the visit's
+    means: refused, naming the one saved; another measurement of the same scan is saved."""
+    v = new_visit(client, "P-DUP")
+    url = f"/api/v1/visits/{v['id']}/measurements"
+    m = biometry(client)
+    first = client.post(url, json=m)
+    assert first.status_code == 201
+    r = client.post(url, json=m)
+    assert r.status_code == 409 and code(r) == "measurement_already_saved"
+    assert f"measurement {first.json()['saved_measurement_id']}" in r.json()["error"]["message"]
+    assert client.post(url, json=biometry(client, semi_major=151.0)).status_code == 201
+    assert client.get(f"/api/v1/visits/{v['id']}").json()["n_measurements"] == 2

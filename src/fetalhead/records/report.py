@@ -157,6 +157,25 @@ def _efw_points(history: list[dict]) -> list[tuple[float, float, str]]:
             if v.get("ga_by_dates_weeks") is not None and v.get("efw_g") and lo <= v["ga_by_dates_weeks"] <= hi]
 
 
+#: A visit's date label on a chart: font size (px) and the width of one of its characters (digits and dashes of
+#: a sans-serif font are about 0.6 em), to keep the label inside the plot.
+DATE_FONT_PX, DATE_CHAR_EM = 9, 0.6
+
+
+def _visit_mark(x: float, y: float, date: str, plot: tuple[float, float, float, float]) -> str:
+    """A visit's point with its date beside it, on the side where the date stays inside the plot ``plot``
+    = (x0, y0, x1, y1): left of the point, or right of it near the chart's left edge (where it covered the
+    axis's figures), below it near the top."""
+    x0, y0, x1, _ = plot
+    width = len(date) * DATE_FONT_PX * DATE_CHAR_EM
+    left = x - 6 - width >= x0 + 2 or x + 6 + width > x1
+    tx, anchor = (x - 6, "end") if left else (x + 6, "start")
+    ty = y - 7 if y - 7 - DATE_FONT_PX >= y0 else y + 7 + DATE_FONT_PX
+    return (f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="#d62728" class="visit-point"/>'
+            f'<text x="{tx:.1f}" y="{ty:.1f}" font-size="{DATE_FONT_PX}" text-anchor="{anchor}" fill="#d62728" '
+            f'class="visit-date">{html.escape(date)}</text>')
+
+
 def efw_chart_svg(history: list[dict], t: dict, width=440, height=300) -> str:
     """The INTERGROWTH-21st EFW chart (3rd-97th centiles, 22-40 weeks) with each visit's EFW, dated."""
     from ..outputs.report import CENTILE_DASH, CENTILES
@@ -191,8 +210,7 @@ def efw_chart_svg(history: list[dict], t: dict, width=440, height=300) -> str:
                  f'transform="rotate(-90 12 {(y0 + y1) / 2})">EFW (g)</text>')
     for ga, g, date in _efw_points(history):
         x, y = px(ga, g)
-        parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="#d62728" class="visit-point"/>'
-                     f'<text x="{x - 6:.1f}" y="{y - 7:.1f}" font-size="9" text-anchor="end" fill="#d62728">{e(date)}</text>')
+        parts.append(_visit_mark(x, y, date, (x0, y0, x1, y1)))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -207,9 +225,7 @@ def visit_chart_svg(history: list[dict], t: dict, width=440, height=300) -> str:
         if wmin <= ga <= wmax:
             x = x0 + (ga - wmin) / (wmax - wmin) * (x1 - x0)
             y = y1 - (min(max(hc, hmin), hmax) - hmin) / (hmax - hmin) * (y1 - y0)
-            marks.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="#d62728" class="visit-point"/>'
-                         f'<text x="{x - 6:.1f}" y="{y - 7:.1f}" font-size="9" text-anchor="end" '
-                         f'fill="#d62728">{html.escape(date)}</text>')
+            marks.append(_visit_mark(x, y, date, (x0, y0, x1, y1)))
     return svg.replace("</svg>", "".join(marks) + "</svg>")
 
 

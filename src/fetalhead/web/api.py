@@ -34,7 +34,7 @@ from ..outputs.results import ellipse_json
 from ..outputs.report import LANGUAGES, display_values, growth_chart_svg, growth_curves, report_html, report_pdf, translations
 from .._version import SOFTWARE_NAME
 from .serving import CLIENT_GONE, ClientGone
-from .signing import new_key, sign, verify
+from .signing import new_key, patient_key, sign, verify
 
 __all__ = ["router", "ApiError", "get_model", "get_settings", "get_client_gone", "Settings", "content_disposition",
            "safe_name", "dicom_hand_off"]
@@ -190,11 +190,15 @@ def _check_lang(lang: str) -> None:
         raise ApiError(400, "unknown_language", f"lang must be one of {', '.join(LANGUAGES)}")
 
 
-def _answer(m: Measurement, lang: str, settings: Settings) -> dict:
+def _answer(m: Measurement, lang: str, settings: Settings, dicom_patient_key: str | None = None) -> dict:
     """A measurement's JSON form, signed by this server (``signature``, see :mod:`fetalhead.web.signing`),
-    with ``display``: its figures written out in ``lang`` (as the report writes them)."""
+    with ``display``: its figures written out in ``lang`` (as the report writes them), and, for a DICOM
+    that names a patient, ``dicom_patient_key`` (:func:`fetalhead.web.signing.patient_key`: a visit checks
+    the patient without the answer showing the ID)."""
     out = m.to_dict()
     out["software"] = SOFTWARE_NAME  # what measured: the software and (model_version) its model
+    if dicom_patient_key:
+        out["dicom_patient_key"] = dicom_patient_key
     out["signature"] = sign(out, settings.signing_key)
     out["display"] = display_values(m, translations(lang))
     return out
@@ -254,11 +258,18 @@ def measure_endpoint(file: UploadFile = File(..., description="PNG, JPEG, BMP, T
         else:
             m = measure_scan(scan, pixel_size_mm, ga_weeks=ga_weeks, model=model, spacing_source=PAGE_SPACING_SOURCE,
                              chart=chart, **scale)
-        out = _answer(m, lang, settings)
+        out = _answer(m, lang, settings, _dicom_patient_key(scan, settings))
         if include_image:  # a plain 8-bit grey PNG upload is the image measured: sent back as it came
             plain = scan.kind == "png" and scan.frame == 0 and is_plain_grey8_png(data)
             out["image_png_base64"] = base64.b64encode(data).decode() if plain else _png_base64(scan.image)
     return out
+
+
+def _dicom_patient_key(scan, settings: Settings) -> str | None:
+    """The keyed digest of the patient ID a DICOM scan names (None: not a DICOM, or no ID)."""
+    header = getattr(scan.dicom, "header", None)
+    pid = str(header.get("PatientID", "") or "").strip() if header is not None else ""
+    return patient_key(pid, settings.signing_key) if pid else None
 
 
 def _check_scale(points, distance_cm, pixel_size_mm, scan) -> None:
@@ -346,7 +357,8 @@ def _biometry(body: BiometryIn, settings: Settings) -> dict:
             raise ApiError(400, "invalid_measurement", "the measurement has no ellipse to adjust (it failed)")
         try:
             chart = m.chart if body.chart is None else body.chart
-            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks, chart=chart), body.lang, settings)
+            return _answer(m.with_ellipse(e, ga_weeks=body.ga_weeks, chart=chart), body.lang, settings,
+                           body.measurement.get("dicom_patient_key"))  # signed: kept as issued
         except (LimitError, ValueError) as exc:
             raise ApiError(400, "invalid_request", str(exc)) from None
     try:

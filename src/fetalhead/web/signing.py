@@ -17,7 +17,7 @@ import json
 import math
 import secrets
 
-__all__ = ["new_key", "canonical", "sign", "verify", "UNSIGNED_FIELDS", "KEY_BYTES"]
+__all__ = ["new_key", "canonical", "sign", "verify", "patient_key", "UNSIGNED_FIELDS", "KEY_BYTES"]
 
 #: Key length (bytes): the HMAC-SHA256 block is 64 bytes; 32 random bytes give 256-bit security.
 KEY_BYTES = 32
@@ -66,3 +66,10 @@ def verify(measurement, key: bytes) -> bool:
     except (ValueError, TypeError, RecursionError):
         return False
     return hmac.compare_digest(expected, measurement["signature"])
+
+
+def patient_key(patient_id: str, key: bytes) -> str:
+    """A keyed digest of a patient ID (HMAC-SHA256 under this server's key, 128 bits in hex): what a
+    measurement of a DICOM carries instead of the ID itself, so that a visit can tell whether the scan
+    names its patient without the answer showing the ID (the ID stripped of surrounding spaces)."""
+    return hmac.new(key, b"patient-id\x00" + str(patient_id).strip().encode("utf-8"), hashlib.sha256).hexdigest()[:32]

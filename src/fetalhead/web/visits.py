@@ -39,6 +39,7 @@ from ..records.visit import visit_dating, visit_summary
 from .api import (ApiError, Settings, _load, _measurement_from, content_disposition, dicom_hand_off, get_client_gone,
                   get_limiter, get_model, get_settings, read_upload)
 from .serving import LOGIN_USER_KEY
+from .signing import canonical, patient_key
 
 __all__ = ["router", "get_records", "PATIENT_ID_PATTERN"]
 
@@ -186,17 +187,38 @@ def get_visit(visit_id: int, patient_id: str | None = Query(None, description="r
     return _summary(records, _visit(records, visit_id, patient_id), efw_method)
 
 
+#: Fields of a saved measurement that are not its content: two saves of the same content are one measurement
+#: even when the server restarted between them (a new key, so a new signature and patient key).
+_NOT_CONTENT = ("dicom_patient_key", "image_png_base64", "display", "signature")
+
+
 @router.post("/visits/{visit_id}/measurements", status_code=201)
 def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(None),
+                     other_patient_id: bool = Query(False, description="save it although the scan's DICOM names "
+                                                                       "another patient ID than the visit's"),
                      records: Records = Depends(get_records), settings: Settings = Depends(get_settings),
                      user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
     """Keep a measurement with the visit: the JSON ``/measure`` or ``/biometry`` answered (this server's
-    signature checked), with its picture (``image_png_base64``) when it has one."""
+    signature checked), with its picture (``image_png_base64``) when it has one. Refused (409) when its
+    DICOM names another patient ID than the visit's (``dicom_of_another_patient``; ``other_patient_id=true``
+    saves it anyway, and the audit log says so) and when the same measurement is saved to the visit already
+    (``measurement_already_saved``: it would count twice in the visit's means)."""
     visit = _visit(records, visit_id, patient_id)
     m = _measurement_from(body, "saved", settings)
     if m.head_circumference_mm is None:  # in pixels (no pixel size) or nothing measured: nothing for the file
         raise ApiError(422, "measurement_not_in_mm", "only a measurement in mm can be saved to a visit: set the scale "
                                                      "(or type the pixel size), measure, then save")
+    scan_patient = body.get("dicom_patient_key")
+    other = bool(scan_patient) and scan_patient != patient_key(visit["patient_id"], settings.signing_key)
+    if other and not other_patient_id:
+        raise ApiError(409, "dicom_of_another_patient",
+                       "the scan's DICOM names another patient ID than this visit's: check that the scan is this "
+                       "patient's, or open the visit of the patient it names (other_patient_id=true saves it anyway)")
+    content = canonical({k: v for k, v in body.items() if k not in _NOT_CONTENT})
+    for row in records.measurements(visit["id"]):
+        if canonical({k: v for k, v in row["measurement"].items() if k not in _NOT_CONTENT}) == content:
+            raise ApiError(409, "measurement_already_saved",
+                           f"this measurement is saved to the visit already (measurement {row['id']})")
     picture = None
     if body.get("image_png_base64"):
         try:
@@ -210,6 +232,9 @@ def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(N
                                         picture_png=picture, user=user)
     except RecordError as exc:
         raise _record_error(exc) from None
+    if other:
+        records.audit(user, "saved_dicom_of_another_patient", visit["patient_id"], visit["id"],
+                      f"measurement {saved['id']}: the DICOM names another patient ID, saved as asked")
     if visit.get("lmp") is None and visit.get("ga_by_dates_weeks") is None and m.ga_by_dates_weeks is not None:
         # the GA by dates typed for this measurement dates the visit that had none (its centiles, its report)
         try:

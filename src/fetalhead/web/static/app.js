@@ -433,6 +433,7 @@ function clearResult() {
   state.result = state.figures = state.ellipse = state.original = state.image = state.png = null;
   $("save-note").textContent = "";
   saveError("");
+  $("save-anyway").hidden = true;
   $("result").hidden = true;
   $("loop").hidden = true;
   $("announce").textContent = "";
@@ -715,7 +716,10 @@ function isSaved(f) {
   return Boolean(s && f && f.signature && state.visit && s.visitId === state.visit.id && s.figures.signature === f.signature);
 }
 
-async function saveToVisit() {
+// anyway: the scan's DICOM names another patient than the visit's and the user has checked it (the server
+// refused it first with dicom_of_another_patient; saving anyway is written in the audit log)
+async function saveToVisit(anyway = false) {
+  $("save-anyway").hidden = true;
   if (!state.figures) return;
   if (!state.visit) {  // no visit open yet: the form to open one
     $("visit-form").open = true;
@@ -726,9 +730,17 @@ async function saveToVisit() {
   const body = { ...state.figures };
   if (state.png) body.image_png_base64 = state.png;
   $("save-note").textContent = "";
-  const v = await visitFetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`,
-    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) }, saveError);
-  if (!v) return;
+  const r = await fetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`
+    + (anyway ? "&other_patient_id=true" : ""),
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  if (!r.ok) {
+    const j = await r.clone().json().catch(() => null);
+    saveError(await errorText(r));
+    if (j && j.error && j.error.code === "dicom_of_another_patient") $("save-anyway").hidden = false;
+    return;
+  }
+  saveError("");
+  const v = await r.json();
   state.saved = { visitId: v.id, measurementId: v.saved_measurement_id, figures: state.figures };
   $("save-to-visit").disabled = true;  // saved: a second tap would only repeat the same row
   showVisit(v);
@@ -903,6 +915,13 @@ window.addEventListener("DOMContentLoaded", async () => {
   });
   $("set-scale").addEventListener("click", () => showScalePanel(!state.picking));
   $("scale-cancel").addEventListener("click", () => showScalePanel(false));
+  // Escape closes "Set the scale" from anywhere on the page (nothing applied), back to the button that opened it
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape" || !state.picking) return;
+    ev.preventDefault();
+    showScalePanel(false);
+    $("set-scale").focus();
+  });
   $("scale-undo").addEventListener("click", () => { state.pickPoints.pop(); updateScaleCount(); draw(); });
   $("scale-clear").addEventListener("click", () => { state.pickPoints = []; updateScaleCount(); draw(); });
   $("scale-apply").addEventListener("click", applyScale);
@@ -920,7 +939,8 @@ window.addEventListener("DOMContentLoaded", async () => {
   }));
   onEnter(["patient-id", "patient-name", "patient-age", "sonographer"], openVisit);
   onEnter(["ac-mm", "fl-mm"], saveBiometry);
-  $("save-to-visit").addEventListener("click", saveToVisit);
+  $("save-to-visit").addEventListener("click", () => saveToVisit(false));
+  $("save-anyway").addEventListener("click", () => saveToVisit(true));
   $("save-biometry").addEventListener("click", saveBiometry);
   $("visit-pdf").addEventListener("click", downloadVisitReport);
   const c = $("view");
