@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import math
 import re
 import shutil
 import threading
@@ -932,6 +933,49 @@ def test_the_screens_marks_are_circled_apart_on_a_phone(server, browser, samples
     gap = min(np.hypot(*(a - b)) for i, a in enumerate(marks) for b in marks[i + 1:])
     radius = page.evaluate("markRadius(state.figures.screen_marks, document.getElementById('view'))")
     assert 3 <= radius and 2 * radius < gap, (radius, gap)
+    assert page.console_errors == []
+    page.close()
+
+
+def test_a_scale_point_is_set_precisely_under_a_magnifier(server, browser, samples_dir):
+    """Review of issue 22: a finger covers the mark it sets, and a point grabbed off its centre jumped under
+    the pointer. While a point is set or moved a magnifier shows the picture around it, away from the
+    pointer, and goes when the pointer lifts; a point grabbed 6 px off its centre moves by the pointer's
+    motion, not to the pointer."""
+    page = _open(browser, server)
+    _measure(page, samples_dir / "358_HC.png")
+    page.click("#set-scale")
+    sync_api.expect(page.locator("#scale-panel")).to_be_visible()
+    page.locator("#view").scroll_into_view_if_needed()
+    box = page.locator("#view").bounding_box()
+
+    def at(x, y):  # image point (x, y) of the 800 x 540 scan, on the page
+        return box["x"] + x * box["width"] / 800, box["y"] + y * box["height"] / 540
+
+    page.mouse.move(*at(200, 300))
+    page.mouse.down()
+    loupe = page.evaluate("state.loupe")
+    assert loupe and loupe["r"] > 20 and math.hypot(loupe["x"] - 200, loupe["y"] - 300) >= 2 * loupe["r"]
+    # the magnifier's centre shows the picture's pixel under the point (3 x, nearest pixel)
+    same = page.evaluate("""([lx, ly]) => {
+        const c = document.getElementById('view'), g = c.getContext('2d');
+        const o = document.createElement('canvas'); o.width = c.width; o.height = c.height;
+        const og = o.getContext('2d'); og.drawImage(state.image, 0, 0);
+        const near = Array.from(og.getImageData(199, 299, 3, 3).data).filter((_, i) => i % 4 === 0);
+        const centre = g.getImageData(Math.round(lx), Math.round(ly), 1, 1).data[0];
+        return near.includes(centre);
+    }""", [loupe["x"], loupe["y"]])
+    assert same
+    page.mouse.up()
+    assert page.evaluate("state.loupe") is None
+    assert np.allclose(page.evaluate("state.pickPoints"), [[200, 300]], atol=0.01)
+    page.mouse.move(*at(206, 300))  # grabbed 6 px right of its centre ...
+    page.mouse.down()
+    page.mouse.move(*at(206, 320), steps=4)  # ... and moved 20 px down
+    page.mouse.up()
+    (x, y), = page.evaluate("state.pickPoints")
+    assert x == pytest.approx(200, abs=0.6) and y == pytest.approx(320, abs=0.6)
+    page.keyboard.press("Escape")
     assert page.console_errors == []
     page.close()
 

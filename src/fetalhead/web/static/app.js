@@ -26,6 +26,8 @@ const state = {
   picking: false,   // "Set the scale" is open: taps on the picture set its two points
   pickPoints: [],   // the points set so far (image pixels)
   pickDrag: null,   // the index of the point being moved
+  pickOffset: [0, 0],  // the moved point's offset from the pointer (it does not jump under the finger)
+  loupe: null,      // where the magnifier is drawn while a point is set or moved: {x, y, r} (image pixels)
 };
 
 const tr = (key) => (state.t[key] !== undefined ? state.t[key] : key);
@@ -209,11 +211,34 @@ function drawScale(g, c) {
     g.font = `${Math.round(r * 1.6)}px sans-serif`;
     g.fillText(String(i + 1), x + r * 1.2, y - r * 1.2);
   });
+  state.loupe = state.picking && state.pickDrag !== null && pts[state.pickDrag] ? drawLoupe(g, c, pts[state.pickDrag]) : null;
   if (!state.picking && pts.length === 2 && f && !missing(f.scale_distance_cm)) {
     g.font = `${Math.round(r * 1.6)}px sans-serif`;
     g.fillText(`${Number(f.scale_distance_cm).toFixed(1)} cm`, (pts[0][0] + pts[1][0]) / 2 + r, (pts[0][1] + pts[1][1]) / 2);
   }
   g.restore();
+}
+
+// A magnifier while a point of the scale is set or moved: the picture around the point, LOUPE_ZOOM times larger,
+// in a circle away from the finger (above the point, or below it near the top), with a crosshair on the point:
+// a finger covers the mark it sets, and on a phone one screen pixel is two or three of the picture's.
+const LOUPE_ZOOM = 3, LOUPE_RADIUS_CSS = 48;
+function drawLoupe(g, c, [x, y]) {
+  const k = c.width / c.getBoundingClientRect().width, r = LOUPE_RADIUS_CSS * k, src = r / LOUPE_ZOOM;
+  const lx = Math.min(Math.max(x, r), c.width - r);
+  const ly = y - 2.2 * r - r >= 0 ? y - 2.2 * r : Math.min(y + 2.2 * r, c.height - r);
+  g.save();
+  g.beginPath(); g.arc(lx, ly, r, 0, 2 * Math.PI); g.clip();
+  g.fillStyle = "#000"; g.fillRect(lx - r, ly - r, 2 * r, 2 * r);
+  g.imageSmoothingEnabled = false;  // the picture's own pixels, to set a point on a mark's centre
+  g.drawImage(state.image, x - src, y - src, 2 * src, 2 * src, lx - r, ly - r, 2 * r, 2 * r);
+  g.strokeStyle = "#ff8c00"; g.lineWidth = Math.max(1, k);
+  g.beginPath(); g.moveTo(lx - r, ly); g.lineTo(lx - 0.15 * r, ly); g.moveTo(lx + 0.15 * r, ly); g.lineTo(lx + r, ly);
+  g.moveTo(lx, ly - r); g.lineTo(lx, ly - 0.15 * r); g.moveTo(lx, ly + 0.15 * r); g.lineTo(lx, ly + r); g.stroke();
+  g.restore();
+  g.save(); g.strokeStyle = "#ffffff"; g.lineWidth = 2 * Math.max(1, k);
+  g.beginPath(); g.arc(lx, ly, r, 0, 2 * Math.PI); g.stroke(); g.restore();
+  return { x: lx, y: ly, r };
 }
 
 // ---------- "Set the scale": two points on the picture and their distance (the server decides the scale) ----------
@@ -253,7 +278,8 @@ function pickPoint(ev) {  // a tap or click sets a point; near a point already s
   const near = pts.findIndex((p) => Math.hypot(p[0] - x, p[1] - y) < tol);
   const clamp = (v, hi) => Math.min(Math.max(v, 0), hi);
   const p = [clamp(x, c.width), clamp(y, c.height)];
-  if (near >= 0) state.pickDrag = near;
+  state.pickOffset = [0, 0];
+  if (near >= 0) { state.pickDrag = near; state.pickOffset = [pts[near][0] - x, pts[near][1] - y]; }
   else if (pts.length < 2) { pts.push(p); state.pickDrag = pts.length - 1; }
   else {  // a third tap: the nearer point moves there
     const k = Math.hypot(pts[0][0] - x, pts[0][1] - y) <= Math.hypot(pts[1][0] - x, pts[1][1] - y) ? 0 : 1;
@@ -844,8 +870,8 @@ function onDown(ev) {
 }
 function onMove(ev) {
   if (state.picking && state.pickDrag !== null) {
-    const c = $("view"), [x, y] = toImage(ev);
-    state.pickPoints[state.pickDrag] = [Math.min(Math.max(x, 0), c.width), Math.min(Math.max(y, 0), c.height)];
+    const c = $("view"), [x, y] = toImage(ev), [dx, dy] = state.pickOffset;
+    state.pickPoints[state.pickDrag] = [Math.min(Math.max(x + dx, 0), c.width), Math.min(Math.max(y + dy, 0), c.height)];
     draw();
     return;
   }
@@ -853,7 +879,11 @@ function onMove(ev) {
   const [x, y] = toImage(ev), d = state.drag;
   applyHandle(d.kind, x + d.dx, y + d.dy);
 }
-function onUp() { state.drag = null; state.pickDrag = null; }
+function onUp() {
+  const wasPicking = state.pickDrag !== null;
+  state.drag = null; state.pickDrag = null;
+  if (wasPicking) draw();  // the magnifier goes with the finger
+}
 const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
 function onKey(ev) {
   if (state.picking) { pickKey(ev); return; }
