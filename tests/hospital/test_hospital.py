@@ -344,7 +344,10 @@ def test_a_visit_gives_its_saved_measurements_sr_and_fhir(us_dicom, samples_dir,
     r = client.post(f"{url}/sr", files={"file": ("other.dcm", other.read_bytes())})
     assert r.status_code == 409 and r.json()["error"]["code"] == "measurement_of_another_scan"
     v2 = client.post("/api/v1/patients/P-OTHER/visits", json={"date": "2026-11-28"}).json()
-    m2 = client.post(f"/api/v1/visits/{v2['id']}/measurements", json=measured_json).json()["saved_measurement_id"]
+    assert client.post(f"/api/v1/visits/{v2['id']}/measurements", json=measured_json).json()["error"]["code"] == \
+        "dicom_of_another_patient"  # saved only when asked, and its SR made only when asked again
+    m2 = client.post(f"/api/v1/visits/{v2['id']}/measurements?other_patient_id=true",
+                     json=measured_json).json()["saved_measurement_id"]
     r = client.post(f"/api/v1/visits/{v2['id']}/measurements/{m2}/sr", files={"file": ("us.dcm", data)})
     assert r.status_code == 409 and r.json()["error"]["code"] == "dicom_of_another_patient"
     r = client.post(f"/api/v1/visits/{v2['id']}/measurements/{m2}/sr", files={"file": ("us.dcm", data)},
