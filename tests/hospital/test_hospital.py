@@ -852,7 +852,7 @@ def test_a_really_full_disk_refuses_stores_and_leaves_no_partial_file(us_dicom, 
     node = DicomNode(work, port=port, model=model, min_free_bytes=0, retry_base_s=30).start()
     try:
         reports = []
-        for i in range(3):
+        for i in range(4):
             ds = pydicom.dcmread(us_dicom)
             ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.3.{i + 1}"
             ds.save_as(tmp_path / f"{i}.dcm")
@@ -860,7 +860,9 @@ def test_a_really_full_disk_refuses_stores_and_leaves_no_partial_file(us_dicom, 
             subprocess.run([DCMSEND, "-aet", "SCANNER", "-aec", "FETALHEAD", "+crf", str(report), "127.0.0.1",
                             str(port), str(tmp_path / f"{i}.dcm")], capture_output=True, text=True, timeout=60)
             reports.append(report.read_text().lower())
-        assert "0xa700" not in reports[0] and "0xa700" in reports[-1]
+        # which later store meets the full disk depends on when the worker's SR attempt holds its partial file
+        # (it was the third in quiet runs, once the fourth in a busy full run): one of them must be refused
+        assert "0xa700" not in reports[0] and any("0xa700" in r for r in reports[1:])
         time.sleep(1.5)  # the worker tried to write the first one's SR and capture (1.3 MB: no room)
         assert not list(work.rglob("*.part")) and not list(work.rglob("*.tmp"))
         log = (work / "node.log").read_text()
