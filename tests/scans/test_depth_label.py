@@ -89,12 +89,15 @@ def test_the_cx50_depth_label_is_read_and_agrees(variant):
 @needs_data
 @pytest.mark.parametrize("maker", sorted(REAL_SCREENS))
 def test_real_screens_labels_are_right_or_none(maker):
-    # what they show: EPIQ 7C "16cm" (its bold "1" and "6" are not Hershey's: unread), CX50 "11cm",
-    # SonoSite "19" (no unit: not a label), ALOKA none; calipers' "3.3 cm" and "1.06 cm" are no depth
+    # what they show: EPIQ 7C "16cm" (bold sans: read with the Noto Sans templates; Hershey's alone left it
+    # unread), CX50 "11cm", SonoSite "19" (no unit: not a label), ALOKA none; calipers' "3.3 cm" and "1.06 cm"
+    # are no depth
     rgb, truth = render_dicom_screen(ROOT / REAL_SCREENS[maker])
     s = read_screen_scale(rgb)
     assert s.mm_per_px is not None
-    assert s.label in {"Philips CX50": {"11cm"}, "Philips EPIQ 7C": {None, "16cm"}}.get(maker, {None})
+    assert s.label == {"Philips CX50": "11cm", "Philips EPIQ 7C": "16cm"}.get(maker)
+    if s.label:
+        assert f"depth label {s.label} fits" in s.reason
 
 
 def test_glyph_reader_marks_what_it_cannot_read():
@@ -107,3 +110,52 @@ def test_glyph_reader_marks_what_it_cannot_read():
 def test_bad_input_is_a_clear_error():
     with pytest.raises(ValueError, match="uint8"):
         read_depth_labels(np.zeros((10, 10), np.float32))
+
+
+def test_the_tail_of_a_number_is_no_label():
+    """A "7.5cm" whose thin "7" broke up read "5cm": a word with a glyph a letter gap left of it is a tail."""
+    assert read_depth_labels(text_picture([".5cm"])) == []
+    assert [d.text for d in read_depth_labels(text_picture(["7.5cm"]))] == ["7.5cm"]
+
+
+@pytest.mark.parametrize("size", [12, 16, 20, 26, 32])
+def test_labels_in_a_sans_font_without_templates_are_right_or_not_read(size):
+    """Pillow's own Aileron, a sans font the reader has no template of: a label read is the one written (before
+    the Noto Sans templates and the margin rule, "16cm" read "15cm", "18cm", "10cm" and "6cm" read "8cm";
+    bench/depth_labels.py: 12.6 % of 540 labels in 9 fonts read wrong, now none)."""
+    pil = pytest.importorskip("PIL")
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    if not isinstance(font, ImageFont.FreeTypeFont):
+        pytest.skip(f"Pillow {pil.__version__} has no scalable default font")
+    read = 0
+    for text in ("16cm", "4.0cm", "12 cm", "9cm", "18cm", "7.5cm", "6cm", "3.5cm"):
+        img = Image.new("L", (400, 100), 0)
+        ImageDraw.Draw(img).text((20, 20), text, fill=230, font=font)
+        labels = [d.text for d in read_depth_labels(np.asarray(img))]
+        assert labels in ([], [text.replace(" ", "")]), (text, labels)
+        read += bool(labels)
+    assert read >= 4  # most are read
+
+
+def test_the_shipped_sans_templates_are_what_the_tool_makes():
+    pytest.importorskip("PIL")
+    import importlib.util
+    from pathlib import Path
+
+    from fetalhead.scans.depth_label import SANS_GLYPHS
+
+    tool = Path(__file__).resolve().parents[2] / "tools" / "glyph_templates.py"
+    spec = importlib.util.spec_from_file_location("glyph_templates", tool)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    made = mod.glyph_crops()
+    from fetalhead.scans.depth_label import _normalise
+
+    with np.load(SANS_GLYPHS) as shipped:
+        assert sorted(shipped.files) == sorted(made) and len(made) == 24
+        for key in made:  # the same glyphs (another FreeType build may move an edge pixel)
+            a, b = shipped[key].astype(bool), made[key].astype(bool)
+            assert abs(a.shape[0] - b.shape[0]) <= 1 and abs(a.shape[1] - b.shape[1]) <= 1, key
+            assert float(_normalise(a) @ _normalise(b)) >= 0.97, key

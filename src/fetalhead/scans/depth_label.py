@@ -3,9 +3,12 @@
 Why a template matcher and not an OCR engine: the label is a handful of glyphs (the digits, a decimal
 point, "c" and "m") in a plain sans font drawn bright on the dark screen, and it is only ever a
 cross-check of the depth scale's marks (:func:`fetalhead.scans.screen_scale.read_screen_scale`), never
-the source of a pixel size. Templates rendered from OpenCV's own Hershey fonts (already a dependency)
-read the real scanner screens of the pydicom-data files; an OCR engine (Tesseract, a neural reader)
-would add a system package or hundreds of MB to the default install for no better cross-check.
+the source of a pixel size. Templates rendered from OpenCV's own Hershey fonts (already a dependency),
+and the same glyphs of the shipped Noto Sans, regular and bold (7 KB, ``assets/glyphs``, made by
+``tools/glyph_templates.py``: scanners' bold sans labels, the Philips EPIQ 7C's "16cm", resemble no
+Hershey font), read the real scanner screens of the pydicom-data files; an OCR engine (Tesseract, a
+neural reader) would add a system package or hundreds of MB to the default install for no better
+cross-check.
 
 How (numpy and OpenCV only):
 
@@ -23,6 +26,7 @@ How (numpy and OpenCV only):
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import threading
 from dataclasses import dataclass
 
@@ -45,6 +49,9 @@ MAX_ADVANCE = 1.05
 MAX_SPACE = 1.2
 #: A glyph is read when its best template's normalised correlation reaches this (0-1).
 MIN_MATCH = 0.6
+#: ... and beats every other character by at least this much: a "6" of a font no template has (Pillow's
+#: Aileron) scored 0.67 as "5" against 0.62 as "8"; below the margin it is not read (no label, never a guess).
+MIN_MARGIN = 0.05
 #: Templates and glyphs are compared at this size (width, height, pixels).
 TEMPLATE_SIZE = (12, 16)
 #: Depths a scanner shows (cm): 1 cm (a small parts probe) to 40 cm.
@@ -55,6 +62,9 @@ FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_COM
          cv2.FONT_HERSHEY_PLAIN)
 DIGITS = "0123456789"
 LOWER = "cm"
+#: Sans-serif glyphs ("<char>_<weight>": binary crops of Noto Sans, SIL Open Font License) made by
+#: ``tools/glyph_templates.py``.
+SANS_GLYPHS = Path(__file__).resolve().parents[1] / "assets" / "glyphs" / "noto_sans_glyphs.npz"
 
 
 @dataclass
@@ -88,9 +98,14 @@ def _normalise(mask: np.ndarray) -> np.ndarray:
 
 
 def _templates() -> dict[str, list[tuple[np.ndarray, float]]]:
-    """Each glyph of "0-9cm" rendered in every Hershey font at five weights: (normalised image, aspect)."""
+    """Each glyph of "0-9cm" rendered in every Hershey font at five weights, and as Noto Sans draws it
+    (regular and bold, :data:`SANS_GLYPHS`): (normalised image, aspect)."""
     with _LOCK:
         if not _TEMPLATES:
+            sans_crops = {}
+            if SANS_GLYPHS.exists():
+                with np.load(SANS_GLYPHS) as sans:
+                    sans_crops = {k: sans[k].astype(bool) for k in sans.files}
             for ch in DIGITS + LOWER:
                 out = []
                 for font in FONTS:
@@ -101,21 +116,26 @@ def _templates() -> dict[str, list[tuple[np.ndarray, float]]]:
                         ys, xs = np.nonzero(img >= TEXT_LEVEL)
                         crop = img[ys.min():ys.max() + 1, xs.min():xs.max() + 1] >= TEXT_LEVEL
                         out.append((_normalise(crop), crop.shape[1] / crop.shape[0]))
+                for key in sorted(k for k in sans_crops if k.split("_")[0] == ch):
+                    crop = sans_crops[key]
+                    out.append((_normalise(crop), crop.shape[1] / crop.shape[0]))
                 _TEMPLATES[ch] = out
     return _TEMPLATES
 
 
 def _classify(mask: np.ndarray, choices: str) -> tuple[str, float]:
-    """The best of ``choices`` for a glyph's own pixels (bool array): (character, score)."""
+    """The best of ``choices`` for a glyph's own pixels (bool array): (character, score); the character is
+    "?" when another one scores within :data:`MIN_MARGIN` of it."""
     g = _normalise(mask)
     aspect = max(mask.shape[1] / mask.shape[0], 0.05)
-    best, score = "?", -1.0
+    scores = []
     for ch in choices:
         mat, asp = _stacked()[ch]
-        s = mat @ g - 0.25 * np.abs(np.log(aspect / asp))
-        k = int(np.argmax(s))
-        if s[k] > score:
-            best, score = ch, float(s[k])
+        scores.append((float(np.max(mat @ g - 0.25 * np.abs(np.log(aspect / asp)))), ch))
+    scores.sort(reverse=True)
+    score, best = scores[0]
+    if len(scores) > 1 and score - scores[1][0] < MIN_MARGIN:
+        return "?", score
     return best, score
 
 
@@ -180,6 +200,18 @@ def read_glyphs(value: np.ndarray) -> list[tuple[str, tuple[int, int, int, int],
             b, gap = nxt
             # a letter gap, or glyphs of a fixed-width font whose centres are a letter apart ("11cm")
             centres = (x[b] + w[b] / 2) - (x[cur] + w[cur] / 2)
+
+            def digit_or_point(q):  # a digit's height, or a decimal point: small, on the baseline
+                return h[q] >= 0.85 * cap or (h[q] <= 0.35 * cap and w[q] <= 0.45 * cap
+                                              and abs(bottom[q] - bottom[a]) <= max(1.5, 0.15 * cap))
+
+            point = digit_or_point(b) and digit_or_point(cur) and not (h[b] >= 0.85 * cap and h[cur] >= 0.85 * cap)
+            if point and gap > MAX_GAP * cap and centres <= MAX_ADVANCE * cap:  # "7.5" in a fixed-width font
+                word.append(b)
+                cur = b
+                if len(word) > 8:
+                    break
+                continue
             digits = h[b] >= 0.85 * cap and h[cur] >= 0.85 * cap
             if digits and gap > MAX_GAP * cap:  # nothing on the baseline between them (a faint decimal point)
                 between = value[y[b] + int(0.6 * h[b]):y[b] + h[b], right + 1:x[b] - 1]
@@ -195,6 +227,12 @@ def read_glyphs(value: np.ndarray) -> list[tuple[str, tuple[int, int, int, int],
                 break
         glyphs = [g for g in word if g >= 0]
         if len(glyphs) < 2:
+            continue
+        # the tail of a longer word is not a word: a glyph (a decimal point, a digit the reader lost) a letter
+        # gap left of its first digit ("7.5cm" whose thin "7" broke up read "5cm")
+        left = (x[ids] + w[ids] <= x[a] + 1) & (x[a] - (x[ids] + w[ids]) <= MAX_GAP * h[a]) \
+            & (np.abs(bottom[ids] - bottom[a]) <= max(1.5, 0.15 * h[a])) & (h[ids] <= 1.15 * h[a])
+        if left.any():
             continue
         cap = float(max(h[g] for g in glyphs))
         if not (lo <= cap <= hi):
