@@ -654,9 +654,11 @@ def _has_patient(app, pid):
 
 
 @pytest.mark.parametrize("viewport", [{"width": 1366, "height": 768}, {"width": 390, "height": 844}])
-def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_server, browser, samples_dir, viewport):
-    """Issue 23: the patient and the exam date open a visit; three measurements are saved to it (one
-    adjusted by hand), their mean is shown, AC and FL are typed, the fetal weight appears, and the
+def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_server, browser, samples_dir, viewport,
+                                                                       tmp_path):
+    """Issue 23: the patient and the exam date open a visit; three scans' measurements are saved to it (the
+    first adjusted by hand after it was saved: the adjustment takes its place, the scan counts once), their
+    mean is shown, AC and FL are typed, the fetal weight appears, and the
     visit's PDF downloads under a name that carries no patient field. At desktop and phone sizes."""
     import datetime as dt
     import sqlite3
@@ -678,25 +680,27 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     page.click("#save-to-visit")
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
     before = _figure(page, "#val-hc")
+    t = translations("en")
     page.focus("#view")
     for _ in range(3):
         page.keyboard.press("Shift+ArrowRight")
     assert _wait_until(lambda: _figure(page, "#val-hc") != before)
-    page.click("#save-to-visit")
-    sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(2)
-    page.click("#reset")
-    assert _wait_until(lambda: _figure(page, "#val-hc") == before)
-    page.click("#save-to-visit")  # the first measurement again: saved once (it would count twice in the mean)
-    t = translations("en")
-    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_measurement_already_saved']}")
-    assert page.locator("#visit-measurements tr").count() == 2
+    adjusted = _figure(page, "#val-hc")
+    page.click("#save-to-visit")  # the same scan adjusted: not a second scan for the mean ...
+    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_scan_already_saved']}")
+    assert page.locator("#visit-measurements tr").count() == 1
+    page.click("#save-replace")  # ... but it may take the saved one's place
+    sync_api.expect(page.locator("#save-note")).to_have_text(t["saved_to_visit"])
+    assert page.locator("#visit-measurements tr").count() == 1 and page.locator("#save-replace").is_hidden()
+    assert float(page.text_content("#visit-measurements tr td:nth-child(2)")) == pytest.approx(adjusted, abs=0.06)
     assert page.console_errors == ["Failed to load resource: the server responded with a status of 409 (Conflict)"]
     page.console_errors.clear()  # the refusal, as the browser logs it: nothing else
-    page.focus("#view")
-    for _ in range(2):
-        page.keyboard.press("Shift+ArrowLeft")
-    assert _wait_until(lambda: _figure(page, "#val-hc") != before)
-    page.click("#save-to-visit")
+    for flip in (0, 1):  # two more scans of this head (mirrored pictures: other files, other sha256)
+        other = tmp_path / f"358_flip{flip}.png"
+        cv2.imwrite(str(other), cv2.flip(cv2.imread(str(samples_dir / "358_HC.png"), cv2.IMREAD_GRAYSCALE), flip))
+        _measure(page, other, PS, "20+0")
+        page.click("#save-to-visit")
+        sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(2 + flip)
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(3)
     hcs = [float(x) for x in page.eval_on_selector_all("#visit-measurements tr td:nth-child(2)",
                                                        "tds => tds.map(t => t.textContent)")]

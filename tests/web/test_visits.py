@@ -384,3 +384,26 @@ def test_the_same_measurement_is_saved_once(client):
     assert f"measurement {first.json()['saved_measurement_id']}" in r.json()["error"]["message"]
     assert client.post(url, json=biometry(client, semi_major=151.0)).status_code == 201
     assert client.get(f"/api/v1/visits/{v['id']}").json()["n_measurements"] == 2
+
+
+def test_a_scan_counts_once_in_a_visit_and_an_adjustment_replaces_it(client, app, dicom_answer):
+    """The same scan measured again with other options (another chart, a GA, the identifiers) or adjusted by
+    hand is another answer but the same scan: saved twice it counted twice in the visit's mean. Refused, it
+    names the saved one; replace=true puts the adjustment in its place (audited); identifiers are not kept."""
+    v = new_visit(client, "ID-12345")
+    url = f"/api/v1/visits/{v['id']}/measurements"
+    first = client.post(url, json=dicom_answer)
+    assert first.status_code == 201
+    mid = first.json()["saved_measurement_id"]
+    e = dicom_answer["ellipse"]
+    adjusted = client.post("/api/v1/biometry", json={"ellipse": {**e, "semi_major": e["semi_major"] + 4},
+                                                     "measurement": dicom_answer}).json()
+    r = client.post(url, json=adjusted)
+    assert r.status_code == 409 and code(r) == "scan_already_saved" and f"measurement {mid}" in r.text
+    r = client.post(url + "?replace=true", json=adjusted)
+    assert r.status_code == 200 and r.json()["saved_measurement_id"] == mid
+    j = client.get(f"/api/v1/visits/{v['id']}").json()
+    assert j["n_measurements"] == 1
+    assert j["measurements"][0]["hc_mm"] == pytest.approx(adjusted["hc_mm"], abs=0.01)
+    assert "replace_measurement" in [a["action"] for a in app.state.records.audit_rows() if a["visit_id"] == v["id"]]
+    assert "identifiers" not in app.state.records.measurement(mid)["measurement"]

@@ -302,6 +302,25 @@ class Records:
             mid = cur.lastrowid
         return self.measurement(mid)
 
+    def replace_measurement(self, measurement_id: int, measurement: dict, *, status: str, hc_mm=None, bpd_mm=None,
+                            ofd_mm=None, picture_png: bytes | None = None, user: str | None = None) -> dict:
+        """Put ``measurement`` in the place of a saved one (a hand adjustment of the same scan): its figures,
+        JSON, picture, who and when; the audit log says which was replaced. One transaction."""
+        old = self.measurement(measurement_id)
+        visit = self.visit(old["visit_id"])
+        if picture_png is not None and (not picture_png.startswith(PNG_MAGIC) or len(picture_png) > MAX_PICTURE_BYTES):
+            raise RecordError("invalid_picture", "the picture is not a PNG of at most "
+                                                 f"{MAX_PICTURE_BYTES // 2**20} MB")
+        body = json.dumps(measurement, sort_keys=True, allow_nan=False)
+        with self._write() as conn:
+            conn.execute("UPDATE measurements SET saved_at = ?, saved_by = ?, status = ?, hc_mm = ?, bpd_mm = ?, "
+                         "ofd_mm = ?, measurement_json = ?, picture_png = COALESCE(?, picture_png) WHERE id = ?",
+                         (_now(), user or LOCAL_USER, status, hc_mm, bpd_mm, ofd_mm, body, picture_png,
+                          int(measurement_id)))
+            self._audit(conn, user, "replace_measurement", visit["patient_id"], visit["id"],
+                        f"measurement {int(measurement_id)} (HC was {old['hc_mm']})")
+        return self.measurement(measurement_id)
+
     def measurement(self, measurement_id: int, with_picture: bool = False) -> dict:
         cols = "*" if with_picture else ("id, visit_id, saved_at, saved_by, status, hc_mm, bpd_mm, ofd_mm, "
                                          "measurement_json, picture_png IS NOT NULL AS has_picture")

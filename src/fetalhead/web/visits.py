@@ -189,20 +189,28 @@ def get_visit(visit_id: int, patient_id: str | None = Query(None, description="r
 
 #: Fields of a saved measurement that are not its content: two saves of the same content are one measurement
 #: even when the server restarted between them (a new key, so a new signature and patient key).
-_NOT_CONTENT = ("dicom_patient_key", "image_png_base64", "display", "signature")
+_NOT_CONTENT = ("dicom_patient_key", "image_png_base64", "display", "signature", "identifiers")
+#: Not kept with a visit: the picture goes to its own column, the display is redrawn, and the DICOM's
+#: patient fields (asked for with include_identifying) are the visit's patient's, or another's: neither is
+#: the record's to copy.
+_NOT_KEPT = ("image_png_base64", "display", "identifiers")
 
 
 @router.post("/visits/{visit_id}/measurements", status_code=201)
-def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(None),
+def save_measurement(visit_id: int, body: dict, response: Response, patient_id: str | None = Query(None),
                      other_patient_id: bool = Query(False, description="save it although the scan's DICOM names "
                                                                        "another patient ID than the visit's"),
+                     replace: bool = Query(False, description="put it in the place of the visit's saved measurement "
+                                                              "of the same scan and frame (a hand adjustment)"),
                      records: Records = Depends(get_records), settings: Settings = Depends(get_settings),
                      user: str = Depends(get_user), efw_method: str = Depends(get_efw_method)):
     """Keep a measurement with the visit: the JSON ``/measure`` or ``/biometry`` answered (this server's
     signature checked), with its picture (``image_png_base64``) when it has one. Refused (409) when its
     DICOM names another patient ID than the visit's (``dicom_of_another_patient``; ``other_patient_id=true``
-    saves it anyway, and the audit log says so) and when the same measurement is saved to the visit already
-    (``measurement_already_saved``: it would count twice in the visit's means)."""
+    saves it anyway, and the audit log says so), when the same measurement is saved already
+    (``measurement_already_saved``) and when another measurement of the same scan and frame is
+    (``scan_already_saved``): a visit's means are of different scans, each counted once; ``replace=true``
+    puts this one in its place (200), as a hand adjustment of that scan."""
     visit = _visit(records, visit_id, patient_id)
     m = _measurement_from(body, "saved", settings)
     if m.head_circumference_mm is None:  # in pixels (no pixel size) or nothing measured: nothing for the file
@@ -215,21 +223,34 @@ def save_measurement(visit_id: int, body: dict, patient_id: str | None = Query(N
                        "the scan's DICOM names another patient ID than this visit's: check that the scan is this "
                        "patient's, or open the visit of the patient it names (other_patient_id=true saves it anyway)")
     content = canonical({k: v for k, v in body.items() if k not in _NOT_CONTENT})
+    same_scan = None
     for row in records.measurements(visit["id"]):
         if canonical({k: v for k, v in row["measurement"].items() if k not in _NOT_CONTENT}) == content:
             raise ApiError(409, "measurement_already_saved",
                            f"this measurement is saved to the visit already (measurement {row['id']})")
+        saved = row["measurement"]
+        if body.get("sha256") and saved.get("sha256") == body.get("sha256") \
+                and int(saved.get("frame") or 0) == int(body.get("frame") or 0):
+            same_scan = row
+    if same_scan is not None and not replace:
+        raise ApiError(409, "scan_already_saved",
+                       f"this scan is saved to the visit already (measurement {same_scan['id']}): a visit's means "
+                       "are of different scans; replace=true puts this measurement in its place")
     picture = None
     if body.get("image_png_base64"):
         try:
             picture = base64.b64decode(body["image_png_base64"], validate=True)
         except (binascii.Error, ValueError, TypeError):
             raise ApiError(400, "invalid_picture", "image_png_base64 is not base64") from None
-    kept = {k: v for k, v in body.items() if k not in ("image_png_base64", "display")}
+    kept = {k: v for k, v in body.items() if k not in _NOT_KEPT}
+    figures = dict(status=m.status, hc_mm=m.head_circumference_mm, bpd_mm=m.biparietal_diameter_mm,
+                   ofd_mm=m.occipitofrontal_diameter_mm, picture_png=picture, user=user)
     try:
-        saved = records.add_measurement(visit["id"], kept, status=m.status, hc_mm=m.head_circumference_mm,
-                                        bpd_mm=m.biparietal_diameter_mm, ofd_mm=m.occipitofrontal_diameter_mm,
-                                        picture_png=picture, user=user)
+        if same_scan is not None:  # replace=true: the hand adjustment takes the saved one's place
+            saved = records.replace_measurement(same_scan["id"], kept, **figures)
+            response.status_code = 200
+        else:
+            saved = records.add_measurement(visit["id"], kept, **figures)
     except RecordError as exc:
         raise _record_error(exc) from None
     if other:

@@ -459,7 +459,7 @@ function clearResult() {
   state.result = state.figures = state.ellipse = state.original = state.image = state.png = null;
   $("save-note").textContent = "";
   saveError("");
-  $("save-anyway").hidden = true;
+  $("save-anyway").hidden = $("save-replace").hidden = true;
   $("result").hidden = true;
   $("loop").hidden = true;
   $("announce").textContent = "";
@@ -742,10 +742,12 @@ function isSaved(f) {
   return Boolean(s && f && f.signature && state.visit && s.visitId === state.visit.id && s.figures.signature === f.signature);
 }
 
-// anyway: the scan's DICOM names another patient than the visit's and the user has checked it (the server
-// refused it first with dicom_of_another_patient; saving anyway is written in the audit log)
-async function saveToVisit(anyway = false) {
-  $("save-anyway").hidden = true;
+// flags.other: the scan's DICOM names another patient than the visit's and the user has checked it (refused
+// first with dicom_of_another_patient; saved anyway, the audit log says so); flags.replace: another outline of
+// a scan saved already takes its place (refused first with scan_already_saved). Each refusal offers its button.
+const SAVE_CHOICES = { dicom_of_another_patient: ["save-anyway", "other"], scan_already_saved: ["save-replace", "replace"] };
+async function saveToVisit(flags = {}) {
+  $("save-anyway").hidden = $("save-replace").hidden = true;
   if (!state.figures) return;
   if (!state.visit) {  // no visit open yet: the form to open one
     $("visit-form").open = true;
@@ -757,12 +759,13 @@ async function saveToVisit(anyway = false) {
   if (state.png) body.image_png_base64 = state.png;
   $("save-note").textContent = "";
   const r = await fetch(`/api/v1/visits/${state.visit.id}/measurements?patient_id=${encodeURIComponent(state.visit.patient_id)}`
-    + (anyway ? "&other_patient_id=true" : ""),
+    + (flags.other ? "&other_patient_id=true" : "") + (flags.replace ? "&replace=true" : ""),
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!r.ok) {
     const j = await r.clone().json().catch(() => null);
     saveError(await errorText(r));
-    if (j && j.error && j.error.code === "dicom_of_another_patient") $("save-anyway").hidden = false;
+    const choice = j && j.error && SAVE_CHOICES[j.error.code];
+    if (choice) { state.saveFlags = { ...flags, [choice[1]]: true }; $(choice[0]).hidden = false; }
     return;
   }
   saveError("");
@@ -969,8 +972,9 @@ window.addEventListener("DOMContentLoaded", async () => {
   }));
   onEnter(["patient-id", "patient-name", "patient-age", "sonographer"], openVisit);
   onEnter(["ac-mm", "fl-mm"], saveBiometry);
-  $("save-to-visit").addEventListener("click", () => saveToVisit(false));
-  $("save-anyway").addEventListener("click", () => saveToVisit(true));
+  $("save-to-visit").addEventListener("click", () => saveToVisit());
+  $("save-anyway").addEventListener("click", () => saveToVisit(state.saveFlags));
+  $("save-replace").addEventListener("click", () => saveToVisit(state.saveFlags));
   $("save-biometry").addEventListener("click", saveBiometry);
   $("visit-pdf").addEventListener("click", downloadVisitReport);
   const c = $("view");
