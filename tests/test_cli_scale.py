@@ -1,5 +1,6 @@
 """``fetalhead scale``: the depth scale read off screen pictures, from the command line (issue 22)."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -133,3 +134,67 @@ def test_a_csv_row_with_both_a_pixel_size_and_points_is_refused(samples_dir, tmp
     table.write_text("filename,pixel_size_mm,scale_points,scale_distance_cm\n358_HC.png,0.1,1;2;3;400,2\n")
     assert main(["measure", str(samples_dir / "358_HC.png"), "--pixel-size-csv", str(table), "--no-progress"]) == 2
     assert "line 2: give either a pixel size or scale points, not both" in capsys.readouterr().err
+
+
+# --- found by a hostile review of the above ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table, says", [
+    ("filename,scale_points,scale_distance_cm\n358_HC.png,100;50;100;250,2\n192_HC.png,,\n",
+     "line 3: '192_HC.png' has neither a pixel size nor scale points"),
+    ("filename,pixel size(mm),scale_points,scale_distance_cm\n358_HC.png,,,2.69\n",
+     "line 2: scale_distance_cm without scale_points"),
+    ("filename,scale_points,scale_distance_cm\n358_HC.png,100;50;100;250,2\n358_HC.png,100;50;100;260,2\n",
+     "line 3: '358_HC.png' is on line 2 already"),
+    ("filename,pixel_size_mm,scale_points,scale_distance_cm\n358_HC.png,0.1,,\n358_HC.png,,1;2;3;400,2\n",
+     "line 3: '358_HC.png' is on line 2 already"),
+])
+def test_csv_rows_that_give_no_one_scale_are_refused_with_their_line(samples_dir, tmp_path, capsys, table, says):
+    path = tmp_path / "px.csv"
+    path.write_text(table)
+    assert main(["measure", str(samples_dir / "358_HC.png"), "--pixel-size-csv", str(path), "--no-progress"]) == 2
+    assert says in capsys.readouterr().err
+
+
+def test_scale_headers_in_any_case_and_the_csv_output_keeps_the_points(samples_dir, tmp_path):
+    """A header "Scale_Points" is the scale's column (the pixel size's was already read in any case); the
+    results CSV gives the points and the distance as typed (2.69 cm, not 2.7), as the JSON does."""
+    table = tmp_path / "px.csv"
+    table.write_text("filename,Scale_Points,Scale Distance_cm\n358_HC.png,100;50;100;250,2.69\n")
+    out = tmp_path / "r.csv"
+    assert main(["measure", str(samples_dir / "358_HC.png"), "--pixel-size-csv", str(table), "--out", str(out),
+                 "--no-progress"]) == 0
+    (row,) = list(csv.DictReader(open(out)))
+    assert row["spacing_source"] == "two_points" and row["scale_points"] == "100;50;100;250"
+    assert float(row["scale_distance_cm"]) == 2.69 and "2.69 cm apart" in row["note_message"]
+
+
+def test_a_leading_minus_is_a_point_not_an_option_and_typed_scales_do_not_mix_with_the_csv(samples_dir, tmp_path,
+                                                                                           capsys):
+    scan = str(samples_dir / "358_HC.png")
+    assert main(["measure", scan, "--scale-points", "-10,100,300,100", "--scale-cm", "2", "--no-progress"]) == 1
+    assert "(-10, 100) lies outside the picture" in capsys.readouterr().out
+    table = tmp_path / "px.csv"
+    table.write_text("filename,pixel size(mm)\n358_HC.png,0.1\n")
+    assert main(["measure", scan, "--pixel-size-csv", str(table), "--scale-points", "100,50,100,250",
+                 "--scale-cm", "2", "--no-progress"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_missing_distance_says_so(samples_dir, tmp_path):
+    table = tmp_path / "px.csv"
+    table.write_text("filename,scale_points,scale_distance_cm\n358_HC.png,100;50;100;250,\n")
+    rc, (row,) = _measure_json([str(samples_dir / "358_HC.png"), "--pixel-size-csv", str(table)], tmp_path)
+    assert rc == 1 and row["failure"] == "invalid_input" and "scale distance: none given" in row["message"]
+
+
+def test_resume_says_which_skipped_scans_had_failed(samples_dir, tmp_path, capsys):
+    """A scan failed for a scale typed wrong is done for --resume (as any failure), but the summary says so
+    and how to measure it again (it said only "already in the output, skipped")."""
+    scan, out = str(samples_dir / "358_HC.png"), str(tmp_path / "r.csv")
+    assert main(["measure", scan, "--scale-points", "100,100,900,100", "--scale-cm", "2", "--out", out,
+                 "--no-progress"]) == 1
+    capsys.readouterr()
+    assert main(["measure", scan, "--scale-points", "100,100,300,100", "--scale-cm", "2", "--out", out,
+                 "--resume", "--no-progress"]) == 0
+    assert "1 already in the output, skipped (1 of them had failed: to measure them again" in capsys.readouterr().err

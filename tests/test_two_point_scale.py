@@ -147,7 +147,7 @@ def test_two_points_the_screen_contradicts_are_flagged_with_both_values(screensh
     assert "two points" in wrong.message  # the words say which scale to check
     assert "pixel_size_disagrees_with_screen" in Measurement.from_dict(wrong.to_dict()).flags
     shown = display_values(wrong, translations("en"))
-    assert "Scale set by two points 4.3 cm apart" in shown["scale"] and "screen's own scale" in shown["scale"]
+    assert "Scale set by two points 4.28 cm apart" in shown["scale"] and "screen's own scale" in shown["scale"]
 
 
 def test_the_scale_line_for_a_pixel_size_entered_and_a_loop_takes_the_two_points(sample):

@@ -178,15 +178,18 @@ def _write_outputs(m: Measurement, scan, path: Path, model, opts: MeasureOptions
     write_hand_off(m, scan, model, opts.sr_dir, opts.fhir_dir, opts.fhir_bundle_type)
 
 
-def pending_scans(files: list[Path], done: set[str], frame: int | None = 0
-                  ) -> tuple[list[tuple[Path, str | None]], int]:
+def pending_scans(files: list[Path], done: set[str], frame: int | None = 0, failed: set[str] = frozenset()
+                  ) -> tuple[list[tuple[Path, str | None]], int, int]:
     """The files not yet in the output (``done``: keys from :class:`ResultWriter`), each with the
-    sha256 computed here once, to be passed to :func:`measure_one`; and how many were skipped.
+    sha256 computed here once, to be passed to :func:`measure_one`; how many were skipped, and how many of
+    those had failed (``failed``: their keys; a failure is done too, so that a resumed batch does not try a
+    broken file again, but the user is told: a pixel size or scale typed wrong is not measured again).
     ``frame=None`` (cine loops, best or all frames): a file is done when any of its frames is."""
     done_files = {k.rsplit(":", 1)[0] for k in done} if frame is None else set()
+    failed_files = {k.rsplit(":", 1)[0] for k in failed} if frame is None else set()
     if not done:
-        return [(f, None) for f in files], 0
-    todo, skipped = [], 0
+        return [(f, None) for f in files], 0, 0
+    todo, skipped, skipped_failed = [], 0, 0
     for f in files:
         try:
             digest = file_sha256(f)
@@ -195,9 +198,10 @@ def pending_scans(files: list[Path], done: set[str], frame: int | None = 0
             continue
         if (digest in done_files) if frame is None else (result_key(digest, frame) in done):
             skipped += 1
+            skipped_failed += (digest in failed_files) if frame is None else (result_key(digest, frame) in failed)
         else:
             todo.append((f, digest))
-    return todo, skipped
+    return todo, skipped, skipped_failed
 
 
 @dataclass
@@ -207,6 +211,7 @@ class BatchSummary:
     flagged: int = 0
     failed: int = 0
     skipped: int = 0
+    skipped_failed: int = 0  # of the skipped, those whose row in the output is a failure
     no_spacing: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     #: results whose SR or FHIR hand-off, asked for, could not be written (the run then exits 1)
@@ -229,7 +234,9 @@ class BatchSummary:
 
     def text(self) -> str:
         lines = [f"{self.total} scan(s): {self.ok} measured, {self.flagged} measured but flagged for review, "
-                 f"{self.failed} failed" + (f"; {self.skipped} already in the output, skipped" if self.skipped else "")]
+                 f"{self.failed} failed" + (f"; {self.skipped} already in the output, skipped" if self.skipped else "")
+                 + (f" ({self.skipped_failed} of them had failed: to measure them again, with a pixel size or scale "
+                    "corrected, write to another --out or remove their rows)" if self.skipped_failed else "")]
         if self.no_spacing:
             lines.append(f"{self.no_spacing} scan(s) had no usable pixel spacing: lengths in pixels only, no mm")
         for src, why in self.failures:

@@ -259,6 +259,9 @@ def _check_scale_options(args) -> None:
                          "distance in cm")
     if args.pixel_size is not None:
         raise ValueError("give either --pixel-size or --scale-points with --scale-cm, not both")
+    if args.pixel_size_csv is not None:
+        raise ValueError("give the scales per file in the --pixel-size-csv (columns scale_points, "
+                         "scale_distance_cm) or --scale-points for every file, not both")
     two_point_scale(args.scale_points, args.scale_cm)  # ScaleError (a LimitError) names what is wrong
 
 
@@ -309,7 +312,8 @@ def _cmd_measure(args) -> int:
         return 2
     summary = BatchSummary()
     frames = args.frames if args.frames is not None else (args.frame or "best")
-    todo, summary.skipped = pending_scans(files, writer.done, frames if isinstance(frames, int) else None)
+    todo, summary.skipped, summary.skipped_failed = pending_scans(files, writer.done, frames if isinstance(frames, int)
+                                                                  else None, writer.failed_done)
     opts = MeasureOptions.from_lookup(spacing, overlay_dir=args.overlay, ga_weeks=args.ga_weeks, chart=args.chart,
                                       frame=frames if isinstance(frames, int) else 0,
                                       frames=None if isinstance(frames, int) else frames,
@@ -780,10 +784,27 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _joined_negative_values(argv: list[str]) -> list[str]:
+    """``--scale-points -10,5,300,5`` as ``--scale-points=-10,5,300,5``: argparse takes a value that starts
+    with "-" and is not one number for an option, and its error ("expected one argument") hides the point
+    outside the picture that the library would name."""
+    out, i = [], 0
+    while i < len(argv):
+        value = argv[i + 1] if argv[i] in ("--scale-points", "--scale-cm") and i + 1 < len(argv) else ""
+        if value[:1] == "-" and (value[1:2].isdigit() or value[1:2] == "."):
+            out.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(argv[i])
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    args.argv = list(argv) if argv is not None else sys.argv[1:]
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    args = parser.parse_args(_joined_negative_values(argv))
+    args.argv = argv
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

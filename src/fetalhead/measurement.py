@@ -43,6 +43,7 @@ from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG
 from .model.uncertainty import COMPASS, DOUBT_CAUSES, doubtful_arcs, relative_interval
 from .model.runtime import HeadModel, load_model
 from .model.pipeline import HeadNotFoundError, inside_fraction, segment_head
+from .outputs.display import distance_cm_text
 from .outputs.results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
 from .outputs.wording import mm_text, note_lines, review_lines, translations
 from .scans.scan import Scan
@@ -402,7 +403,8 @@ class TwoPointScale:
     @property
     def note(self) -> str:
         """In words (English), as results and reports give it."""
-        return (f"pixel size set by two points {self.distance_cm:.1f} cm apart (1 cm = {self.px_per_cm:.1f} px)")
+        return (f"pixel size set by two points {distance_cm_text(self.distance_cm)} cm apart "
+                f"(1 cm = {self.px_per_cm:.1f} px)")
 
     def points_list(self) -> list:
         return [[float(x), float(y)] for x, y in self.points]
@@ -442,13 +444,16 @@ def two_point_scale(points, distance_cm, image_size=None) -> TwoPointScale:
     except (TypeError, ValueError):
         flat = np.zeros(0)
     if flat.size != 4 or not np.all(np.isfinite(flat)):
-        raise ScaleError("invalid_scale_points", f"scale points: {SCALE_ERRORS['invalid_scale_points']}, "
-                                                 f"got {str(raw)[:80]!r}")
+        got = "none given" if raw is None or (isinstance(raw, str) and not raw.strip()) else f"got {str(raw)[:80]!r}"
+        raise ScaleError("invalid_scale_points", f"scale points: {SCALE_ERRORS['invalid_scale_points']}, {got}")
     try:
         cm = float(distance_cm)
     except (TypeError, ValueError):
         cm = float("nan")
     lo, hi = SCALE_DISTANCE_RANGE_CM
+    if distance_cm is None or (isinstance(distance_cm, str) and not distance_cm.strip()):
+        raise ScaleError("invalid_scale_distance_cm", f"scale distance: none given; give the distance between the "
+                                                      f"two points, {lo:g}-{hi:g} cm")
     if not (np.isfinite(cm) and lo <= cm <= hi):
         raise ScaleError("invalid_scale_distance_cm", f"scale distance: {str(distance_cm)[:20]} cm is not a "
                                                       f"distance of {lo:g}-{hi:g} cm")
@@ -457,8 +462,8 @@ def two_point_scale(points, distance_cm, image_size=None) -> TwoPointScale:
         w, h = image_size
         for x, y in pts:
             if not (0 <= x <= w and 0 <= y <= h):
-                raise ScaleError("scale_point_outside_image", f"scale points: ({x:.1f}, {y:.1f}) lies outside "
-                                                              f"the picture ({w} x {h} px)")
+                raise ScaleError("scale_point_outside_image", f"scale points: ({x:.4g}, {y:.4g}) lies outside "
+                                                              f"the picture (0-{w} x 0-{h} px)")
     scale = TwoPointScale(pts, cm)
     if scale.distance_px < MIN_SCALE_POINTS_PX:
         raise ScaleError("scale_points_too_close", f"scale points: {scale.distance_px:.1f} px apart; set two "

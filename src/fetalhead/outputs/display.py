@@ -15,7 +15,7 @@ import math
 import re
 
 __all__ = ["weeks_days", "format_weeks_days", "parse_gestational_age", "centile_band", "CENTILE_SHOWN_RANGE",
-           "GestationalAgeFormatError"]
+           "GestationalAgeFormatError", "distance_cm_text"]
 
 #: Centiles are written as whole numbers from the 1st to the 99th; beyond them "<1st" and ">99th"
 #: (a value of 0 or 100 would claim a precision the growth standard's tails do not have).
@@ -87,3 +87,10 @@ def centile_band(centile: float | None) -> tuple[str, int] | None:
     if centile >= hi + 0.5:
         return "above", hi
     return "at", int(min(max(round(centile), lo), hi))
+
+
+def distance_cm_text(cm: float) -> str:
+    """A distance typed in cm as it was typed, to 0.01 cm (0.1 mm): "4.0", "2.5", "2.69" (a scale set by two
+    points; rounded to "2.7" the record would not say the distance that set the pixel size)."""
+    cm = float(cm)
+    return f"{cm:.1f}" if round(cm, 1) == round(cm, 2) else f"{cm:.2f}"

@@ -9,6 +9,7 @@ import numpy as np
 
 from .._version import SOFTWARE_NAME
 from ..clinical.geometry import ellipse_points
+from .display import distance_cm_text
 
 __all__ = ["draw_overlay", "write_overlay", "arc_points", "in_arc", "draw_scale_overlay"]
 
@@ -128,7 +129,7 @@ def _draw_scale_used(out: np.ndarray, m, scale: int) -> None:
         cm = getattr(m, "scale_distance_cm", None)
         if cm is not None:
             at = (int((x1 + x2) / 32) + 8 * scale, int((y1 + y2) / 32))
-            cv2.putText(out, f"{cm:.1f} cm", at, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, YELLOW, 1 * scale,
+            cv2.putText(out, f"{distance_cm_text(cm)} cm", at, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, YELLOW, 1 * scale,
                         cv2.LINE_AA)
     elif str(getattr(m, "spacing_source", "") or "").startswith("screen:"):
         for x, y in getattr(m, "screen_marks", None) or []:

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..assets import FONTS_DIR, WEB_FONTS_DIR
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_value_at_centile, check_chart
-from .display import centile_band, format_weeks_days
+from .display import centile_band, distance_cm_text, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
@@ -101,7 +101,7 @@ def spacing_value_text(spacing, source: str, t: dict, distance_cm: float | None 
     if source.startswith("screen:"):  # the scale as the screen shows it, to check against the picture
         where = f"{where}: 1 cm = {10 / y:.0f} px"
     elif source.startswith(TWO_POINTS_SOURCE) and distance_cm:
-        where = fill(t["spacing_two_points_apart"], cm=f"{distance_cm:.1f}", px=f"{10 / y:.1f}")
+        where = fill(t["spacing_two_points_apart"], cm=distance_cm_text(distance_cm), px=f"{10 / y:.1f}")
     return f"{mm_text(spacing)} ({where})"
 
 
@@ -114,7 +114,7 @@ def scale_line(m, t: dict) -> str:
         return ""
     screen = getattr(m, "screen_mm_per_px", None)
     if source.startswith(TWO_POINTS_SOURCE) and m.pixel_spacing_mm:
-        line = fill(t["scale_two_points"], cm=f"{m.scale_distance_cm or 0:.1f}", px=f"{10 / m.pixel_spacing_mm[1]:.1f}")
+        line = fill(t["scale_two_points"], cm=distance_cm_text(m.scale_distance_cm or 0), px=f"{10 / m.pixel_spacing_mm[1]:.1f}")
         if screen:
             line += " " + fill(t["scale_screen_also"], px=f"{10 / screen[1]:.0f}")
         return line

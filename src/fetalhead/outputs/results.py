@@ -49,7 +49,7 @@ RESULT_COLUMNS = (  # the columns of ellipses.csv first, in its order, then the 
     "ga_hc_hadlock_weeks_low", "ga_hc_hadlock_weeks_high", "ga_hc_intergrowth_weeks_low",
     "ga_hc_intergrowth_weeks_high",
     "sop_instance_uid", "study_instance_uid", "series_instance_uid", "series_number", "instance_number",
-    "chart", "time_s", "notes", "note_message",
+    "chart", "time_s", "notes", "note_message", "scale_points", "scale_distance_cm",
 )
 HC18_COLUMNS = ("filename", "center_x_mm", "center_y_mm", "semi_axes_a_mm", "semi_axes_b_mm", "angle_rad")
 #: DICOM identifiers (never patient data) that get their own result columns.
@@ -118,6 +118,10 @@ def csv_row(m, rounded: bool = True) -> dict:
     row["message"] = m.message
     row["notes"] = ";".join(m.notes)
     row["note_message"] = m.note_message
+    points = getattr(m, "scale_points", None)  # a scale set by hand: its points "x1;y1;x2;y2" (px) and distance
+    if points:
+        row["scale_points"] = ";".join(f"{float(v):.6g}" for p in points for v in p)
+        row["scale_distance_cm"] = getattr(m, "scale_distance_cm", None)
     out = {}
     for k, v in row.items():
         if v is None:
@@ -237,6 +241,7 @@ class ResultWriter:
         self.fmt = fmt
         self.columns = list(HC18_COLUMNS if fmt == "hc18" else RESULT_COLUMNS)
         self.done: set[str] = set()
+        self.failed_done: set[str] = set()  # of those, the rows that failed
         self.parquet = None
         self.fh = None
         if out is None:
@@ -266,6 +271,8 @@ class ResultWriter:
                 for row in reader:
                     if row.get("sha256"):
                         self.done.add(result_key(row["sha256"], row.get("frame") or 0))
+                        if row.get("status") == "failed":  # done too: said apart when skipped (a bad value typed)
+                            self.failed_done.add(result_key(row["sha256"], row.get("frame") or 0))
             self.fh = open(out, "a", newline="", encoding="utf-8")
             self.writer = csv.DictWriter(self.fh, fieldnames=self.columns)
         else:

@@ -121,47 +121,64 @@ def read_pixel_size_csv(path: str | Path) -> dict[str, float]:
     """Pixel sizes (mm) by file name from an HC18-style CSV.
 
     Accepts the official columns (``filename, pixel size(mm)[, head circumference (mm)]``)
-    and the shared ``pixel_size_mm`` column.
+    and the shared ``pixel_size_mm`` column; a file whose scale is set by two points instead
+    (:data:`SCALE_COLUMNS`, :func:`read_scale_csv`) is not in it.
     """
-    path = Path(path)
-    rows = _read_csv_rows(path)
-    keys = list(rows[0])
-    col = next((k for k in keys if k.lower().replace(" ", "") in ("pixelsize(mm)", "pixel_size_mm")), None)
-    if "filename" not in keys or (col is None and SCALE_COLUMNS[0] not in keys):
-        raise DatasetError(f"{path}: needs the columns 'filename' and 'pixel size(mm)' or 'pixel_size_mm' (or "
-                           f"'{SCALE_COLUMNS[0]}' with '{SCALE_COLUMNS[1]}')")
-    out = {}
-    for i, row in enumerate(rows, start=2):
-        if (row.get(SCALE_COLUMNS[0]) or "").strip() and not (row.get(col) or "").strip():
-            continue  # this file's scale is set by two points (read_scale_csv)
-        out[row["filename"]] = parse_number(row.get(col), "pixel size", f"{path} line {i}")
-    return out
+    return _read_spacing_csv(Path(path))[0]
 
 
-#: Optional columns of a pixel-size CSV: a scale set by two points of the picture ("x1,y1,x2,y2",
+#: Optional columns of a pixel-size CSV: a scale set by two points of the picture ("x1;y1;x2;y2",
 #: pixels) and their distance (cm), for a file whose pixel size nobody knows (issue 22).
 SCALE_COLUMNS = ("scale_points", "scale_distance_cm")
+_PIXEL_SIZE_COLUMNS = ("pixelsize(mm)", "pixel_size_mm")
 
 
 def read_scale_csv(path: str | Path) -> dict[str, tuple[str, str]]:
     """Scales set by two points, by file name, from a pixel-size CSV's :data:`SCALE_COLUMNS`: the points and
     the distance as written (checked where the picture is known:
-    :func:`fetalhead.measurement.two_point_scale`). A row with both a pixel size and scale points is
-    refused, as on the command line."""
-    path = Path(path)
+    :func:`fetalhead.measurement.two_point_scale`)."""
+    return _read_spacing_csv(Path(path))[1]
+
+
+def _column(keys, names) -> str | None:
+    """The header among ``keys`` that is one of ``names``, whatever its case, spaces and underscores."""
+    def norm(text):
+        return text.lower().replace(" ", "").replace("_", "")
+
+    wanted = {norm(n) for n in names}
+    return next((k for k in keys if norm(k) in wanted), None)
+
+
+def _read_spacing_csv(path: Path) -> tuple[dict[str, float], dict[str, tuple[str, str]]]:
+    """Each file's pixel size or two-point scale from a pixel-size CSV. Refused (:class:`DatasetError`, the
+    line named): a row with both, a distance without points, a row with neither, a file on two rows."""
     rows = _read_csv_rows(path)
-    if SCALE_COLUMNS[0] not in rows[0]:
-        return {}
-    col = next((k for k in rows[0] if k.lower().replace(" ", "") in ("pixelsize(mm)", "pixel_size_mm")), None)
-    out = {}
+    keys = list(rows[0])
+    px_col = _column(keys, _PIXEL_SIZE_COLUMNS)
+    pts_col, cm_col = _column(keys, (SCALE_COLUMNS[0],)), _column(keys, (SCALE_COLUMNS[1],))
+    if "filename" not in keys or (px_col is None and pts_col is None):
+        raise DatasetError(f"{path}: needs the columns 'filename' and 'pixel size(mm)' or 'pixel_size_mm' (or "
+                           f"'{SCALE_COLUMNS[0]}' with '{SCALE_COLUMNS[1]}')")
+    pixel_sizes, scales, line_of = {}, {}, {}
     for i, row in enumerate(rows, start=2):
-        points = (row.get(SCALE_COLUMNS[0]) or "").strip()
-        if not points:
-            continue
-        if col is not None and (row.get(col) or "").strip():
-            raise DatasetError(f"{path} line {i}: give either a pixel size or scale points, not both")
-        out[row["filename"]] = (points, (row.get(SCALE_COLUMNS[1]) or "").strip())
-    return out
+        where, name = f"{path} line {i}", row["filename"]
+        if name in line_of:
+            raise DatasetError(f"{where}: {name!r} is on line {line_of[name]} already: one row a file")
+        line_of[name] = i
+        px, pts = row.get(px_col, "") if px_col else "", row.get(pts_col, "") if pts_col else ""
+        cm = row.get(cm_col, "") if cm_col else ""
+        if px and pts:
+            raise DatasetError(f"{where}: give either a pixel size or scale points, not both")
+        if pts:
+            scales[name] = (pts, cm)
+        elif cm:
+            raise DatasetError(f"{where}: {SCALE_COLUMNS[1]} without {SCALE_COLUMNS[0]} (the two points it is "
+                               "the distance of)")
+        elif px or pts_col is None:
+            pixel_sizes[name] = parse_number(px, "pixel size", where)
+        else:
+            raise DatasetError(f"{where}: {name!r} has neither a pixel size nor scale points")
+    return pixel_sizes, scales
 
 
 def read_reference_hc(path: str | Path) -> dict[str, float]:

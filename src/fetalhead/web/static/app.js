@@ -214,7 +214,7 @@ function drawScale(g, c) {
   state.loupe = state.picking && state.pickDrag !== null && pts[state.pickDrag] ? drawLoupe(g, c, pts[state.pickDrag]) : null;
   if (!state.picking && pts.length === 2 && f && !missing(f.scale_distance_cm)) {
     g.font = `${Math.round(r * 1.6)}px sans-serif`;
-    g.fillText(`${Number(f.scale_distance_cm).toFixed(1)} cm`, (pts[0][0] + pts[1][0]) / 2 + r, (pts[0][1] + pts[1][1]) / 2);
+    g.fillText(`${distanceCmText(f.scale_distance_cm)} cm`, (pts[0][0] + pts[1][0]) / 2 + r, (pts[0][1] + pts[1][1]) / 2);
   }
   g.restore();
 }
@@ -240,6 +240,9 @@ function drawLoupe(g, c, [x, y]) {
   g.beginPath(); g.arc(lx, ly, r, 0, 2 * Math.PI); g.stroke(); g.restore();
   return { x: lx, y: ly, r };
 }
+
+// a distance typed in cm as it was typed, to 0.01 cm (fetalhead.outputs.display.distance_cm_text): 4.0, 2.5, 2.69
+const distanceCmText = (cm) => { const v = Number(cm); return Math.abs(v * 10 - Math.round(v * 10)) < 1e-6 ? v.toFixed(1) : v.toFixed(2); };
 
 // ---------- "Set the scale": two points on the picture and their distance (the server decides the scale) ----------
 function parseScaleCm(text) {
