@@ -1,7 +1,11 @@
 """The visit record's API with real SQLite files in temporary folders: every route and its bad inputs."""
 import base64
 import datetime as dt
+import itertools
 import sqlite3
+from pathlib import Path
+
+import cv2
 
 import pytest
 
@@ -11,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from fetalhead.web.app import create_app  # noqa: E402
 
 PS = 0.134737677
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "358_HC.png"
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +28,22 @@ def client(app):
     return TestClient(app, base_url="http://127.0.0.1")
 
 
+_PICTURES = itertools.count()
+
+
 def biometry(client, semi_major=150.0, semi_minor=120.0):
-    """A measurement this server issued (a hand-drawn ellipse, no network run)."""
+    """A measurement this server issued of a scan of its own (358_HC.png with one pixel changed: another file
+    each call), its outline set by hand (a visit counts a scan once)."""
+    grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
+    k = next(_PICTURES)
+    grey[k // 800, k % 800] ^= 1
+    png = cv2.imencode(".png", grey)[1].tobytes()
+    m = client.post("/api/v1/measure", files={"file": ("scan.png", png, "image/png")},
+                    data={"pixel_size_mm": str(PS), "include_image": "false"})
+    assert m.status_code == 200, m.text
     r = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": semi_major,
                                                           "semi_minor": semi_minor, "angle_deg": 10},
-                                              "pixel_spacing_mm": PS})
+                                              "measurement": m.json()})
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -116,9 +132,8 @@ def test_the_ga_by_dates_of_a_saved_measurement_dates_a_visit_that_had_none(clie
     """A visit opened without LMP or GA by dates, a measurement made with the GA by dates typed: the visit
     takes that GA (its mean gets a centile, its report the dating) instead of losing it; a visit dated by its
     LMP keeps its own dating."""
-    r = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 300,
-                                                          "semi_minor": 240, "angle_deg": 10},
-                                              "pixel_spacing_mm": PS, "ga_weeks": 20.5})
+    m = biometry(client, semi_major=300, semi_minor=240)
+    r = client.post("/api/v1/biometry", json={"ellipse": m["ellipse"], "measurement": m, "ga_weeks": 20.5})
     assert r.status_code == 200 and r.json()["ga_by_dates_weeks"] == 20.5
     v = new_visit(client, "P-GA")
     saved = client.post(f"/api/v1/visits/{v['id']}/measurements", json=r.json()).json()
@@ -407,3 +422,14 @@ def test_a_scan_counts_once_in_a_visit_and_an_adjustment_replaces_it(client, app
     assert j["measurements"][0]["hc_mm"] == pytest.approx(adjusted["hc_mm"], abs=0.01)
     assert "replace_measurement" in [a["action"] for a in app.state.records.audit_rows() if a["visit_id"] == v["id"]]
     assert "identifiers" not in app.state.records.measurement(mid)["measurement"]
+
+
+def test_an_ellipse_drawn_with_no_scan_is_not_kept_with_a_visit(client):
+    """/biometry without a measurement answers figures of a hand-drawn ellipse, traced to no scan (and so to no
+    patient: it passed the other-patient check): a visit does not keep it."""
+    v = new_visit(client, "P-NOSCAN")
+    drawn = client.post("/api/v1/biometry", json={"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 150,
+                                                              "semi_minor": 120, "angle_deg": 10},
+                                                  "pixel_spacing_mm": PS}).json()
+    r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=drawn)
+    assert r.status_code == 422 and code(r) == "measurement_without_scan"

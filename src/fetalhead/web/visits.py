@@ -216,6 +216,10 @@ def save_measurement(visit_id: int, body: dict, response: Response, patient_id: 
     if m.head_circumference_mm is None:  # in pixels (no pixel size) or nothing measured: nothing for the file
         raise ApiError(422, "measurement_not_in_mm", "only a measurement in mm can be saved to a visit: set the scale "
                                                      "(or type the pixel size), measure, then save")
+    if not body.get("sha256"):  # an ellipse drawn through /biometry with no measurement: no scan to trace it to
+        raise ApiError(422, "measurement_without_scan", "a visit keeps measurements of scans: measure the scan "
+                                                        "(/measure), adjust it by hand if needed (/biometry with that "
+                                                        "measurement), then save")
     scan_patient = body.get("dicom_patient_key")
     other = bool(scan_patient) and scan_patient != patient_key(visit["patient_id"], settings.signing_key)
     if other and not other_patient_id:
