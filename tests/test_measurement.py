@@ -567,3 +567,24 @@ def test_information_is_a_note_never_a_flag():
     late = fetalhead.measure(rendered(Ellipse(400, 270, 260, 215, 0)), 0.22, model=SyntheticModel())  # HC ~ 300 mm
     assert late.status == "ok" and late.message == "" and late.ga_hc_intergrowth_weeks is None
     assert "outside_dating_window" in late.notes and "INTERGROWTH" in late.note_message
+
+
+def test_a_head_far_from_its_gestational_age_is_flagged_with_what_to_check(samples_dir):
+    """Review of issue 22: a pixel size typed 2.2 times too large gave HC 379 mm at 36 weeks by dates (z +5.6,
+    "above the 99th centile") with "No automatic warnings". Beyond HC_FAR_FROM_GA_Z SD it is a review flag
+    naming the z-score and the date, in every language; within it, nothing."""
+    from fetalhead.clinical.limits import HC_FAR_FROM_GA_Z
+    from fetalhead.outputs.wording import LANGUAGES, review_lines, translations
+
+    scan = samples_dir / "358_HC.png"
+    far = fetalhead.measure(scan, 0.3, ga_weeks=36.0)
+    assert far.hc_zscore >= HC_FAR_FROM_GA_Z and far.status == "flagged" and far.flags == ["hc_far_from_ga"]
+    assert "+5.6 SD" in far.message and "36w 0d" in far.message and "pixel size" in far.message
+    for lang in LANGUAGES:
+        (line,) = review_lines(far, translations(lang))
+        assert "+5.6" in line and "36w 0d" in line
+    near = fetalhead.measure(scan, 0.134737677, ga_weeks=20.0)
+    assert abs(near.hc_zscore) < 1 and "hc_far_from_ga" not in near.flags
+    no_date = fetalhead.measure(scan, 0.3)
+    assert "hc_far_from_ga" not in no_date.flags  # no GA by dates: nothing to compare with
+    assert far.with_ellipse(far.ellipse, ga_weeks=20.0).flags.count("hc_far_from_ga") == 1  # still far at 20 weeks

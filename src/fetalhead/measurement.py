@@ -38,7 +38,7 @@ from .scans.imageio import (ScanReadError, bytes_sha256, check_scan_array, decod
                             sniff_type)
 from .clinical.limits import (CALIBRATED_QUALITY_THRESHOLD, INSIDE_FRACTION_FLAG, MIN_SCALE_POINTS_PX,
                      NO_HEAD_MASK_FIT, OUTLINE_IN_FIELD_MIN, PIXEL_SIZE_RANGE_MM, SCALE_DISTANCE_RANGE_CM, no_fetal_head, no_head_by_size,
-                     PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
+                     HC_FAR_FROM_GA_Z, PLAUSIBLE_HC_RANGE_MM, QUALITY_THRESHOLD, SKULL_SEEN_MIN, TOO_UNCERTAIN_QUALITY, LimitError,
                      check_ga_by_dates, check_pixel_spacing)
 from .model.uncertainty import COMPASS, DOUBT_CAUSES, doubtful_arcs, relative_interval
 from .model.runtime import HeadModel, load_model
@@ -61,7 +61,7 @@ HC18_COLUMNS = results.HC18_COLUMNS
 
 #: Flags about the scan or the fit that send a measured result to review (status "flagged").
 REVIEW_FLAGS = ("low_quality", "skull_not_seen", "head_cut_by_image_border", "head_cut_by_sector_edge",
-                "implausible_head_size", "pixel_size_disagrees_with_screen")
+                "implausible_head_size", "pixel_size_disagrees_with_screen", "hc_far_from_ga")
 #: Information about a result, never a warning (``Measurement.notes``): the cephalic index outside
 #: Hadlock's +/-1 SD (74-83 %: date by HC, not BPD), no pixel size, and each reason a figure was
 #: left out by its formula's or chart's range (:data:`WITHHELD_REASONS`; "no GA by dates" is no note:
@@ -997,6 +997,8 @@ def _fill_centiles(m: Measurement, bio, ga_weeks, msgs: list) -> None:
         msgs.append(why)
         m.withheld.update(dict.fromkeys(centiles, "ga_outside_standard"))
         return
+    if abs(m.hc_zscore) >= HC_FAR_FROM_GA_Z and "implausible_head_size" not in m.flags:
+        m.flags.append("hc_far_from_ga")  # a review flag: the pixel size or scale, or the date, is likely wrong
     have = chart_measures(m.chart)
     for measure, value in values.items():
         inside = measure in have

@@ -28,7 +28,9 @@ def test_rows_show_the_measurement_figures():
     t = translations("en")
     assert rows[t["hc"]] == f"{m.head_circumference_mm:.1f} mm"
     assert rows[t["bpd"]] == f"{m.biparietal_diameter_mm:.1f} mm"
-    assert rows[chart_label("hc_centile", "intergrowth", t)] == f"{m.hc_centile:.0f} (z {m.hc_zscore:+.2f}; GA by dates 19w 0d)"
+    n = round(m.hc_centile)  # as an ordinal: 53rd (the visit's mean says it so too)
+    nth = f"{n}{'th' if 11 <= n % 100 <= 13 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+    assert rows[chart_label("hc_centile", "intergrowth", t)] == f"{nth} (z {m.hc_zscore:+.2f}; GA by dates 19w 0d)"
     assert 1 <= m.hc_centile <= 99
     w, d = fetalhead.outputs.display.weeks_days(m.ga_hc_hadlock_weeks)
     assert rows[t["ga_hadlock"]].startswith(f"{w}w {d}d (90 % range") or rows[t["ga_hadlock"]] == f"{w}w {d}d"

@@ -687,7 +687,7 @@ def test_a_visit_saves_three_measurements_takes_ac_fl_and_gives_its_pdf(visit_se
     assert _wait_until(lambda: _figure(page, "#val-hc") != before)
     adjusted = _figure(page, "#val-hc")
     page.click("#save-to-visit")  # the same scan adjusted: not a second scan for the mean ...
-    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_scan_already_saved']}")
+    sync_api.expect(page.locator("#save-error")).to_have_text(t["error_scan_already_saved"])  # a choice, no "Error"
     assert page.locator("#visit-measurements tr").count() == 1
     page.click("#save-replace")  # ... but it may take the saved one's place
     sync_api.expect(page.locator("#save-note")).to_have_text(t["saved_to_visit"])
@@ -804,12 +804,13 @@ def test_an_sr_refused_for_another_patients_dicom_says_why_under_its_button(visi
     sync_api.expect(page.locator("#visit-panel")).to_be_visible()
     _measure(page, dcm)
     page.click("#save-to-visit")  # the scan names another patient: not saved, the reason, and a way on
-    sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_dicom_of_another_patient']}")
+    sync_api.expect(page.locator("#save-error")).to_have_text(t["error_dicom_of_another_patient"])
     sync_api.expect(page.locator("#save-anyway")).to_have_text(t["save_anyway"])
     assert page.locator("#visit-measurements tr").count() == 0
     page.click("#save-anyway")  # checked by the sonographer: saved
     sync_api.expect(page.locator("#visit-measurements tr")).to_have_count(1)
     assert page.locator("#save-anyway").is_hidden() and page.locator("#save-error").is_hidden()
+    assert page.text_content("#visit-measurements tr td:last-child").endswith(t["saved_other_patient_id"])
     page.click("#sr")
     sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_dicom_of_another_patient']}")
     assert page.locator("#error").is_hidden()
@@ -981,6 +982,20 @@ def test_a_scale_point_is_set_precisely_under_a_magnifier(server, browser, sampl
     assert x == pytest.approx(200, abs=0.6) and y == pytest.approx(320, abs=0.6)
     page.keyboard.press("Escape")
     assert page.console_errors == []
+    page.close()
+    # on a phone the picture is short: near its top the magnifier goes beside the point, never below it (under
+    # the hand), and stays inside the picture
+    page = _open(browser, server, viewport={"width": 390, "height": 844})
+    _measure(page, samples_dir / "358_HC.png")
+    page.click("#set-scale")
+    page.locator("#view").scroll_into_view_if_needed()
+    box = page.locator("#view").bounding_box()
+    page.mouse.move(box["x"] + 150 * box["width"] / 800, box["y"] + 60 * box["height"] / 540)
+    page.mouse.down()
+    loupe = page.evaluate("state.loupe")
+    assert loupe["y"] <= 60 + 0.5 * loupe["r"] and abs(loupe["x"] - 150) >= 2 * loupe["r"]
+    assert loupe["r"] <= loupe["y"] <= 540 - loupe["r"] and loupe["r"] <= loupe["x"] <= 800 - loupe["r"]
+    page.mouse.up()
     page.close()
 
 

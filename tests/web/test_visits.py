@@ -380,6 +380,14 @@ def test_a_dicom_of_another_patient_is_saved_only_when_asked(client, app, dicom_
     assert r.status_code == 201, r.text
     actions = [a["action"] for a in app.state.records.audit_rows() if a["visit_id"] == other["id"]]
     assert "saved_dicom_of_another_patient" in actions
+    (row,) = client.get(f"/api/v1/visits/{other['id']}").json()["measurements"]
+    assert row["saved_with_other_patient_id"] is True  # the visit shows it, not only the audit log
+    from fetalhead.outputs.report import translations
+    from fetalhead.records.report import visit_report_html
+
+    summary = client.get(f"/api/v1/visits/{other['id']}").json()
+    page = visit_report_html(summary, {"patient_id": "KGH-OTHER"}, [summary], [], "en")
+    assert translations("en")["saved_other_patient_id"] in page
     own = new_visit(client, "ID-12345")
     assert client.post(f"/api/v1/visits/{own['id']}/measurements", json=dicom_answer).status_code == 201
     forged = dict(dicom_answer, dicom_patient_key="0" * 32)  # changed after signing

@@ -109,7 +109,7 @@ def test_filename_is_never_echoed_unescaped(client, scan_bytes):
 
 def test_biometry_recompute(client):
     body = {"ellipse": {"center_x": 400, "center_y": 270, "semi_major": 220, "semi_minor": 180, "angle_deg": 10},
-            "pixel_spacing_mm": 0.1, "ga_weeks": 24}
+            "pixel_spacing_mm": 0.1, "ga_weeks": 16}  # HC 126 mm: z +0.5 at 16 weeks (at 24, -11: flagged)
     j = client.post("/api/v1/biometry", json=body).json()
     assert j["bpd_mm"] == pytest.approx(36.0) and j["ofd_mm"] == pytest.approx(44.0)
     assert j["hc_centile"] is not None and "adjusted_by_hand" in j["flags"]

@@ -29,6 +29,7 @@ __all__ = [
     "SKULL_SEEN_MIN",
     "OUTLINE_IN_FIELD_MIN",
     "PLAUSIBLE_HC_RANGE_MM",
+    "HC_FAR_FROM_GA_Z",
     "PLAUSIBLE_DIAMETER_RANGE_MM",
     "PIXEL_SIZE_RANGE_MM",
     "SCALE_DISTANCE_RANGE_CM",
@@ -116,6 +117,14 @@ TOO_UNCERTAIN_QUALITY = 0.05
 #: 2014). Outside 40-400 mm a "head" is flagged ``implausible_head_size``: a wrong pixel
 #: size, or no fetal head.
 PLAUSIBLE_HC_RANGE_MM = (40.0, 400.0)
+
+#: An HC this many standard deviations or more from the mean for the gestational age by dates (z-score on the
+#: chosen chart) is flagged ``hc_far_from_ga``: under the standard one fetus in about 16,000 lies beyond +/-4 SD,
+#: while fetal microcephaly is diagnosed from 3 SD below the mean (Society for Maternal-Fetal Medicine,
+#: Gelber et al., Am J Obstet Gynecol 2016): a head this far off is most often a wrong pixel size or scale, or a
+#: wrong date, and otherwise needs a sonographer's eye anyway. (Review of issue 22: a pixel size typed 2.2 times
+#: too large gave HC 379 mm at 36 weeks, z +5.6, "above the 99th centile", with no warning.)
+HC_FAR_FROM_GA_Z = 4.0
 
 #: Pixel spacing sources that are measured on the scan, not typed (prefixes of ``spacing_source``): the
 #: DICOM file's own calibration, the screen's depth scale, two points of known distance set on the

@@ -15,7 +15,7 @@ import math
 import re
 
 __all__ = ["weeks_days", "format_weeks_days", "parse_gestational_age", "centile_band", "CENTILE_SHOWN_RANGE",
-           "GestationalAgeFormatError", "distance_cm_text"]
+           "GestationalAgeFormatError", "distance_cm_text", "english_ordinal_suffix"]
 
 #: Centiles are written as whole numbers from the 1st to the 99th; beyond them "<1st" and ">99th"
 #: (a value of 0 or 100 would claim a precision the growth standard's tails do not have).
@@ -94,3 +94,11 @@ def distance_cm_text(cm: float) -> str:
     points; rounded to "2.7" the record would not say the distance that set the pixel size)."""
     cm = float(cm)
     return f"{cm:.1f}" if round(cm, 1) == round(cm, 2) else f"{cm:.2f}"
+
+
+def english_ordinal_suffix(n: int) -> str:
+    """"st", "nd", "rd" or "th" for ``n`` (1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, ...); the
+    translations' ``centile_nth`` says where it goes (English only)."""
+    if 11 <= n % 100 <= 13:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..assets import FONTS_DIR, WEB_FONTS_DIR
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART, FORMULAS, chart_value_at_centile, check_chart
-from .display import centile_band, distance_cm_text, format_weeks_days
+from .display import centile_band, distance_cm_text, english_ordinal_suffix, format_weeks_days
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
@@ -72,7 +72,7 @@ def centile_text(m, t: dict) -> str:
     if band is None:
         return withheld_text(m, "hc_centile", t)
     kind, n = band
-    head = str(n) if kind == "at" else t[f"centile_{kind}"]
+    head = fill(t["centile_nth"], n=n, en_suffix=english_ordinal_suffix(n)) if kind == "at" else t[f"centile_{kind}"]
     return f"{head} (z {m.hc_zscore:+.2f}; {t['ga_by_dates_short']} {format_weeks_days(m.ga_by_dates_weeks)})"
 
 

@@ -76,6 +76,10 @@ def _flag_line(m, flag: str, t: dict) -> str:
         hc = m.head_circumference_mm
         return fill(t["flag_implausible_head_size"], hc="—" if hc is None else f"{hc:.0f}", lo=f"{lo:g}",
                     hi=f"{hi:g}")
+    if flag == "hc_far_from_ga" and m.hc_zscore is not None and m.ga_by_dates_weeks is not None:
+        from .display import format_weeks_days
+
+        return fill(t["flag_hc_far_from_ga"], z=f"{m.hc_zscore:+.1f}", ga=format_weeks_days(m.ga_by_dates_weeks))
     if flag == "pixel_size_disagrees_with_screen" and m.pixel_spacing_mm and m.screen_mm_per_px:
         given, screen = m.pixel_spacing_mm, m.screen_mm_per_px
         worst = max(abs(float(a) / float(b) - 1) for a, b in zip(given, screen))

@@ -16,7 +16,7 @@ import html
 from ..clinical.biometry import CHART_NAMES, DEFAULT_CHART
 from ..clinical.growth import INTERGROWTH_EFW_GA_RANGE_WEEKS, intergrowth_efw_value_at_centile
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
-from ..outputs.display import centile_band, format_weeks_days
+from ..outputs.display import centile_band, english_ordinal_suffix, format_weeks_days
 from ..outputs.report import fill, growth_chart_svg, new_pdf, spacing_value_text, translations
 from .._version import SOFTWARE_NAME
 
@@ -33,13 +33,6 @@ def _n(v, nd=1, unit=""):
 
 def _model_versions(summary: dict) -> str:
     return ", ".join(sorted({str(m.get("model_version") or "") for m in summary.get("measurements", [])} - {""}))
-
-
-def english_ordinal_suffix(n: int) -> str:
-    """"st", "nd", "rd" or "th" for ``n`` (1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 22nd, ...)."""
-    if 11 <= n % 100 <= 13:
-        return "th"
-    return {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
 
 
 def centile_text(centile: float, t: dict) -> str:
@@ -110,7 +103,8 @@ def _measurement_rows(summary: dict, t: dict) -> list[tuple[str, ...]]:
     """Each saved measurement: when, HC/BPD/OFD (mm), the pixel size it was measured with and its source
     (a wrong one can be traced in the patient's file), and its status in the report's language."""
     def status(m):
-        return t.get(f"status_word_{m.get('status')}", str(m.get("status", "")))
+        word = t.get(f"status_word_{m.get('status')}", str(m.get("status", "")))
+        return f"{word}; {t['saved_other_patient_id']}" if m.get("saved_with_other_patient_id") else word
 
     def spacing(m):
         source = m.get("spacing_source") or "none"

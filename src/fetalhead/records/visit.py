@@ -101,7 +101,8 @@ def visit_summary(visit: dict, measurements: list[dict], previous: dict | None =
                                         "has_picture")},
                # the pixel size each one was measured with, and its source (issue 22: a wrong one can be traced)
                **{k: (m.get("measurement") or {}).get(k) for k in ("model_version", "pixel_spacing_mm",
-                                                                     "spacing_source", "scale_distance_cm")}}
+                                                                     "spacing_source", "scale_distance_cm",
+                                                                     "saved_with_other_patient_id")}}
               for m in measurements]
     out = {**visit, **figures, "measurements": listed, "previous": None, "growth": None}
     out["formulas"] = {**{k: FORMULAS[k] for k in ("ga_hc_hadlock_weeks", "ga_hc_intergrowth_weeks", "hc_centile")},

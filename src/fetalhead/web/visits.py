@@ -189,7 +189,8 @@ def get_visit(visit_id: int, patient_id: str | None = Query(None, description="r
 
 #: Fields of a saved measurement that are not its content: two saves of the same content are one measurement
 #: even when the server restarted between them (a new key, so a new signature and patient key).
-_NOT_CONTENT = ("dicom_patient_key", "image_png_base64", "display", "signature", "identifiers")
+_NOT_CONTENT = ("dicom_patient_key", "image_png_base64", "display", "signature", "identifiers",
+                "saved_with_other_patient_id")
 #: Not kept with a visit: the picture goes to its own column, the display is redrawn, and the DICOM's
 #: patient fields (asked for with include_identifying) are the visit's patient's, or another's: neither is
 #: the record's to copy.
@@ -220,12 +221,6 @@ def save_measurement(visit_id: int, body: dict, response: Response, patient_id: 
         raise ApiError(422, "measurement_without_scan", "a visit keeps measurements of scans: measure the scan "
                                                         "(/measure), adjust it by hand if needed (/biometry with that "
                                                         "measurement), then save")
-    scan_patient = body.get("dicom_patient_key")
-    other = bool(scan_patient) and scan_patient != patient_key(visit["patient_id"], settings.signing_key)
-    if other and not other_patient_id:
-        raise ApiError(409, "dicom_of_another_patient",
-                       "the scan's DICOM names another patient ID than this visit's: check that the scan is this "
-                       "patient's, or open the visit of the patient it names (other_patient_id=true saves it anyway)")
     content = canonical({k: v for k, v in body.items() if k not in _NOT_CONTENT})
     same_scan = None
     for row in records.measurements(visit["id"]):
@@ -240,6 +235,14 @@ def save_measurement(visit_id: int, body: dict, response: Response, patient_id: 
         raise ApiError(409, "scan_already_saved",
                        f"this scan is saved to the visit already (measurement {same_scan['id']}): a visit's means "
                        "are of different scans; replace=true puts this measurement in its place")
+    # the patient after the scan (a scan saved already is said first: the user is not asked to confirm a patient
+    # for a save that is refused anyway)
+    scan_patient = body.get("dicom_patient_key")
+    other = bool(scan_patient) and scan_patient != patient_key(visit["patient_id"], settings.signing_key)
+    if other and not other_patient_id:
+        raise ApiError(409, "dicom_of_another_patient",
+                       "the scan's DICOM names another patient ID than this visit's: check that the scan is this "
+                       "patient's, or open the visit of the patient it names (other_patient_id=true saves it anyway)")
     picture = None
     if body.get("image_png_base64"):
         try:
@@ -247,6 +250,8 @@ def save_measurement(visit_id: int, body: dict, response: Response, patient_id: 
         except (binascii.Error, ValueError, TypeError):
             raise ApiError(400, "invalid_picture", "image_png_base64 is not base64") from None
     kept = {k: v for k, v in body.items() if k not in _NOT_KEPT}
+    if other:  # saved anyway: the row says so wherever the visit is shown (page, reports), not only the audit log
+        kept["saved_with_other_patient_id"] = True
     figures = dict(status=m.status, hc_mm=m.head_circumference_mm, bpd_mm=m.biparietal_diameter_mm,
                    ofd_mm=m.occipitofrontal_diameter_mm, picture_png=picture, user=user)
     try:

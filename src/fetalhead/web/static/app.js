@@ -198,7 +198,7 @@ function drawScale(g, c) {
   for (const [x, y] of marks) {
     g.strokeStyle = "rgba(0,0,0,0.8)"; g.lineWidth = mw * 2.2;
     g.beginPath(); g.arc(x, y, rm, 0, 2 * Math.PI); g.stroke();
-    g.strokeStyle = "#00ffff"; g.lineWidth = mw;
+    g.strokeStyle = "#c39bff"; g.lineWidth = mw;  // violet: not the calipers' cyan nor the two points' orange
     g.beginPath(); g.arc(x, y, rm, 0, 2 * Math.PI); g.stroke();
   }
   g.lineWidth = lw;
@@ -220,13 +220,20 @@ function drawScale(g, c) {
 }
 
 // A magnifier while a point of the scale is set or moved: the picture around the point, LOUPE_ZOOM times larger,
-// in a circle away from the finger (above the point, or below it near the top), with a crosshair on the point:
-// a finger covers the mark it sets, and on a phone one screen pixel is two or three of the picture's.
+// in a circle away from the finger (above the point; near the top, beside it on the side with more room: a
+// finger comes from below), with a crosshair on the point: a finger covers the mark it sets, and on a phone
+// one screen pixel is two or three of the picture's. Its radius is at most a third of the picture's height.
 const LOUPE_ZOOM = 3, LOUPE_RADIUS_CSS = 48;
 function drawLoupe(g, c, [x, y]) {
-  const k = c.width / c.getBoundingClientRect().width, r = LOUPE_RADIUS_CSS * k, src = r / LOUPE_ZOOM;
-  const lx = Math.min(Math.max(x, r), c.width - r);
-  const ly = y - 2.2 * r - r >= 0 ? y - 2.2 * r : Math.min(y + 2.2 * r, c.height - r);
+  const rect = c.getBoundingClientRect(), k = c.width / rect.width;
+  const r = Math.min(LOUPE_RADIUS_CSS, rect.height / 3) * k, src = r / LOUPE_ZOOM;
+  let lx, ly;
+  if (y - 3.2 * r >= 0) { lx = Math.min(Math.max(x, r), c.width - r); ly = y - 2.2 * r; }
+  else {
+    lx = x + (x < c.width / 2 ? 2.2 * r : -2.2 * r);
+    lx = Math.min(Math.max(lx, r), c.width - r);
+    ly = Math.min(Math.max(y, r), c.height - r);
+  }
   g.save();
   g.beginPath(); g.arc(lx, ly, r, 0, 2 * Math.PI); g.clip();
   g.fillStyle = "#000"; g.fillRect(lx - r, ly - r, 2 * r, 2 * r);
@@ -638,6 +645,10 @@ function errorIn(id) {
     box.textContent = msg ? `${tr("error")}: ${msg}` : "";
   };
 }
+// a refusal the user can answer with a button beside it (save anyway, replace): said as it is, not as an "Error"
+function choiceIn(id) {
+  return (msg) => { const box = $(id); box.hidden = !msg; box.textContent = msg || ""; };
+}
 const visitError = errorIn("visit-error"), saveError = errorIn("save-error"), biometryError = errorIn("biometry-error");
 
 async function visitFetch(url, options = {}, show = visitError) {
@@ -684,7 +695,8 @@ function showVisit(v) {
   $("visit-open-label").textContent = `: ${v.patient_id} · ${v.exam_date}`;
   const rows = v.measurements.map((m, i) => {
     const tr_ = document.createElement("tr");
-    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), tr(`status_word_${m.status}`)].forEach((text) => {
+    const word = tr(`status_word_${m.status}`) + (m.saved_with_other_patient_id ? `; ${tr("saved_other_patient_id")}` : "");
+    [String(i + 1), num(m.hc_mm), num(m.bpd_mm), num(m.ofd_mm), word].forEach((text) => {
       const td = document.createElement("td");
       td.textContent = text;
       tr_.appendChild(td);
@@ -766,8 +778,8 @@ async function saveToVisit(flags = {}) {
     { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
   if (!r.ok) {
     const j = await r.clone().json().catch(() => null);
-    saveError(await errorText(r));
     const choice = j && j.error && SAVE_CHOICES[j.error.code];
+    (choice ? choiceIn("save-error") : saveError)(await errorText(r));
     if (choice) { state.saveFlags = { ...flags, [choice[1]]: true }; $(choice[0]).hidden = false; }
     return;
   }
