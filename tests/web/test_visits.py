@@ -441,3 +441,28 @@ def test_an_ellipse_drawn_with_no_scan_is_not_kept_with_a_visit(client):
                                                   "pixel_spacing_mm": PS}).json()
     r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=drawn)
     assert r.status_code == 422 and code(r) == "measurement_without_scan"
+
+
+def test_saves_sent_at_once_keep_one_row_of_a_scan(client):
+    """Eight saves of one scan sent at once (a double tap, two tabs): one row; the others 409."""
+    import threading
+
+    v = new_visit(client, "P-RACE")
+    m = biometry(client)
+    e = m["ellipse"]
+    adjusted = client.post("/api/v1/biometry", json={"ellipse": {**e, "semi_major": e["semi_major"] * 1.03},
+                                                     "measurement": m}).json()
+    codes = []
+    barrier = threading.Barrier(8)
+
+    def save(body):
+        barrier.wait()
+        codes.append(client.post(f"/api/v1/visits/{v['id']}/measurements", json=body).status_code)
+
+    threads = [threading.Thread(target=save, args=(m if i % 2 else adjusted,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [201] + [409] * 7
+    assert client.get(f"/api/v1/visits/{v['id']}").json()["n_measurements"] == 1

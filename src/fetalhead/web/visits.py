@@ -21,6 +21,7 @@ import binascii
 import datetime as _dt
 import json
 import re
+import threading
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -195,6 +196,10 @@ _NOT_CONTENT = ("dicom_patient_key", "image_png_base64", "display", "signature",
 #: patient fields (asked for with include_identifying) are the visit's patient's, or another's: neither is
 #: the record's to copy.
 _NOT_KEPT = ("image_png_base64", "display", "identifiers")
+#: One save at a time: the checks of a save (the same measurement, the same scan) and its insert are one step,
+#: so that two saves sent at once (a double tap, two tabs) cannot both pass the checks (a hostile test got two
+#: rows of one scan in 4 of 13 tries). The server is one process; the record's own lock covers the write alone.
+_SAVE_LOCK = threading.Lock()
 
 
 @router.post("/visits/{visit_id}/measurements", status_code=201)
@@ -212,6 +217,13 @@ def save_measurement(visit_id: int, body: dict, response: Response, patient_id: 
     (``measurement_already_saved``) and when another measurement of the same scan and frame is
     (``scan_already_saved``): a visit's means are of different scans, each counted once; ``replace=true``
     puts this one in its place (200), as a hand adjustment of that scan."""
+    with _SAVE_LOCK:
+        return _save_measurement(visit_id, body, response, patient_id, other_patient_id, replace, records, settings,
+                                 user, efw_method)
+
+
+def _save_measurement(visit_id, body, response, patient_id, other_patient_id, replace, records, settings, user,
+                      efw_method):
     visit = _visit(records, visit_id, patient_id)
     m = _measurement_from(body, "saved", settings)
     if m.head_circumference_mm is None:  # in pixels (no pixel size) or nothing measured: nothing for the file
