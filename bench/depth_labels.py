@@ -22,11 +22,13 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import fetalhead.scans.depth_label as depth_label  # noqa: E402
 
-LABELS = ("16cm", "4.0cm", "12 cm", "9cm", "18cm", "7.5cm", "20cm", "13cm", "6cm", "25cm", "3.5cm", "8cm")
-SIZES = (12, 16, 20, 26, 32)
+LABELS = ("16cm", "4.0cm", "12 cm", "9cm", "18cm", "7.5cm", "20cm", "13cm", "6cm", "25cm", "3.5cm", "8cm", "10cm",
+          "14cm", "17cm", "13.5cm")
+SIZES = (10, 12, 14, 16, 20, 26, 32, 34)
 FONT_DIRS = (Path("/usr/share/fonts/truetype"),)
 UPRIGHT = ("Sans-Regular", "Sans-Bold", "Sans.ttf", "Sans-Bold.ttf", "Mono-Regular", "Mono-Bold", "SansMono.ttf",
-           "SansMono-Bold", "DroidSans.ttf", "DroidSans-Bold")
+           "SansMono-Bold", "DroidSans.ttf", "DroidSans-Bold", "Serif.ttf", "Serif-Bold", "SerifCondensed.ttf",
+           "Serif-Regular")
 
 
 def fonts():
