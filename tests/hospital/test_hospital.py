@@ -1102,6 +1102,13 @@ def test_fhir_observations_carry_the_study_time_and_a_coded_centile(us_dicom, mo
     assert float(centile.component[0].valueQuantity.value) == pytest.approx(m.hc_zscore, abs=5e-4)
     hc = observations[centile.derivedFrom[0].reference]
     assert hc.code.coding[0].code == "11984-2" and "INTERGROWTH-21st" in centile.method.text
+    assert centile.interpretation is None  # an ok result: no flag on its centile
+    far, _ = measured(us_dicom, model, ga=30.0)  # HC 170 mm at 30 weeks: hc_far_from_ga, about the centile itself
+    far_path = [p for p in write_hand_off(far, scan, model, fhir_dir=tmp_path / "far") if p.suffix == ".json"][0]
+    (far_centile,) = [e["resource"] for e in json.loads(far_path.read_text())["entry"]
+                      if e["resource"].get("code", {}).get("coding", [{}])[0].get("code") == "125012"]
+    assert far_centile["interpretation"][0]["coding"][0]["code"] == "A"
+    assert "hc_far_from_ga" in far_centile["note"][-1]["text"] and "SD from the mean" in far_centile["note"][-1]["text"]
     # the date alone without a timezone (FHIR wants one with a time); nothing from a date that is none
     ds.TimezoneOffsetFromUTC = None
     del ds.TimezoneOffsetFromUTC

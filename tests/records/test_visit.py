@@ -75,3 +75,21 @@ def test_a_visits_dating_for_the_hand_off_on_the_studys_day():
     # a study before the LMP: the dates, no GA
     d = visit_dating({"exam_date": "2024-05-20", "lmp": "2024-01-01"}, "2023-12-01")
     assert d.lmp == dt.date(2024, 1, 1) and d.ga_days is None and not d.ga_from_lmp
+
+
+def test_a_mean_hc_far_from_the_visits_date_is_a_review_note():
+    """Hostile review: a measurement saved without a date (or re-dated by hand) to a visit dated 30 weeks read
+    "below the 1st centile" with no review note. The visit's own date judges its mean, as HC_FAR_FROM_GA_Z does a
+    measurement's; in the reports' words too."""
+    from fetalhead.clinical.limits import HC_FAR_FROM_GA_Z
+    from fetalhead.outputs.report import translations
+    from fetalhead.records.report import visit_report_html
+
+    visit = {"id": 1, "patient_id": "P", "exam_date": "2024-07-29", "lmp": "2024-01-01"}  # 30+0 weeks by LMP
+    f = visit_figures(visit, [_row(1, 170.0)])
+    assert f["hc_zscore"] <= -HC_FAR_FROM_GA_Z and [n["code"] for n in f["review_notes"]] == ["hc_far_from_ga"]
+    summary = visit_summary(visit, [_row(1, 170.0)])
+    page = visit_report_html(summary, {"patient_id": "P"}, [summary], [], "en")
+    assert f"{f['hc_zscore']:+.1f} SD" in page and "30w 0d" in page
+    fine = visit_figures({**visit, "exam_date": "2024-05-20"}, [_row(1, 170.0)])  # 20+0 weeks
+    assert abs(fine["hc_zscore"]) < 1 and fine["review_notes"] == []

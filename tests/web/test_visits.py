@@ -31,7 +31,7 @@ def client(app):
 _PICTURES = itertools.count()
 
 
-def biometry(client, semi_major=150.0, semi_minor=120.0):
+def biometry(client, semi_major=228.0, semi_minor=182.0):
     """A measurement this server issued of a scan of its own (358_HC.png with one pixel changed: another file
     each call), its outline set by hand (a visit counts a scan once)."""
     grey = cv2.imread(str(SAMPLE), cv2.IMREAD_GRAYSCALE)
@@ -88,7 +88,7 @@ def test_bad_visit_input(client):
 
 def test_save_three_measurements_mean_and_spread(client):
     v = new_visit(client, "P-200", "2024-05-20", lmp="2024-01-01")
-    for semi in (150.0, 151.0, 152.0):
+    for semi in (228.0, 229.0, 230.0):  # HC about 175 mm at 20 weeks
         r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=biometry(client, semi_major=semi))
         assert r.status_code == 201, r.text
     j = client.get(f"/api/v1/visits/{v['id']}").json()
@@ -96,7 +96,7 @@ def test_save_three_measurements_mean_and_spread(client):
     assert len(hcs) == 3 and j["mean_hc_mm"] == pytest.approx(sum(hcs) / 3, abs=0.01)
     assert j["mean_bpd_mm"] and j["mean_ofd_mm"] and j["review_notes"] == []
     assert j["ga_by_lmp_weeks"] == 20.0 and j["centiles"]["hc"] is not None and j["ga_by_hc_hadlock_weeks"]
-    r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=biometry(client, semi_major=165.0))
+    r = client.post(f"/api/v1/visits/{v['id']}/measurements", json=biometry(client, semi_major=250.0))
     assert [n["code"] for n in r.json()["review_notes"]] == ["hc_spread"]
 
 

@@ -246,6 +246,11 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
             centile["effectiveDateTime"] = effective
         if hc_url:
             centile["derivedFrom"] = [{"reference": hc_url}]
+        if m.status == "flagged":  # the figure a flag may be about (hc_far_from_ga): flagged as the lengths are
+            centile["interpretation"] = [{"coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                "code": "A", "display": "Abnormal"}], "text": "flagged for review by the software"}]
+            centile["note"].append({"text": f"status {m.status}: {', '.join(m.flags)} ({m.message})"})
         entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": centile})
     if dating is not None:
         entries += _dating_observations(dating, key, subject, effective)

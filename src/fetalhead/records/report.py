@@ -116,9 +116,14 @@ def _measurement_rows(summary: dict, t: dict) -> list[tuple[str, ...]]:
 
 
 def _spread_line(summary: dict, t: dict) -> str:
-    if any(n.get("code") == "hc_spread" for n in summary.get("review_notes") or []):
-        return fill(t["hc_spread_note"], spread=f"{summary['hc_spread_percent']:.1f}")
-    return ""
+    codes = {n.get("code") for n in summary.get("review_notes") or []}
+    lines = []
+    if "hc_spread" in codes:
+        lines.append(fill(t["hc_spread_note"], spread=f"{summary['hc_spread_percent']:.1f}"))
+    if "hc_far_from_ga" in codes and summary.get("hc_zscore") is not None:
+        lines.append(fill(t["visit_hc_far_from_ga"], z=f"{summary['hc_zscore']:+.1f}",
+                          ga=format_weeks_days(summary["ga_by_dates_weeks"])))
+    return " ".join(lines)
 
 
 def _formula_lines(summary: dict) -> list[str]:

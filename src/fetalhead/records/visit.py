@@ -11,7 +11,8 @@ from __future__ import annotations
 import datetime as _dt
 
 from ..clinical.biometry import (OutOfRangeError, ga_from_hc_hadlock1984, ga_from_hc_intergrowth2016,
-                                 intergrowth_centile)
+                                 intergrowth_centile, intergrowth_zscore)
+from ..clinical.limits import HC_FAR_FROM_GA_Z
 from ..clinical.growth import (DEFAULT_EFW_METHOD, EFW_METHODS, GROWTH_FORMULAS, REPEATABILITY_SPREAD_PERCENT,
                                due_date_naegele, efw_hadlock1985, efw_intergrowth2017, ga_days_by_lmp, ga_weeks_by_lmp,
                                growth_per_week, intergrowth_body_centile, intergrowth_efw_centile, spread_percent)
@@ -73,6 +74,12 @@ def visit_figures(visit: dict, measurements: list[dict], efw_method: str = DEFAU
         for key in ("ac", "fl"):
             v = visit.get(f"{key}_mm")
             centiles[key] = _round(_try(intergrowth_body_centile, key, v, ga_dates), 1) if v else None
+        z = _try(intergrowth_zscore, "hc", hc, ga_dates) if hc else None
+        out["hc_zscore"] = _round(z)
+        if z is not None and abs(z) >= HC_FAR_FROM_GA_Z:  # as a measurement's hc_far_from_ga, at the visit's own date
+            out["review_notes"].append({"code": "hc_far_from_ga",
+                                        "message": f"the mean HC is {z:+.1f} SD from the mean for the GA by dates: "
+                                                   "check the pixel size or scale of each measurement, and the dates"})
     out["ac_mm"], out["fl_mm"] = visit.get("ac_mm"), visit.get("fl_mm")
     # fetal weight
     ac, fl = visit.get("ac_mm"), visit.get("fl_mm")

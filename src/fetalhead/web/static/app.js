@@ -708,8 +708,11 @@ function showVisit(v) {
   $("mean-bpd").textContent = withCentile(num(v.mean_bpd_mm), v.centiles.bpd);
   $("mean-ofd").textContent = withCentile(num(v.mean_ofd_mm), v.centiles.ofd);
   const spread = (v.review_notes || []).find((n) => n.code === "hc_spread");
-  $("visit-spread").hidden = !spread;
-  $("visit-spread").textContent = spread ? fill(tr("hc_spread_note"), { spread: num(v.hc_spread_percent) }) : "";
+  const far = (v.review_notes || []).find((n) => n.code === "hc_far_from_ga");
+  $("visit-spread").textContent = [spread ? fill(tr("hc_spread_note"), { spread: num(v.hc_spread_percent) }) : "",
+    far && !missing(v.hc_zscore) ? fill(tr("visit_hc_far_from_ga"), { z: `${v.hc_zscore >= 0 ? "+" : ""}${Number(v.hc_zscore).toFixed(1)}`,
+      ga: weeksDays(v.ga_by_dates_weeks) }) : ""].filter(Boolean).join(" ");
+  $("visit-spread").hidden = !spread && !far;
   if (document.activeElement !== $("ac-mm")) $("ac-mm").value = missing(v.ac_mm) ? "" : String(v.ac_mm);
   if (document.activeElement !== $("fl-mm")) $("fl-mm").value = missing(v.fl_mm) ? "" : String(v.fl_mm);
   $("visit-ga-lmp").textContent = weeksDays(v.ga_by_lmp_weeks);
