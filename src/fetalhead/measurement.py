@@ -282,7 +282,7 @@ class Measurement:
         if adjusted:
             m.flags.append("adjusted_by_hand")
         _decide(m)
-        if adjusted:
+        if adjusted and m.status == "adjusted":  # a flagged one says it among its flags' lines already
             m.messages.append("ellipse adjusted by hand")
         return m
 
