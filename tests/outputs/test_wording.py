@@ -37,3 +37,24 @@ def test_the_range_is_written_in_every_language(lang):
     lo, hi = HADLOCK_HC_RANGE_MM
     line = next(x for x in note_lines(m, t) if x.startswith(t["ga_hadlock"] + ":"))
     assert t["withheld_outside_formula_range"] in line and f"{lo:g}" in line and f"{hi:g}" in line
+
+
+def test_an_ok_result_in_pixels_claims_no_head_size_check(samples_dir):
+    """Sonographer review: without a pixel size the banner said the software "checked ... the head size", which
+    it cannot do in pixels; the report says what it checked, as the page does."""
+    import html
+
+    import numpy as np
+
+    import fetalhead
+    from fetalhead.outputs.report import report_html
+    from fetalhead.outputs.wording import status_text
+
+    px = fetalhead.measure(samples_dir / "358_HC.png")
+    mm = fetalhead.measure(samples_dir / "358_HC.png", 0.134737677)
+    assert px.status == mm.status == "ok" and px.head_circumference_mm is None
+    for lang in LANGUAGES:
+        t = translations(lang)
+        assert status_text(px, t) == t["status_ok_px"] != t["status_ok"] == status_text(mm, t)
+    page = report_html(px, np.full((540, 800), 0.3, np.float32), "en")
+    assert html.escape(translations("en")["status_ok_px"]) in page

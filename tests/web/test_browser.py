@@ -745,6 +745,7 @@ def test_the_visit_says_what_it_refuses_where_it_was_asked_and_keeps_what_was_ty
     sync_api.expect(page.locator("#visit-panel")).to_be_visible()
     page.click("#visit-form summary")  # folded away, as a sonographer would leave it
     _measure(page, samples_dir / "358_HC.png")  # no pixel size: lengths in pixels
+    assert page.text_content("#status") == t["status_ok_px"]  # it claims no head-size check it could not make
     page.click("#save-to-visit")
     sync_api.expect(page.locator("#save-error")).to_have_text(f"{t['error']}: {t['error_measurement_not_in_mm']}")
     assert page.locator("#visit-measurements tr").count() == 0 and page.text_content("#save-note") == ""

@@ -26,7 +26,7 @@ from .display import centile_band, distance_cm_text, english_ordinal_suffix, for
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, chart_hc_range_mm
 from .._version import SOFTWARE_NAME
 from .results import PAGE_SPACING_SOURCE, TWO_POINTS_SOURCE
-from .wording import LANGUAGES, fill, mm_text, note_lines, review_lines, translations
+from .wording import LANGUAGES, fill, mm_text, note_lines, review_lines, status_text, translations
 
 __all__ = ["LANGUAGES", "translations", "growth_curves", "growth_chart_svg", "report_html", "report_pdf", "new_pdf",
            "report_rows", "display_values", "TABLE_ROWS", "chart_label", "CENTILES", "fill", "centile_text", "withheld_text", "spacing_text", "formula_lines",
@@ -230,7 +230,7 @@ def spread_labels(ys, min_gap: float) -> list[float]:
 
 def _status_lines(m, t: dict) -> list[str]:
     """The status and, under it, what is wrong: the review flags' lines or why nothing was measured."""
-    lines = [t[f"status_{m.status}"]]
+    lines = [status_text(m, t)]
     if m.status == "failed" and f"failure_{m.failure}" in t:
         lines.append(t[f"failure_{m.failure}"])
     return lines + (review_lines(m, t) if m.status != "failed" else [])

@@ -22,7 +22,8 @@ from ..assets import I18N_DIR
 from ..clinical.biometry import HADLOCK_BPD_RANGE_MM, HADLOCK_HC_RANGE_MM, INTERGROWTH_DATING_HC_RANGE_MM
 from ..clinical.limits import CHART_GA_RANGE_WEEKS, PLAUSIBLE_HC_RANGE_MM
 
-__all__ = ["LANGUAGES", "translations", "fill", "mm_text", "review_lines", "note_lines", "arc_line", "FIGURE_LABELS"]
+__all__ = ["LANGUAGES", "translations", "fill", "mm_text", "review_lines", "note_lines", "arc_line", "FIGURE_LABELS",
+           "status_text"]
 
 LANGUAGES = ("en", "hi", "te")
 
@@ -52,6 +53,14 @@ def fill(template: str, **values) -> str:
     for k, v in values.items():
         template = template.replace("{" + k + "}", str(v))
     return template
+
+
+def status_text(m, t: dict) -> str:
+    """The status in words; an ``ok`` result in pixels says that the head size was not checked (it needs the
+    pixel size), so that "no automatic warnings" claims no check it did not make."""
+    if m.status == "ok" and m.head_circumference_mm is None:
+        return t["status_ok_px"]
+    return t[f"status_{m.status}"]
 
 
 def arc_line(arc: dict, t: dict) -> str:

@@ -382,7 +382,8 @@ function showFigures(f) {
   $("summary").textContent = f.status === "failed" ? "" : glance.map(([k, v]) => `${k} ${v}`).join(" · ");
   const st = $("status");
   st.className = `status ${f.status}`;
-  st.textContent = tr(`status_${f.status}`);
+  // an ok result in pixels: the head size was not checked (fetalhead.outputs.wording.status_text)
+  st.textContent = f.status === "ok" && f.unit !== "mm" ? tr("status_ok_px") : tr(`status_${f.status}`);
   // under the banner: what is wrong, where, what to do (the server's words); notes apart, never there
   const flags = $("flags");
   flags.replaceChildren();
