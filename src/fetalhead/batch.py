@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from .hospital.handoff import write_hand_off
-from .scans.datasets import read_pixel_size_csv, read_reference_hc, read_scale_csv
+from .scans.datasets import read_reference_hc, read_spacing_csv
 from .scans.files import SCAN_SUFFIXES, VIDEO_SUFFIXES, collect_scans
 from .scans.imageio import file_sha256
 from .clinical.limits import check_pixel_spacing
@@ -41,8 +41,7 @@ class PixelSizeLookup:
     def __init__(self, pixel_size_mm: float | None = None, csv_path: str | Path | None = None):
         check_pixel_spacing(pixel_size_mm, "--pixel-size")  # LimitError (a ValueError) outside the range
         self.value = pixel_size_mm
-        self.table = read_pixel_size_csv(csv_path) if csv_path else {}
-        self.scale_table = read_scale_csv(csv_path) if csv_path else {}
+        self.table, self.scale_table = read_spacing_csv(csv_path) if csv_path else ({}, {})
         self.reference_hc_mm = read_reference_hc(csv_path) if csv_path else {}
         self.csv_name = Path(csv_path).name if csv_path else ""
 

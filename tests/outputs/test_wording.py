@@ -56,5 +56,8 @@ def test_an_ok_result_in_pixels_claims_no_head_size_check(samples_dir):
     for lang in LANGUAGES:
         t = translations(lang)
         assert status_text(px, t) == t["status_ok_px"] != t["status_ok"] == status_text(mm, t)
+    from fetalhead.outputs.report import display_values
+
+    assert display_values(px, translations("te"))["status"] == translations("te")["status_ok_px"]  # the page's words
     page = report_html(px, np.full((540, 800), 0.3, np.float32), "en")
     assert html.escape(translations("en")["status_ok_px"]) in page

@@ -155,6 +155,12 @@ def _set_context(obs: dict, method: str | None, subject: dict | None, effective:
         obs["effectiveDateTime"] = effective
 
 
+def _flagged_interpretation() -> list[dict]:
+    """The interpretation of an Observation of a result flagged for review: HL7 v3 "A" (abnormal), in words."""
+    return [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+                         "code": "A", "display": "Abnormal"}], "text": "flagged for review by the software"}]
+
+
 def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance_uid: str | None = None,
                 effective: str | None = None, bundle_type: str = "collection", subject: dict | None = None,
                 dating=None) -> dict:
@@ -209,9 +215,7 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
             notes.append(f"status {m.status}" + (f": {', '.join(m.flags)}" if m.flags else "")
                          + (f" ({m.message})" if m.messages else ""))
             if m.status == "flagged":
-                obs["interpretation"] = [{"coding": [{
-                    "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                    "code": "A", "display": "Abnormal"}], "text": "flagged for review by the software"}]
+                obs["interpretation"] = _flagged_interpretation()
         if notes:
             obs["note"] = [{"text": "; ".join(notes)}]
         if m.note_messages:  # information, a note of its own, never the interpretation "abnormal"
@@ -247,9 +251,7 @@ def fhir_bundle(m, *, model_version: str, model_sha256: str = "", study_instance
         if hc_url:
             centile["derivedFrom"] = [{"reference": hc_url}]
         if m.status == "flagged":  # the figure a flag may be about (hc_far_from_ga): flagged as the lengths are
-            centile["interpretation"] = [{"coding": [{
-                "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
-                "code": "A", "display": "Abnormal"}], "text": "flagged for review by the software"}]
+            centile["interpretation"] = _flagged_interpretation()
             centile["note"].append({"text": f"status {m.status}: {', '.join(m.flags)} ({m.message})"})
         entries.append({"fullUrl": f"urn:uuid:{obs_id}", "resource": centile})
     if dating is not None:

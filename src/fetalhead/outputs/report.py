@@ -136,8 +136,8 @@ TABLE_ROWS = (("hc", "hc_mm"), ("bpd", "bpd_mm"), ("ofd", "ofd_mm"), ("ci", "cep
 
 
 def display_values(m, t: dict) -> dict:
-    """Each figure as written for people in the language of ``t`` (result column -> text), with
-    ``chart_note``, ``review`` (the review flags' lines, :func:`fetalhead.outputs.wording.review_lines`)
+    """Each figure as written for people in the language of ``t`` (result column -> text), with ``status``
+    (:func:`fetalhead.outputs.wording.status_text`), ``chart_note``, ``review`` (the review flags' lines, :func:`fetalhead.outputs.wording.review_lines`)
     and ``notes`` (information, :func:`fetalhead.outputs.wording.note_lines`): the one place that writes figures for the page (``display`` in the API's answers),
     the HTML report and the PDF."""
     out = {}
@@ -166,6 +166,7 @@ def display_values(m, t: dict) -> dict:
     if m.status == "adjusted" and m.quality is not None:
         quality += f" ({t['quality_not_of_outline']})"
     out["quality"] = quality
+    out["status"] = status_text(m, t)  # the banner's words (an ok result in pixels claims no head-size check)
     out["spacing_source"] = spacing_value_text(m.pixel_spacing_mm, m.spacing_source, t,
                                                getattr(m, "scale_distance_cm", None))
     out["scale"] = scale_line(m, t)  # over the picture: the scale read, set by hand, or none (issue 22)

@@ -138,6 +138,16 @@ def migrate(conn: sqlite3.Connection) -> int:
     return found
 
 
+def _check_picture(picture_png: bytes | None) -> None:
+    """A measurement's picture is a PNG of at most :data:`MAX_PICTURE_BYTES` (RecordError otherwise)."""
+    if picture_png is None:
+        return
+    if not picture_png.startswith(PNG_MAGIC):
+        raise RecordError("invalid_picture", "the picture is not a PNG")
+    if len(picture_png) > MAX_PICTURE_BYTES:
+        raise RecordError("invalid_picture", f"the picture is larger than {MAX_PICTURE_BYTES // 2**20} MB")
+
+
 class Records:
     """The record file at ``path``; created (with its folder) on first use, not before."""
 
@@ -287,11 +297,7 @@ class Records:
                         ofd_mm=None, picture_png: bytes | None = None, user: str | None = None) -> dict:
         """Keep a measurement (its JSON as issued, its figures and its picture) with a visit: one transaction."""
         visit = self.visit(visit_id)
-        if picture_png is not None:
-            if not picture_png.startswith(PNG_MAGIC):
-                raise RecordError("invalid_picture", "the picture is not a PNG")
-            if len(picture_png) > MAX_PICTURE_BYTES:
-                raise RecordError("invalid_picture", f"the picture is larger than {MAX_PICTURE_BYTES // 2**20} MB")
+        _check_picture(picture_png)
         body = json.dumps(measurement, sort_keys=True, allow_nan=False)
         with self._write() as conn:
             cur = conn.execute("INSERT INTO measurements (visit_id, saved_at, saved_by, status, hc_mm, bpd_mm, ofd_mm, "
@@ -308,9 +314,7 @@ class Records:
         JSON, picture, who and when; the audit log says which was replaced. One transaction."""
         old = self.measurement(measurement_id)
         visit = self.visit(old["visit_id"])
-        if picture_png is not None and (not picture_png.startswith(PNG_MAGIC) or len(picture_png) > MAX_PICTURE_BYTES):
-            raise RecordError("invalid_picture", "the picture is not a PNG of at most "
-                                                 f"{MAX_PICTURE_BYTES // 2**20} MB")
+        _check_picture(picture_png)
         body = json.dumps(measurement, sort_keys=True, allow_nan=False)
         with self._write() as conn:
             conn.execute("UPDATE measurements SET saved_at = ?, saved_by = ?, status = ?, hc_mm = ?, bpd_mm = ?, "

@@ -34,6 +34,7 @@ __all__ = [
     "parse_number",
     "read_pixel_size_csv",
     "read_scale_csv",
+    "read_spacing_csv",
     "SCALE_COLUMNS",
     "read_reference_hc",
     "read_ellipses_csv",
@@ -124,7 +125,7 @@ def read_pixel_size_csv(path: str | Path) -> dict[str, float]:
     and the shared ``pixel_size_mm`` column; a file whose scale is set by two points instead
     (:data:`SCALE_COLUMNS`, :func:`read_scale_csv`) is not in it.
     """
-    return _read_spacing_csv(Path(path))[0]
+    return read_spacing_csv(path)[0]
 
 
 #: Optional columns of a pixel-size CSV: a scale set by two points of the picture ("x1;y1;x2;y2",
@@ -137,7 +138,7 @@ def read_scale_csv(path: str | Path) -> dict[str, tuple[str, str]]:
     """Scales set by two points, by file name, from a pixel-size CSV's :data:`SCALE_COLUMNS`: the points and
     the distance as written (checked where the picture is known:
     :func:`fetalhead.measurement.two_point_scale`)."""
-    return _read_spacing_csv(Path(path))[1]
+    return read_spacing_csv(path)[1]
 
 
 def _column(keys, names) -> str | None:
@@ -149,9 +150,11 @@ def _column(keys, names) -> str | None:
     return next((k for k in keys if norm(k) in wanted), None)
 
 
-def _read_spacing_csv(path: Path) -> tuple[dict[str, float], dict[str, tuple[str, str]]]:
-    """Each file's pixel size or two-point scale from a pixel-size CSV. Refused (:class:`DatasetError`, the
-    line named): a row with both, a distance without points, a row with neither, a file on two rows."""
+def read_spacing_csv(path: str | Path) -> tuple[dict[str, float], dict[str, tuple[str, str]]]:
+    """Each file's pixel size, or its two-point scale (points and distance as written), from a pixel-size
+    CSV, read once: ``(pixel_sizes, scales)``. Refused (:class:`DatasetError`, the line named): a row with
+    both, a distance without points, a row with neither, a file on two rows."""
+    path = Path(path)
     rows = _read_csv_rows(path)
     keys = list(rows[0])
     px_col = _column(keys, _PIXEL_SIZE_COLUMNS)

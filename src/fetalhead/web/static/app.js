@@ -382,8 +382,7 @@ function showFigures(f) {
   $("summary").textContent = f.status === "failed" ? "" : glance.map(([k, v]) => `${k} ${v}`).join(" · ");
   const st = $("status");
   st.className = `status ${f.status}`;
-  // an ok result in pixels: the head size was not checked (fetalhead.outputs.wording.status_text)
-  st.textContent = f.status === "ok" && f.unit !== "mm" ? tr("status_ok_px") : tr(`status_${f.status}`);
+  st.textContent = d.status || "";  // the server's words (fetalhead.outputs.wording.status_text)
   // under the banner: what is wrong, where, what to do (the server's words); notes apart, never there
   const flags = $("flags");
   flags.replaceChildren();
@@ -411,7 +410,7 @@ function showFigures(f) {
   $("scale-line").textContent = d.scale || "";
   $("scale-box").hidden = !d.scale || f.status === "failed";
   $("scale-marks").hidden = !(f.screen_marks || []).length || $("scale-box").hidden;
-  $("announce").textContent = `${tr(`status_${f.status}`)} ${tr("hc")}: ${$("val-hc").textContent}`;
+  $("announce").textContent = `${d.status || ""} ${tr("hc")}: ${$("val-hc").textContent}`;
   drawChart(f);
 }
 
